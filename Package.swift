@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// The GEMM register tiles are compiled once per instruction set; Kernels picks one at run time
+// (see Sources/GemmMicroKernel/README.md). Only x86-64 has more than the portable tile.
+#if arch(x86_64)
+let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+#else
+let avx2Flags: [SwiftSetting] = []
+let avx512Flags: [SwiftSetting] = []
+#endif
+
+let package = Package(
+    name: "augerino",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "augerino", targets: ["augerino"]),
+        .library(name: "Kernels", targets: ["Kernels"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "GemmMicroKernel", path: "Sources/GemmMicroKernel/Portable"),
+        .target(name: "GemmMicroKernelAVX2", dependencies: ["GemmMicroKernel"],
+                path: "Sources/GemmMicroKernel/AVX2", swiftSettings: avx2Flags),
+        .target(name: "GemmMicroKernelAVX512", dependencies: ["GemmMicroKernel"],
+                path: "Sources/GemmMicroKernel/AVX512", swiftSettings: avx512Flags),
+        .target(name: "Kernels", dependencies: ["GemmMicroKernel", "GemmMicroKernelAVX2", "GemmMicroKernelAVX512"],
+                exclude: ["README.md"]),
+        .executableTarget(name: "augerino", dependencies: [
+            "Kernels",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,133 @@
+// SGEMM: C = alpha·op(A)·op(B) + beta·C for row-major float32 matrices.
+// Shapes: op(A) is M×K, op(B) is K×N, C is M×N; lda, ldb, ldc are row strides in floats.
+//
+// Blocking in the style of BLIS/GotoBLAS, for row-major C: the columns of C are cut into
+// blocks (one or more per thread); a task packs a kc×nc block of op(B) once and then, for each
+// mc×kc block of op(A) it packs, sweeps the register tile over the block: B micro-panels stay in
+// L1, the packed A block in L2. Every element of C sums its K products in the same order
+// (kc blocks ascending, then p ascending) whatever the thread count, so the result is bitwise
+// the same for any number of threads.
+
+/// Whether an operand is used as stored or transposed.
+public enum Transpose: Sendable {
+    case none
+    case transposed
+}
+
+/// C = alpha·op(A)·op(B) + beta·C, all row-major float32.
+///
+/// - Parameters:
+///   - m, n, k: op(A) is m×k, op(B) is k×n, C is m×n.
+///   - a: with `.none`, A(i, p) = a[i·lda + p] (lda ≥ k); with `.transposed`, A(i, p) = a[p·lda + i] (lda ≥ m).
+///   - b: with `.none`, B(p, j) = b[p·ldb + j] (ldb ≥ n); with `.transposed`, B(p, j) = b[j·ldb + p] (ldb ≥ k).
+///   - c: C(i, j) = c[i·ldc + j], ldc ≥ n. With beta = 0, C is overwritten without being read.
+///   - kernel: the register tile; the default is the best one this CPU has.
+public func sgemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+                  alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                  b: UnsafePointer<Float>, ldb: Int,
+                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+                  parallelism: Parallelism, kernel: GemmKernel = .best) {
+    precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size m=\(m) n=\(n) k=\(k)")
+    precondition(lda >= max(1, transA == .none ? k : m), "sgemm: lda \(lda) too small")
+    precondition(ldb >= max(1, transB == .none ? n : k), "sgemm: ldb \(ldb) too small")
+    precondition(ldc >= max(1, n), "sgemm: ldc \(ldc) too small")
+    guard m > 0, n > 0 else { return }
+    if k == 0 || alpha == 0 {
+        scaleMatrix(c, rows: m, cols: n, ld: ldc, by: beta)
+        return
+    }
+    let (mr, nr, kcMax, mcMax) = (kernel.mr, kernel.nr, kernel.kc, kernel.mc)
+    let threads = parallelism.threads
+
+    // Column blocks of whole nr-panels, a multiple of the thread count where n allows;
+    // row blocks as well when C is too narrow to give every thread a column block.
+    let nPanels = (n + nr - 1) / nr
+    let mPanels = (m + mr - 1) / mr
+    let wantedColumnBlocks = max((n + kernel.nc - 1) / kernel.nc, threads)
+    let columnBlocks = min(nPanels, (wantedColumnBlocks + threads - 1) / threads * threads)
+    let rowBlocks = columnBlocks >= threads ? 1 : min(mPanels, (threads + columnBlocks - 1) / columnBlocks)
+    let tasks = columnBlocks * rowBlocks
+    let maxPanelsPerColumnBlock = (nPanels + columnBlocks - 1) / columnBlocks
+    let kc0 = min(kcMax, k)
+
+    Parallelism(threads: min(threads, tasks)).forEachRange(tasks) { taskRange in
+        let packedA = UnsafeMutableRawPointer.allocate(byteCount: mcMax * kc0 * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: mcMax * kc0)
+        let packedB = UnsafeMutableRawPointer.allocate(byteCount: maxPanelsPerColumnBlock * nr * kc0 * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: maxPanelsPerColumnBlock * nr * kc0)
+        let edge = UnsafeMutableRawPointer.allocate(byteCount: mr * nr * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: mr * nr)
+        defer { packedA.deallocate(); packedB.deallocate(); edge.deallocate() }
+
+        for task in taskRange {
+            let columns = Parallelism.range(task % columnBlocks, of: columnBlocks, in: nPanels)
+            let rows = Parallelism.range(task / columnBlocks, of: rowBlocks, in: mPanels)
+            let j0 = columns.lowerBound * nr, nb = min(n, columns.upperBound * nr) - j0
+            let iStart = rows.lowerBound * mr, iEnd = min(m, rows.upperBound * mr)
+            guard nb > 0, iEnd > iStart else { continue }
+            var p0 = 0
+            while p0 < k {
+                let kc = min(kcMax, k - p0)
+                let betaHere: Float = p0 == 0 ? beta : 1
+                packB(transB, b, ldb: ldb, p0: p0, kc: kc, j0: j0, nc: nb, nr: nr, into: packedB)
+                var i0 = iStart
+                while i0 < iEnd {
+                    let mb = min(mcMax, iEnd - i0)
+                    packA(transA, a, lda: lda, i0: i0, mc: mb, p0: p0, kc: kc, mr: mr, into: packedA)
+                    macroKernel(kernel, kc: kc, mb: mb, nb: nb, packedA: packedA, packedB: packedB,
+                                c: c + i0 * ldc + j0, ldc: ldc, alpha: alpha, beta: betaHere, edge: edge)
+                    i0 += mb
+                }
+                p0 += kc
+            }
+        }
+    }
+}
+
+/// Sweeps the register tile over an mb×nb block of C: B micro-panels outer (kept in L1),
+/// A micro-panels inner. Partial tiles at the block's edge go through `edge`.
+@inline(__always)
+private func macroKernel(_ kernel: GemmKernel, kc: Int, mb: Int, nb: Int,
+                         packedA: UnsafePointer<Float>, packedB: UnsafePointer<Float>,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
+                         edge: UnsafeMutablePointer<Float>) {
+    let (mr, nr, tile) = (kernel.mr, kernel.nr, kernel.tile)
+    var j = 0
+    while j < nb {
+        let cols = min(nr, nb - j)
+        let panelB = packedB + (j / nr) * nr * kc
+        var i = 0
+        while i < mb {
+            let rows = min(mr, mb - i)
+            let panelA = packedA + (i / mr) * mr * kc
+            let target = c + i * ldc + j
+            if rows == mr && cols == nr {
+                tile(kc, panelA, panelB, target, ldc, alpha, beta)
+            } else {
+                tile(kc, panelA, panelB, edge, nr, alpha, 0)
+                for r in 0..<rows {
+                    let dst = target + r * ldc, src = edge + r * nr
+                    if beta == 0 {
+                        for q in 0..<cols { dst[q] = src[q] }
+                    } else {
+                        for q in 0..<cols { dst[q] = src[q] + beta * dst[q] }
+                    }
+                }
+            }
+            i += mr
+        }
+        j += nr
+    }
+}
+
+/// C = beta·C over an m×n block; beta = 0 writes zeros without reading C.
+private func scaleMatrix(_ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, by beta: Float) {
+    for i in 0..<rows {
+        let row = c + i * ld
+        if beta == 0 {
+            row.update(repeating: 0, count: cols)
+        } else if beta != 1 {
+            for j in 0..<cols { row[j] *= beta }
+        }
+    }
+}

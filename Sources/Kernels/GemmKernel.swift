@@ -1,0 +1,63 @@
+import Foundation
+import GemmMicroKernel
+import GemmMicroKernelAVX2
+import GemmMicroKernelAVX512
+
+/// One GEMM register tile and the cache blocking that suits it.
+///
+/// `run(kc, a, b, c, ldc, alpha, beta)` computes an `mr`×`nr` tile of row-major C from packed
+/// panels (see `GemmPacking.swift`): C = alpha·A·B + beta·C, C not read when beta is 0.
+public struct GemmKernel: Sendable, CustomStringConvertible {
+    public typealias Tile = @Sendable (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Float, Float) -> Void
+
+    /// Short name, as `bench gemm` prints it and `AUGERINO_GEMM_KERNEL` accepts it.
+    public let name: String
+    /// Rows of C per tile (A values broadcast per step).
+    public let mr: Int
+    /// Columns of C per tile (B values loaded as vectors per step).
+    public let nr: Int
+    /// Shared-dimension block: one B micro-panel (kc·nr floats) should stay in L1.
+    public let kc: Int
+    /// Rows of A packed at a time (mc·kc floats stay in L2).
+    public let mc: Int
+    /// Columns of B packed at a time (kc·nc floats stay in L2/L3).
+    public let nc: Int
+    let tile: Tile
+
+    public var description: String { "\(name) (\(mr)x\(nr))" }
+
+    /// 12x32 tile with AVX-512 (x86-64 only).
+    public static let avx512 = GemmKernel(name: "avx512", mr: 12, nr: 32, kc: 256, mc: 240, nc: 512,
+                                          tile: { avx512MicroKernel12x32(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) })
+    /// 6x16 tile with AVX2 and FMA (x86-64 only).
+    public static let avx2 = GemmKernel(name: "avx2", mr: 6, nr: 16, kc: 256, mc: 120, nc: 512,
+                                        tile: { avx2MicroKernel6x16(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) })
+    /// 6x16 tile with the architecture's baseline vectors (SSE2 on x86-64, NEON on aarch64).
+    public static let portable = GemmKernel(name: "portable", mr: 6, nr: 16, kc: 256, mc: 120, nc: 512,
+                                            tile: { portableMicroKernel6x16(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) })
+
+    /// The tiles this CPU can run, best first.
+    public static func available(on features: CPUFeatures = .current) -> [GemmKernel] {
+        var kernels: [GemmKernel] = []
+        #if arch(x86_64)
+        if features.avx512f && features.avx2 && features.fma { kernels.append(.avx512) }
+        if features.avx2 && features.fma { kernels.append(.avx2) }
+        #endif
+        kernels.append(.portable)
+        return kernels
+    }
+
+    /// The best tile for this CPU, or the one named by `AUGERINO_GEMM_KERNEL`.
+    /// - Throws: `KernelError.unknownMicroKernel` when the variable names a tile this CPU lacks.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GemmKernel {
+        let kernels = available()
+        guard let wanted = environment["AUGERINO_GEMM_KERNEL"], !wanted.isEmpty else { return kernels[0] }
+        guard let kernel = kernels.first(where: { $0.name == wanted }) else {
+            throw KernelError.unknownMicroKernel(source: "AUGERINO_GEMM_KERNEL", value: wanted, available: kernels.map(\.name))
+        }
+        return kernel
+    }
+
+    /// The best tile for the CPU this process runs on.
+    public static let best: GemmKernel = available()[0]
+}

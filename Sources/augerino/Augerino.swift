@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `augerino` command line: one subcommand per file in this folder.
+@main
+struct Augerino: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "augerino",
+        abstract: "Learns which invariances a dataset has (Benton et al., NeurIPS 2020).",
+        discussion: "Run `augerino help <command>` for the options of each command.",
+        subcommands: [Bench.self]
+    )
+}

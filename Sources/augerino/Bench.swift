@@ -1,0 +1,15 @@
+import ArgumentParser
+
+/// `augerino bench ...`: speed measurements. Build with `-c release`; debug builds of the
+/// kernels are 10-100x slower and say nothing.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure kernel and training speed (build with -c release).",
+        discussion: """
+            Every benchmark first checks its result against a plain reference computation and \
+            stops with an error if they disagree; then it times. Compare with the reference \
+            scripts in ../shared/bench measured in the same run (docs/performance.md).
+            """,
+        subcommands: [BenchGemm.self, BenchConv.self]
+    )
+}

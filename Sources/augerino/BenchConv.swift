@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct BenchConv: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "conv", abstract: "placeholder")
+}
