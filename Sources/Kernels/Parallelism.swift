@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 
 /// How many threads a kernel may use. Passed to every kernel explicitly: there is no
@@ -35,18 +34,22 @@ public struct Parallelism: Sendable, Equatable, CustomStringConvertible {
 
     /// Calls `body` once for each of `min(threads, count)` contiguous, near-equal ranges that
     /// together cover `0..<count`, concurrently. Returns when all calls have returned.
-    public func forEachRange(_ count: Int, _ body: (Range<Int>) -> Void) {
+    ///
+    /// - Parameter grain: the least work worth a thread of its own: at most `count / grain`
+    ///   ranges are made, so small jobs stay on the caller's thread (waking a thread costs tens
+    ///   of microseconds).
+    public func forEachRange(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let chunks = min(threads, count)
+        let chunks = min(threads, max(1, count / max(1, grain)))
         if chunks == 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        DispatchQueueConcurrency.perform(chunks) { chunk in
             body(Parallelism.range(chunk, of: chunks, in: count))
         }
     }
 
     /// Calls `body(i)` for every `i` in `0..<count`, concurrently over `threads` contiguous ranges.
-    public func forEach(_ count: Int, _ body: (Int) -> Void) {
-        forEachRange(count) { range in
+    public func forEach(_ count: Int, grain: Int = 1, _ body: (Int) -> Void) {
+        forEachRange(count, grain: grain) { range in
             for index in range { body(index) }
         }
     }

@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 @testable import Kernels
 
 final class ParallelismTests: XCTestCase {
@@ -11,5 +12,29 @@ final class ParallelismTests: XCTestCase {
                 XCTAssertLessThanOrEqual(sizes.max()! - sizes.min()!, 1)
             }
         }
+    }
+}
+
+final class ParallelismEnvironmentTests: XCTestCase {
+    func test_fromEnvironment_whenThreadsGiven_usesThem() throws {
+        XCTAssertEqual(try Parallelism.fromEnvironment(["AUGERINO_THREADS": "3"]).threads, 3)
+        XCTAssertEqual(try Parallelism.fromEnvironment([:]).threads, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    func test_fromEnvironment_whenThreadsInvalid_namesTheVariableAndTheRule() {
+        for bad in ["0", "-2", "two", "5000", ""] {
+            XCTAssertThrowsError(try Parallelism.fromEnvironment(["AUGERINO_THREADS": bad])) { error in
+                let text = String(describing: error)
+                XCTAssertTrue(text.contains("AUGERINO_THREADS") && text.contains("whole number"), text)
+            }
+        }
+    }
+
+    func test_forEach_visitsEveryIndexOnce() {
+        let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1000)
+        counter.initialize(repeating: 0, count: 1000)
+        defer { counter.deallocate() }
+        Parallelism(threads: 4).forEach(1000) { counter[$0] += 1 }
+        XCTAssertTrue((0..<1000).allSatisfy { counter[$0] == 1 })
     }
 }

@@ -1,0 +1,132 @@
+// Max, average and global average pooling over NCHW planes.
+// Shape letters: N batch, C channels, H×W input, P×Q output; `planes` = N·C.
+// Windows: kernel k, stride s, padding pad (PyTorch's MaxPool2d/AvgPool2d, floor mode).
+// Backward functions add into their gradient buffers. Work is split over planes.
+
+/// One pooling window geometry on an H×W plane.
+public struct Pool2DShape: Sendable, Equatable {
+    public var planes: Int, height: Int, width: Int
+    public var kernel: Int, stride: Int, padding: Int
+
+    /// - Parameters: planes: N·C; kernel, stride, padding: the window (stride defaults to the kernel).
+    public init(planes: Int, height: Int, width: Int, kernel: Int, stride: Int? = nil, padding: Int = 0) {
+        (self.planes, self.height, self.width) = (planes, height, width)
+        (self.kernel, self.stride, self.padding) = (kernel, stride ?? kernel, padding)
+    }
+
+    public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+    public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+
+    func validate() {
+        precondition(planes >= 0 && height > 0 && width > 0 && kernel > 0 && stride > 0 && padding >= 0
+                     && padding * 2 <= kernel && outHeight > 0 && outWidth > 0, "pool2d: bad geometry \(self)")
+    }
+}
+
+/// output (planes×P×Q) = max over each window; `argmax` (planes×P×Q) receives the index
+/// h·W + w of the winner within its plane (the first one on ties; NaN wins), for the backward pass.
+public func maxPool2dForward(_ shape: Pool2DShape, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                             argmax: UnsafeMutablePointer<Int32>, parallelism: Parallelism) {
+    shape.validate()
+    let (h, w, p, q) = (shape.height, shape.width, shape.outHeight, shape.outWidth)
+    parallelism.forEach(shape.planes, grain: max(1, 16384 / (h * w))) { plane in
+        let x = input + plane * h * w, y = output + plane * p * q, idx = argmax + plane * p * q
+        for oh in 0..<p {
+            let h0 = oh * shape.stride - shape.padding
+            for ow in 0..<q {
+                let w0 = ow * shape.stride - shape.padding
+                // As PyTorch: start at the window's first index, take a larger value or a NaN.
+                var best = -Float.infinity, bestIndex = max(0, h0) * w + max(0, w0)
+                for ih in max(0, h0)..<min(h, h0 + shape.kernel) {
+                    for iw in max(0, w0)..<min(w, w0 + shape.kernel) {
+                        let v = x[ih * w + iw]
+                        if v > best || v.isNaN { best = v; bestIndex = ih * w + iw }
+                    }
+                }
+                y[oh * q + ow] = best
+                idx[oh * q + ow] = Int32(bestIndex)
+            }
+        }
+    }
+}
+
+/// gradInput[argmax] += gradOutput, per plane.
+public func maxPool2dBackward(_ shape: Pool2DShape, gradOutput: UnsafePointer<Float>, argmax: UnsafePointer<Int32>,
+                              gradInput: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
+    shape.validate()
+    let (hw, pq) = (shape.height * shape.width, shape.outHeight * shape.outWidth)
+    parallelism.forEach(shape.planes, grain: max(1, 16384 / hw)) { plane in
+        let dy = gradOutput + plane * pq, idx = argmax + plane * pq, dx = gradInput + plane * hw
+        for i in 0..<pq { dx[Int(idx[i])] += dy[i] }
+    }
+}
+
+/// output = mean over each window, padding counted as zeros (PyTorch's count_include_pad=True).
+public func avgPool2dForward(_ shape: Pool2DShape, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                             parallelism: Parallelism) {
+    shape.validate()
+    let (h, w, p, q) = (shape.height, shape.width, shape.outHeight, shape.outWidth)
+    parallelism.forEach(shape.planes, grain: max(1, 16384 / (h * w))) { plane in
+        let x = input + plane * h * w, y = output + plane * p * q
+        for oh in 0..<p {
+            for ow in 0..<q {
+                let (h0, w0, divisor) = avgWindow(shape, oh, ow)
+                var sum: Float = 0
+                for ih in max(0, h0)..<min(h, h0 + shape.kernel) {
+                    for iw in max(0, w0)..<min(w, w0 + shape.kernel) { sum += x[ih * w + iw] }
+                }
+                y[oh * q + ow] = sum / divisor
+            }
+        }
+    }
+}
+
+/// gradInput += gradOutput / window size, spread over each window.
+public func avgPool2dBackward(_ shape: Pool2DShape, gradOutput: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>,
+                              parallelism: Parallelism) {
+    shape.validate()
+    let (h, w, p, q) = (shape.height, shape.width, shape.outHeight, shape.outWidth)
+    parallelism.forEach(shape.planes, grain: max(1, 16384 / (h * w))) { plane in
+        let dy = gradOutput + plane * p * q, dx = gradInput + plane * h * w
+        for oh in 0..<p {
+            for ow in 0..<q {
+                let (h0, w0, divisor) = avgWindow(shape, oh, ow)
+                let g = dy[oh * q + ow] / divisor
+                for ih in max(0, h0)..<min(h, h0 + shape.kernel) {
+                    for iw in max(0, w0)..<min(w, w0 + shape.kernel) { dx[ih * w + iw] += g }
+                }
+            }
+        }
+    }
+}
+
+/// Top-left corner of window (oh, ow) and its divisor: the window clipped to the padded plane.
+@inline(__always)
+private func avgWindow(_ shape: Pool2DShape, _ oh: Int, _ ow: Int) -> (Int, Int, Float) {
+    let h0 = oh * shape.stride - shape.padding, w0 = ow * shape.stride - shape.padding
+    let rows = min(h0 + shape.kernel, shape.height + shape.padding) - h0
+    let cols = min(w0 + shape.kernel, shape.width + shape.padding) - w0
+    return (h0, w0, Float(rows * cols))
+}
+
+/// output[plane] = mean of the plane's H·W values (N×C×H×W → N×C).
+public func globalAvgPoolForward(planes: Int, planeSize: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                 parallelism: Parallelism) {
+    precondition(planes >= 0 && planeSize > 0, "globalAvgPool: planeSize must be positive")
+    parallelism.forEach(planes, grain: max(1, 16384 / planeSize)) { plane in
+        let x = input + plane * planeSize
+        var sum: Float = 0
+        for i in 0..<planeSize { sum += x[i] }
+        output[plane] = sum / Float(planeSize)
+    }
+}
+
+/// gradInput[plane][i] += gradOutput[plane] / (H·W).
+public func globalAvgPoolBackward(planes: Int, planeSize: Int, gradOutput: UnsafePointer<Float>,
+                                  gradInput: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
+    precondition(planes >= 0 && planeSize > 0, "globalAvgPool: planeSize must be positive")
+    parallelism.forEach(planes, grain: max(1, 16384 / planeSize)) { plane in
+        let g = gradOutput[plane] / Float(planeSize), dx = gradInput + plane * planeSize
+        for i in 0..<planeSize { dx[i] += g }
+    }
+}

@@ -1,0 +1,102 @@
+import XCTest
+@testable import Kernels
+
+final class Conv2DTests: XCTestCase {
+    struct Result { var y: [Float]; var dx: [Float]; var dw: [Float]; var db: [Float] }
+
+    /// Forward, then both backward passes with upstream gradient g.
+    func convolve(_ s: Conv2DShape, x: [Float], w: [Float], b: [Float], g: [Float], threads: Int) -> Result {
+        let par = Parallelism(threads: threads)
+        var r = Result(y: [Float](repeating: 0, count: s.outputCount), dx: [Float](repeating: 0, count: s.inputCount),
+                       dw: [Float](repeating: 0, count: s.weightCount), db: [Float](repeating: 0, count: s.outChannels))
+        x.withPointer { px in w.withPointer { pw in b.withPointer { pb in g.withPointer { pg in
+            r.y.withMutablePointer { conv2dForward(s, input: px, weight: pw, bias: pb, output: $0, parallelism: par) }
+            r.dx.withMutablePointer { conv2dBackwardInput(s, gradOutput: pg, weight: pw, gradInput: $0, parallelism: par) }
+            r.dw.withMutablePointer { pdw in r.db.withMutablePointer { pdb in
+                conv2dBackwardWeights(s, input: px, gradOutput: pg, gradWeight: pdw, gradBias: pdb, parallelism: par)
+            } }
+        } } } }
+        return r
+    }
+
+    let shapes: [Conv2DShape] = [
+        Conv2DShape(batch: 1, inChannels: 1, height: 1, width: 1, outChannels: 1, kernelSize: 1),
+        Conv2DShape(batch: 3, inChannels: 2, height: 7, width: 5, outChannels: 3, kernelSize: 3, padding: 1),
+        Conv2DShape(batch: 2, inChannels: 3, height: 9, width: 8, outChannels: 5, kernelSize: 3, stride: 2, padding: 0, dilation: 2),
+        Conv2DShape(batch: 5, inChannels: 4, height: 6, width: 6, outChannels: 7, kernelSize: 1),
+        Conv2DShape(batch: 2, inChannels: 3, height: 11, width: 13, outChannels: 2, kernelHeight: 2, kernelWidth: 5,
+                    strideH: 3, strideW: 2, padH: 1, padW: 2, dilationH: 1, dilationW: 2),
+        Conv2DShape(batch: 4, inChannels: 5, height: 5, width: 3, outChannels: 37, kernelSize: 3, padding: 2),
+    ]
+
+    func test_forward_awkwardGeometries_matchNaive() {
+        var rng = TestRandom(seed: 10)
+        for s in shapes {
+            let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels)
+            let r = convolve(s, x: x, w: w, b: b, g: [Float](repeating: 0, count: s.outputCount), threads: 2)
+            assertClose(r.y, naiveConv2d(s, x: x, w: w, bias: b), "conv2d forward \(s)")
+        }
+    }
+
+    func test_backward_awkwardGeometries_matchFiniteDifferences() {
+        var rng = TestRandom(seed: 11)
+        for s in shapes {
+            let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels)
+            let g = rng.floats(s.outputCount)
+            let r = convolve(s, x: x, w: w, b: b, g: g, threads: 2)
+            let lossOfX = { (x: [Float]) in weightedSum(naiveConv2d(s, x: x, w: w, bias: b), g) }
+            let lossOfW = { (w: [Float]) in weightedSum(naiveConv2d(s, x: x, w: w, bias: b), g) }
+            let lossOfB = { (b: [Float]) in weightedSum(naiveConv2d(s, x: x, w: w, bias: b), g) }
+            let ix = sampleIndices(x.count), iw = sampleIndices(w.count), ib = sampleIndices(b.count)
+            assertClose(ix.map { r.dx[$0] }, numericGradient(x, indices: ix, lossOfX), atol: 2e-3, rtol: 2e-3, "conv2d ∂x \(s)")
+            assertClose(iw.map { r.dw[$0] }, numericGradient(w, indices: iw, lossOfW), atol: 2e-3, rtol: 2e-3, "conv2d ∂w \(s)")
+            assertClose(ib.map { r.db[$0] }, numericGradient(b, indices: ib, lossOfB), atol: 2e-3, rtol: 2e-3, "conv2d ∂b \(s)")
+        }
+    }
+
+    func test_threadCounts_giveTheSameResult() {
+        var rng = TestRandom(seed: 12)
+        let s = Conv2DShape(batch: 5, inChannels: 3, height: 10, width: 9, outChannels: 6, kernelSize: 3, padding: 1)
+        let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels), g = rng.floats(s.outputCount)
+        let one = convolve(s, x: x, w: w, b: b, g: g, threads: 1)
+        for threads in [2, 3, 7] {
+            let many = convolve(s, x: x, w: w, b: b, g: g, threads: threads)
+            XCTAssertEqual(one.y, many.y, "forward, \(threads) threads")
+            XCTAssertEqual(one.dx, many.dx, "∂x, \(threads) threads")
+            XCTAssertEqual(one.db, many.db, "∂b, \(threads) threads")
+            // ∂w sums per-thread partials: equal up to rounding only.
+            assertClose(many.dw, one.dw, atol: 1e-5, rtol: 1e-5, "∂w, \(threads) threads")
+            XCTAssertEqual(many.dw, convolve(s, x: x, w: w, b: b, g: g, threads: threads).dw, "∂w repeated, \(threads) threads")
+        }
+    }
+
+    func test_backward_addsIntoExistingGradients() {
+        var rng = TestRandom(seed: 13)
+        let s = Conv2DShape(batch: 2, inChannels: 2, height: 5, width: 5, outChannels: 3, kernelSize: 3, padding: 1)
+        let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), g = rng.floats(s.outputCount)
+        var dx = [Float](repeating: 1, count: s.inputCount), dw = [Float](repeating: 1, count: s.weightCount)
+        x.withPointer { px in w.withPointer { pw in g.withPointer { pg in
+            dx.withMutablePointer { conv2dBackwardInput(s, gradOutput: pg, weight: pw, gradInput: $0, parallelism: .serial) }
+            dw.withMutablePointer { conv2dBackwardWeights(s, input: px, gradOutput: pg, gradWeight: $0, gradBias: nil, parallelism: .serial) }
+        } } }
+        let fresh = convolve(s, x: x, w: w, b: [0, 0, 0], g: g, threads: 1)
+        assertClose(dx, fresh.dx.map { $0 + 1 }, "∂x accumulates")
+        assertClose(dw, fresh.dw.map { $0 + 1 }, "∂w accumulates")
+    }
+
+    func test_torchReference_bothConfigurations() throws {
+        for name in ["conv2d_s1p1", "conv2d_s2p0d2"] {
+            let ref = try TorchReference.load(name)
+            let xs = ref.shape("x"), ws = ref.shape("weight")
+            let stride = (ref.settings["stride"] as! NSNumber).intValue, padding = (ref.settings["padding"] as! NSNumber).intValue
+            let dilation = (ref.settings["dilation"] as! NSNumber).intValue
+            let s = Conv2DShape(batch: xs[0], inChannels: xs[1], height: xs[2], width: xs[3], outChannels: ws[0],
+                                kernelSize: ws[2], stride: stride, padding: padding, dilation: dilation)
+            let r = convolve(s, x: ref["x"], w: ref["weight"], b: ref["bias"], g: ref["g"], threads: 2)
+            assertClose(r.y, ref["out"], atol: 1e-4, "\(name) out")
+            assertClose(r.dx, ref["grad_x"], atol: 1e-4, "\(name) grad_x")
+            assertClose(r.dw, ref["grad_weight"], atol: 1e-4, "\(name) grad_weight")
+            assertClose(r.db, ref["grad_bias"], atol: 1e-4, "\(name) grad_bias")
+        }
+    }
+}
