@@ -115,36 +115,36 @@ public func conv2dBackwardWeights(_ shape: Conv2DShape, input: UnsafePointer<Flo
     guard workers > 0 else { return }
     if workers == 1 {
         // One pass over the batch; the GEMM itself may use every thread.
-        let cols = UnsafeMutablePointer<Float>.allocate(capacity: shape.isPointwise ? 0 : crs * outPlane)
-        defer { cols.deallocate() }
-        for n in 0..<shape.batch {
-            weightGradientOfImage(shape, n: n, input: input + n * inPlane, gradOutput: gradOutput + n * outChannels * outPlane,
-                                  cols: cols, into: gradWeight, parallelism: parallelism)
+        ScratchBuffers.with(floats: shape.isPointwise ? 0 : crs * outPlane) { cols in
+            for n in 0..<shape.batch {
+                weightGradientOfImage(shape, input: input + n * inPlane, gradOutput: gradOutput + n * outChannels * outPlane,
+                                      cols: cols, into: gradWeight, parallelism: parallelism)
+            }
         }
         return
     }
     let count = shape.weightCount
-    let partials = UnsafeMutablePointer<Float>.allocate(capacity: workers * count)
-    partials.initialize(repeating: 0, count: workers * count)
-    defer { partials.deallocate() }
-    DispatchQueueConcurrency.perform(workers) { worker in
-        let cols = UnsafeMutablePointer<Float>.allocate(capacity: shape.isPointwise ? 0 : crs * outPlane)
-        defer { cols.deallocate() }
-        for n in Parallelism.range(worker, of: workers, in: shape.batch) {
-            weightGradientOfImage(shape, n: n, input: input + n * inPlane, gradOutput: gradOutput + n * outChannels * outPlane,
-                                  cols: cols, into: partials + worker * count, parallelism: .serial)
+    ScratchBuffers.with(floats: workers * count) { partials in
+        partials.update(repeating: 0, count: workers * count)
+        DispatchQueueConcurrency.perform(workers) { worker in
+            ScratchBuffers.with(floats: shape.isPointwise ? 0 : crs * outPlane) { cols in
+                for n in Parallelism.range(worker, of: workers, in: shape.batch) {
+                    weightGradientOfImage(shape, input: input + n * inPlane, gradOutput: gradOutput + n * outChannels * outPlane,
+                                          cols: cols, into: partials + worker * count, parallelism: .serial)
+                }
+            }
         }
-    }
-    parallelism.forEachRange(count, grain: 1 << 14) { range in
-        for worker in 0..<workers {
-            let partial = partials + worker * count
-            for i in range { gradWeight[i] += partial[i] }
+        parallelism.forEachRange(count, grain: 1 << 14) { range in
+            for worker in 0..<workers {
+                let partial = partials + worker * count
+                for i in range { gradWeight[i] += partial[i] }
+            }
         }
     }
 }
 
 /// dW += dY_n · cols_nᵀ for one image.
-private func weightGradientOfImage(_ shape: Conv2DShape, n: Int, input x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
+private func weightGradientOfImage(_ shape: Conv2DShape, input x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
                                    cols: UnsafeMutablePointer<Float>, into gradWeight: UnsafeMutablePointer<Float>,
                                    parallelism: Parallelism) {
     let (outPlane, crs) = (shape.outHeight * shape.outWidth, shape.filterSize)
@@ -161,14 +161,14 @@ private func forEachImage(_ shape: Conv2DShape, _ parallelism: Parallelism, scra
                           _ body: (Int, UnsafeMutablePointer<Float>, Parallelism) -> Void) {
     if shape.batch >= parallelism.threads {
         parallelism.forEachRange(shape.batch) { images in
-            let cols = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
-            defer { cols.deallocate() }
-            for n in images { body(n, cols, .serial) }
+            ScratchBuffers.with(floats: scratch) { cols in
+                for n in images { body(n, cols, .serial) }
+            }
         }
     } else {
-        let cols = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
-        defer { cols.deallocate() }
-        for n in 0..<shape.batch { body(n, cols, parallelism) }
+        ScratchBuffers.with(floats: scratch) { cols in
+            for n in 0..<shape.batch { body(n, cols, parallelism) }
+        }
     }
 }
 

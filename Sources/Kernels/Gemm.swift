@@ -51,34 +51,31 @@ public func sgemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: I
     let kc0 = min(kcMax, k)
 
     Parallelism(threads: min(threads, tasks)).forEachRange(tasks) { taskRange in
-        let packedA = UnsafeMutableRawPointer.allocate(byteCount: mcMax * kc0 * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: mcMax * kc0)
-        let packedB = UnsafeMutableRawPointer.allocate(byteCount: maxPanelsPerColumnBlock * nr * kc0 * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: maxPanelsPerColumnBlock * nr * kc0)
-        let edge = UnsafeMutableRawPointer.allocate(byteCount: mr * nr * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: mr * nr)
-        defer { packedA.deallocate(); packedB.deallocate(); edge.deallocate() }
-
-        for task in taskRange {
-            let columns = Parallelism.range(task % columnBlocks, of: columnBlocks, in: nPanels)
-            let rows = Parallelism.range(task / columnBlocks, of: rowBlocks, in: mPanels)
-            let j0 = columns.lowerBound * nr, nb = min(n, columns.upperBound * nr) - j0
-            let iStart = rows.lowerBound * mr, iEnd = min(m, rows.upperBound * mr)
-            guard nb > 0, iEnd > iStart else { continue }
-            var p0 = 0
-            while p0 < k {
-                let kc = min(kcMax, k - p0)
-                let betaHere: Float = p0 == 0 ? beta : 1
-                packB(transB, b, ldb: ldb, p0: p0, kc: kc, j0: j0, nc: nb, nr: nr, into: packedB)
-                var i0 = iStart
-                while i0 < iEnd {
-                    let mb = min(mcMax, iEnd - i0)
-                    packA(transA, a, lda: lda, i0: i0, mc: mb, p0: p0, kc: kc, mr: mr, into: packedA)
-                    macroKernel(kernel, kc: kc, mb: mb, nb: nb, packedA: packedA, packedB: packedB,
-                                c: c + i0 * ldc + j0, ldc: ldc, alpha: alpha, beta: betaHere, edge: edge)
-                    i0 += mb
+        // One scratch block: packed A, packed B, an edge tile; each part starts 64-byte aligned.
+        let sizeA = (mcMax * kc0 + 15) & ~15, sizeB = (maxPanelsPerColumnBlock * nr * kc0 + 15) & ~15
+        ScratchBuffers.with(floats: sizeA + sizeB + mr * nr) { scratch in
+            let packedA = scratch, packedB = scratch + sizeA, edge = packedB + sizeB
+            for task in taskRange {
+                let columns = Parallelism.range(task % columnBlocks, of: columnBlocks, in: nPanels)
+                let rows = Parallelism.range(task / columnBlocks, of: rowBlocks, in: mPanels)
+                let j0 = columns.lowerBound * nr, nb = min(n, columns.upperBound * nr) - j0
+                let iStart = rows.lowerBound * mr, iEnd = min(m, rows.upperBound * mr)
+                guard nb > 0, iEnd > iStart else { continue }
+                var p0 = 0
+                while p0 < k {
+                    let kc = min(kcMax, k - p0)
+                    let betaHere: Float = p0 == 0 ? beta : 1
+                    packB(transB, b, ldb: ldb, p0: p0, kc: kc, j0: j0, nc: nb, nr: nr, into: packedB)
+                    var i0 = iStart
+                    while i0 < iEnd {
+                        let mb = min(mcMax, iEnd - i0)
+                        packA(transA, a, lda: lda, i0: i0, mc: mb, p0: p0, kc: kc, mr: mr, into: packedA)
+                        macroKernel(kernel, kc: kc, mb: mb, nb: nb, packedA: packedA, packedB: packedB,
+                                    c: c + i0 * ldc + j0, ldc: ldc, alpha: alpha, beta: betaHere, edge: edge)
+                        i0 += mb
+                    }
+                    p0 += kc
                 }
-                p0 += kc
             }
         }
     }
