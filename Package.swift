@@ -13,7 +13,7 @@ let avx512Flags: [SwiftSetting] = []
 
 let package = Package(
     name: "augerino",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "augerino", targets: ["augerino"]),
         .library(name: "Kernels", targets: ["Kernels"]),

@@ -1,9 +1,11 @@
 import Dispatch
 
-/// The one place that starts threads: `DispatchQueue.concurrentPerform` with `count`
-/// iterations, or a plain call when there is one.
+/// The one place that starts parallel work: the spinning helpers when they are free, else
+/// `DispatchQueue.concurrentPerform`; a plain call when there is one chunk.
 enum DispatchQueueConcurrency {
     static func perform(_ count: Int, _ body: (Int) -> Void) {
-        if count == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: count, execute: body) }
+        if count == 1 { body(0); return }
+        if SpinningWorkers.shared.perform(count, body) { return }
+        DispatchQueue.concurrentPerform(iterations: count, execute: body)
     }
 }

@@ -56,28 +56,109 @@ public func gemmMicroKernel6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePoint
   } else {
     let vb = V(repeating: beta)
     do { let row = UnsafeMutableRawPointer(c + 0 * ldc)
-      row.storeBytes(of: (va * c0_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c0_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 32, as: V.self)), toByteOffset: 32, as: V.self)
+      row.storeBytes(of: va * c0_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c0_1 + vb * row.loadUnaligned(fromByteOffset: 32, as: V.self), toByteOffset: 32, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 1 * ldc)
-      row.storeBytes(of: (va * c1_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c1_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 32, as: V.self)), toByteOffset: 32, as: V.self)
+      row.storeBytes(of: va * c1_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c1_1 + vb * row.loadUnaligned(fromByteOffset: 32, as: V.self), toByteOffset: 32, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 2 * ldc)
-      row.storeBytes(of: (va * c2_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c2_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 32, as: V.self)), toByteOffset: 32, as: V.self)
+      row.storeBytes(of: va * c2_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c2_1 + vb * row.loadUnaligned(fromByteOffset: 32, as: V.self), toByteOffset: 32, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 3 * ldc)
-      row.storeBytes(of: (va * c3_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c3_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 32, as: V.self)), toByteOffset: 32, as: V.self)
+      row.storeBytes(of: va * c3_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c3_1 + vb * row.loadUnaligned(fromByteOffset: 32, as: V.self), toByteOffset: 32, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 4 * ldc)
-      row.storeBytes(of: (va * c4_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c4_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 32, as: V.self)), toByteOffset: 32, as: V.self)
+      row.storeBytes(of: va * c4_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c4_1 + vb * row.loadUnaligned(fromByteOffset: 32, as: V.self), toByteOffset: 32, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 5 * ldc)
-      row.storeBytes(of: (va * c5_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c5_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 32, as: V.self)), toByteOffset: 32, as: V.self)
+      row.storeBytes(of: va * c5_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c5_1 + vb * row.loadUnaligned(fromByteOffset: 32, as: V.self), toByteOffset: 32, as: V.self)
+    }
+  }
+}
+
+/// C[0..<6][0..<16] = alpha * (A panel · B panel) + beta * C, the 6x16 register tile.
+///
+/// - `a`: packed A micro-panel, `kc` steps of 6 floats (one per row of C).
+/// - `b`: packed B micro-panel, `kc` steps of 16 floats (one per column of C), 64-byte aligned.
+/// - `c`: row-major, row stride `ldc`; with `beta == 0` C is only written, never read.
+/// The accumulators are spelled out so that they stay in registers.
+/// Multiplies and adds separately: for CPUs without FMA, where a fused multiply-add would
+/// be a library call per lane.
+@inlinable @inline(__always)
+public func gemmMicroKernel6x16Unfused(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+  typealias V = SIMD8<Float>
+  var c0_0 = V(); var c0_1 = V()
+  var c1_0 = V(); var c1_1 = V()
+  var c2_0 = V(); var c2_1 = V()
+  var c3_0 = V(); var c3_1 = V()
+  var c4_0 = V(); var c4_1 = V()
+  var c5_0 = V(); var c5_1 = V()
+  var pa = a
+  var pb = UnsafeRawPointer(b)
+  for _ in 0..<kc {
+    let b0 = pb.load(fromByteOffset: 0, as: V.self)
+    let b1 = pb.load(fromByteOffset: 32, as: V.self)
+    let a0 = V(repeating: pa[0])
+    c0_0 += a0 * b0; c0_1 += a0 * b1
+    let a1 = V(repeating: pa[1])
+    c1_0 += a1 * b0; c1_1 += a1 * b1
+    let a2 = V(repeating: pa[2])
+    c2_0 += a2 * b0; c2_1 += a2 * b1
+    let a3 = V(repeating: pa[3])
+    c3_0 += a3 * b0; c3_1 += a3 * b1
+    let a4 = V(repeating: pa[4])
+    c4_0 += a4 * b0; c4_1 += a4 * b1
+    let a5 = V(repeating: pa[5])
+    c5_0 += a5 * b0; c5_1 += a5 * b1
+    pa += 6
+    pb += 64
+  }
+  let va = V(repeating: alpha)
+  if beta == 0 {
+    do { let row = UnsafeMutableRawPointer(c + 0 * ldc)
+      row.storeBytes(of: va * c0_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c0_1, toByteOffset: 32, as: V.self) }
+    do { let row = UnsafeMutableRawPointer(c + 1 * ldc)
+      row.storeBytes(of: va * c1_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c1_1, toByteOffset: 32, as: V.self) }
+    do { let row = UnsafeMutableRawPointer(c + 2 * ldc)
+      row.storeBytes(of: va * c2_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c2_1, toByteOffset: 32, as: V.self) }
+    do { let row = UnsafeMutableRawPointer(c + 3 * ldc)
+      row.storeBytes(of: va * c3_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c3_1, toByteOffset: 32, as: V.self) }
+    do { let row = UnsafeMutableRawPointer(c + 4 * ldc)
+      row.storeBytes(of: va * c4_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c4_1, toByteOffset: 32, as: V.self) }
+    do { let row = UnsafeMutableRawPointer(c + 5 * ldc)
+      row.storeBytes(of: va * c5_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c5_1, toByteOffset: 32, as: V.self) }
+  } else {
+    let vb = V(repeating: beta)
+    do { let row = UnsafeMutableRawPointer(c + 0 * ldc)
+      row.storeBytes(of: va * c0_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c0_1 + vb * row.loadUnaligned(fromByteOffset: 32, as: V.self), toByteOffset: 32, as: V.self)
+    }
+    do { let row = UnsafeMutableRawPointer(c + 1 * ldc)
+      row.storeBytes(of: va * c1_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c1_1 + vb * row.loadUnaligned(fromByteOffset: 32, as: V.self), toByteOffset: 32, as: V.self)
+    }
+    do { let row = UnsafeMutableRawPointer(c + 2 * ldc)
+      row.storeBytes(of: va * c2_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c2_1 + vb * row.loadUnaligned(fromByteOffset: 32, as: V.self), toByteOffset: 32, as: V.self)
+    }
+    do { let row = UnsafeMutableRawPointer(c + 3 * ldc)
+      row.storeBytes(of: va * c3_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c3_1 + vb * row.loadUnaligned(fromByteOffset: 32, as: V.self), toByteOffset: 32, as: V.self)
+    }
+    do { let row = UnsafeMutableRawPointer(c + 4 * ldc)
+      row.storeBytes(of: va * c4_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c4_1 + vb * row.loadUnaligned(fromByteOffset: 32, as: V.self), toByteOffset: 32, as: V.self)
+    }
+    do { let row = UnsafeMutableRawPointer(c + 5 * ldc)
+      row.storeBytes(of: va * c5_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c5_1 + vb * row.loadUnaligned(fromByteOffset: 32, as: V.self), toByteOffset: 32, as: V.self)
     }
   }
 }
@@ -165,52 +246,52 @@ public func gemmMicroKernel12x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePoin
   } else {
     let vb = V(repeating: beta)
     do { let row = UnsafeMutableRawPointer(c + 0 * ldc)
-      row.storeBytes(of: (va * c0_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c0_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 64, as: V.self)), toByteOffset: 64, as: V.self)
+      row.storeBytes(of: va * c0_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c0_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 1 * ldc)
-      row.storeBytes(of: (va * c1_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c1_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 64, as: V.self)), toByteOffset: 64, as: V.self)
+      row.storeBytes(of: va * c1_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c1_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 2 * ldc)
-      row.storeBytes(of: (va * c2_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c2_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 64, as: V.self)), toByteOffset: 64, as: V.self)
+      row.storeBytes(of: va * c2_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c2_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 3 * ldc)
-      row.storeBytes(of: (va * c3_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c3_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 64, as: V.self)), toByteOffset: 64, as: V.self)
+      row.storeBytes(of: va * c3_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c3_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 4 * ldc)
-      row.storeBytes(of: (va * c4_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c4_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 64, as: V.self)), toByteOffset: 64, as: V.self)
+      row.storeBytes(of: va * c4_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c4_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 5 * ldc)
-      row.storeBytes(of: (va * c5_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c5_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 64, as: V.self)), toByteOffset: 64, as: V.self)
+      row.storeBytes(of: va * c5_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c5_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 6 * ldc)
-      row.storeBytes(of: (va * c6_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c6_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 64, as: V.self)), toByteOffset: 64, as: V.self)
+      row.storeBytes(of: va * c6_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c6_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 7 * ldc)
-      row.storeBytes(of: (va * c7_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c7_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 64, as: V.self)), toByteOffset: 64, as: V.self)
+      row.storeBytes(of: va * c7_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c7_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 8 * ldc)
-      row.storeBytes(of: (va * c8_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c8_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 64, as: V.self)), toByteOffset: 64, as: V.self)
+      row.storeBytes(of: va * c8_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c8_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 9 * ldc)
-      row.storeBytes(of: (va * c9_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c9_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 64, as: V.self)), toByteOffset: 64, as: V.self)
+      row.storeBytes(of: va * c9_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c9_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 10 * ldc)
-      row.storeBytes(of: (va * c10_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c10_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 64, as: V.self)), toByteOffset: 64, as: V.self)
+      row.storeBytes(of: va * c10_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c10_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
     }
     do { let row = UnsafeMutableRawPointer(c + 11 * ldc)
-      row.storeBytes(of: (va * c11_0).addingProduct(vb, row.loadUnaligned(fromByteOffset: 0, as: V.self)), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: (va * c11_1).addingProduct(vb, row.loadUnaligned(fromByteOffset: 64, as: V.self)), toByteOffset: 64, as: V.self)
+      row.storeBytes(of: va * c11_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
+      row.storeBytes(of: va * c11_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
     }
   }
 }
