@@ -2,11 +2,14 @@
 // Shape letters: N batch, C input channels, H×W input, K output channels (filters),
 // R×S filter, P×Q output. Tensors are NCHW; weights K×C×R×S; bias K.
 //
-// Forward, per image: Y_n (K × PQ) = W (K × CRS) · cols_n (CRS × PQ) + bias.
-// Backward to the input, per image: dcols = Wᵀ · dY_n, then col2im adds it into dX_n.
-// Backward to the weights: dW += Σ_n dY_n · cols_nᵀ; each thread sums a contiguous range of
-// images into its own partial, and the partials are added in thread order (so dW is bitwise
-// reproducible for a thread count, and equal across thread counts up to rounding).
+// Images are processed in groups of G consecutive ones (G = 1 for large planes; see
+// `ImageGroups`), the group's im2col matrices side by side: cols_g is CRS × G·PQ.
+// Forward: Y_g (K × G·PQ) = W (K × CRS) · cols_g, scattered to NCHW, plus bias.
+// Backward to the input: dcols = Wᵀ · dY_g, then col2im adds it into each image of dX.
+// Backward to the weights: dW += Σ_g dY_g · cols_gᵀ; each thread sums a contiguous range of
+// groups into its own partial, and the partials are added in thread order (so dW is bitwise
+// reproducible for a thread count, and equal across thread counts up to rounding). Forward
+// and backward-to-input are bitwise equal for any thread count.
 // Backward functions add into their gradient buffers.
 
 /// The geometry of one convolution.
@@ -60,17 +63,34 @@ public struct Conv2DShape: Sendable, Equatable {
 public func conv2dForward(_ shape: Conv2DShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     shape.validate()
-    let (inPlane, outPlane, crs) = (shape.inChannels * shape.height * shape.width, shape.outHeight * shape.outWidth, shape.filterSize)
-    forEachImage(shape, parallelism, scratch: shape.isPointwise ? 0 : crs * outPlane) { n, cols, gemmParallelism in
-        let x = input + n * inPlane, y = output + n * shape.outChannels * outPlane
-        let b: UnsafePointer<Float>
-        if shape.isPointwise { b = x } else { im2col(shape, image: x, cols: cols); b = UnsafePointer(cols) }
-        sgemm(.none, .none, m: shape.outChannels, n: outPlane, k: crs, alpha: 1, a: weight, lda: crs,
-              b: b, ldb: outPlane, beta: 0, c: y, ldc: outPlane, parallelism: gemmParallelism)
+    let plan = ImageGroups(shape, parallelism)
+    let (outPlane, crs, outChannels) = (shape.outHeight * shape.outWidth, shape.filterSize, shape.outChannels)
+    plan.forEachGroup(scratch: { crs * $0 + outChannels * $0 }) { images, scratch, gemmParallelism in
+        let columns = images.count * outPlane
+        let y = output + images.lowerBound * outChannels * outPlane
+        if images.count == 1 {
+            // One image: the GEMM writes its output plane directly.
+            let b = plan.columns(of: images, input: input, into: scratch)
+            sgemm(.none, .none, m: outChannels, n: columns, k: crs, alpha: 1, a: weight, lda: crs,
+                  b: b, ldb: columns, beta: 0, c: y, ldc: columns, parallelism: gemmParallelism)
+        } else {
+            // Several images: K × (G·P·Q) in scratch, then scattered into NCHW.
+            let product = scratch + crs * columns
+            sgemm(.none, .none, m: outChannels, n: columns, k: crs, alpha: 1, a: weight, lda: crs,
+                  b: plan.columns(of: images, input: input, into: scratch), ldb: columns,
+                  beta: 0, c: product, ldc: columns, parallelism: gemmParallelism)
+            for g in 0..<images.count {
+                for k in 0..<outChannels {
+                    (y + (g * outChannels + k) * outPlane).update(from: product + k * columns + g * outPlane, count: outPlane)
+                }
+            }
+        }
         if let bias {
-            for k in 0..<shape.outChannels {
-                let row = y + k * outPlane, value = bias[k]
-                for i in 0..<outPlane { row[i] += value }
+            for g in 0..<images.count {
+                for k in 0..<outChannels {
+                    let row = y + (g * outChannels + k) * outPlane, value = bias[k]
+                    for i in 0..<outPlane { row[i] += value }
+                }
             }
         }
     }
@@ -80,16 +100,22 @@ public func conv2dForward(_ shape: Conv2DShape, input: UnsafePointer<Float>, wei
 public func conv2dBackwardInput(_ shape: Conv2DShape, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                 gradInput: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     shape.validate()
-    let (inPlane, outPlane, crs) = (shape.inChannels * shape.height * shape.width, shape.outHeight * shape.outWidth, shape.filterSize)
-    forEachImage(shape, parallelism, scratch: shape.isPointwise ? 0 : crs * outPlane) { n, cols, gemmParallelism in
-        let dy = gradOutput + n * shape.outChannels * outPlane, dx = gradInput + n * inPlane
-        if shape.isPointwise {
-            sgemm(.transposed, .none, m: crs, n: outPlane, k: shape.outChannels, alpha: 1, a: weight, lda: crs,
+    let plan = ImageGroups(shape, parallelism)
+    let (inPlane, outPlane, crs, outChannels) = (shape.inChannels * shape.height * shape.width, shape.outHeight * shape.outWidth,
+                                                 shape.filterSize, shape.outChannels)
+    plan.forEachGroup(scratch: { crs * $0 + ($0 > outPlane ? outChannels * $0 : 0) }) { images, scratch, gemmParallelism in
+        let columns = images.count * outPlane
+        let dx = gradInput + images.lowerBound * inPlane
+        let dy = plan.gradientRows(of: images, gradOutput: gradOutput, into: scratch + crs * columns)
+        if images.count == 1 && shape.isPointwise {
+            sgemm(.transposed, .none, m: crs, n: outPlane, k: outChannels, alpha: 1, a: weight, lda: crs,
                   b: dy, ldb: outPlane, beta: 1, c: dx, ldc: outPlane, parallelism: gemmParallelism)
-        } else {
-            sgemm(.transposed, .none, m: crs, n: outPlane, k: shape.outChannels, alpha: 1, a: weight, lda: crs,
-                  b: dy, ldb: outPlane, beta: 0, c: cols, ldc: outPlane, parallelism: gemmParallelism)
-            col2imAdd(shape, cols: cols, image: dx)
+            return
+        }
+        sgemm(.transposed, .none, m: crs, n: columns, k: outChannels, alpha: 1, a: weight, lda: crs,
+              b: dy, ldb: columns, beta: 0, c: scratch, ldc: columns, parallelism: gemmParallelism)
+        for g in 0..<images.count {
+            col2imAdd(shape, cols: scratch + g * outPlane, ld: columns, image: dx + g * inPlane)
         }
     }
 }
@@ -99,8 +125,7 @@ public func conv2dBackwardWeights(_ shape: Conv2DShape, input: UnsafePointer<Flo
                                   gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?,
                                   parallelism: Parallelism) {
     shape.validate()
-    let (inPlane, outPlane, crs, outChannels) = (shape.inChannels * shape.height * shape.width,
-                                                 shape.outHeight * shape.outWidth, shape.filterSize, shape.outChannels)
+    let (outPlane, crs, outChannels) = (shape.outHeight * shape.outWidth, shape.filterSize, shape.outChannels)
     if let gradBias {
         parallelism.forEach(outChannels, grain: max(1, 4096 / max(1, shape.batch * outPlane))) { k in
             var sum: Float = 0
@@ -111,26 +136,34 @@ public func conv2dBackwardWeights(_ shape: Conv2DShape, input: UnsafePointer<Flo
             gradBias[k] += sum
         }
     }
-    let workers = min(parallelism.threads, shape.batch)
-    guard workers > 0 else { return }
-    if workers == 1 {
-        // One pass over the batch; the GEMM itself may use every thread.
-        ScratchBuffers.with(floats: shape.isPointwise ? 0 : crs * outPlane) { cols in
-            for n in 0..<shape.batch {
-                weightGradientOfImage(shape, input: input + n * inPlane, gradOutput: gradOutput + n * outChannels * outPlane,
-                                      cols: cols, into: gradWeight, parallelism: parallelism)
-            }
+    let plan = ImageGroups(shape, parallelism)
+    let scratch = { (columns: Int) in crs * columns + (columns > outPlane ? outChannels * columns : 0) }
+    /// dW += dY_g · cols_gᵀ for one group of images.
+    func accumulate(_ images: Range<Int>, _ buffer: UnsafeMutablePointer<Float>, into gradient: UnsafeMutablePointer<Float>,
+                    _ gemmParallelism: Parallelism) {
+        let columns = images.count * outPlane
+        let b = plan.columns(of: images, input: input, into: buffer)
+        let dy = plan.gradientRows(of: images, gradOutput: gradOutput, into: buffer + crs * columns)
+        sgemm(.none, .transposed, m: outChannels, n: crs, k: columns, alpha: 1, a: dy, lda: columns,
+              b: b, ldb: columns, beta: 1, c: gradient, ldc: crs, parallelism: gemmParallelism)
+    }
+    guard plan.groupsRunInParallel else {
+        // Few images: one pass over them; the GEMM itself may use every thread.
+        plan.forEachGroup(scratch: scratch) { images, buffer, gemmParallelism in
+            accumulate(images, buffer, into: gradWeight, gemmParallelism)
         }
         return
     }
-    let count = shape.weightCount
+    // Each thread sums its contiguous share of the groups into a partial of its own; the
+    // partials are added in thread order.
+    let (workers, count) = (parallelism.threads, shape.weightCount)
     ScratchBuffers.with(floats: workers * count) { partials in
         partials.update(repeating: 0, count: workers * count)
         DispatchQueueConcurrency.perform(workers) { worker in
-            ScratchBuffers.with(floats: shape.isPointwise ? 0 : crs * outPlane) { cols in
-                for n in Parallelism.range(worker, of: workers, in: shape.batch) {
-                    weightGradientOfImage(shape, input: input + n * inPlane, gradOutput: gradOutput + n * outChannels * outPlane,
-                                          cols: cols, into: partials + worker * count, parallelism: .serial)
+            let groups = Parallelism.range(worker, of: workers, in: plan.groupCount)
+            ScratchBuffers.with(floats: scratch(plan.largestGroup * outPlane)) { buffer in
+                for group in groups {
+                    accumulate(plan.images(ofGroup: group), buffer, into: partials + worker * count, .serial)
                 }
             }
         }
@@ -143,37 +176,86 @@ public func conv2dBackwardWeights(_ shape: Conv2DShape, input: UnsafePointer<Flo
     }
 }
 
-/// dW += dY_n · cols_nᵀ for one image.
-private func weightGradientOfImage(_ shape: Conv2DShape, input x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
-                                   cols: UnsafeMutablePointer<Float>, into gradWeight: UnsafeMutablePointer<Float>,
-                                   parallelism: Parallelism) {
-    let (outPlane, crs) = (shape.outHeight * shape.outWidth, shape.filterSize)
-    let b: UnsafePointer<Float>
-    if shape.isPointwise { b = x } else { im2col(shape, image: x, cols: cols); b = UnsafePointer(cols) }
-    sgemm(.none, .transposed, m: shape.outChannels, n: crs, k: outPlane, alpha: 1, a: dy, lda: outPlane,
-          b: b, ldb: outPlane, beta: 1, c: gradWeight, ldc: crs, parallelism: parallelism)
-}
+/// How a batch is cut into groups of consecutive images that share one GEMM.
+///
+/// A GEMM per image is efficient only when the output plane is wide; for small planes (14x14,
+/// 7x7) G images are laid side by side in one im2col matrix of C·R·S × G·P·Q. The group count
+/// is a multiple of the thread count when there are enough images, so threads get equal work;
+/// with fewer images than threads, groups run one after another and each GEMM is parallel.
+private struct ImageGroups {
+    let shape: Conv2DShape
+    let groupCount: Int
+    let groupsRunInParallel: Bool
+    let parallelism: Parallelism
 
-/// Runs `body(n, scratch, gemmParallelism)` for every image: images spread over the threads
-/// (each GEMM serial) when there are enough of them, else one image at a time with a parallel
-/// GEMM. Either way each image's result is computed in the same order.
-private func forEachImage(_ shape: Conv2DShape, _ parallelism: Parallelism, scratch: Int,
-                          _ body: (Int, UnsafeMutablePointer<Float>, Parallelism) -> Void) {
-    if shape.batch >= parallelism.threads {
-        parallelism.forEachRange(shape.batch) { images in
-            ScratchBuffers.with(floats: scratch) { cols in
-                for n in images { body(n, cols, .serial) }
+    /// Columns a GEMM should have before grouping stops paying off.
+    private static let targetColumns = 384
+
+    init(_ shape: Conv2DShape, _ parallelism: Parallelism) {
+        self.shape = shape
+        self.parallelism = parallelism
+        let batch = shape.batch, threads = parallelism.threads
+        let perGroup = max(1, Self.targetColumns / max(1, shape.outHeight * shape.outWidth))
+        if batch >= threads {
+            let wanted = max(threads, (batch + perGroup - 1) / perGroup)
+            groupCount = min(batch, (wanted + threads - 1) / threads * threads)
+            groupsRunInParallel = threads > 1
+        } else {
+            groupCount = max(1, min(batch, (batch + perGroup - 1) / perGroup))
+            groupsRunInParallel = false
+        }
+    }
+
+    func images(ofGroup group: Int) -> Range<Int> { Parallelism.range(group, of: groupCount, in: shape.batch) }
+    var largestGroup: Int { groupCount == 0 ? 0 : (shape.batch + groupCount - 1) / groupCount }
+
+    /// Runs `body(images, scratch, gemmParallelism)` for every group, with scratch of
+    /// `scratchFloats(G·P·Q)` floats.
+    func forEachGroup(scratch scratchFloats: (Int) -> Int,
+                      _ body: (Range<Int>, UnsafeMutablePointer<Float>, Parallelism) -> Void) {
+        let floats = scratchFloats(largestGroup * shape.outHeight * shape.outWidth)
+        if groupsRunInParallel {
+            parallelism.forEachRange(groupCount) { groups in
+                ScratchBuffers.with(floats: floats) { buffer in
+                    for group in groups { body(images(ofGroup: group), buffer, .serial) }
+                }
+            }
+        } else {
+            ScratchBuffers.with(floats: floats) { buffer in
+                for group in 0..<groupCount { body(images(ofGroup: group), buffer, parallelism) }
             }
         }
-    } else {
-        ScratchBuffers.with(floats: scratch) { cols in
-            for n in 0..<shape.batch { body(n, cols, parallelism) }
+    }
+
+    /// The im2col matrix (C·R·S) × (G·P·Q) of a group, written into `buffer`; for one image of
+    /// a pointwise convolution, the input itself.
+    func columns(of images: Range<Int>, input: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        let inPlane = shape.inChannels * shape.height * shape.width, outPlane = shape.outHeight * shape.outWidth
+        if images.count == 1 && shape.isPointwise { return input + images.lowerBound * inPlane }
+        for (g, n) in images.enumerated() {
+            im2col(shape, image: input + n * inPlane, cols: buffer + g * outPlane, ld: images.count * outPlane)
         }
+        return UnsafePointer(buffer)
+    }
+
+    /// The output gradient of a group as K × (G·P·Q): for one image, gradOutput itself;
+    /// otherwise gathered into `buffer`.
+    func gradientRows(of images: Range<Int>, gradOutput: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        let (outPlane, outChannels) = (shape.outHeight * shape.outWidth, shape.outChannels)
+        if images.count == 1 { return gradOutput + images.lowerBound * outChannels * outPlane }
+        let columns = images.count * outPlane
+        for (g, n) in images.enumerated() {
+            for k in 0..<outChannels {
+                (buffer + k * columns + g * outPlane).update(from: gradOutput + (n * outChannels + k) * outPlane, count: outPlane)
+            }
+        }
+        return UnsafePointer(buffer)
     }
 }
 
-/// cols ((C·R·S) × (P·Q)): row (c, r, s) holds input[c][p·stride − pad + r·dilation][q·stride − pad + s·dilation], 0 outside.
-func im2col(_ shape: Conv2DShape, image: UnsafePointer<Float>, cols: UnsafeMutablePointer<Float>) {
+/// cols ((C·R·S) × (P·Q), row stride `ld`): row (c, r, s) holds
+/// input[c][p·stride − pad + r·dilation][q·stride − pad + s·dilation], 0 outside.
+func im2col(_ shape: Conv2DShape, image: UnsafePointer<Float>, cols: UnsafeMutablePointer<Float>, ld: Int) {
     let (h, w, p, q) = (shape.height, shape.width, shape.outHeight, shape.outWidth)
     var row = cols
     for c in 0..<shape.inChannels {
@@ -197,14 +279,14 @@ func im2col(_ shape: Conv2DShape, image: UnsafePointer<Float>, cols: UnsafeMutab
                     }
                     if qHigh < q { (out + qHigh).update(repeating: 0, count: q - qHigh) }
                 }
-                row += p * q
+                row += ld
             }
         }
     }
 }
 
 /// The adjoint of `im2col`: image[c][ih][iw] += every cols entry that was read from it.
-func col2imAdd(_ shape: Conv2DShape, cols: UnsafePointer<Float>, image: UnsafeMutablePointer<Float>) {
+func col2imAdd(_ shape: Conv2DShape, cols: UnsafePointer<Float>, ld: Int, image: UnsafeMutablePointer<Float>) {
     let (h, w, p, q) = (shape.height, shape.width, shape.outHeight, shape.outWidth)
     var row = cols
     for c in 0..<shape.inChannels {
@@ -223,7 +305,7 @@ func col2imAdd(_ shape: Conv2DShape, cols: UnsafePointer<Float>, image: UnsafeMu
                         for ow in qLow..<qHigh { dst[ow * shape.strideW] += src[ow] }
                     }
                 }
-                row += p * q
+                row += ld
             }
         }
     }
