@@ -17,6 +17,7 @@ let package = Package(
     products: [
         .executable(name: "augerino", targets: ["augerino"]),
         .library(name: "Kernels", targets: ["Kernels"]),
+        .library(name: "NN", targets: ["NN"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -29,11 +30,13 @@ let package = Package(
                 path: "Sources/GemmMicroKernel/AVX512", swiftSettings: avx512Flags),
         .target(name: "Kernels", dependencies: ["GemmMicroKernel", "GemmMicroKernelAVX2", "GemmMicroKernelAVX512"],
                 exclude: ["README.md"]),
+        .target(name: "NN", dependencies: ["Kernels"], exclude: ["README.md"]),
         .executableTarget(name: "augerino", dependencies: [
-            "Kernels",
+            "Kernels", "NN",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Kernels"]),
     ],
     swiftLanguageModes: [.v5]
 )

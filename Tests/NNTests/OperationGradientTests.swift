@@ -1,0 +1,88 @@
+import XCTest
+@testable import NN
+
+/// One test per primitive: the tape's gradient against central finite differences.
+final class OperationGradientTests: XCTestCase {
+    func test_linearAndMatrixProducts() {
+        checkGradients("linear", [randomTensor([3, 5], seed: 1), randomTensor([4, 5], seed: 2), randomTensor([4], seed: 3)]) {
+            Tensor.linear($0[0], weight: $0[1], bias: $0[2])
+        }
+        checkGradients("matmul", [randomTensor([3, 7], seed: 4), randomTensor([7, 2], seed: 5)]) { $0[0].matmul($0[1]) }
+        checkGradients("batchedMatmul", [randomTensor([2, 3, 3], seed: 6), randomTensor([2, 3, 4], seed: 7)]) { $0[0].batchedMatmul($0[1]) }
+    }
+
+    func test_convolutionAndPooling() {
+        checkGradients("conv2d", [randomTensor([2, 3, 6, 5], seed: 8), randomTensor([4, 3, 3, 3], seed: 9), randomTensor([4], seed: 10)]) {
+            Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1)
+        }
+        // Distinct values 0.05 apart: no ties for max pooling, and the step keeps each winner.
+        var random = RandomGenerator(seed: 11)
+        let distinct = Tensor(shape: [2, 2, 5, 4], values: random.permutation(80).map { Float($0) * 0.05 }, requiresGradient: true)
+        checkGradients("maxPool2d", [distinct], step: 1e-2) { $0[0].maxPool2d(kernel: 2) }
+        checkGradients("avgPool2d", [randomTensor([2, 2, 5, 4], seed: 12)]) { $0[0].avgPool2d(kernel: 3, stride: 1, padding: 1) }
+        checkGradients("globalAvgPool", [randomTensor([2, 3, 4, 4], seed: 13)]) { $0[0].globalAvgPool() }
+    }
+
+    func test_batchNormBothModes() {
+        let mean = Tensor(shape: [3], values: [0.1, -0.2, 0.3]), variance = Tensor(shape: [3], values: [0.5, 2, 1])
+        checkGradients("batchNorm training", [randomTensor([4, 3, 2, 2], scale: 2, seed: 14), randomTensor([3], seed: 15), randomTensor([3], seed: 16)]) {
+            Tensor.batchNorm($0[0], gamma: $0[1], beta: $0[2], runningMean: Tensor(shape: [3], repeating: 0),
+                             runningVariance: Tensor(shape: [3], repeating: 1), training: true)
+        }
+        checkGradients("batchNorm evaluation", [randomTensor([4, 3], seed: 17), randomTensor([3], seed: 18), randomTensor([3], seed: 19)]) {
+            Tensor.batchNorm($0[0], gamma: $0[1], beta: $0[2], runningMean: mean, runningVariance: variance, training: false)
+        }
+    }
+
+    func test_activationsAndDropout() {
+        // Values away from 0, where ReLU's derivative jumps.
+        let away = Tensor(shape: [10], values: [-1, -0.5, -0.3, 0.2, 0.4, 0.6, 0.9, -0.8, 1.5, -2], requiresGradient: true)
+        checkGradients("relu", [away]) { $0[0].relu() }
+        checkGradients("softplus", [randomTensor([6], scale: 3, seed: 20)]) { $0[0].softplus() }
+        checkGradients("dropout", [randomTensor([12], seed: 21)]) { var random = RandomGenerator(seed: 5); return $0[0].dropout(0.4, random: &random) }
+        checkGradients("dropout2d", [randomTensor([2, 3, 2, 2], seed: 22)]) { var random = RandomGenerator(seed: 6); return $0[0].dropout2d(0.5, random: &random) }
+    }
+
+    func test_arithmeticWithBroadcasting() {
+        checkGradients("add per channel", [randomTensor([2, 3, 2, 2], seed: 23), randomTensor([1, 3, 1, 1], seed: 24)]) { $0[0] + $0[1] }
+        checkGradients("multiply per column", [randomTensor([4, 3], seed: 25), randomTensor([3], seed: 26)]) { $0[0] * $0[1] }
+        checkGradients("multiply same shape", [randomTensor([5], seed: 27), randomTensor([5], seed: 28)]) { $0[0] * $0[1] }
+        checkGradients("subtract", [randomTensor([2, 2], seed: 29), randomTensor([2, 1], seed: 30)]) { $0[0] - $0[1] }
+        checkGradients("scaled", [randomTensor([4], seed: 31)]) { $0[0].scaled(by: -2.5) }
+        checkGradients("sum", [randomTensor([3, 2], seed: 32)]) { $0[0].sum() }
+        checkGradients("mean", [randomTensor([3, 2], seed: 33)]) { $0[0].mean() }
+        let positive = Tensor(shape: [4], values: [0.5, 1, 2, 3], requiresGradient: true)
+        checkGradients("squareRoot", [positive]) { $0[0].squareRoot() }
+        checkGradients("norm", [randomTensor([6], seed: 34)]) { $0[0].norm() }
+    }
+
+    func test_shapesAndJoining() {
+        checkGradients("reshaped", [randomTensor([2, 6], seed: 35)]) { $0[0].reshaped([3, 4]).slice(1..<3) }
+        checkGradients("concatenate", [randomTensor([2, 3], seed: 36), randomTensor([1, 3], seed: 37)]) { Tensor.concatenate([$0[0], $0[1], $0[0]]) }
+        checkGradients("slice", [randomTensor([4, 2], seed: 38)]) { $0[0].slice(1..<3) }
+    }
+
+    func test_lossesAndSoftmax() {
+        checkGradients("logSoftmax", [randomTensor([3, 5], scale: 3, seed: 39)]) { $0[0].logSoftmax() }
+        checkGradients("crossEntropy", [randomTensor([4, 3], scale: 2, seed: 40)]) { Tensor.crossEntropy($0[0], labels: [2, 0, 1, 1]) }
+        checkGradients("mse", [randomTensor([5], seed: 41), randomTensor([5], seed: 42)]) { Tensor.mse($0[0], $0[1]) }
+    }
+
+    func test_affineWarpInBothArguments() {
+        var random = RandomGenerator(seed: 43)
+        let theta = Tensor(shape: [2, 2, 3], values: [1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0].map { $0 + random.nextFloat(in: -0.3..<0.3) },
+                           requiresGradient: true)
+        checkGradients("affineWarp", [randomTensor([2, 2, 5, 6], seed: 44), theta], step: 1e-3, tolerance: 1e-2) { Tensor.affineWarp($0[0], theta: $0[1]) }
+    }
+
+    func test_gradientsAccumulateAcrossBackwardCalls_andNothingIsRecordedWithoutGradients() {
+        let w = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
+        (w * w).sum().backward()
+        (w * w).sum().backward()
+        XCTAssertEqual(w.gradient?.values, [4, 8])
+        w.zeroGradient()
+        XCTAssertEqual(w.gradient?.values, [0, 0])
+        let result = TensorContext.withoutGradients { (w * w).sum() }
+        XCTAssertFalse(result.requiresGradient)
+    }
+}
