@@ -17,7 +17,7 @@ public func reluForward(count: Int, input: UnsafePointer<Float>, output: UnsafeM
 public func reluBackward(count: Int, output: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                          gradInput: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     parallelism.forEachRange(count, grain: elementGrain) { range in
-        for i in range where output[i] > 0 { gradInput[i] += gradOutput[i] }
+        for i in range { gradInput[i] += output[i] > 0 ? gradOutput[i] : 0 }
     }
 }
 

@@ -1,7 +1,7 @@
 // Batch normalisation over NCHW (BatchNorm2d) or N×C (BatchNorm1d: planeSize 1).
 // Shape letters: N batch, C channels, HW = plane size; M = N·HW values per channel.
-// Statistics are summed in Double, per channel, in a fixed order; work is split over channels,
-// so results are bitwise equal for any thread count.
+// Statistics are summed per plane in float vectors and across planes in Double, per channel, in
+// a fixed order; work is split over channels, so results are bitwise equal for any thread count.
 
 /// Geometry of a batch-norm call.
 public struct BatchNormShape: Sendable, Equatable {
@@ -26,11 +26,14 @@ public func batchNormTrainingForward(_ shape: BatchNormShape, input: UnsafePoint
     let (n, c, hw, m) = (shape.batch, shape.channels, shape.planeSize, shape.valuesPerChannel)
     precondition(m > 1, "batchNorm: training needs more than one value per channel, got \(m)")
     parallelism.forEach(c, grain: shape.grain) { ch in
+        // Per plane in float vectors, across planes in double: two passes (mean, then squared
+        // deviations) so the variance does not cancel.
         var sum = 0.0
-        for i in 0..<n { let x = input + (i * c + ch) * hw; for j in 0..<hw { sum += Double(x[j]) } }
+        for i in 0..<n { sum += Double(vectorSum(input + (i * c + ch) * hw, hw)) }
         let mean = sum / Double(m)
         var squares = 0.0
-        for i in 0..<n { let x = input + (i * c + ch) * hw; for j in 0..<hw { let d = Double(x[j]) - mean; squares += d * d } }
+        let meanFloat = Float(mean)
+        for i in 0..<n { squares += Double(squaredDeviationSum(input + (i * c + ch) * hw, hw, around: meanFloat)) }
         let variance = squares / Double(m)
         let invStd = 1 / (variance + Double(eps)).squareRoot()
         savedMean[ch] = Float(mean)
@@ -69,14 +72,14 @@ public func batchNormTrainingBackward(_ shape: BatchNormShape, input: UnsafePoin
     let (n, c, hw, m) = (shape.batch, shape.channels, shape.planeSize, shape.valuesPerChannel)
     parallelism.forEach(c, grain: shape.grain) { ch in
         let mean = savedMean[ch], invStd = savedInvStd[ch]
-        var sumDy = 0.0, sumDyXhat = 0.0
+        // Σ dy·x̂ = invStd·Σ dy·(x − mean).
+        var sumDy = 0.0, sumDyCentered = 0.0
         for i in 0..<n {
-            let x = input + (i * c + ch) * hw, dy = gradOutput + (i * c + ch) * hw
-            for j in 0..<hw {
-                sumDy += Double(dy[j])
-                sumDyXhat += Double(dy[j]) * Double((x[j] - mean) * invStd)
-            }
+            let (planeSum, planeDot) = vectorSumAndCenteredDot(gradOutput + (i * c + ch) * hw, input + (i * c + ch) * hw, hw, center: mean)
+            sumDy += Double(planeSum)
+            sumDyCentered += Double(planeDot)
         }
+        let sumDyXhat = Double(invStd) * sumDyCentered
         gradBeta[ch] += Float(sumDy)
         gradGamma[ch] += Float(sumDyXhat)
         guard let gradInput else { return }
@@ -114,4 +117,22 @@ public func batchNormInferenceBackward(_ shape: BatchNormShape, input: UnsafePoi
         gradBeta[ch] += Float(sumDy)
         gradGamma[ch] += Float(sumDyXhat)
     }
+}
+
+/// Σ (x − mean)² over count values, in float vectors.
+@inline(__always)
+private func squaredDeviationSum(_ x: UnsafePointer<Float>, _ count: Int, around mean: Float) -> Float {
+    var a = SIMD4<Float>(), b = SIMD4<Float>()
+    let raw = UnsafeRawPointer(x), m = SIMD4<Float>(repeating: mean)
+    var i = 0
+    while i + 8 <= count {
+        let d0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD4<Float>.self) - m
+        let d1 = raw.loadUnaligned(fromByteOffset: i * 4 + 16, as: SIMD4<Float>.self) - m
+        a += d0 * d0
+        b += d1 * d1
+        i += 8
+    }
+    var total = (a + b).sum()
+    while i < count { let d = x[i] - mean; total += d * d; i += 1 }
+    return total
 }

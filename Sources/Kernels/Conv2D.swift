@@ -129,10 +129,7 @@ public func conv2dBackwardWeights(_ shape: Conv2DShape, input: UnsafePointer<Flo
     if let gradBias {
         parallelism.forEach(outChannels, grain: max(1, 4096 / max(1, shape.batch * outPlane))) { k in
             var sum: Float = 0
-            for n in 0..<shape.batch {
-                let row = gradOutput + (n * outChannels + k) * outPlane
-                for i in 0..<outPlane { sum += row[i] }
-            }
+            for n in 0..<shape.batch { sum += vectorSum(gradOutput + (n * outChannels + k) * outPlane, outPlane) }
             gradBias[k] += sum
         }
     }

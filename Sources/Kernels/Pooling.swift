@@ -29,8 +29,13 @@ public func maxPool2dForward(_ shape: Pool2DShape, input: UnsafePointer<Float>, 
                              argmax: UnsafeMutablePointer<Int32>, parallelism: Parallelism) {
     shape.validate()
     let (h, w, p, q) = (shape.height, shape.width, shape.outHeight, shape.outWidth)
+    let isPairwise = shape.kernel == 2 && shape.stride == 2 && shape.padding == 0
     parallelism.forEach(shape.planes, grain: max(1, 16384 / (h * w))) { plane in
         let x = input + plane * h * w, y = output + plane * p * q, idx = argmax + plane * p * q
+        if isPairwise {
+            maxPool2x2(x, width: w, rows: p, cols: q, output: y, argmax: idx)
+            return
+        }
         for oh in 0..<p {
             let h0 = oh * shape.stride - shape.padding
             for ow in 0..<q {
@@ -46,6 +51,25 @@ public func maxPool2dForward(_ shape: Pool2DShape, input: UnsafePointer<Float>, 
                 y[oh * q + ow] = best
                 idx[oh * q + ow] = Int32(bestIndex)
             }
+        }
+    }
+}
+
+/// The 2×2, stride 2 case of `maxPool2dForward` for one plane, with the same tie and NaN rules.
+@inline(__always)
+private func maxPool2x2(_ x: UnsafePointer<Float>, width w: Int, rows p: Int, cols q: Int,
+                       output y: UnsafeMutablePointer<Float>, argmax idx: UnsafeMutablePointer<Int32>) {
+    for oh in 0..<p {
+        let top = x + 2 * oh * w, bottom = top + w
+        for ow in 0..<q {
+            let i = 2 * ow
+            var best = top[i], bestIndex = 2 * oh * w + i
+            let candidates = (top[i + 1], bottom[i], bottom[i + 1])
+            if candidates.0 > best || candidates.0.isNaN { best = candidates.0; bestIndex = 2 * oh * w + i + 1 }
+            if candidates.1 > best || candidates.1.isNaN { best = candidates.1; bestIndex = (2 * oh + 1) * w + i }
+            if candidates.2 > best || candidates.2.isNaN { best = candidates.2; bestIndex = (2 * oh + 1) * w + i + 1 }
+            y[oh * q + ow] = best
+            idx[oh * q + ow] = Int32(bestIndex)
         }
     }
 }
@@ -114,10 +138,7 @@ public func globalAvgPoolForward(planes: Int, planeSize: Int, input: UnsafePoint
                                  parallelism: Parallelism) {
     precondition(planes >= 0 && planeSize > 0, "globalAvgPool: planeSize must be positive")
     parallelism.forEach(planes, grain: max(1, 16384 / planeSize)) { plane in
-        let x = input + plane * planeSize
-        var sum: Float = 0
-        for i in 0..<planeSize { sum += x[i] }
-        output[plane] = sum / Float(planeSize)
+        output[plane] = vectorSum(input + plane * planeSize, planeSize) / Float(planeSize)
     }
 }
 

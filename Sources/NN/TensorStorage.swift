@@ -12,8 +12,7 @@ public final class TensorStorage {
     init(uninitializedCount count: Int) {
         precondition(count >= 0, "TensorStorage: negative count \(count)")
         self.count = count
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(64, count * 4), alignment: 64)
-            .bindMemory(to: Float.self, capacity: max(16, count))
+        pointer = TensorMemory.allocate(bytes: count * 4).bindMemory(to: Float.self, capacity: max(16, count))
     }
 
     /// Storage filled with `value`.
@@ -28,7 +27,7 @@ public final class TensorStorage {
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { pointer.deallocate() }
+    deinit { TensorMemory.release(UnsafeMutableRawPointer(pointer), bytes: count * 4) }
 
     /// A copy of the contents.
     public var values: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import Kernels
+import NN
+
+/// `augerino bench train`: training and evaluation images/s of the paper's networks on random
+/// inputs, the same workload as ../shared/bench/train_torch.py (without augmentation until the
+/// invariance learner lands).
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Training and evaluation images/s and peak memory of smallnet or simpleconv.",
+        discussion: """
+            Each timed training step is forward, cross-entropy, backward and an Adam step (weight \
+            decay 1e-4) on a random batch; each evaluation step averages the log-softmax of \
+            --copies copies of a batch in evaluation mode. Reports medians, like \
+            ../shared/bench/train_torch.py, with the same JSON keys.
+            """)
+
+    enum Model: String, ExpressibleByArgument, CaseIterable {
+        case smallnet, simpleconv
+    }
+
+    @Option(help: "Network: smallnet (1x28x28, 10 classes) or simpleconv (3x32x32, 4 classes).")
+    var model: Model = .smallnet
+
+    @Option(help: "Channel width k (smallnet) or c (simpleconv).")
+    var width: Int = 128
+
+    @Option(help: "Batch size.")
+    var batch: Int = 50
+
+    @Option(help: "Threads (default: AUGERINO_THREADS, else all cores).")
+    var threads: Int?
+
+    @Option(help: "Timed training steps.")
+    var steps: Int = 30
+
+    @Option(help: "Untimed warm-up steps.")
+    var warmup: Int = 3
+
+    @Option(help: "Copies averaged per image at evaluation.")
+    var copies: Int = 4
+
+    @Flag(help: "One JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard (1...1024).contains(width) else { throw ValidationError("--width \(width): must be from 1 to 1024") }
+        guard (2...4096).contains(batch) else { throw ValidationError("--batch \(batch): must be from 2 to 4096 (batch norm needs two images)") }
+        guard steps >= 1, warmup >= 0, copies >= 1 else { throw ValidationError("--steps and --copies must be at least 1, --warmup at least 0") }
+        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads \(threads): a thread count must be from 1 to 1024") }
+    }
+
+    func run() throws {
+        let parallelism = try threads.map(Parallelism.init(threads:)) ?? Parallelism.fromEnvironment()
+        let (channels, size, classes) = model == .smallnet ? (1, 28, 10) : (3, 32, 4)
+        let spec = NetworkSpec(architecture: model == .smallnet ? .smallnet : .simpleconv, width: width,
+                               inputChannels: channels, outputs: classes, dropout: model == .smallnet ? 0.3 : 0)
+        var random = RandomGenerator(seed: 0)
+        let net = spec.makeNetwork(random: &random)
+        let optimizer = Adam([ParameterGroup(net.parameters.map(\.tensor), learningRate: 0.01, weightDecay: 1e-4)])
+        func randomBatch() -> (Tensor, [Int32]) {
+            let x = Tensor(shape: [batch, channels, size, size], values: (0..<(batch * channels * size * size)).map { _ in random.nextFloat(in: -1.7..<1.7) })
+            return (x, (0..<batch).map { _ in Int32(random.nextInt(below: classes)) })
+        }
+
+        let (trainTimes, evalTimes) = try TensorContext.with(parallelism) { () throws -> ([Double], [Double]) in
+            net.train()
+            var trainTimes: [Double] = []
+            for step in 0..<(warmup + steps) {
+                let (x, labels) = randomBatch()
+                let start = monotonicSeconds()
+                let loss = Tensor.crossEntropy(net(x, random: &random), labels: labels)
+                optimizer.zeroGradients()
+                loss.backward()
+                optimizer.step()
+                let elapsed = monotonicSeconds() - start
+                guard loss.item.isFinite else {
+                    throw ValidationError("training diverged (loss \(loss.item) at step \(step)); not reporting a speed")
+                }
+                if step >= warmup { trainTimes.append(elapsed) }
+            }
+            net.eval()
+            var evalTimes: [Double] = []
+            for step in 0..<(2 + max(3, steps / 3)) {
+                let (x, _) = randomBatch()
+                let start = monotonicSeconds()
+                _ = TensorContext.withoutGradients { averagedLogProbabilities(net, x, copies: copies) }
+                if step >= 2 { evalTimes.append(monotonicSeconds() - start) }
+            }
+            return (trainTimes.sorted(), evalTimes.sorted())
+        }
+        let trainRate = Double(batch) / trainTimes[trainTimes.count / 2]
+        let evalRate = Double(batch) / evalTimes[evalTimes.count / 2]
+        let peak = peakResidentMiB()
+        if json {
+            print(BenchTiming.jsonLine([("impl", "augerino"), ("model", model.rawValue), ("width", width), ("batch", batch),
+                                        ("threads", parallelism.threads), ("augment", false), ("copies", copies),
+                                        ("train_images_per_s", trainRate), ("eval_images_per_s", evalRate), ("peak_rss_mib", peak)]))
+        } else {
+            print("\(model.rawValue) width \(width), batch \(batch), \(parallelism), tile \(GemmKernel.best)")
+            print(String(format: "  train %8.1f images/s   eval (%d copies) %8.1f images/s   peak RSS %.0f MiB", trainRate, copies, evalRate, peak))
+        }
+    }
+
+    /// Mean over `copies` forward passes of the log-softmax: [N, classes].
+    private func averagedLogProbabilities(_ net: Sequential, _ x: Tensor, copies: Int) -> Tensor {
+        let n = x.shape[0]
+        let logp = net(Tensor.concatenate(Array(repeating: x, count: copies))).logSoftmax()
+        let classes = logp.shape[1]
+        var mean = [Float](repeating: 0, count: n * classes)
+        for copy in 0..<copies {
+            for i in 0..<(n * classes) { mean[i] += logp.storage.pointer[copy * n * classes + i] / Float(copies) }
+        }
+        return Tensor(shape: [n, classes], values: mean)
+    }
+}
+
+/// Peak resident memory of this process so far, in MiB.
+func peakResidentMiB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+func monotonicSeconds() -> Double { BenchTiming.now() }
