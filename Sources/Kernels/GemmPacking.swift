@@ -13,10 +13,12 @@ func packA(_ trans: Transpose, _ a: UnsafePointer<Float>, lda: Int, i0: Int, mc:
         let rows = min(mr, mc - r)
         switch trans {
         case .none:
-            // A(i, p) = a[i·lda + p]: each row is contiguous in p.
-            for ii in 0..<rows {
-                let src = a + (i0 + r + ii) * lda + p0
-                for p in 0..<kc { out[p * mr + ii] = src[p] }
+            // A(i, p) = a[i·lda + p]: each row is contiguous in p. Read the panel's rows side by
+            // side so that each step writes mr consecutive floats.
+            let src = a + (i0 + r) * lda + p0
+            for p in 0..<kc {
+                let col = out + p &* mr
+                for ii in 0..<rows { col[ii] = src[ii &* lda &+ p] }
             }
         case .transposed:
             // A(i, p) = a[p·lda + i]: a panel's mr values for one p are contiguous.
@@ -53,13 +55,13 @@ func packB(_ trans: Transpose, _ b: UnsafePointer<Float>, ldb: Int, p0: Int, kc:
                 if cols < nr { (row + cols).update(repeating: 0, count: nr - cols) }
             }
         case .transposed:
-            // B(p, j) = b[j·ldb + p]: each column of op(B) is contiguous in p.
-            for jj in 0..<cols {
-                let src = b + (j0 + s + jj) * ldb + p0
-                for p in 0..<kc { out[p * nr + jj] = src[p] }
-            }
-            if cols < nr {
-                for p in 0..<kc { for jj in cols..<nr { out[p * nr + jj] = 0 } }
+            // B(p, j) = b[j·ldb + p]: each column of op(B) is contiguous in p. Read the panel's
+            // columns side by side so that each step writes nr consecutive floats.
+            let src = b + (j0 + s) * ldb + p0
+            for p in 0..<kc {
+                let row = out + p &* nr
+                for jj in 0..<cols { row[jj] = src[jj &* ldb &+ p] }
+                for jj in cols..<nr { row[jj] = 0 }
             }
         }
         out += nr * kc
