@@ -5,10 +5,10 @@ import Foundation
 
 private let elementGrain = 1 << 15
 
-/// output = max(input, 0). `input` and `output` may be the same buffer.
+/// output = max(input, 0) (NaN stays NaN). `input` and `output` may be the same buffer.
 public func reluForward(count: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     parallelism.forEachRange(count, grain: elementGrain) { range in
-        for i in range { output[i] = max(input[i], 0) }
+        mapVectors(range, input, output) { $0.replacing(with: 0, where: $0 .< 0) }
     }
 }
 
@@ -17,7 +17,7 @@ public func reluForward(count: Int, input: UnsafePointer<Float>, output: UnsafeM
 public func reluBackward(count: Int, output: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                          gradInput: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     parallelism.forEachRange(count, grain: elementGrain) { range in
-        for i in range { gradInput[i] += output[i] > 0 ? gradOutput[i] : 0 }
+        accumulateVectors(range, output, gradOutput, into: gradInput) { y, dy in dy.replacing(with: 0, where: .!(y .> 0)) }
     }
 }
 
@@ -44,7 +44,7 @@ public func softplusBackward(count: Int, input: UnsafePointer<Float>, gradOutput
 public func dropoutForward(count: Int, input: UnsafePointer<Float>, mask: UnsafePointer<Float>,
                            output: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     parallelism.forEachRange(count, grain: elementGrain) { range in
-        for i in range { output[i] = input[i] * mask[i] }
+        zipVectors(range, input, mask, output, *)
     }
 }
 
@@ -52,7 +52,7 @@ public func dropoutForward(count: Int, input: UnsafePointer<Float>, mask: Unsafe
 public func dropoutBackward(count: Int, gradOutput: UnsafePointer<Float>, mask: UnsafePointer<Float>,
                             gradInput: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     parallelism.forEachRange(count, grain: elementGrain) { range in
-        for i in range { gradInput[i] += gradOutput[i] * mask[i] }
+        accumulateVectors(range, gradOutput, mask, into: gradInput, *)
     }
 }
 
@@ -62,7 +62,7 @@ public func dropout2dForward(planes: Int, planeSize: Int, input: UnsafePointer<F
                              output: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     parallelism.forEach(planes, grain: max(1, elementGrain / max(1, planeSize))) { plane in
         let m = mask[plane], base = plane * planeSize
-        for i in base..<(base + planeSize) { output[i] = input[i] * m }
+        mapVectors(base..<(base + planeSize), input, output) { $0 * m }
     }
 }
 
@@ -71,6 +71,6 @@ public func dropout2dBackward(planes: Int, planeSize: Int, gradOutput: UnsafePoi
                               gradInput: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     parallelism.forEach(planes, grain: max(1, elementGrain / max(1, planeSize))) { plane in
         let m = mask[plane], base = plane * planeSize
-        for i in base..<(base + planeSize) { gradInput[i] += gradOutput[i] * m }
+        accumulateVectors(base..<(base + planeSize), gradOutput, gradOutput, into: gradInput) { dy, _ in dy * m }
     }
 }

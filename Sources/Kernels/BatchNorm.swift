@@ -42,8 +42,8 @@ public func batchNormTrainingForward(_ shape: BatchNormShape, input: UnsafePoint
         runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * Float(squares / Double(m - 1))
         let scale = Float(invStd) * gamma[ch], shift = beta[ch] - Float(mean) * scale
         for i in 0..<n {
-            let x = input + (i * c + ch) * hw, y = output + (i * c + ch) * hw
-            for j in 0..<hw { y[j] = x[j] * scale + shift }
+            let offset = (i * c + ch) * hw
+            mapVectors(0..<hw, input + offset, output + offset) { $0 * scale + shift }
         }
     }
 }
@@ -57,8 +57,8 @@ public func batchNormInferenceForward(_ shape: BatchNormShape, input: UnsafePoin
     parallelism.forEach(c, grain: shape.grain) { ch in
         let scale = gamma[ch] / (runningVar[ch] + eps).squareRoot(), shift = beta[ch] - runningMean[ch] * scale
         for i in 0..<n {
-            let x = input + (i * c + ch) * hw, y = output + (i * c + ch) * hw
-            for j in 0..<hw { y[j] = x[j] * scale + shift }
+            let offset = (i * c + ch) * hw
+            mapVectors(0..<hw, input + offset, output + offset) { $0 * scale + shift }
         }
     }
 }
@@ -86,10 +86,9 @@ public func batchNormTrainingBackward(_ shape: BatchNormShape, input: UnsafePoin
         let k = gamma[ch] * invStd
         let meanDy = Float(sumDy / Double(m)), meanDyXhat = Float(sumDyXhat / Double(m))
         for i in 0..<n {
-            let x = input + (i * c + ch) * hw, dy = gradOutput + (i * c + ch) * hw, dx = gradInput + (i * c + ch) * hw
-            for j in 0..<hw {
-                let xhat = (x[j] - mean) * invStd
-                dx[j] += k * (dy[j] - meanDy - xhat * meanDyXhat)
+            let offset = (i * c + ch) * hw
+            accumulateVectors(0..<hw, input + offset, gradOutput + offset, into: gradInput + offset) { x, dy in
+                k * (dy - meanDy - (x - mean) * invStd * meanDyXhat)
             }
         }
     }

@@ -297,7 +297,7 @@ func col2imAdd(_ shape: Conv2DShape, cols: UnsafePointer<Float>, ld: Int, image:
                     let src = row + oh * q
                     let dst = plane + ih * w + s * shape.dilationW - shape.padW
                     if shape.strideW == 1 {
-                        for ow in qLow..<qHigh { dst[ow] += src[ow] }
+                        accumulateVectors(qLow..<qHigh, src, src, into: dst) { v, _ in v }
                     } else {
                         for ow in qLow..<qHigh { dst[ow * shape.strideW] += src[ow] }
                     }

@@ -6,7 +6,7 @@ private let elementGrain = 1 << 15
 public func add(count: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
                 parallelism: Parallelism) {
     parallelism.forEachRange(count, grain: elementGrain) { range in
-        for i in range { out[i] = a[i] + b[i] }
+        zipVectors(range, a, b, out, +)
     }
 }
 
@@ -14,21 +14,21 @@ public func add(count: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>
 public func multiply(count: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
                      parallelism: Parallelism) {
     parallelism.forEachRange(count, grain: elementGrain) { range in
-        for i in range { out[i] = a[i] * b[i] }
+        zipVectors(range, a, b, out, *)
     }
 }
 
 /// y += alpha · x.
 public func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     parallelism.forEachRange(count, grain: elementGrain) { range in
-        for i in range { y[i] += alpha * x[i] }
+        accumulateVectors(range, x, x, into: y) { v, _ in v * alpha }
     }
 }
 
 /// x *= alpha.
 public func scale(count: Int, by alpha: Float, _ x: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     parallelism.forEachRange(count, grain: elementGrain) { range in
-        for i in range { x[i] *= alpha }
+        mapVectors(range, x, x) { $0 * alpha }
     }
 }
 

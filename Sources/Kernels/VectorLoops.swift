@@ -1,0 +1,37 @@
+// Loops over float buffers written with explicit vectors. The compiler cannot vectorise the
+// plain loops by itself when outputs may alias inputs, so the element-wise kernels use these:
+// 16 floats at a time, then the tail one by one with the same function.
+
+typealias Vector = SIMD16<Float>
+
+@inline(__always)
+private func load(_ p: UnsafePointer<Float>, _ i: Int) -> Vector { UnsafeRawPointer(p + i).loadUnaligned(as: Vector.self) }
+
+@inline(__always)
+private func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>, _ i: Int) { UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Vector.self) }
+
+/// out[i] = f(a[i]) for i in range.
+@inline(__always)
+func mapVectors(_ range: Range<Int>, _ a: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ f: (Vector) -> Vector) {
+    var i = range.lowerBound
+    while i + 16 <= range.upperBound { store(f(load(a, i)), out, i); i += 16 }
+    while i < range.upperBound { out[i] = f(Vector(repeating: a[i]))[0]; i += 1 }
+}
+
+/// out[i] = f(a[i], b[i]) for i in range.
+@inline(__always)
+func zipVectors(_ range: Range<Int>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                _ f: (Vector, Vector) -> Vector) {
+    var i = range.lowerBound
+    while i + 16 <= range.upperBound { store(f(load(a, i), load(b, i)), out, i); i += 16 }
+    while i < range.upperBound { out[i] = f(Vector(repeating: a[i]), Vector(repeating: b[i]))[0]; i += 1 }
+}
+
+/// out[i] += f(a[i], b[i]) for i in range.
+@inline(__always)
+func accumulateVectors(_ range: Range<Int>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                       _ f: (Vector, Vector) -> Vector) {
+    var i = range.lowerBound
+    while i + 16 <= range.upperBound { store(load(out, i) + f(load(a, i), load(b, i)), out, i); i += 16 }
+    while i < range.upperBound { out[i] += f(Vector(repeating: a[i]), Vector(repeating: b[i]))[0]; i += 1 }
+}
