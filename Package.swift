@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "augerino", targets: ["augerino"]),
         .library(name: "Kernels", targets: ["Kernels"]),
         .library(name: "NN", targets: ["NN"]),
+        .library(name: "Bundle", targets: ["Bundle"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -31,12 +32,15 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["GemmMicroKernel", "GemmMicroKernelAVX2", "GemmMicroKernelAVX512"],
                 exclude: ["README.md"]),
         .target(name: "NN", dependencies: ["Kernels"], exclude: ["README.md"]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Bundle", dependencies: ["CZlib"], exclude: ["README.md"]),
         .executableTarget(name: "augerino", dependencies: [
-            "Kernels", "NN",
+            "Kernels", "NN", "Bundle",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels"]),
+        .testTarget(name: "BundleTests", dependencies: ["Bundle"]),
     ],
     swiftLanguageModes: [.v5]
 )

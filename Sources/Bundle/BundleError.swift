@@ -1,0 +1,21 @@
+/// Errors in a dataset bundle or one of its files. Each description names the file (and the
+/// member inside the bundle), the rule broken and what to do.
+public enum BundleError: Error, Equatable, CustomStringConvertible {
+    /// A gzip stream that is corrupt, truncated, followed by junk, or too large.
+    case gzip(file: String, rule: String)
+    /// An IDX file whose header or size is wrong.
+    case idx(file: String, rule: String)
+    /// A file that could not be read.
+    case unreadable(file: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .gzip(file, rule):
+            return "\(file): not a valid gzip stream: \(rule); hint: recompress it with gzip"
+        case let .idx(file, rule):
+            return "\(file): not a valid IDX file: \(rule); hint: IDX is a big-endian magic (0x0000TTDD: type, dimensions), one big-endian UInt32 per dimension, then the data"
+        case let .unreadable(file, reason):
+            return "\(file): cannot be read: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+
+/// An IDX array (the MNIST file format): a big-endian magic 0x0000TTDD (TT: element type,
+/// DD: number of dimensions), one big-endian UInt32 per dimension, then the elements in C order.
+/// Element types read here: 0x08 unsigned byte, 0x0D float32 (big-endian).
+public struct IDXArray: Equatable {
+    public var shape: [Int]
+    /// The elements as floats (bytes keep their 0...255 values).
+    public var values: [Float]
+
+    /// Parses an IDX file already in memory (gzip-compressed ones are detected and inflated).
+    /// - Throws: `BundleError.idx` or `.gzip` naming the rule broken.
+    public static func parse(_ raw: Data, file: String) throws -> IDXArray {
+        let data = raw.starts(with: [0x1F, 0x8B]) ? try Gzip.decompress(raw, file: file) : raw
+        func fail(_ rule: String) -> BundleError { .idx(file: file, rule: rule) }
+        let bytes = [UInt8](data.prefix(4))
+        guard bytes.count == 4 else { throw fail("it has \(data.count) bytes, fewer than the 4-byte magic") }
+        guard bytes[0] == 0, bytes[1] == 0 else { throw fail("the magic must start with two zero bytes") }
+        let type = bytes[2], rank = Int(bytes[3])
+        let elementSize: Int
+        switch type {
+        case 0x08: elementSize = 1
+        case 0x0D: elementSize = 4
+        default: throw fail(String(format: "element type 0x%02X is not supported (0x08 unsigned byte, 0x0D float32)", type))
+        }
+        guard rank >= 1 else { throw fail("it declares 0 dimensions") }
+        guard data.count >= 4 + 4 * rank else { throw fail("the header declares \(rank) dimensions but the file ends inside it") }
+        let header = [UInt8](data.prefix(4 + 4 * rank))
+        let shape = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(header[4 + 4 * d + $1]) } }
+        let count = shape.reduce(1, *)
+        let expected = 4 + 4 * rank + count * elementSize
+        guard data.count == expected else {
+            throw fail("shape \(shape) needs \(expected) bytes but the file has \(data.count)")
+        }
+        var values = [Float](repeating: 0, count: count)
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let body = raw.baseAddress! + 4 + 4 * rank
+            if elementSize == 1 {
+                for i in 0..<count { values[i] = Float(body.load(fromByteOffset: i, as: UInt8.self)) }
+            } else {
+                for i in 0..<count { values[i] = Float(bitPattern: UInt32(bigEndian: body.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+            }
+        }
+        return IDXArray(shape: shape, values: values)
+    }
+
+    /// Reads and parses a file.
+    public static func read(from url: URL) throws -> IDXArray {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw BundleError.unreadable(file: url.path, reason: error.localizedDescription)
+        }
+        return try parse(data, file: url.path)
+    }
+
+    /// The IDX bytes of an unsigned-byte array (values rounded and clamped to 0...255).
+    public static func encodeBytes(shape: [Int], values: [Float]) -> Data {
+        precondition(shape.reduce(1, *) == values.count && shape.count < 256, "IDX: shape \(shape) does not hold \(values.count) values")
+        var data = Data([0, 0, 0x08, UInt8(shape.count)])
+        for dim in shape { withUnsafeBytes(of: UInt32(dim).bigEndian) { data.append(contentsOf: $0) } }
+        data.append(contentsOf: values.map { UInt8(max(0, min(255, $0.rounded()))) })
+        return data
+    }
+}
