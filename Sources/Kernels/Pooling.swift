@@ -55,13 +55,35 @@ public func maxPool2dForward(_ shape: Pool2DShape, input: UnsafePointer<Float>, 
     }
 }
 
-/// The 2×2, stride 2 case of `maxPool2dForward` for one plane, with the same tie and NaN rules.
+/// The 2×2, stride 2 case of `maxPool2dForward` for one plane, with the same tie and NaN rules,
+/// 16 outputs at a time: even and odd columns of the two input rows are split into vectors and
+/// compared in the generic loop's order (top-left, top-right, bottom-left, bottom-right).
 @inline(__always)
 private func maxPool2x2(_ x: UnsafePointer<Float>, width w: Int, rows p: Int, cols q: Int,
                        output y: UnsafeMutablePointer<Float>, argmax idx: UnsafeMutablePointer<Int32>) {
+    let lanes = SIMD16<Int32>(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
     for oh in 0..<p {
         let top = x + 2 * oh * w, bottom = top + w
-        for ow in 0..<q {
+        let topIndex = Int32(2 * oh * w), bottomIndex = Int32((2 * oh + 1) * w)
+        var ow = 0
+        while ow + 16 <= q && 2 * ow + 32 <= w {
+            let t = UnsafeRawPointer(top + 2 * ow).loadUnaligned(as: SIMD32<Float>.self)
+            let b = UnsafeRawPointer(bottom + 2 * ow).loadUnaligned(as: SIMD32<Float>.self)
+            let column = lanes &+ Int32(2 * ow)
+            var best = t.evenHalf, index = column &+ topIndex
+            func challenge(_ value: SIMD16<Float>, _ at: SIMD16<Int32>) {
+                let wins = (value .> best) .| (value .!= value)  // larger, or NaN
+                best.replace(with: value, where: wins)
+                index.replace(with: at, where: wins)
+            }
+            challenge(t.oddHalf, column &+ (topIndex + 1))
+            challenge(b.evenHalf, column &+ bottomIndex)
+            challenge(b.oddHalf, column &+ (bottomIndex + 1))
+            UnsafeMutableRawPointer(y + oh * q + ow).storeBytes(of: best, as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(idx + oh * q + ow).storeBytes(of: index, as: SIMD16<Int32>.self)
+            ow += 16
+        }
+        while ow < q {
             let i = 2 * ow
             var best = top[i], bestIndex = 2 * oh * w + i
             let candidates = (top[i + 1], bottom[i], bottom[i + 1])
@@ -70,6 +92,7 @@ private func maxPool2x2(_ x: UnsafePointer<Float>, width w: Int, rows p: Int, co
             if candidates.2 > best || candidates.2.isNaN { best = candidates.2; bestIndex = (2 * oh + 1) * w + i + 1 }
             y[oh * q + ow] = best
             idx[oh * q + ow] = Int32(bestIndex)
+            ow += 1
         }
     }
 }
