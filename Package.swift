@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Kernels", targets: ["Kernels"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Bundle", targets: ["Bundle"]),
+        .library(name: "Invariance", targets: ["Invariance"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -32,15 +33,17 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["GemmMicroKernel", "GemmMicroKernelAVX2", "GemmMicroKernelAVX512"],
                 exclude: ["README.md"]),
         .target(name: "NN", dependencies: ["Kernels"], exclude: ["README.md"]),
+        .target(name: "Invariance", dependencies: ["NN"], exclude: ["README.md"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Bundle", dependencies: ["CZlib"], exclude: ["README.md"]),
         .executableTarget(name: "augerino", dependencies: [
-            "Kernels", "NN", "Bundle",
+            "Kernels", "NN", "Invariance", "Bundle",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle"]),
+        .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "NN"]),
     ],
     swiftLanguageModes: [.v5]
 )

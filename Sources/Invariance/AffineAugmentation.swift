@@ -1,0 +1,56 @@
+import Foundation
+import NN
+
+/// The learned distribution over affine transformations (Benton et al., 2020): raw widths w,
+/// θ = softplus(w), per example ε_k = (u_k − ½)·θ_k with u ~ U[0, 1), so θ_k is the full width
+/// of generator k's interval; the transformation is exp(Σ ε_k G_k), applied by bilinear
+/// sampling. Generators not in `learned` keep θ = 0 exactly.
+public final class AffineAugmentation {
+    /// w, the parameter the optimiser trains (6 values, one per generator).
+    public let rawWidths: Tensor
+    /// Generators whose widths are learned; the others are held at 0.
+    public let learned: Set<AffineGenerator>
+    private let mask: Tensor
+    private let generators = Tensor(shape: [6, 9], values: AffineGenerator.stacked)
+
+    /// - Parameter initialWidths: θ at the start, per generator (missing learned ones get `defaultWidth`).
+    public init(learned: Set<AffineGenerator> = Set(AffineGenerator.allCases), initialWidths: [AffineGenerator: Float] = [:],
+                defaultWidth: Float = 0.1) {
+        self.learned = learned
+        let raw = AffineGenerator.allCases.map { generator -> Float in
+            let width = max(initialWidths[generator] ?? defaultWidth, 1e-6)
+            return inverseSoftplus(width)
+        }
+        rawWidths = Tensor(shape: [6], values: raw, requiresGradient: true)
+        mask = Tensor(shape: [6], values: AffineGenerator.allCases.map { learned.contains($0) ? 1 : 0 })
+    }
+
+    /// θ = softplus(w), with generators that are not learned set to 0: [6].
+    public var widths: Tensor { rawWidths.softplus() * mask }
+
+    /// θ as plain numbers, by generator.
+    public var widthValues: [AffineGenerator: Float] {
+        let values = TensorContext.withoutGradients { widths.values }
+        return Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.map { ($0, values[$0.index]) })
+    }
+
+    /// One random transformation per example: [N, 2, 3] affine matrices (the top two rows of
+    /// exp(Σ ε_k G_k)); differentiable in w.
+    public func sampleTransforms(count n: Int, random: inout RandomGenerator) -> Tensor {
+        let u = Tensor(shape: [n, 6], values: (0..<(n * 6)).map { _ in random.nextFloat() - 0.5 })
+        let epsilon = u * widths                                      // [N, 6]
+        let algebra = epsilon.matmul(generators).reshaped([n, 3, 3])  // Σ ε_k G_k
+        let topRows = Tensor(shape: [n, 2, 3], values: (0..<n).flatMap { _ in [Float(1), 0, 0, 0, 1, 0] })
+        return topRows.batchedMatmul(matrixExponential(algebra))
+    }
+
+    /// x [N, C, H, W] warped by one random transformation per image.
+    public func callAsFunction(_ x: Tensor, random: inout RandomGenerator) -> Tensor {
+        Tensor.affineWarp(x, theta: sampleTransforms(count: x.shape[0], random: &random))
+    }
+}
+
+/// w with softplus(w) = θ, computed stably: θ + log(1 − e^(−θ)).
+func inverseSoftplus(_ theta: Float) -> Float {
+    Float(Double(theta) + log(-expm1(-Double(theta))))
+}

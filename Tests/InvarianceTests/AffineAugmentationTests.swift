@@ -1,0 +1,107 @@
+import Foundation
+import XCTest
+@testable import Invariance
+@testable import NN
+
+final class MatrixExponentialTests: XCTestCase {
+    func torchReference() throws -> [String: (shape: [Int], values: [Float])] {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../../shared/data/torch-reference/affine_expm.json").standardized
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw XCTSkip("needs the PyTorch reference values in \(url.path) (the project's ../shared/data); skipped")
+        }
+        let root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        var tensors: [String: (shape: [Int], values: [Float])] = [:]
+        for (key, value) in root["tensors"] as! [String: Any] {
+            let entry = value as! [String: Any]
+            tensors[key] = ((entry["shape"] as! [NSNumber]).map(\.intValue), (entry["data"] as! [NSNumber]).map(\.floatValue))
+        }
+        return tensors
+    }
+
+    func test_valueAndGradient_matchPyTorchsMatrixExp() throws {
+        let ref = try torchReference()
+        XCTAssertEqual(ref["generators"]!.values, AffineGenerator.stacked, "our generators are the reference's")
+        let eps = Tensor(shape: [2, 6], values: ref["eps"]!.values, requiresGradient: true)
+        let m = matrixExponential(eps.matmul(Tensor(shape: [6, 9], values: AffineGenerator.stacked)).reshaped([2, 3, 3]))
+        assertClose(m.values, ref["expm"]!.values, atol: 1e-5, rtol: 1e-5, "expm")
+        (m * Tensor(shape: [2, 3, 3], values: ref["g"]!.values)).sum().backward()
+        assertClose(eps.gradient!.values, ref["grad_eps"]!.values, atol: 1e-4, rtol: 1e-4, "∂expm/∂ε")
+    }
+
+    func test_closedForms_rotationAndScale() {
+        let angle: Float = 2.5, s: Float = -0.7
+        let a = Tensor(shape: [2, 3, 3], values: [0, -angle, 0, angle, 0, 0, 0, 0, 0, s, 0, 0, 0, s, 0, 0, 0, 0])
+        let m = matrixExponential(a).values
+        assertClose(Array(m[0..<9]), [cos(angle), -sin(angle), 0, sin(angle), cos(angle), 0, 0, 0, 1], atol: 1e-6, "rotation")
+        assertClose(Array(m[9..<18]), [exp(s), 0, 0, 0, exp(s), 0, 0, 0, 1], atol: 1e-6, "scale")
+    }
+}
+
+final class AffineAugmentationTests: XCTestCase {
+    func test_initialWidths_andUnlearnedGeneratorsStayZero() {
+        let augmentation = AffineAugmentation(learned: [.rotation, .scale], initialWidths: [.rotation: 0.313], defaultWidth: 0.0067)
+        let widths = augmentation.widthValues
+        XCTAssertEqual(widths[.rotation]!, 0.313, accuracy: 1e-6)
+        XCTAssertEqual(widths[.scale]!, 0.0067, accuracy: 1e-6)
+        XCTAssertEqual(widths[.shear], 0)
+        XCTAssertEqual(widths[.translateX], 0)
+    }
+
+    func test_sampledTransforms_stayWithinTheWidths() {
+        let augmentation = AffineAugmentation(learned: [.rotation], initialWidths: [.rotation: 1.0])
+        var random = RandomGenerator(seed: 3)
+        let t = TensorContext.withoutGradients { augmentation.sampleTransforms(count: 200, random: &random).values }
+        var largest: Float = 0
+        for n in 0..<200 {
+            // A pure rotation by ε: [[cos ε, −sin ε, 0], [sin ε, cos ε, 0]].
+            let angle = atan2(t[n * 6 + 3], t[n * 6])
+            largest = max(largest, abs(angle))
+            XCTAssertEqual(t[n * 6 + 3], -t[n * 6 + 1], accuracy: 1e-6)
+            XCTAssertEqual(t[n * 6 + 2], 0, accuracy: 1e-6)
+        }
+        XCTAssertLessThanOrEqual(largest, 0.5 + 1e-5, "ε within ±θ/2")
+        XCTAssertGreaterThan(largest, 0.45, "samples reach the interval's ends")
+    }
+
+    func test_gradientFlowsIntoTheWidths_matchingFiniteDifferences() {
+        let augmentation = AffineAugmentation(initialWidths: [.rotation: 0.8, .translateX: 0.5, .scale: 0.3, .stretch: 0.2, .shear: 0.25, .translateY: 0.4])
+        var imageRandom = RandomGenerator(seed: 4)
+        let x = Tensor(shape: [3, 2, 7, 7], values: (0..<294).map { _ in imageRandom.nextFloat(in: -1..<1) })
+        let g = Tensor(shape: [3, 2, 7, 7], values: (0..<294).map { _ in imageRandom.nextFloat(in: -1..<1) })
+        func loss() -> Tensor {
+            var random = RandomGenerator(seed: 9)  // the same samples u every time
+            return (augmentation(x, random: &random) * g).sum()
+        }
+        loss().backward()
+        let analytic = augmentation.rawWidths.gradient!.values
+        XCTAssertGreaterThan(analytic.map(abs).max()!, 1e-3, "the widths receive a gradient")
+        let step: Float = 1e-3
+        for k in 0..<6 {
+            let saved = augmentation.rawWidths.storage.pointer[k]
+            augmentation.rawWidths.storage.pointer[k] = saved + step
+            let plus = TensorContext.withoutGradients { loss().item }
+            augmentation.rawWidths.storage.pointer[k] = saved - step
+            let minus = TensorContext.withoutGradients { loss().item }
+            augmentation.rawWidths.storage.pointer[k] = saved
+            XCTAssertEqual(analytic[k], (plus - minus) / (2 * step), accuracy: 2e-2 * max(1, abs(analytic[k])),
+                           "∂loss/∂w for \(AffineGenerator.allCases[k].rawValue)")
+        }
+    }
+
+    func test_inverseSoftplus_invertsSoftplus() {
+        for theta: Float in [1e-4, 0.0067, 0.313, 1, 6.28, 20] {
+            let w = inverseSoftplus(theta)
+            XCTAssertEqual(Tensor(shape: [1], values: [w]).softplus().item, theta, accuracy: theta * 1e-5)
+        }
+    }
+}
+
+func assertClose(_ actual: [Float], _ expected: [Float], atol: Float = 1e-5, rtol: Float = 1e-4, _ what: String,
+                 file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(actual.count, expected.count, "\(what): sizes", file: file, line: line)
+    for (i, (a, e)) in zip(actual, expected).enumerated() where !(abs(a - e) <= atol + rtol * abs(e)) {
+        XCTFail("\(what): [\(i)] is \(a), expected \(e)", file: file, line: line)
+        return
+    }
+}
