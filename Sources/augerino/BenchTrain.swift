@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
+import Invariance
 import Kernels
 import NN
 
 /// `augerino bench train`: training and evaluation images/s of the paper's networks on random
-/// inputs, the same workload as ../shared/bench/train_torch.py (without augmentation until the
-/// invariance learner lands).
+/// inputs, the same workload as ../shared/bench/train_torch.py.
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -13,7 +13,9 @@ struct BenchTrain: ParsableCommand {
         discussion: """
             Each timed training step is forward, cross-entropy, backward and an Adam step (weight \
             decay 1e-4) on a random batch; each evaluation step averages the log-softmax of \
-            --copies copies of a batch in evaluation mode. Reports medians, like \
+            --copies copies of a batch in evaluation mode. With --augment every image is first \
+            warped by the learned affine augmentation (all six generators, widths trained with \
+            reward 0.01·‖θ‖) in training and in evaluation. Reports medians, like \
             ../shared/bench/train_torch.py, with the same JSON keys.
             """)
 
@@ -42,6 +44,9 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Copies averaged per image at evaluation.")
     var copies: Int = 4
 
+    @Flag(help: "Warp every image with the learned affine augmentation, as train_torch.py does without --no-augment.")
+    var augment = false
+
     @Flag(help: "One JSON object instead of text.")
     var json = false
 
@@ -59,7 +64,9 @@ struct BenchTrain: ParsableCommand {
                                inputChannels: channels, outputs: classes, dropout: model == .smallnet ? 0.3 : 0)
         var random = RandomGenerator(seed: 0)
         let net = spec.makeNetwork(random: &random)
-        let optimizer = Adam([ParameterGroup(net.parameters.map(\.tensor), learningRate: 0.01, weightDecay: 1e-4)])
+        let augmentation = AffineAugmentation(defaultWidth: Float(log(2.0)))  // w = 0, as train_torch.py
+        let optimizer = Adam([ParameterGroup(net.parameters.map(\.tensor), learningRate: 0.01, weightDecay: 1e-4),
+                              ParameterGroup(augment ? [augmentation.rawWidths] : [], learningRate: 0.01, weightDecay: 0)])
         func randomBatch() -> (Tensor, [Int32]) {
             let x = Tensor(shape: [batch, channels, size, size], values: (0..<(batch * channels * size * size)).map { _ in random.nextFloat(in: -1.7..<1.7) })
             return (x, (0..<batch).map { _ in Int32(random.nextInt(below: classes)) })
@@ -71,7 +78,9 @@ struct BenchTrain: ParsableCommand {
             for step in 0..<(warmup + steps) {
                 let (x, labels) = randomBatch()
                 let start = monotonicSeconds()
-                let loss = Tensor.crossEntropy(net(x, random: &random), labels: labels)
+                let input = augment ? augmentation(x, random: &random) : x
+                var loss = Tensor.crossEntropy(net(input, random: &random), labels: labels)
+                if augment { loss = loss - augmentation.widths.norm().scaled(by: 0.01) }
                 optimizer.zeroGradients()
                 loss.backward()
                 optimizer.step()
@@ -86,7 +95,10 @@ struct BenchTrain: ParsableCommand {
             for step in 0..<(2 + max(3, steps / 3)) {
                 let (x, _) = randomBatch()
                 let start = monotonicSeconds()
-                _ = TensorContext.withoutGradients { averagedLogProbabilities(net, x, copies: copies) }
+                _ = TensorContext.withoutGradients { () -> Tensor in
+                    let copiesOfX = Tensor.concatenate(Array(repeating: x, count: copies))
+                    return averagedLogProbabilities(net, augment ? augmentation(copiesOfX, random: &random) : copiesOfX, copies: copies)
+                }
                 if step >= 2 { evalTimes.append(monotonicSeconds() - start) }
             }
             return (trainTimes.sorted(), evalTimes.sorted())
@@ -96,18 +108,18 @@ struct BenchTrain: ParsableCommand {
         let peak = peakResidentMiB()
         if json {
             print(BenchTiming.jsonLine([("impl", "augerino"), ("model", model.rawValue), ("width", width), ("batch", batch),
-                                        ("threads", parallelism.threads), ("augment", false), ("copies", copies),
+                                        ("threads", parallelism.threads), ("augment", augment), ("copies", copies),
                                         ("train_images_per_s", trainRate), ("eval_images_per_s", evalRate), ("peak_rss_mib", peak)]))
         } else {
-            print("\(model.rawValue) width \(width), batch \(batch), \(parallelism), tile \(GemmKernel.best)")
+            print("\(model.rawValue) width \(width), batch \(batch), \(augment ? "learned augmentation" : "no augmentation"), \(parallelism), tile \(GemmKernel.best)")
             print(String(format: "  train %8.1f images/s   eval (%d copies) %8.1f images/s   peak RSS %.0f MiB", trainRate, copies, evalRate, peak))
         }
     }
 
-    /// Mean over `copies` forward passes of the log-softmax: [N, classes].
+    /// Mean over the copies of the log-softmax: x holds `copies` blocks of N images; [N, classes].
     private func averagedLogProbabilities(_ net: Sequential, _ x: Tensor, copies: Int) -> Tensor {
-        let n = x.shape[0]
-        let logp = net(Tensor.concatenate(Array(repeating: x, count: copies))).logSoftmax()
+        let n = x.shape[0] / copies
+        let logp = net(x).logSoftmax()
         let classes = logp.shape[1]
         var mean = [Float](repeating: 0, count: n * classes)
         for copy in 0..<copies {
