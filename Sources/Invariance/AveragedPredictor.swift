@@ -1,0 +1,47 @@
+import NN
+
+/// Predictions of a network under the learned augmentation: the mean over `copies` augmented
+/// copies of each image of the log-softmax (classification) or of the output (regression); with
+/// `copies` = 0, one pass without augmentation. Runs in evaluation mode without gradients.
+public struct AveragedPredictor {
+    public let network: Sequential
+    public let augmentation: AffineAugmentation
+    public let task: Task
+
+    public init(network: Sequential, augmentation: AffineAugmentation, task: Task) {
+        (self.network, self.augmentation, self.task) = (network, augmentation, task)
+    }
+
+    /// [N, classes] mean log-probabilities, or [N, 1] mean outputs, for x [N, C, H, W].
+    public func predict(_ x: Tensor, copies: Int, random: inout RandomGenerator) -> Tensor {
+        network.eval()
+        return TensorContext.withoutGradients {
+            guard copies > 0 else {
+                let out = network(x)
+                return task == .regression ? out : out.logSoftmax()
+            }
+            let n = x.shape[0]
+            let warped = augmentation(Tensor.concatenate(Array(repeating: x, count: copies)), random: &random)
+            let out = network(warped)
+            let scored = task == .regression ? out : out.logSoftmax()
+            let width = scored.shape[1]
+            var mean = [Float](repeating: 0, count: n * width)
+            let values = scored.storage.pointer
+            for copy in 0..<copies {
+                for i in 0..<(n * width) { mean[i] += values[copy * n * width + i] }
+            }
+            return Tensor(shape: [n, width], values: mean.map { $0 / Float(copies) })
+        }
+    }
+
+    /// The predicted class of each row of a [N, classes] score tensor.
+    public static func classes(_ scores: Tensor) -> [Int] {
+        let (n, k) = (scores.shape[0], scores.shape[1])
+        let v = scores.storage.pointer
+        return (0..<n).map { r in
+            var best = 0
+            for j in 1..<k where v[r * k + j] > v[r * k + best] { best = j }
+            return best
+        }
+    }
+}

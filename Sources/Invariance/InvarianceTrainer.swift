@@ -1,0 +1,118 @@
+import Foundation
+import NN
+
+/// Trains a network together with the learned affine augmentation: one augmented copy per
+/// example, loss = task loss − λ·‖θ‖₂, Adam on both (weight decay on the network only).
+///
+/// Deterministic for a seed: one `RandomGenerator` drives shuffling, dropout and augmentation
+/// in a fixed order, and evaluation draws from its own stream, so checkpoints taken after an
+/// epoch resume bit-exactly (`checkpoint()` / `restore(_:)`).
+public final class InvarianceTrainer {
+    public let network: Sequential
+    public let augmentation: AffineAugmentation
+    public let task: Task
+    public let settings: TrainingSettings
+    public let optimizer: Adam
+    public private(set) var random: RandomGenerator
+    public private(set) var epoch = 0
+    public private(set) var step = 0
+    public private(set) var history: [EpochRecord] = []
+
+    public init(network spec: NetworkSpec, augmentation: AffineAugmentation, task: Task, settings: TrainingSettings) {
+        var random = RandomGenerator(seed: settings.seed)
+        network = spec.makeNetwork(random: &random)
+        self.augmentation = augmentation
+        self.task = task
+        self.settings = settings
+        optimizer = Adam([ParameterGroup(network.parameters.map(\.tensor), learningRate: settings.learningRate, weightDecay: settings.weightDecay),
+                          ParameterGroup([augmentation.rawWidths], learningRate: settings.learningRate, weightDecay: 0)])
+        self.random = random.stream(1)
+    }
+
+    public var predictor: AveragedPredictor { AveragedPredictor(network: network, augmentation: augmentation, task: task) }
+
+    /// One pass over `train` in shuffled batches (the last partial batch is dropped when it has
+    /// fewer than two images, which batch norm cannot normalise). `progress(done, total)` is
+    /// called after every batch.
+    public func trainEpoch(_ train: ImageDataset, test: ImageDataset? = nil, progress: (Int, Int) -> Void = { _, _ in }) -> EpochRecord {
+        let start = Date()
+        network.train()
+        let order = random.permutation(train.count)
+        let batchSize = min(settings.batchSize, train.count)
+        let batches = stride(from: 0, to: train.count, by: batchSize).filter { train.count - $0 >= 2 }
+        var lossSum = 0.0, metricSum = 0.0, seen = 0
+        for (done, first) in batches.enumerated() {
+            let indices = order[first..<min(first + batchSize, train.count)]
+            let output = network(augmentation(train.batch(indices), random: &random), random: &random)
+            let taskLoss: Tensor
+            switch task {
+            case .classification:
+                let labels = train.labels(indices)
+                taskLoss = Tensor.crossEntropy(output, labels: labels)
+                metricSum += Double(zip(AveragedPredictor.classes(output), labels).filter { $0 == Int($1) }.count)
+            case .regression:
+                taskLoss = Tensor.mse(output, train.targetTensor(indices))
+                metricSum += Double(taskLoss.item) * Double(indices.count)
+            }
+            let widths = augmentation.widths
+            let rewardOn = settings.rewardCap.map { cap in widths.values.allSatisfy { $0 <= cap } } ?? true
+            let loss = rewardOn ? taskLoss - widths.norm().scaled(by: settings.regularization) : taskLoss
+            optimizer.zeroGradients()
+            loss.backward()
+            optimizer.step()
+            lossSum += Double(taskLoss.item) * Double(indices.count)
+            seen += indices.count
+            step += 1
+            progress(done + 1, batches.count)
+        }
+        epoch += 1
+        let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(1, seen)), trainMetric: metricSum / Double(max(1, seen)),
+                                 testMetric: test.map { evaluate($0, copies: settings.testCopies) },
+                                 theta: Dictionary(uniqueKeysWithValues: augmentation.widthValues.map { ($0.key.rawValue, $0.value) }),
+                                 seconds: Date().timeIntervalSince(start))
+        history.append(record)
+        return record
+    }
+
+    /// Accuracy (classification) or MSE (regression) on `data` with `copies` augmented copies
+    /// averaged (0: one pass without augmentation). Uses its own random stream.
+    public func evaluate(_ data: ImageDataset, copies: Int, batchSize: Int = 250) -> Double {
+        var evaluationRandom = RandomGenerator(seed: settings.seed).stream(1 << 40)
+        var correct = 0.0
+        for first in stride(from: 0, to: data.count, by: batchSize) {
+            let indices = first..<min(first + batchSize, data.count)
+            let scores = predictor.predict(data.batch(indices), copies: copies, random: &evaluationRandom)
+            switch task {
+            case .classification:
+                correct += Double(zip(AveragedPredictor.classes(scores), data.labels(indices)).filter { $0 == Int($1) }.count)
+            case .regression:
+                let v = scores.values
+                correct += zip(v, indices.map { data.targets[$0] }).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
+            }
+        }
+        return correct / Double(max(1, data.count))
+    }
+
+    /// Named state of the run: the network's parameters and buffers, and the raw widths.
+    public var state: [(name: String, tensor: Tensor)] {
+        network.stateDictionary.map { ("network.\($0.name)", $0.tensor) } + [("augmentation.raw_widths", augmentation.rawWidths)]
+    }
+
+    /// Everything needed to continue after the current epoch; `history` travels in the metadata.
+    public func checkpoint() -> TrainingCheckpoint {
+        let historyJSON = (try? JSONEncoder().encode(history)).flatMap { String(data: $0, encoding: .utf8) } ?? "[]"
+        return TrainingCheckpoint(state: state, optimizer: optimizer, epoch: epoch, step: step, random: random,
+                                  metadata: ["history": historyJSON])
+    }
+
+    /// Continues from a checkpoint taken by `checkpoint()` of a trainer with the same settings.
+    /// - Throws: `NNError` naming what does not match.
+    public func restore(_ checkpoint: TrainingCheckpoint, source: String) throws {
+        try checkpoint.restore(into: state, optimizer: optimizer, source: source)
+        (epoch, step, random) = (checkpoint.epoch, checkpoint.step, checkpoint.random)
+        guard let text = checkpoint.metadata["history"], let decoded = try? JSONDecoder().decode([EpochRecord].self, from: Data(text.utf8)) else {
+            throw NNError.invalidCheckpoint(file: source, rule: "metadata \"user.history\" is missing or not a list of epochs")
+        }
+        history = decoded
+    }
+}

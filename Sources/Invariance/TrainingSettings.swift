@@ -1,0 +1,38 @@
+/// Everything that, with the data and the seed, fixes a training run.
+public struct TrainingSettings: Sendable, Equatable, Codable {
+    public var epochs: Int = 10
+    public var batchSize: Int = 128
+    /// Adam's learning rate, shared by the network and the widths.
+    public var learningRate: Float = 0.01
+    /// Weight decay on the network only (Adam, L2).
+    public var weightDecay: Float = 1e-4
+    /// λ in loss = task loss − λ·‖θ‖₂.
+    public var regularization: Float = 0.01
+    /// When set, the width reward switches off while any width exceeds this cap (the
+    /// reference's bounded variant).
+    public var rewardCap: Float? = nil
+    /// Augmented copies averaged at evaluation.
+    public var testCopies: Int = 4
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+/// One epoch's numbers, as report.json's "history" records them.
+public struct EpochRecord: Sendable, Equatable, Codable {
+    public var epoch: Int
+    /// Mean task loss over the epoch's batches (without the width reward).
+    public var trainLoss: Double
+    /// Training accuracy (classification) or MSE (regression) over the epoch's batches.
+    public var trainMetric: Double
+    /// Test accuracy or MSE with `testCopies` copies, when a test split was given.
+    public var testMetric: Double?
+    /// Learned full widths θ by generator name.
+    public var theta: [String: Float]
+    public var seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, seconds, theta
+        case trainLoss = "train_loss", trainMetric = "train_metric", testMetric = "test_metric"
+    }
+}
