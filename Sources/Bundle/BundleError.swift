@@ -7,6 +7,10 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
     case idx(file: String, rule: String)
     /// A file that could not be read.
     case unreadable(file: String, reason: String)
+    /// manifest.json breaks a rule; `key` is the dotted path of the offending entry.
+    case manifest(file: String, key: String, rule: String)
+    /// The data files disagree with the manifest or with each other.
+    case data(file: String, rule: String)
 
     public var description: String {
         switch self {
@@ -16,6 +20,10 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
             return "\(file): not a valid IDX file: \(rule); hint: IDX is a big-endian magic (0x0000TTDD: type, dimensions), one big-endian UInt32 per dimension, then the data"
         case let .unreadable(file, reason):
             return "\(file): cannot be read: \(reason)"
+        case let .manifest(file, key, rule):
+            return "\(file): manifest key \"\(key)\" \(rule); hint: see docs/bundle-format.md for every key"
+        case let .data(file, rule):
+            return "\(file): \(rule)"
         }
     }
 }

@@ -61,4 +61,13 @@ public struct IDXArray: Equatable {
         data.append(contentsOf: values.map { UInt8(max(0, min(255, $0.rounded()))) })
         return data
     }
+
+    /// The IDX bytes of a float32 array (element type 0x0D, big-endian).
+    public static func encodeFloats(shape: [Int], values: [Float]) -> Data {
+        precondition(shape.reduce(1, *) == values.count && shape.count < 256, "IDX: shape \(shape) does not hold \(values.count) values")
+        var data = Data([0, 0, 0x0D, UInt8(shape.count)])
+        for dim in shape { withUnsafeBytes(of: UInt32(dim).bigEndian) { data.append(contentsOf: $0) } }
+        for value in values { withUnsafeBytes(of: value.bitPattern.bigEndian) { data.append(contentsOf: $0) } }
+        return data
+    }
 }

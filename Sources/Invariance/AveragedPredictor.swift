@@ -6,9 +6,9 @@ import NN
 public struct AveragedPredictor {
     public let network: Sequential
     public let augmentation: AffineAugmentation
-    public let task: Task
+    public let task: LearningTask
 
-    public init(network: Sequential, augmentation: AffineAugmentation, task: Task) {
+    public init(network: Sequential, augmentation: AffineAugmentation, task: LearningTask) {
         (self.network, self.augmentation, self.task) = (network, augmentation, task)
     }
 

@@ -1,7 +1,7 @@
 import NN
 
 /// What the network predicts.
-public enum Task: Sendable, Equatable, Codable {
+public enum LearningTask: Sendable, Equatable, Codable {
     /// One of `classes` labels (0..<classes) per image; cross-entropy loss, accuracy metric.
     case classification(classes: Int)
     /// One number per image; mean squared error loss and metric.

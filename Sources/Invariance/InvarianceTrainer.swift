@@ -10,7 +10,7 @@ import NN
 public final class InvarianceTrainer {
     public let network: Sequential
     public let augmentation: AffineAugmentation
-    public let task: Task
+    public let task: LearningTask
     public let settings: TrainingSettings
     public let optimizer: Adam
     public private(set) var random: RandomGenerator
@@ -18,7 +18,7 @@ public final class InvarianceTrainer {
     public private(set) var step = 0
     public private(set) var history: [EpochRecord] = []
 
-    public init(network spec: NetworkSpec, augmentation: AffineAugmentation, task: Task, settings: TrainingSettings) {
+    public init(network spec: NetworkSpec, augmentation: AffineAugmentation, task: LearningTask, settings: TrainingSettings) {
         var random = RandomGenerator(seed: settings.seed)
         network = spec.makeNetwork(random: &random)
         self.augmentation = augmentation

@@ -1,0 +1,95 @@
+import Foundation
+
+/// A dataset laid out as an unpacked bundle: manifest.json and the files it names, in one
+/// folder. Loading reads and validates everything: shapes agree, one target per input, class
+/// labels are whole numbers within the classes, no NaN or infinity, test images shaped like
+/// training images.
+public struct DatasetFolder {
+    /// One split's images (N × C × H × W, as stored: bytes stay 0...255) and targets.
+    public struct Split: Sendable {
+        public var images: [Float]
+        public var channels: Int, height: Int, width: Int
+        public var targets: [Float]
+        public var count: Int { targets.count }
+    }
+
+    public let manifest: Manifest
+    public let train: Split
+    public let test: Split?
+    /// Class names (from the manifest, else "0", "1", …); nil for regression.
+    public let classes: [String]?
+
+    /// Reads `folder`/manifest.json and the data it names.
+    /// - Throws: `BundleError` naming the file, the key or member and the rule.
+    public static func load(_ folder: URL) throws -> DatasetFolder {
+        let manifestURL = folder.appendingPathComponent("manifest.json")
+        let manifestData: Data
+        do { manifestData = try Data(contentsOf: manifestURL) } catch {
+            throw BundleError.unreadable(file: manifestURL.path, reason: "no readable manifest.json in \(folder.path) (\(error.localizedDescription))")
+        }
+        let manifest = try Manifest.parse(manifestData, file: manifestURL.path)
+        func read(_ split: Manifest.Split, _ name: String) throws -> Split {
+            let inputs = try array(folder, split.inputs, key: "splits.\(name).inputs", manifest: manifestURL.path)
+            let targets = try array(folder, split.targets, key: "splits.\(name).targets", manifest: manifestURL.path)
+            let inputFile = folder.appendingPathComponent(split.inputs).path, targetFile = folder.appendingPathComponent(split.targets).path
+            let (channels, height, width): (Int, Int, Int)
+            switch inputs.shape.count {
+            case 3: (channels, height, width) = (1, inputs.shape[1], inputs.shape[2])
+            case 4: (channels, height, width) = (inputs.shape[1], inputs.shape[2], inputs.shape[3])
+            default: throw BundleError.data(file: inputFile, rule: "inputs must be N×H×W or N×C×H×W images, found shape \(inputs.shape)")
+            }
+            guard channels >= 1, height >= 2, width >= 2 else { throw BundleError.data(file: inputFile, rule: "images of \(channels)×\(height)×\(width) are too small") }
+            guard targets.shape.count == 1 || (targets.shape.count == 2 && targets.shape[1] == 1) else {
+                throw BundleError.data(file: targetFile, rule: "targets must be one value per image (shape N or N×1), found \(targets.shape)")
+            }
+            guard targets.shape[0] == inputs.shape[0] else {
+                throw BundleError.data(file: targetFile, rule: "\(targets.shape[0]) targets for \(inputs.shape[0]) images in \(split.inputs)")
+            }
+            if let bad = inputs.values.firstIndex(where: { !$0.isFinite }) {
+                throw BundleError.data(file: inputFile, rule: "value \(bad) is \(inputs.values[bad]); inputs must be finite")
+            }
+            if let bad = targets.values.firstIndex(where: { !$0.isFinite }) {
+                throw BundleError.data(file: targetFile, rule: "target \(bad) is \(targets.values[bad]); targets must be finite")
+            }
+            return Split(images: inputs.values, channels: channels, height: height, width: width, targets: targets.values)
+        }
+        let train = try read(manifest.train, "train")
+        let test = try manifest.test.map { try read($0, "test") }
+        if let test, (test.channels, test.height, test.width) != (train.channels, train.height, train.width) {
+            throw BundleError.data(file: folder.appendingPathComponent(manifest.test!.inputs).path,
+                                   rule: "test images are \(test.channels)×\(test.height)×\(test.width), training images \(train.channels)×\(train.height)×\(train.width)")
+        }
+        var classes: [String]? = nil
+        if manifest.task == .classification {
+            let largest = Int(max(train.targets.max() ?? 0, test?.targets.max() ?? 0))
+            classes = manifest.classes ?? (0...max(1, largest)).map(String.init)
+            for (split, file) in [(train, manifest.train.targets), (test, manifest.test?.targets)] {
+                guard let split, let file else { continue }
+                if let bad = split.targets.firstIndex(where: { $0 != $0.rounded() || $0 < 0 || Int($0) >= classes!.count }) {
+                    throw BundleError.data(file: folder.appendingPathComponent(file).path,
+                                           rule: "label \(bad) is \(split.targets[bad]); labels must be class indices 0...\(classes!.count - 1)")
+                }
+            }
+            guard Set(train.targets).count >= 2 else {
+                throw BundleError.data(file: folder.appendingPathComponent(manifest.train.targets).path, rule: "the training labels hold only one class; classification needs at least two")
+            }
+        }
+        return DatasetFolder(manifest: manifest, train: train, test: test, classes: classes)
+    }
+
+    /// Reads one data file named by the manifest (IDX, gzip-compressed or not).
+    private static func array(_ folder: URL, _ path: String, key: String, manifest: String) throws -> IDXArray {
+        guard !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
+            throw BundleError.manifest(file: manifest, key: key, rule: "must be a relative path inside the bundle without \"..\" (is \"\(path)\")")
+        }
+        let url = folder.appendingPathComponent(path)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw BundleError.manifest(file: manifest, key: key, rule: "names \"\(path)\", which is not in the bundle")
+        }
+        let lower = path.lowercased()
+        guard lower.contains("idx") || lower.hasSuffix(".idx") || lower.hasSuffix(".gz") else {
+            throw BundleError.manifest(file: manifest, key: key, rule: "names \"\(path)\": only IDX files (optionally .gz) are read so far")
+        }
+        return try IDXArray.read(from: url)
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+
+/// A bundle's manifest.json (format 1): the task, the splits and their files, and optional
+/// classes, input normalisation, augmentation, model and training options. Parsing is strict:
+/// an unknown key, a wrong type or a value out of range is an error naming the key and the rule.
+/// docs/bundle-format.md documents every key.
+public struct Manifest: Equatable, Sendable {
+    public enum Task: String, Sendable { case classification, regression }
+
+    public struct Split: Equatable, Sendable {
+        /// Path of the inputs file inside the bundle.
+        public var inputs: String
+        /// Path of the targets file inside the bundle.
+        public var targets: String
+
+        public init(inputs: String, targets: String) { (self.inputs, self.targets) = (inputs, targets) }
+    }
+
+    public var name: String
+    public var task: Task
+    public var train: Split
+    public var test: Split?
+    public var classes: [String]?
+    /// Input normalisation; computed from the training split when absent.
+    public var inputMean: Float?, inputStd: Float?
+    /// Generators to learn (names as in the report), and initial full widths.
+    public var generators: [String]?
+    public var initialTheta: [String: Float]
+    public var architecture: String?
+    public var width: Int?
+    public var epochs: Int?, batchSize: Int?, learningRate: Float?, regularization: Float?, testCopies: Int?
+    public var seed: UInt64?
+
+    /// A manifest with the required parts; set the optional ones afterwards.
+    public init(name: String, task: Task, train: Split, test: Split?, initialTheta: [String: Float] = [:]) {
+        (self.name, self.task, self.train, self.test, self.initialTheta) = (name, task, train, test, initialTheta)
+    }
+
+    static let generatorNames = ["translate_x", "translate_y", "rotation", "scale", "stretch", "shear"]
+    static let architectures = ["smallnet", "simpleconv", "mlp"]
+
+    /// Parses and checks manifest.json's bytes; `file` names it in errors.
+    /// - Throws: `BundleError.manifest` naming the key and the rule.
+    public static func parse(_ data: Data, file: String) throws -> Manifest {
+        func fail(_ key: String, _ rule: String) -> BundleError { .manifest(file: file, key: key, rule: rule) }
+        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw fail("(root)", "the file is not a JSON object")
+        }
+        try checkKeys(root, allowed: ["format", "name", "task", "splits", "classes", "input", "augmentation", "model", "training"], at: "", fail)
+        guard let format = root["format"] as? NSNumber, format.intValue == 1, !isBool(format) else { throw fail("format", "must be 1") }
+        guard let name = root["name"] as? String, isSafeName(name) else {
+            throw fail("name", "must be 1-100 letters, digits, '.', '_' or '-', not starting with '.'")
+        }
+        guard let taskName = root["task"] as? String, let task = Task(rawValue: taskName) else {
+            throw fail("task", "must be \"classification\" or \"regression\"")
+        }
+        guard let splits = root["splits"] as? [String: Any] else { throw fail("splits", "must be an object with \"train\" (and optionally \"test\")") }
+        try checkKeys(splits, allowed: ["train", "test"], at: "splits.", fail)
+        func split(_ key: String) throws -> Split? {
+            guard let raw = splits[key] else { return nil }
+            guard let object = raw as? [String: Any] else { throw fail("splits.\(key)", "must be an object with \"inputs\" and \"targets\"") }
+            try checkKeys(object, allowed: ["inputs", "targets"], at: "splits.\(key).", fail)
+            guard let inputs = object["inputs"] as? String, !inputs.isEmpty else { throw fail("splits.\(key).inputs", "must name a file in the bundle") }
+            guard let targets = object["targets"] as? String, !targets.isEmpty else { throw fail("splits.\(key).targets", "must name a file in the bundle") }
+            return Split(inputs: inputs, targets: targets)
+        }
+        guard let train = try split("train") else { throw fail("splits.train", "is required") }
+        var manifest = Manifest(name: name, task: task, train: train, test: try split("test"))
+
+        if let raw = root["classes"] {
+            guard let classes = raw as? [String], classes.count >= 2, Set(classes).count == classes.count else {
+                throw fail("classes", "must be a list of at least two distinct names")
+            }
+            guard task == .classification else { throw fail("classes", "only a classification task has classes") }
+            manifest.classes = classes
+        }
+        if let raw = root["input"] {
+            guard let input = raw as? [String: Any] else { throw fail("input", "must be an object with \"mean\" and \"std\"") }
+            try checkKeys(input, allowed: ["mean", "std"], at: "input.", fail)
+            manifest.inputMean = try number(input["mean"], "input.mean", fail)
+            manifest.inputStd = try number(input["std"], "input.std", fail)
+            guard manifest.inputMean != nil, let std = manifest.inputStd, std > 0 else { throw fail("input", "needs \"mean\" and a positive \"std\"") }
+        }
+        if let raw = root["augmentation"] {
+            guard let augmentation = raw as? [String: Any] else { throw fail("augmentation", "must be an object") }
+            try checkKeys(augmentation, allowed: ["generators", "initial_theta"], at: "augmentation.", fail)
+            if let generators = augmentation["generators"] {
+                guard let names = generators as? [String], names.allSatisfy(generatorNames.contains) else {
+                    throw fail("augmentation.generators", "must list names from \(generatorNames.joined(separator: ", "))")
+                }
+                manifest.generators = names
+            }
+            if let initial = augmentation["initial_theta"] {
+                guard let map = initial as? [String: Any] else { throw fail("augmentation.initial_theta", "must map generator names to widths") }
+                for (key, value) in map {
+                    guard generatorNames.contains(key) else { throw fail("augmentation.initial_theta.\(key)", "is not a generator (\(generatorNames.joined(separator: ", ")))") }
+                    guard let width = try number(value, "augmentation.initial_theta.\(key)", fail), width > 0, width < 100 else {
+                        throw fail("augmentation.initial_theta.\(key)", "must be a width between 0 and 100 (exclusive)")
+                    }
+                    manifest.initialTheta[key] = width
+                }
+            }
+        }
+        if let raw = root["model"] {
+            guard let model = raw as? [String: Any] else { throw fail("model", "must be an object") }
+            try checkKeys(model, allowed: ["architecture", "width"], at: "model.", fail)
+            if let architecture = model["architecture"] {
+                guard let text = architecture as? String, architectures.contains(text) else {
+                    throw fail("model.architecture", "must be one of \(architectures.joined(separator: ", "))")
+                }
+                manifest.architecture = text
+            }
+            manifest.width = try integer(model["width"], "model.width", 1...1024, fail)
+        }
+        if let raw = root["training"] {
+            guard let training = raw as? [String: Any] else { throw fail("training", "must be an object") }
+            try checkKeys(training, allowed: ["epochs", "batch_size", "learning_rate", "regularization", "test_copies", "seed"], at: "training.", fail)
+            manifest.epochs = try integer(training["epochs"], "training.epochs", 1...10_000, fail)
+            manifest.batchSize = try integer(training["batch_size"], "training.batch_size", 2...65_536, fail)
+            manifest.testCopies = try integer(training["test_copies"], "training.test_copies", 1...1024, fail)
+            manifest.seed = try integer(training["seed"], "training.seed", 0...Int.max, fail).map(UInt64.init)
+            manifest.learningRate = try number(training["learning_rate"], "training.learning_rate", fail)
+            if let rate = manifest.learningRate, !(rate > 0 && rate < 10) { throw fail("training.learning_rate", "must be between 0 and 10 (exclusive)") }
+            manifest.regularization = try number(training["regularization"], "training.regularization", fail)
+            if let reg = manifest.regularization, !(reg >= 0 && reg < 100) { throw fail("training.regularization", "must be from 0 to 100") }
+        }
+        return manifest
+    }
+
+    /// The manifest as JSON (keys sorted), the inverse of `parse`.
+    public func encoded() -> Data {
+        var root: [String: Any] = ["format": 1, "name": name, "task": task.rawValue]
+        var splits: [String: Any] = ["train": ["inputs": train.inputs, "targets": train.targets]]
+        if let test { splits["test"] = ["inputs": test.inputs, "targets": test.targets] }
+        root["splits"] = splits
+        if let classes { root["classes"] = classes }
+        if let inputMean, let inputStd { root["input"] = ["mean": inputMean, "std": inputStd] }
+        var augmentation: [String: Any] = [:]
+        if let generators { augmentation["generators"] = generators }
+        if !initialTheta.isEmpty { augmentation["initial_theta"] = initialTheta }
+        if !augmentation.isEmpty { root["augmentation"] = augmentation }
+        var model: [String: Any] = [:]
+        if let architecture { model["architecture"] = architecture }
+        if let width { model["width"] = width }
+        if !model.isEmpty { root["model"] = model }
+        var training: [String: Any] = [:]
+        if let epochs { training["epochs"] = epochs }
+        if let batchSize { training["batch_size"] = batchSize }
+        if let learningRate { training["learning_rate"] = learningRate }
+        if let regularization { training["regularization"] = regularization }
+        if let testCopies { training["test_copies"] = testCopies }
+        if let seed { training["seed"] = seed }
+        if !training.isEmpty { root["training"] = training }
+        return try! JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    private static func checkKeys(_ object: [String: Any], allowed: [String], at prefix: String,
+                                  _ fail: (String, String) -> BundleError) throws {
+        if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw fail(prefix + unknown, "is not a known key (known here: \(allowed.joined(separator: ", ")))")
+        }
+    }
+
+    private static func isBool(_ value: Any) -> Bool { String(describing: type(of: value)).contains("Boolean") }
+
+    private static func number(_ value: Any?, _ key: String, _ fail: (String, String) -> BundleError) throws -> Float? {
+        guard let value else { return nil }
+        guard let number = value as? NSNumber, !isBool(value), number.doubleValue.isFinite else { throw fail(key, "must be a number") }
+        return number.floatValue
+    }
+
+    private static func integer(_ value: Any?, _ key: String, _ range: ClosedRange<Int>, _ fail: (String, String) -> BundleError) throws -> Int? {
+        guard let value else { return nil }
+        guard let number = value as? NSNumber, !isBool(value), number.doubleValue == number.doubleValue.rounded(),
+              abs(number.doubleValue) < 9e18, range.contains(number.intValue) else {
+            throw fail(key, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number.intValue
+    }
+
+    private static func isSafeName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 100 && !name.hasPrefix(".")
+            && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0) }
+    }
+}

@@ -1,0 +1,139 @@
+import ArgumentParser
+import Bundle
+import Foundation
+import Kernels
+
+/// `augerino example …`: datasets generated deterministically from a seed, written as bundle
+/// folders (manifest.json and IDX files) that `augerino train` reads.
+struct Example: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write example datasets with known invariances.",
+        subcommands: [ExampleRotatedMNIST.self, ExampleRotationAngle.self])
+}
+
+/// Options shared by the MNIST-based examples.
+struct MNISTExampleOptions: ParsableArguments {
+    @Option(help: "Folder with MNIST's IDX files (train-*/t10k-*, gzip-compressed or not).")
+    var mnist: String = "../shared/data/mnist"
+
+    @Option(help: "Output folder (created; must not exist yet).")
+    var out: String
+
+    @Option(help: "Training images taken from MNIST's training set.")
+    var train: Int = 12_000
+
+    @Option(help: "Test images taken from MNIST's test set.")
+    var test: Int = 10_000
+
+    @Option(help: "Seed for the rotation angles.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard (2...60_000).contains(train) else { throw ValidationError("--train \(train): must be from 2 to 60000") }
+        guard (1...10_000).contains(test) else { throw ValidationError("--test \(test): must be from 1 to 10000") }
+        guard !FileManager.default.fileExists(atPath: out) else {
+            throw ValidationError("--out \(out): already exists; choose a new folder so nothing is overwritten")
+        }
+    }
+
+    /// The first `count` images (as 0...255 floats) and labels of a split.
+    func load(_ prefix: String, count: Int) throws -> (images: [Float], labels: [Float]) {
+        func read(_ name: String) throws -> IDXArray {
+            let folder = URL(fileURLWithPath: mnist)
+            let gz = folder.appendingPathComponent(name + ".gz")
+            return try IDXArray.read(from: FileManager.default.fileExists(atPath: gz.path) ? gz : folder.appendingPathComponent(name))
+        }
+        let images = try read("\(prefix)-images-idx3-ubyte"), labels = try read("\(prefix)-labels-idx1-ubyte")
+        guard images.shape.count == 3, images.shape[1] == 28, images.shape[2] == 28, images.shape[0] >= count, labels.shape == [images.shape[0]] else {
+            throw ValidationError("\(mnist): \(prefix) files should hold at least \(count) 28×28 images with labels; found \(images.shape) and \(labels.shape)")
+        }
+        return (Array(images.values[0..<(count * 784)]), Array(labels.values[0..<count]))
+    }
+
+    /// Each 28×28 image rotated by its angle (radians), bilinear with zero fill.
+    func rotate(_ images: [Float], by angles: [Float]) -> [Float] {
+        let n = angles.count
+        let theta: [Float] = angles.flatMap { angle -> [Float] in [cos(angle), -sin(angle), 0, sin(angle), cos(angle), 0] }
+        var out = [Float](repeating: 0, count: images.count)
+        images.withUnsafeBufferPointer { x in theta.withUnsafeBufferPointer { t in out.withUnsafeMutableBufferPointer { y in
+            affineWarpForward(AffineWarpShape(batch: n, channels: 1, height: 28, width: 28), input: x.baseAddress!, theta: t.baseAddress!,
+                              output: y.baseAddress!, parallelism: Parallelism(threads: ProcessInfo.processInfo.activeProcessorCount))
+        } } }
+        return out
+    }
+
+    /// Writes the IDX files and the manifest into a new folder.
+    func write(_ manifest: Manifest, files: [(String, Data)]) throws {
+        let folder = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for (name, data) in files { try Gzip.compress(data).write(to: folder.appendingPathComponent(name)) }
+        try manifest.encoded().write(to: folder.appendingPathComponent("manifest.json"))
+        print("wrote \(out): \(files.count) data files and manifest.json")
+    }
+}
+
+/// `augerino example rotmnist`: MNIST digits rotated uniformly over the whole circle.
+struct ExampleRotatedMNIST: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotmnist",
+        abstract: "MNIST rotated by angles uniform in [0, 2π): full rotation invariance is the answer.")
+
+    @OptionGroup var options: MNISTExampleOptions
+
+    func run() throws {
+        var random = RandomGeneratorForExamples(seed: options.seed)
+        var files: [(String, Data)] = []
+        for (prefix, count, name) in [("train", options.train, "train"), ("t10k", options.test, "test")] {
+            let (images, labels) = try options.load(prefix, count: count)
+            let rotated = options.rotate(images, by: (0..<count).map { _ in random.uniform() * 2 * .pi })
+            files.append(("\(name)-images.idx.gz", IDXArray.encodeBytes(shape: [count, 28, 28], values: rotated)))
+            files.append(("\(name)-labels.idx.gz", IDXArray.encodeBytes(shape: [count], values: labels)))
+        }
+        var manifest = Manifest(name: "rotmnist", task: .classification,
+                                train: .init(inputs: "train-images.idx.gz", targets: "train-labels.idx.gz"),
+                                test: .init(inputs: "test-images.idx.gz", targets: "test-labels.idx.gz"), initialTheta: [:])
+        manifest.classes = (0...9).map(String.init)
+        manifest.architecture = "smallnet"
+        manifest.width = 32
+        try options.write(manifest, files: files)
+    }
+}
+
+/// `augerino example rotation-angle`: regression of the angle a digit was rotated by.
+struct ExampleRotationAngle: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotation-angle",
+        abstract: "MNIST digits rotated within ±90°; the target is the angle in radians, so rotation invariance is harmful.")
+
+    @OptionGroup var options: MNISTExampleOptions
+
+    func run() throws {
+        var random = RandomGeneratorForExamples(seed: options.seed)
+        var files: [(String, Data)] = []
+        for (prefix, count, name) in [("train", options.train, "train"), ("t10k", options.test, "test")] {
+            let (images, _) = try options.load(prefix, count: count)
+            let angles = (0..<count).map { _ in (random.uniform() - 0.5) * .pi }
+            files.append(("\(name)-images.idx.gz", IDXArray.encodeBytes(shape: [count, 28, 28], values: options.rotate(images, by: angles))))
+            files.append(("\(name)-angles.idx.gz", IDXArray.encodeFloats(shape: [count], values: angles)))
+        }
+        var manifest = Manifest(name: "rotation-angle", task: .regression,
+                                train: .init(inputs: "train-images.idx.gz", targets: "train-angles.idx.gz"),
+                                test: .init(inputs: "test-images.idx.gz", targets: "test-angles.idx.gz"), initialTheta: [:])
+        manifest.architecture = "smallnet"
+        manifest.width = 32
+        try options.write(manifest, files: files)
+    }
+}
+
+/// A seeded uniform source for example data (SplitMix64).
+struct RandomGeneratorForExamples {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x1234_5678 }
+    mutating func uniform() -> Float {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Float((z ^ (z >> 31)) >> 40) / Float(1 << 24)
+    }
+}
