@@ -1,0 +1,97 @@
+import Foundation
+import XCTest
+@testable import Bundle
+
+final class ManifestTests: XCTestCase {
+    let minimal = #"{"format": 1, "name": "digits", "task": "classification", "splits": {"train": {"inputs": "x.idx", "targets": "y.idx"}}}"#
+
+    func test_parse_minimalAndFull_andRoundTrip() throws {
+        let plain = try Manifest.parse(Data(minimal.utf8), file: "manifest.json")
+        XCTAssertEqual(plain.name, "digits")
+        XCTAssertNil(plain.test)
+        let full = """
+            {"format": 1, "name": "rot-mnist_2", "task": "classification", "classes": ["a", "b"],
+             "splits": {"train": {"inputs": "x.idx", "targets": "y.idx"}, "test": {"inputs": "tx.idx", "targets": "ty.idx"}},
+             "input": {"mean": 0.5, "std": 2}, "augmentation": {"generators": ["rotation"], "initial_theta": {"rotation": 0.313}},
+             "model": {"architecture": "simpleconv", "width": 8},
+             "training": {"epochs": 3, "batch_size": 16, "learning_rate": 0.01, "regularization": 0.1, "test_copies": 2, "seed": 9}}
+            """
+        let parsed = try Manifest.parse(Data(full.utf8), file: "manifest.json")
+        XCTAssertEqual(parsed.initialTheta, ["rotation": 0.313])
+        XCTAssertEqual(parsed.architecture, "simpleconv")
+        XCTAssertEqual(parsed.seed, 9)
+        XCTAssertEqual(try Manifest.parse(parsed.encoded(), file: "again.json"), parsed)
+    }
+
+    func test_parse_rejectsEachBrokenRule_namingTheKey() {
+        func with(_ edit: (inout [String: Any]) -> Void) -> Data {
+            var root = try! JSONSerialization.jsonObject(with: Data(minimal.utf8)) as! [String: Any]
+            edit(&root)
+            return try! JSONSerialization.data(withJSONObject: root)
+        }
+        let cases: [(Data, String)] = [
+            (Data("[1]".utf8), "\"(root)\" the file is not a JSON object"),
+            (with { $0["trainig"] = [:] }, "\"trainig\" is not a known key"),
+            (with { $0["format"] = 2 }, "\"format\" must be 1"),
+            (with { $0["name"] = "../evil" }, "\"name\" must be"),
+            (with { $0["task"] = "ranking" }, "\"task\" must be"),
+            (with { $0["splits"] = ["test": ["inputs": "a", "targets": "b"]] }, "\"splits.train\" is required"),
+            (with { $0["splits"] = ["train": ["inputs": "a", "targets": "b", "labels": "c"]] }, "\"splits.train.labels\" is not a known key"),
+            (with { $0["classes"] = ["only"] }, "\"classes\" must be a list of at least two"),
+            (with { $0["augmentation"] = ["generators": ["spin"]] }, "\"augmentation.generators\" must list names"),
+            (with { $0["augmentation"] = ["initial_theta": ["rotation": -1]] }, "\"augmentation.initial_theta.rotation\" must be a width"),
+            (with { $0["model"] = ["architecture": "resnet"] }, "\"model.architecture\" must be one of"),
+            (with { $0["training"] = ["epochs": 2.5] }, "\"training.epochs\" must be a whole number"),
+            (with { $0["training"] = ["epochs": true] }, "\"training.epochs\" must be a whole number"),
+            (with { $0["training"] = ["learning_rate": 0] }, "\"training.learning_rate\" must be between"),
+        ]
+        for (data, rule) in cases {
+            XCTAssertThrowsError(try Manifest.parse(data, file: "b/manifest.json"), rule) {
+                let text = String(describing: $0)
+                XCTAssertTrue(text.hasPrefix("b/manifest.json: manifest key") && text.contains(rule), "expected «\(rule)» in «\(text)»")
+            }
+        }
+    }
+}
+
+final class DatasetFolderTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-folder-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
+
+    func write(images: [Float], shape: [Int], labels: [Float], manifest: String? = nil) throws {
+        try IDXArray.encodeBytes(shape: shape, values: images).write(to: folder.appendingPathComponent("x.idx"))
+        try Gzip.compress(IDXArray.encodeFloats(shape: [labels.count], values: labels)).write(to: folder.appendingPathComponent("y.idx.gz"))
+        let text = manifest ?? #"{"format": 1, "name": "t", "task": "classification", "splits": {"train": {"inputs": "x.idx", "targets": "y.idx.gz"}}}"#
+        try Data(text.utf8).write(to: folder.appendingPathComponent("manifest.json"))
+    }
+
+    func test_load_readsImagesAndLabels() throws {
+        try write(images: (0..<32).map(Float.init), shape: [2, 4, 4], labels: [1, 0])
+        let loaded = try DatasetFolder.load(folder)
+        XCTAssertEqual(loaded.train.count, 2)
+        XCTAssertEqual([loaded.train.channels, loaded.train.height, loaded.train.width], [1, 4, 4])
+        XCTAssertEqual(loaded.classes, ["0", "1"])
+        XCTAssertEqual(loaded.train.images[31], 31)
+    }
+
+    func test_load_rejectsDataThatDisagrees_namingTheFile() throws {
+        try write(images: (0..<48).map(Float.init), shape: [3, 4, 4], labels: [1, 0])
+        XCTAssertThrowsError(try DatasetFolder.load(folder)) { XCTAssertTrue(String(describing: $0).contains("2 targets for 3 images"), "\($0)") }
+        try write(images: (0..<32).map(Float.init), shape: [2, 4, 4], labels: [1, 0.5])
+        XCTAssertThrowsError(try DatasetFolder.load(folder)) { XCTAssertTrue(String(describing: $0).contains("y.idx.gz: label 1 is 0.5"), "\($0)") }
+        try write(images: (0..<32).map(Float.init), shape: [2, 4, 4], labels: [1, 1])
+        XCTAssertThrowsError(try DatasetFolder.load(folder)) { XCTAssertTrue(String(describing: $0).contains("only one class"), "\($0)") }
+        try write(images: (0..<32).map(Float.init), shape: [2, 4, 4], labels: [1, 0],
+                  manifest: #"{"format": 1, "name": "t", "task": "classification", "splits": {"train": {"inputs": "../x.idx", "targets": "y.idx.gz"}}}"#)
+        XCTAssertThrowsError(try DatasetFolder.load(folder)) { XCTAssertTrue(String(describing: $0).contains("without \"..\""), "\($0)") }
+        try write(images: (0..<32).map(Float.init), shape: [2, 4, 4], labels: [1, 0],
+                  manifest: #"{"format": 1, "name": "t", "task": "classification", "splits": {"train": {"inputs": "missing.idx", "targets": "y.idx.gz"}}}"#)
+        XCTAssertThrowsError(try DatasetFolder.load(folder)) { XCTAssertTrue(String(describing: $0).contains("\"missing.idx\", which is not in the bundle"), "\($0)") }
+    }
+}
