@@ -40,10 +40,11 @@ let package = Package(
             "Kernels", "NN", "Invariance", "Bundle",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Kernels"]),
-        .testTarget(name: "BundleTests", dependencies: ["Bundle"]),
-        .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "NN"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "TestSupport"]),
+        .testTarget(name: "BundleTests", dependencies: ["Bundle", "TestSupport"]),
+        .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "NN", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

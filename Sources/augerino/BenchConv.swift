@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Kernels
+import NN
 
 /// `augerino bench conv`: forward + both backward passes of the smallnet convolutions
 /// (3×3, padding 1), compared with this build's own SGEMM rate at 1024³ measured in the same run.
@@ -21,8 +22,7 @@ struct BenchConv: ParsableCommand {
     @Option(help: "Batch size.")
     var batch: Int = 50
 
-    @Option(help: "Threads (default: AUGERINO_THREADS, else all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOption
 
     @Option(help: "Seconds spent timing each pass of each layer.")
     var seconds: Double = 1
@@ -33,14 +33,11 @@ struct BenchConv: ParsableCommand {
     func validate() throws {
         guard (1...1024).contains(width) else { throw ValidationError("--width \(width): must be from 1 to 1024") }
         guard (1...4096).contains(batch) else { throw ValidationError("--batch \(batch): must be from 1 to 4096") }
-        if let threads, !(1...1024).contains(threads) {
-            throw ValidationError("--threads \(threads): a thread count must be from 1 to 1024")
-        }
         guard seconds > 0 else { throw ValidationError("--seconds \(seconds): must be positive") }
     }
 
     func run() throws {
-        let parallelism = try threads.map(Parallelism.init(threads:)) ?? Parallelism.fromEnvironment()
+        let parallelism = try threading.parallelism()
         let k = width
         let layers: [(String, Conv2DShape)] = [
             ("1→k 28x28", 1, k, 28), ("k→k 28x28", k, k, 28), ("k→2k 28x28", k, 2 * k, 28),
@@ -79,11 +76,11 @@ struct BenchConv: ParsableCommand {
 
     /// Median seconds of each pass, after checking the forward pass on sampled outputs.
     private func timeLayer(_ s: Conv2DShape, parallelism: Parallelism) throws -> (forward: Double, backwardInput: Double, backwardWeights: Double) {
-        var rng = BenchRandom(seed: 7)
-        let x = (0..<s.inputCount).map { _ in rng.nextSymmetric() }
-        let w = (0..<s.weightCount).map { _ in rng.nextSymmetric() * 0.1 }
-        let b = (0..<s.outChannels).map { _ in rng.nextSymmetric() }
-        let dy = (0..<s.outputCount).map { _ in rng.nextSymmetric() }
+        var random = RandomGenerator(seed: 7)
+        let x = (0..<s.inputCount).map { _ in random.nextFloat(in: -1..<1) }
+        let w = (0..<s.weightCount).map { _ in random.nextFloat(in: -0.1..<0.1) }
+        let b = (0..<s.outChannels).map { _ in random.nextFloat(in: -1..<1) }
+        let dy = (0..<s.outputCount).map { _ in random.nextFloat(in: -1..<1) }
         var y = [Float](repeating: 0, count: s.outputCount), dx = [Float](repeating: 0, count: s.inputCount)
         var dw = [Float](repeating: 0, count: s.weightCount), db = [Float](repeating: 0, count: s.outChannels)
         let forward = { x.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in b.withUnsafeBufferPointer { pb in y.withUnsafeMutableBufferPointer { py in
@@ -98,8 +95,8 @@ struct BenchConv: ParsableCommand {
         } } } } }
         forward()
         for _ in 0..<32 {
-            let n = Int(rng.next() % UInt64(s.batch)), k = Int(rng.next() % UInt64(s.outChannels))
-            let oh = Int(rng.next() % UInt64(s.outHeight)), ow = Int(rng.next() % UInt64(s.outWidth))
+            let n = random.nextInt(below: s.batch), k = random.nextInt(below: s.outChannels)
+            let oh = random.nextInt(below: s.outHeight), ow = random.nextInt(below: s.outWidth)
             var sum = Double(b[k]), scale = 0.0
             for c in 0..<s.inChannels { for r in 0..<3 { for t in 0..<3 {
                 let ih = oh - 1 + r, iw = ow - 1 + t
@@ -119,8 +116,8 @@ struct BenchConv: ParsableCommand {
 
     private func gemmRate1024(_ parallelism: Parallelism) -> Double {
         let n = 1024
-        var rng = BenchRandom(seed: 1)
-        let a = (0..<n * n).map { _ in rng.nextSymmetric() }, b = (0..<n * n).map { _ in rng.nextSymmetric() }
+        var random = RandomGenerator(seed: 1)
+        let a = (0..<n * n).map { _ in random.nextFloat(in: -1..<1) }, b = (0..<n * n).map { _ in random.nextFloat(in: -1..<1) }
         var c = [Float](repeating: 0, count: n * n)
         let times = BenchTiming.measure(seconds: 2) {
             a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in

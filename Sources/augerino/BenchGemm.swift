@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Kernels
+import NN
 
 /// `augerino bench gemm`: SGEMM GFLOP/s for square sizes, checked against a double-precision
 /// dot product on sampled entries before timing.
@@ -12,8 +13,7 @@ struct BenchGemm: ParsableCommand {
     @Option(help: "Comma-separated square sizes n (C = A·B with n×n matrices).")
     var sizes: String = "256,512,1024"
 
-    @Option(help: "Threads (default: AUGERINO_THREADS, else all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOption
 
     @Option(help: "Seconds spent timing each size.")
     var seconds: Double = 2
@@ -28,9 +28,6 @@ struct BenchGemm: ParsableCommand {
         guard parsedSizes != nil else {
             throw ValidationError("--sizes \"\(sizes)\": expected comma-separated whole numbers from 1 to 8192, such as 256,512,1024")
         }
-        if let threads, !(1...1024).contains(threads) {
-            throw ValidationError("--threads \(threads): a thread count must be from 1 to 1024")
-        }
         guard seconds > 0 else { throw ValidationError("--seconds \(seconds): must be positive") }
     }
 
@@ -41,13 +38,13 @@ struct BenchGemm: ParsableCommand {
     }
 
     func run() throws {
-        let parallelism = try threads.map(Parallelism.init(threads:)) ?? Parallelism.fromEnvironment()
+        let parallelism = try threading.parallelism()
         let tile = try resolveKernel(kernel)
         if !json { print("sgemm, \(parallelism), tile \(tile)") }
         for n in parsedSizes ?? [] {
-            var rng = BenchRandom(seed: UInt64(n))
-            let a = (0..<n * n).map { _ in rng.nextSymmetric() }
-            let b = (0..<n * n).map { _ in rng.nextSymmetric() }
+            var random = RandomGenerator(seed: UInt64(n))
+            let a = (0..<n * n).map { _ in random.nextFloat(in: -1..<1) }
+            let b = (0..<n * n).map { _ in random.nextFloat(in: -1..<1) }
             var c = [Float](repeating: 0, count: n * n)
             let run = {
                 a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
@@ -73,9 +70,9 @@ struct BenchGemm: ParsableCommand {
 
     /// Compares 64 entries of C with a double-precision dot product.
     private func checkSampledEntries(a: [Float], b: [Float], c: [Float], n: Int) throws {
-        var rng = BenchRandom(seed: 99)
+        var random = RandomGenerator(seed: 99)
         for _ in 0..<64 {
-            let i = Int(rng.next() % UInt64(n)), j = Int(rng.next() % UInt64(n))
+            let i = random.nextInt(below: n), j = random.nextInt(below: n)
             var sum = 0.0, scale = 0.0
             for p in 0..<n {
                 sum += Double(a[i * n + p]) * Double(b[p * n + j])
@@ -92,19 +89,4 @@ struct BenchGemm: ParsableCommand {
 func resolveKernel(_ name: String?) throws -> GemmKernel {
     guard let name else { return try GemmKernel.fromEnvironment() }
     return try GemmKernel.fromEnvironment(["AUGERINO_GEMM_KERNEL": name])
-}
-
-/// SplitMix64, for benchmark inputs only.
-struct BenchRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    mutating func nextSymmetric() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
 }

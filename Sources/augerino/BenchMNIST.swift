@@ -34,8 +34,7 @@ struct BenchMNIST: ParsableCommand {
     @Option(help: "Seed for initialisation, shuffling and dropout.")
     var seed: UInt64 = 0
 
-    @Option(help: "Threads (default: AUGERINO_THREADS, else all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOption
 
     @Flag(help: "One JSON object per epoch instead of text.")
     var json = false
@@ -45,11 +44,10 @@ struct BenchMNIST: ParsableCommand {
         guard (1...1024).contains(width) else { throw ValidationError("--width \(width): must be from 1 to 1024") }
         guard (2...4096).contains(batch) else { throw ValidationError("--batch \(batch): must be from 2 to 4096") }
         guard learningRate > 0 else { throw ValidationError("--learning-rate \(learningRate): must be positive") }
-        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads \(threads): a thread count must be from 1 to 1024") }
     }
 
     func run() throws {
-        let parallelism = try threads.map(Parallelism.init(threads:)) ?? Parallelism.fromEnvironment()
+        let parallelism = try threading.parallelism()
         let folder = URL(fileURLWithPath: data)
         func load(_ name: String) throws -> IDXArray {
             let gz = folder.appendingPathComponent(name + ".gz")

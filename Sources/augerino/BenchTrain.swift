@@ -32,8 +32,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Batch size.")
     var batch: Int = 50
 
-    @Option(help: "Threads (default: AUGERINO_THREADS, else all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOption
 
     @Option(help: "Timed training steps.")
     var steps: Int = 30
@@ -54,11 +53,10 @@ struct BenchTrain: ParsableCommand {
         guard (1...1024).contains(width) else { throw ValidationError("--width \(width): must be from 1 to 1024") }
         guard (2...4096).contains(batch) else { throw ValidationError("--batch \(batch): must be from 2 to 4096 (batch norm needs two images)") }
         guard steps >= 1, warmup >= 0, copies >= 1 else { throw ValidationError("--steps and --copies must be at least 1, --warmup at least 0") }
-        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads \(threads): a thread count must be from 1 to 1024") }
     }
 
     func run() throws {
-        let parallelism = try threads.map(Parallelism.init(threads:)) ?? Parallelism.fromEnvironment()
+        let parallelism = try threading.parallelism()
         let (channels, size, classes) = model == .smallnet ? (1, 28, 10) : (3, 32, 4)
         let spec = NetworkSpec(architecture: model == .smallnet ? .smallnet : .simpleconv, width: width,
                                inputChannels: channels, outputs: classes, dropout: model == .smallnet ? 0.3 : 0)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Bundle
 import Foundation
 import Kernels
+import NN
 
 /// `augerino example …`: datasets generated deterministically from a seed, written as bundle
 /// folders (manifest.json and IDX files) that `augerino train` reads.
@@ -51,13 +52,14 @@ struct MNISTExampleOptions: ParsableArguments {
     }
 
     /// Each 28×28 image rotated by its angle (radians), bilinear with zero fill.
-    func rotate(_ images: [Float], by angles: [Float]) -> [Float] {
+    func rotate(_ images: [Float], by angles: [Float]) throws -> [Float] {
         let n = angles.count
+        let parallelism = try Parallelism.fromEnvironment()
         let theta: [Float] = angles.flatMap { angle -> [Float] in [cos(angle), -sin(angle), 0, sin(angle), cos(angle), 0] }
         var out = [Float](repeating: 0, count: images.count)
         images.withUnsafeBufferPointer { x in theta.withUnsafeBufferPointer { t in out.withUnsafeMutableBufferPointer { y in
             affineWarpForward(AffineWarpShape(batch: n, channels: 1, height: 28, width: 28), input: x.baseAddress!, theta: t.baseAddress!,
-                              output: y.baseAddress!, parallelism: Parallelism(threads: ProcessInfo.processInfo.activeProcessorCount))
+                              output: y.baseAddress!, parallelism: parallelism)
         } } }
         return out
     }
@@ -81,11 +83,11 @@ struct ExampleRotatedMNIST: ParsableCommand {
     @OptionGroup var options: MNISTExampleOptions
 
     func run() throws {
-        var random = RandomGeneratorForExamples(seed: options.seed)
+        var random = RandomGenerator(seed: options.seed)
         var files: [(String, Data)] = []
         for (prefix, count, name) in [("train", options.train, "train"), ("t10k", options.test, "test")] {
             let (images, labels) = try options.load(prefix, count: count)
-            let rotated = options.rotate(images, by: (0..<count).map { _ in random.uniform() * 2 * .pi })
+            let rotated = try options.rotate(images, by: (0..<count).map { _ in random.nextFloat() * 2 * .pi })
             files.append(("\(name)-images.idx.gz", IDXArray.encodeBytes(shape: [count, 28, 28], values: rotated)))
             files.append(("\(name)-labels.idx.gz", IDXArray.encodeBytes(shape: [count], values: labels)))
         }
@@ -108,12 +110,12 @@ struct ExampleRotationAngle: ParsableCommand {
     @OptionGroup var options: MNISTExampleOptions
 
     func run() throws {
-        var random = RandomGeneratorForExamples(seed: options.seed)
+        var random = RandomGenerator(seed: options.seed)
         var files: [(String, Data)] = []
         for (prefix, count, name) in [("train", options.train, "train"), ("t10k", options.test, "test")] {
             let (images, _) = try options.load(prefix, count: count)
-            let angles = (0..<count).map { _ in (random.uniform() - 0.5) * .pi }
-            files.append(("\(name)-images.idx.gz", IDXArray.encodeBytes(shape: [count, 28, 28], values: options.rotate(images, by: angles))))
+            let angles = (0..<count).map { _ in (random.nextFloat() - 0.5) * .pi }
+            files.append(("\(name)-images.idx.gz", IDXArray.encodeBytes(shape: [count, 28, 28], values: try options.rotate(images, by: angles))))
             files.append(("\(name)-angles.idx.gz", IDXArray.encodeFloats(shape: [count], values: angles)))
         }
         var manifest = Manifest(name: "rotation-angle", task: .regression,
@@ -122,18 +124,5 @@ struct ExampleRotationAngle: ParsableCommand {
         manifest.architecture = "smallnet"
         manifest.width = 32
         try options.write(manifest, files: files)
-    }
-}
-
-/// A seeded uniform source for example data (SplitMix64).
-struct RandomGeneratorForExamples {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x1234_5678 }
-    mutating func uniform() -> Float {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Float((z ^ (z >> 31)) >> 40) / Float(1 << 24)
     }
 }

@@ -46,8 +46,7 @@ struct Train: ParsableCommand {
     @Option(help: "Network width k or c (default: manifest, else 32).")
     var width: Int?
 
-    @Option(help: "Threads (default: AUGERINO_THREADS, else all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOption
 
     func validate() throws {
         if let epochs, !(1...10_000).contains(epochs) { throw ValidationError("--epochs \(epochs): must be from 1 to 10000") }
@@ -56,11 +55,10 @@ struct Train: ParsableCommand {
         if let learningRate, !(learningRate > 0 && learningRate < 10) { throw ValidationError("--learning-rate \(learningRate): must be between 0 and 10") }
         if let batch, !(2...65_536).contains(batch) { throw ValidationError("--batch \(batch): must be from 2 to 65536") }
         if let width, !(1...1024).contains(width) { throw ValidationError("--width \(width): must be from 1 to 1024") }
-        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads \(threads): a thread count must be from 1 to 1024") }
     }
 
     func run() throws {
-        let parallelism = try threads.map(Parallelism.init(threads:)) ?? Parallelism.fromEnvironment()
+        let parallelism = try threading.parallelism()
         let folder = try DatasetFolder.load(URL(fileURLWithPath: dataset))
         let manifest = folder.manifest
         var settings = TrainingSettings()
@@ -130,7 +128,8 @@ struct Train: ParsableCommand {
                                       history: trainer.history, settings: runSettings)
         let outFolder = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: outFolder, withIntermediateDirectories: true)
-        try modelFile(trainer, spec: spec, classes: folder.classes, mean: mean, std: std, shape: [train.channels, train.height, train.width])
+        try ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, task: task, classes: folder.classes,
+                      inputMean: Float(mean), inputStd: Float(std), inputShape: [train.channels, train.height, train.width])
             .write(to: outFolder.appendingPathComponent("model.safetensors"))
         try AtomicFile.write(report.encoded(), to: outFolder.appendingPathComponent("report.json"))
         for invariance in report.invariances where invariance.learned {
@@ -139,19 +138,6 @@ struct Train: ParsableCommand {
         }
         for key in metrics.keys.sorted() { print(String(format: "  %@ = %.4f", key as NSString, metrics[key]!)) }
         print("wrote \(out)/model.safetensors and \(out)/report.json")
-    }
-
-    /// The model file: the network's state and the raw widths, and in the metadata everything
-    /// `predict` needs (docs/file-formats.md).
-    private func modelFile(_ trainer: InvarianceTrainer, spec: NetworkSpec, classes: [String]?, mean: Double, std: Double, shape: [Int]) throws -> SafeTensors {
-        func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try JSONEncoder().encode(value), as: UTF8.self) }
-        var metadata = ["format": "augerino.model/1", "network": try json(spec), "input_mean": String(mean), "input_std": String(std),
-                        "input_shape": try json(shape), "task": classes == nil ? "regression" : "classification",
-                        "augmentation": try json(Dictionary(uniqueKeysWithValues: trainer.augmentation.widthValues.map { ($0.key.rawValue, $0.value) })),
-                        "learned_generators": try json(trainer.augmentation.learned.map(\.rawValue).sorted())]
-        if let classes { metadata["classes"] = try json(classes) }
-        return SafeTensors(entries: trainer.state.map { SafeTensors.Entry(name: $0.name, shape: $0.tensor.shape, values: $0.tensor.values) },
-                           metadata: metadata)
     }
 }
 

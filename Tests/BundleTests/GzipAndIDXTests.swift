@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Bundle
 
@@ -13,8 +14,7 @@ final class GzipTests: XCTestCase {
     }
 
     func test_readsWhatTheSystemGzipWrites() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-gzip-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try makeScratchFolder("gzip")
         defer { try? FileManager.default.removeItem(at: folder) }
         let plain = folder.appendingPathComponent("data.bin")
         try text.write(to: plain)
@@ -87,7 +87,7 @@ final class IDXTests: XCTestCase {
     }
 
     func test_realMNIST_hasTheDocumentedLabelCounts() throws {
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared/data/mnist").standardized
+        let folder = sharedData.appendingPathComponent("mnist")
         let labelsURL = folder.appendingPathComponent("train-labels-idx1-ubyte.gz")
         guard FileManager.default.fileExists(atPath: labelsURL.path) else {
             throw XCTSkip("needs the real MNIST files in \(folder.path) (the project's ../shared/data); skipped")

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Bundle
 
@@ -58,8 +59,7 @@ final class DatasetFolderTests: XCTestCase {
     var folder: URL!
 
     override func setUpWithError() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-folder-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        folder = try makeScratchFolder("folder")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }

@@ -2,31 +2,17 @@ import Foundation
 import XCTest
 @testable import Invariance
 @testable import NN
+import TestSupport
 
 final class MatrixExponentialTests: XCTestCase {
-    func torchReference() throws -> [String: (shape: [Int], values: [Float])] {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/data/torch-reference/affine_expm.json").standardized
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("needs the PyTorch reference values in \(url.path) (the project's ../shared/data); skipped")
-        }
-        let root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-        var tensors: [String: (shape: [Int], values: [Float])] = [:]
-        for (key, value) in root["tensors"] as! [String: Any] {
-            let entry = value as! [String: Any]
-            tensors[key] = ((entry["shape"] as! [NSNumber]).map(\.intValue), (entry["data"] as! [NSNumber]).map(\.floatValue))
-        }
-        return tensors
-    }
-
     func test_valueAndGradient_matchPyTorchsMatrixExp() throws {
-        let ref = try torchReference()
-        XCTAssertEqual(ref["generators"]!.values, AffineGenerator.stacked, "our generators are the reference's")
-        let eps = Tensor(shape: [2, 6], values: ref["eps"]!.values, requiresGradient: true)
+        let ref = try TorchReference.load("affine_expm")
+        XCTAssertEqual(ref["generators"], AffineGenerator.stacked, "our generators are the reference's")
+        let eps = Tensor(shape: [2, 6], values: ref["eps"], requiresGradient: true)
         let m = matrixExponential(eps.matmul(Tensor(shape: [6, 9], values: AffineGenerator.stacked)).reshaped([2, 3, 3]))
-        assertClose(m.values, ref["expm"]!.values, atol: 1e-5, rtol: 1e-5, "expm")
-        (m * Tensor(shape: [2, 3, 3], values: ref["g"]!.values)).sum().backward()
-        assertClose(eps.gradient!.values, ref["grad_eps"]!.values, atol: 1e-4, rtol: 1e-4, "∂expm/∂ε")
+        assertClose(m.values, ref["expm"], atol: 1e-5, rtol: 1e-5, "expm")
+        (m * Tensor(shape: [2, 3, 3], values: ref["g"])).sum().backward()
+        assertClose(eps.gradient!.values, ref["grad_eps"], atol: 1e-4, rtol: 1e-4, "∂expm/∂ε")
     }
 
     func test_closedForms_rotationAndScale() {
@@ -94,14 +80,5 @@ final class AffineAugmentationTests: XCTestCase {
             let w = inverseSoftplus(theta)
             XCTAssertEqual(Tensor(shape: [1], values: [w]).softplus().item, theta, accuracy: theta * 1e-5)
         }
-    }
-}
-
-func assertClose(_ actual: [Float], _ expected: [Float], atol: Float = 1e-5, rtol: Float = 1e-4, _ what: String,
-                 file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertEqual(actual.count, expected.count, "\(what): sizes", file: file, line: line)
-    for (i, (a, e)) in zip(actual, expected).enumerated() where !(abs(a - e) <= atol + rtol * abs(e)) {
-        XCTFail("\(what): [\(i)] is \(a), expected \(e)", file: file, line: line)
-        return
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Invariance
 @testable import NN
@@ -54,8 +55,7 @@ final class InvarianceTrainerTests: XCTestCase {
 
         let first = makeTrainer(seed: 7)
         _ = first.trainEpoch(train)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-trainer-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try makeScratchFolder("trainer")
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("checkpoint.safetensors")
         try first.checkpoint().write(to: url)
@@ -80,5 +80,40 @@ final class InvarianceTrainerTests: XCTestCase {
         XCTAssertLessThan(trainer.evaluate(data, copies: 0), before, "MSE falls while training")
         XCTAssertEqual(trainer.evaluate(data, copies: 0), trainer.evaluate(data, copies: 3), accuracy: 1e-6,
                        "without learned generators the copies are identical")
+    }
+}
+
+final class ModelFileTests: XCTestCase {
+    func test_writeThenRead_predictsTheSame_andRejectsOtherFiles() throws {
+        var settings = TrainingSettings()
+        settings.batchSize = 8
+        let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .smallnet, width: 2, inputChannels: 1, outputs: 3),
+                                        augmentation: AffineAugmentation(learned: [.rotation, .scale]),
+                                        task: .classification(classes: 3), settings: settings)
+        var random = RandomGenerator(seed: 1)
+        let data = ImageDataset(images: (0..<(12 * 64)).map { _ in random.nextFloat() }, channels: 1, height: 8, width: 8,
+                                targets: (0..<12).map { Float($0 % 3) })
+        _ = trainer.trainEpoch(data)
+        let folder = try makeScratchFolder("model")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("model.safetensors")
+        let model = ModelFile(spec: NetworkSpec(architecture: .smallnet, width: 2, inputChannels: 1, outputs: 3), network: trainer.network,
+                              augmentation: trainer.augmentation, task: .classification(classes: 3), classes: ["a", "b", "c"],
+                              inputMean: 0.5, inputStd: 0.25, inputShape: [1, 8, 8])
+        try model.write(to: url)
+        let loaded = try ModelFile.read(from: url)
+        XCTAssertEqual(loaded.classes, ["a", "b", "c"])
+        XCTAssertEqual(loaded.inputShape, [1, 8, 8])
+        XCTAssertEqual(loaded.augmentation.learned, [.rotation, .scale])
+        XCTAssertEqual(loaded.augmentation.widthValues, trainer.augmentation.widthValues)
+        let x = data.batch(0..<4)
+        var r1 = RandomGenerator(seed: 5), r2 = RandomGenerator(seed: 5)
+        XCTAssertEqual(model.predictor.predict(x, copies: 3, random: &r1).values, loaded.predictor.predict(x, copies: 3, random: &r2).values)
+
+        let plain = folder.appendingPathComponent("plain.safetensors")
+        try SafeTensors(entries: [SafeTensors.Entry(name: "w", shape: [1], values: [1])]).write(to: plain)
+        XCTAssertThrowsError(try ModelFile.read(from: plain)) {
+            XCTAssertTrue(String(describing: $0).contains("an augerino model has \"augerino.model/1\""), "\($0)")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import NN
 
@@ -38,8 +39,7 @@ final class CheckpointTests: XCTestCase {
     }
 
     func test_resumingFromACheckpoint_givesBitwiseTheSameParametersAsAnUninterruptedRun() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-checkpoint-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try makeScratchFolder("checkpoint")
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("checkpoint.safetensors")
 
@@ -67,8 +67,7 @@ final class CheckpointTests: XCTestCase {
     }
 
     func test_read_whenNotACheckpoint_namesTheRule() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-checkpoint-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try makeScratchFolder("checkpoint")
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("model.safetensors")
         try SafeTensors(entries: [SafeTensors.Entry(name: "w", shape: [1], values: [1])]).write(to: url)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import NN
 
@@ -6,8 +7,7 @@ final class SafeTensorsTests: XCTestCase {
     var folder: URL!
 
     override func setUpWithError() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-safetensors-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        folder = try makeScratchFolder("safetensors")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
