@@ -30,12 +30,14 @@ public struct InvarianceReport: Codable, Equatable {
     /// train_accuracy (or train_mse); fractions, not percentages.
     public var metrics: [String: Double]
     public var history: [EpochRecord]
+    /// Each generator swept over a grid of magnitudes on held-out data.
+    public var probes: [ProbeSweep]
     /// Everything that reproduces the run.
     public var settings: [String: String]
 
     public init(name: String, task: LearningTask, widths: [AffineGenerator: Float], initial: [AffineGenerator: Float],
                 learned: Set<AffineGenerator>, imageHeight: Int, imageWidth: Int, metrics: [String: Double],
-                history: [EpochRecord], settings: [String: String]) {
+                history: [EpochRecord], probes: [ProbeSweep], settings: [String: String]) {
         self.name = name
         if case .classification = task { self.task = "classification" } else { self.task = "regression" }
         invariances = AffineGenerator.allCases.map { generator in
@@ -44,7 +46,7 @@ public struct InvarianceReport: Codable, Equatable {
             return Invariance(generator: generator.rawValue, learned: learned.contains(generator), theta: theta,
                               initialTheta: initial[generator] ?? 0, interval: interval, unit: unit)
         }
-        (self.metrics, self.history, self.settings) = (metrics, history, settings)
+        (self.metrics, self.history, self.probes, self.settings) = (metrics, history, probes, settings)
     }
 
     /// Pretty-printed JSON with sorted keys.
@@ -55,17 +57,23 @@ public struct InvarianceReport: Codable, Equatable {
     }
 }
 
-/// The learned interval ε ∈ [−θ/2, θ/2] in the units a person reads: rotation in degrees;
-/// translation in pixels of the input (a normalised unit is (size − 1)/2 pixels, and the
-/// generators carry a factor 0.1); scale and stretch as the factor range e^ε; shear as the
-/// slope range tanh(ε) (exp(εG) has off-diagonal over diagonal tanh ε).
+/// The learned interval ε ∈ [−θ/2, θ/2] in the units a person reads (see `naturalValue`).
 public func naturalInterval(_ generator: AffineGenerator, theta: Float, height: Int, width: Int) -> ([Double], String) {
-    let half = Double(theta) / 2
+    let (low, unit) = naturalValue(generator, epsilon: -theta / 2, height: height, width: width)
+    return ([low, naturalValue(generator, epsilon: theta / 2, height: height, width: width).0], unit)
+}
+
+/// A magnitude ε of one generator in natural units: rotation in degrees; translation in pixels
+/// of the input (a normalised unit is (size − 1)/2 pixels, and the generators carry a factor
+/// 0.1); scale and stretch as the factor e^ε (stretch: on x); shear as the slope tanh(ε)
+/// (exp(εG) has off-diagonal over diagonal tanh ε).
+public func naturalValue(_ generator: AffineGenerator, epsilon: Float, height: Int, width: Int) -> (Double, String) {
+    let e = Double(epsilon)
     switch generator {
-    case .rotation: return ([-half * 180 / .pi, half * 180 / .pi], "degrees")
-    case .translateX: let p = half * 0.1 * Double(width - 1) / 2; return ([-p, p], "pixels")
-    case .translateY: let p = half * 0.1 * Double(height - 1) / 2; return ([-p, p], "pixels")
-    case .scale, .stretch: return ([exp(-half), exp(half)], "factor")
-    case .shear: return ([-tanh(half), tanh(half)], "slope")
+    case .rotation: return (e * 180 / .pi, "degrees")
+    case .translateX: return (e * 0.1 * Double(width - 1) / 2, "pixels")
+    case .translateY: return (e * 0.1 * Double(height - 1) / 2, "pixels")
+    case .scale, .stretch: return (exp(e), "factor")
+    case .shear: return (tanh(e), "slope")
     }
 }

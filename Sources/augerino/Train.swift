@@ -46,6 +46,9 @@ struct Train: ParsableCommand {
     @Option(help: "Network width k or c (default: manifest, else 32).")
     var width: Int?
 
+    @Option(help: "Held-out images used by the invariance probes (0: no probes).")
+    var probeImages: Int = 250
+
     @OptionGroup var threading: ThreadOption
 
     func validate() throws {
@@ -55,6 +58,7 @@ struct Train: ParsableCommand {
         if let learningRate, !(learningRate > 0 && learningRate < 10) { throw ValidationError("--learning-rate \(learningRate): must be between 0 and 10") }
         if let batch, !(2...65_536).contains(batch) { throw ValidationError("--batch \(batch): must be from 2 to 65536") }
         if let width, !(1...1024).contains(width) { throw ValidationError("--width \(width): must be from 1 to 1024") }
+        guard (0...100_000).contains(probeImages) else { throw ValidationError("--probe-images \(probeImages): must be from 0 to 100000") }
     }
 
     func run() throws {
@@ -115,6 +119,9 @@ struct Train: ParsableCommand {
             metrics["test_\(metricName)"] = trainer.evaluate(test, copies: settings.testCopies)
             metrics["test_\(metricName)_single"] = trainer.evaluate(test, copies: 0)
         }
+        let probes = probeImages == 0 ? [] : TensorContext.with(parallelism) {
+            probeInvariances(trainer.predictor, data: test, copies: settings.testCopies, limit: probeImages, seed: settings.seed)
+        }
         metrics["train_loss"] = trainer.history.last?.trainLoss
         metrics["train_\(metricName)"] = trainer.history.last?.trainMetric
         let runSettings: [String: String] = [
@@ -125,7 +132,7 @@ struct Train: ParsableCommand {
         ]
         let report = InvarianceReport(name: manifest.name, task: task, widths: augmentation.widthValues, initial: initial, learned: learned,
                                       imageHeight: train.height, imageWidth: train.width, metrics: metrics,
-                                      history: trainer.history, settings: runSettings)
+                                      history: trainer.history, probes: probes, settings: runSettings)
         let outFolder = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: outFolder, withIntermediateDirectories: true)
         try ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, task: task, classes: folder.classes,

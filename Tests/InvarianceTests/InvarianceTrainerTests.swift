@@ -117,3 +117,40 @@ final class ModelFileTests: XCTestCase {
         }
     }
 }
+
+final class ReportAndProbeTests: XCTestCase {
+    func test_naturalUnits() {
+        let rotation = naturalInterval(.rotation, theta: .pi, height: 28, width: 28)
+        XCTAssertEqual(rotation.0[0], -90, accuracy: 1e-4)
+        XCTAssertEqual(rotation.0[1], 90, accuracy: 1e-4)
+        XCTAssertEqual(rotation.1, "degrees")
+        let shift = naturalInterval(.translateX, theta: 2, height: 10, width: 28).0
+        XCTAssertEqual(shift[1], 1.35, accuracy: 1e-6)
+        XCTAssertEqual(naturalInterval(.translateY, theta: 2, height: 10, width: 28).0[1], 0.45, accuracy: 1e-6)
+        let scale = naturalInterval(.scale, theta: 2 * log(2), height: 28, width: 28)
+        XCTAssertEqual(scale.0[0], 0.5, accuracy: 1e-6)
+        XCTAssertEqual(scale.0[1], 2, accuracy: 1e-6)
+        XCTAssertEqual(scale.1, "factor")
+        XCTAssertEqual(naturalInterval(.shear, theta: 1, height: 28, width: 28).0[1], tanh(0.5), accuracy: 1e-6)
+    }
+
+    func test_probes_sweepEveryGenerator_andTheUntransformedPointAgreesWithItself() {
+        var settings = TrainingSettings()
+        settings.batchSize = 8
+        let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 8, inputChannels: 64, outputs: 2, depth: 1),
+                                        augmentation: AffineAugmentation(learned: [.rotation]), task: .classification(classes: 2), settings: settings)
+        var random = RandomGenerator(seed: 2)
+        let data = ImageDataset(images: (0..<(20 * 64)).map { _ in random.nextFloat() }, channels: 1, height: 8, width: 8,
+                                targets: (0..<20).map { Float($0 % 2) })
+        _ = trainer.trainEpoch(data)
+        let sweeps = probeInvariances(trainer.predictor, data: data, copies: 2, limit: 12)
+        XCTAssertEqual(sweeps.map(\.generator), AffineGenerator.allCases.map(\.rawValue))
+        let rotation = sweeps[AffineGenerator.rotation.index]
+        XCTAssertEqual(rotation.points.count, 13)
+        XCTAssertEqual(rotation.points.first!.natural, -180, accuracy: 1e-3)
+        let identity = rotation.points[6]
+        XCTAssertEqual(identity.epsilon, 0, accuracy: 1e-6)
+        XCTAssertEqual(identity.consistencySingle, 1, "the untransformed inputs give the untransformed predictions")
+        XCTAssertEqual(identity.metricSingle, trainer.evaluate(data.prefix(12), copies: 0), accuracy: 1e-9)
+    }
+}
