@@ -11,6 +11,8 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
     case manifest(file: String, key: String, rule: String)
     /// The data files disagree with the manifest or with each other.
     case data(file: String, rule: String)
+    /// The archive, or one of its members, breaks a rule.
+    case archive(file: String, member: String, rule: String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,8 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
             return "\(file): manifest key \"\(key)\" \(rule); hint: see docs/bundle-format.md for every key"
         case let .data(file, rule):
             return "\(file): \(rule)"
+        case let .archive(file, member, rule):
+            return "\(file): member \"\(member)\": \(rule); hint: a bundle is a .tar.gz of regular files and folders (make one with augerino bundle pack)"
         }
     }
 }

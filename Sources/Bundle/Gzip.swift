@@ -11,7 +11,8 @@ public enum Gzip {
     ///   - file: names the stream in errors.
     ///   - limit: the most output accepted.
     /// - Throws: `BundleError.gzip` naming the rule broken.
-    public static func decompress(_ data: Data, file: String, limit: Int = 1 << 30) throws -> Data {
+    ///   - limitRule: how the limit is described in the error.
+    public static func decompress(_ data: Data, file: String, limit: Int = 1 << 30, limitRule: String? = nil) throws -> Data {
         func fail(_ rule: String) -> BundleError { .gzip(file: file, rule: rule) }
         guard data.count >= 2, data[data.startIndex] == 0x1F, data[data.startIndex + 1] == 0x8B else {
             throw fail("it does not start with the gzip magic bytes 1f 8b")
@@ -37,7 +38,7 @@ public enum Gzip {
                 }
                 let produced = chunk - Int(stream.avail_out)
                 guard output.count + produced <= limit else {
-                    throw fail("it decompresses to more than the \(limit)-byte limit")
+                    throw fail("it decompresses to more than \(limitRule ?? "the \(limit)-byte limit")")
                 }
                 output.append(contentsOf: buffer[0..<produced])
                 consumed = input.count - Int(stream.avail_in)

@@ -7,6 +7,6 @@ struct Augerino: ParsableCommand {
         commandName: "augerino",
         abstract: "Learns which invariances a dataset has (Benton et al., NeurIPS 2020).",
         discussion: "Run `augerino help <command>` for the options of each command.",
-        subcommands: [Train.self, Predict.self, Example.self, Bench.self]
+        subcommands: [Train.self, Predict.self, Example.self, BundleCommand.self, Bench.self]
     )
 }

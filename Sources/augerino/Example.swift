@@ -17,7 +17,7 @@ struct MNISTExampleOptions: ParsableArguments {
     @Option(help: "Folder with MNIST's IDX files (train-*/t10k-*, gzip-compressed or not).")
     var mnist: String = "../shared/data/mnist"
 
-    @Option(help: "Output folder (created; must not exist yet).")
+    @Option(help: "Output: a bundle when it ends in .tar.gz or .tgz, else a folder; must not exist yet.")
     var out: String
 
     @Option(help: "Training images taken from MNIST's training set.")
@@ -64,14 +64,21 @@ struct MNISTExampleOptions: ParsableArguments {
         return out
     }
 
-    /// Writes the IDX files and the manifest into a new folder.
-    func write(_ manifest: Manifest, files: [(String, Data)]) throws {
-        let folder = URL(fileURLWithPath: out)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        for (name, data) in files { try Gzip.compress(data).write(to: folder.appendingPathComponent(name)) }
-        try manifest.encoded().write(to: folder.appendingPathComponent("manifest.json"))
-        print("wrote \(out): \(files.count) data files and manifest.json")
-    }
+    func write(_ manifest: Manifest, files: [(String, Data)]) throws { try writeDataset(manifest, files: files, to: out) }
+}
+
+/// Writes IDX files (gzip-compressed) and the manifest as a bundle when `out` ends in .tar.gz
+/// or .tgz, else as a new folder.
+func writeDataset(_ manifest: Manifest, files: [(String, Data)], to out: String) throws {
+    let asBundle = out.hasSuffix(".tar.gz") || out.hasSuffix(".tgz")
+    let folder = asBundle ? FileManager.default.temporaryDirectory.appendingPathComponent("augerino-example-\(UUID().uuidString)")
+                          : URL(fileURLWithPath: out)
+    defer { if asBundle { try? FileManager.default.removeItem(at: folder) } }
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    for (name, data) in files { try Gzip.compress(data).write(to: folder.appendingPathComponent(name)) }
+    try manifest.encoded().write(to: folder.appendingPathComponent("manifest.json"))
+    if asBundle { try BundleArchive.pack(folder, to: URL(fileURLWithPath: out)) }
+    print("wrote \(out): \(files.count) data files and manifest.json\(asBundle ? " in a bundle" : "")")
 }
 
 /// `augerino example rotmnist`: MNIST digits rotated uniformly over the whole circle.
@@ -135,7 +142,7 @@ struct ExampleMarioIggy: ParsableCommand {
         commandName: "mario-iggy",
         abstract: "Two sprites, upright within ±45° or upside down: learns a rotation range of ±45°.")
 
-    @Option(help: "Output folder (created; must not exist yet).")
+    @Option(help: "Output: a bundle when it ends in .tar.gz or .tgz, else a folder; must not exist yet.")
     var out: String
 
     @Option(help: "Training images.")
@@ -186,11 +193,7 @@ struct ExampleMarioIggy: ParsableCommand {
         manifest.architecture = "simpleconv"
         manifest.width = 32
         (manifest.epochs, manifest.batchSize, manifest.learningRate, manifest.regularization) = (20, 128, 0.01, 0.05)
-        let folder = URL(fileURLWithPath: out)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        for (name, data) in files { try Gzip.compress(data).write(to: folder.appendingPathComponent(name)) }
-        try manifest.encoded().write(to: folder.appendingPathComponent("manifest.json"))
-        print("wrote \(out): \(files.count) data files and manifest.json")
+        try writeDataset(manifest, files: files, to: out)
     }
 
     /// A 3×32×32 sprite (0...255 per channel) drawn from rectangles: (top, left, bottom, right, r, g, b).

@@ -11,15 +11,15 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a network and its learned augmentation on a dataset; write model.safetensors and report.json.",
         discussion: """
-            DATASET is a folder laid out as an unpacked bundle: manifest.json and the IDX files it \
-            names (see docs/bundle-format.md; `augerino example` writes such folders). Options given \
+            DATASET is a bundle (.tar.gz) or a folder laid out as an unpacked bundle: manifest.json \
+            and the IDX files it names (see docs/bundle-format.md; `augerino example` writes both). Options given \
             here override the manifest's; the manifest's override the built-in defaults. Without a \
             test split, 10% of the training images (chosen by the seed) are held out. The test \
             metric printed after each epoch uses at most 2,000 test images; the report's final \
             metrics use all of them.
             """)
 
-    @Argument(help: "The dataset folder (manifest.json and its data files).")
+    @Argument(help: "The dataset: a .tar.gz bundle, or a folder with manifest.json and its data files.")
     var dataset: String
 
     @Option(help: "Output folder for model.safetensors and report.json (created if missing; those two files are replaced).")
@@ -63,7 +63,8 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let parallelism = try threading.parallelism()
-        let folder = try DatasetFolder.load(URL(fileURLWithPath: dataset))
+        let (folder, cleanup) = try openDataset(dataset)
+        defer { cleanup() }
         let manifest = folder.manifest
         var settings = TrainingSettings()
         settings.epochs = epochs ?? manifest.epochs ?? 10

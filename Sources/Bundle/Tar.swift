@@ -1,0 +1,179 @@
+import Foundation
+
+/// One member of a tar archive, as read: its path (after GNU long-name and pax records), its
+/// kind, and for regular files the bytes.
+public struct TarMember: Equatable {
+    public enum Kind: Equatable { case file, directory, symbolicLink, hardLink, device, fifo, other(UInt8) }
+    public var path: String
+    public var kind: Kind
+    public var data: Data
+}
+
+/// Reading and writing POSIX tar (ustar, with GNU long names and pax extended headers on
+/// reading). Reading is strict: header checksums, sizes within the archive, the two-block end
+/// marker, UTF-8 names, and a cap on members.
+public enum Tar {
+    /// Every member of `archive` in order.
+    /// - Throws: `BundleError.archive` naming the member and the rule.
+    public static func read(_ archive: Data, file: String, maxMembers: Int = 200_000) throws -> [TarMember] {
+        func fail(_ member: String, _ rule: String) -> BundleError { .archive(file: file, member: member, rule: rule) }
+        var members: [TarMember] = []
+        var offset = archive.startIndex
+        var longName: String? = nil
+        var pax: [String: String] = [:]
+        while true {
+            guard archive.endIndex - offset >= 512 else {
+                throw fail("(end)", "the archive ends without the tar end marker (two zero blocks); it is truncated")
+            }
+            let header = archive[offset..<(offset + 512)]
+            if header.allSatisfy({ $0 == 0 }) {
+                guard archive.endIndex - offset >= 1024, archive[(offset + 512)..<(offset + 1024)].allSatisfy({ $0 == 0 }) else {
+                    throw fail("(end)", "the archive ends with one zero block instead of the two of the end marker")
+                }
+                // Anything after the end marker must be zero padding.
+                guard archive[(offset + 1024)...].allSatisfy({ $0 == 0 }) else {
+                    throw fail("(end)", "there are data after the tar end marker")
+                }
+                return members
+            }
+            let bytes = [UInt8](header)
+            let rawName = string(bytes, 0, 100)
+            guard let stored = octal(bytes, 148, 8) else { throw fail(rawName, "the header checksum field is not a number") }
+            let computed = bytes.enumerated().reduce(0) { $0 + (148..<156 ~= $1.offset ? 32 : Int($1.element)) }
+            guard stored == computed else { throw fail(rawName, "the header checksum is wrong (stored \(stored), computed \(computed)); the archive is corrupt") }
+            guard var size = octal(bytes, 124, 12) ?? base256(bytes, 124, 12) else { throw fail(rawName, "the size field is not a number") }
+            if let paxSize = pax["size"] {
+                guard let value = Int(paxSize), value >= 0 else { throw fail(rawName, "the pax size \"\(paxSize)\" is not a number") }
+                size = value
+            }
+            let dataStart = offset + 512
+            guard size >= 0, archive.endIndex - dataStart >= size else {
+                throw fail(rawName, "its \(size) bytes run past the end of the archive; it is truncated")
+            }
+            let data = archive[dataStart..<(dataStart + size)]
+            offset = dataStart + (size + 511) / 512 * 512
+            let type = bytes[156]
+            switch type {
+            case UInt8(ascii: "L"):  // GNU: the next member's long name
+                longName = try utf8(data.prefix { $0 != 0 }, rawName, fail)
+                continue
+            case UInt8(ascii: "x"):  // pax: records for the next member
+                pax = try paxRecords(data, rawName, fail)
+                continue
+            case UInt8(ascii: "g"):  // pax global header: nothing here depends on it
+                continue
+            default:
+                break
+            }
+            var path: String
+            if let name = pax["path"] {
+                path = name
+            } else if let name = longName {
+                path = name
+            } else {
+                let prefix = bytes[257..<262] == [UInt8]("ustar".utf8)[...] ? string(bytes, 345, 155) : ""
+                let name = try utf8(Data(bytes[0..<100].prefix { $0 != 0 }), rawName, fail)
+                path = prefix.isEmpty ? name : prefix + "/" + name
+            }
+            longName = nil
+            pax = [:]
+            let kind: TarMember.Kind
+            switch type {
+            case 0, UInt8(ascii: "0"), UInt8(ascii: "7"): kind = .file
+            case UInt8(ascii: "5"): kind = .directory
+            case UInt8(ascii: "2"): kind = .symbolicLink
+            case UInt8(ascii: "1"): kind = .hardLink
+            case UInt8(ascii: "3"), UInt8(ascii: "4"): kind = .device
+            case UInt8(ascii: "6"): kind = .fifo
+            default: kind = .other(type)
+            }
+            members.append(TarMember(path: path, kind: kind, data: kind == .file ? Data(data) : Data()))
+            guard members.count <= maxMembers else { throw fail(path, "the archive has more than \(maxMembers) members (rule: member count cap)") }
+        }
+    }
+
+    /// A ustar archive of `files` (path → bytes), in the given order, with the end marker.
+    /// Paths longer than 100 bytes use the ustar prefix field (up to 255 bytes in all).
+    public static func write(_ files: [(path: String, data: Data)]) -> Data {
+        var archive = Data()
+        for (path, data) in files {
+            var header = [UInt8](repeating: 0, count: 512)
+            let utf8 = Array(path.utf8)
+            var name = utf8, prefix: [UInt8] = []
+            if utf8.count > 100, let slash = utf8[..<min(utf8.count, 156)].lastIndex(of: UInt8(ascii: "/")), utf8.count - slash - 1 <= 100 {
+                prefix = Array(utf8[..<slash])
+                name = Array(utf8[(slash + 1)...])
+            }
+            precondition(name.count <= 100 && prefix.count <= 155, "Tar.write: path too long: \(path)")
+            header.replaceSubrange(0..<name.count, with: name)
+            put(&header, 100, 8, "0000644")
+            put(&header, 108, 8, "0000000")
+            put(&header, 116, 8, "0000000")
+            put(&header, 124, 12, String(format: "%011o", data.count))
+            put(&header, 136, 12, String(format: "%011o", 0))
+            header[156] = UInt8(ascii: "0")
+            header.replaceSubrange(257..<263, with: Array("ustar\0".utf8))
+            header.replaceSubrange(263..<265, with: Array("00".utf8))
+            header.replaceSubrange(345..<(345 + prefix.count), with: prefix)
+            for i in 148..<156 { header[i] = 32 }
+            let checksum = header.reduce(0) { $0 + Int($1) }
+            put(&header, 148, 8, String(format: "%06o", checksum) + "\0 ")
+            archive.append(contentsOf: header)
+            archive.append(data)
+            archive.append(Data(count: (512 - data.count % 512) % 512))
+        }
+        archive.append(Data(count: 1024))
+        return archive
+    }
+
+    private static func put(_ header: inout [UInt8], _ at: Int, _ length: Int, _ text: String) {
+        let bytes = Array(text.utf8.prefix(length))
+        header.replaceSubrange(at..<(at + bytes.count), with: bytes)
+    }
+
+    private static func string(_ bytes: [UInt8], _ at: Int, _ length: Int) -> String {
+        String(decoding: bytes[at..<(at + length)].prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    private static func octal(_ bytes: [UInt8], _ at: Int, _ length: Int) -> Int? {
+        let field = bytes[at..<(at + length)].prefix { $0 != 0 }
+        let text = String(decoding: field, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        guard !text.isEmpty, text.allSatisfy({ ("0"..."7").contains($0) }) else { return nil }
+        return Int(text, radix: 8)
+    }
+
+    /// GNU base-256 numbers: the first byte has its high bit set.
+    private static func base256(_ bytes: [UInt8], _ at: Int, _ length: Int) -> Int? {
+        guard bytes[at] & 0x80 != 0, bytes[at] & 0x40 == 0 else { return nil }
+        var value = Int(bytes[at] & 0x3F)
+        for byte in bytes[(at + 1)..<(at + length)] {
+            guard value < (Int.max >> 8) else { return nil }
+            value = value << 8 | Int(byte)
+        }
+        return value
+    }
+
+    private static func utf8(_ data: Data, _ member: String, _ fail: (String, String) -> BundleError) throws -> String {
+        guard let text = String(data: data, encoding: .utf8) else { throw fail(member, "its name is not valid UTF-8") }
+        return text
+    }
+
+    /// pax records: "<length> <key>=<value>\n".
+    private static func paxRecords(_ data: Data, _ member: String, _ fail: (String, String) -> BundleError) throws -> [String: String] {
+        var records: [String: String] = [:]
+        var rest = data[...]
+        while !rest.isEmpty {
+            guard let space = rest.firstIndex(of: 32), let length = Int(String(decoding: rest[rest.startIndex..<space], as: UTF8.self)),
+                  length > 0, rest.count >= length else {
+                throw fail(member, "a pax extended header record is malformed")
+            }
+            let record = rest[(space + 1)..<(rest.startIndex + length - 1)]
+            guard let text = String(data: Data(record), encoding: .utf8), let equals = text.firstIndex(of: "=") else {
+                throw fail(member, "a pax extended header record is not UTF-8 key=value")
+            }
+            records[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            rest = rest[(rest.startIndex + length)...]
+        }
+        return records
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Bundle
+import Foundation
+
+/// `augerino bundle pack|check`: making and validating dataset bundles.
+struct BundleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bundle",
+        abstract: "Make and check dataset bundles (.tar.gz with manifest.json; docs/bundle-format.md).",
+        subcommands: [BundlePack.self, BundleCheck.self])
+}
+
+struct BundlePack: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pack",
+        abstract: "Pack a dataset folder (manifest.json and its files) into a .tar.gz bundle.")
+
+    @Argument(help: "The folder: manifest.json and the data files it names.")
+    var folder: String
+
+    @Option(help: "The bundle to write (.tar.gz or .tgz); must not exist yet.")
+    var out: String
+
+    func validate() throws {
+        guard out.hasSuffix(".tar.gz") || out.hasSuffix(".tgz") else { throw ValidationError("--out \(out): a bundle's name ends in .tar.gz or .tgz") }
+        guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("--out \(out): already exists; choose a new name so nothing is overwritten") }
+    }
+
+    func run() throws {
+        // Check what is packed the way a reader will: the manifest and every file it names.
+        _ = try DatasetFolder.load(URL(fileURLWithPath: folder))
+        try BundleArchive.pack(URL(fileURLWithPath: folder), to: URL(fileURLWithPath: out))
+        print("wrote \(out)")
+    }
+}
+
+struct BundleCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate a bundle (or a dataset folder) and print a summary; exit status 1 if it is not valid.")
+
+    @Argument(help: "A .tar.gz bundle or a dataset folder.")
+    var bundle: String
+
+    func run() throws {
+        do {
+            let (dataset, cleanup) = try openDataset(bundle)
+            defer { cleanup() }
+            let manifest = dataset.manifest
+            print("\(bundle): valid bundle \"\(manifest.name)\" (\(manifest.task.rawValue))")
+            for (name, split) in [("train", Optional(dataset.train)), ("test", dataset.test)] {
+                guard let split else { print("  test: none (10% of train is held out)"); continue }
+                print("  \(name): \(split.count) images of \(split.channels)×\(split.height)×\(split.width)")
+            }
+            if let classes = dataset.classes {
+                let counts = classes.indices.map { c in dataset.train.targets.filter { Int($0) == c }.count }
+                print("  classes: " + zip(classes, counts).map { "\($0) (\($1))" }.joined(separator: ", "))
+            }
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Loads a dataset from a bundle file (extracted into a fresh temporary folder) or a folder;
+/// the returned closure removes what was extracted.
+func openDataset(_ path: String) throws -> (DatasetFolder, () -> Void) {
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+        throw ValidationError("\(path): no such file or folder")
+    }
+    if isFolder.boolValue { return (try DatasetFolder.load(URL(fileURLWithPath: path)), {}) }
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-bundle-\(UUID().uuidString)")
+    let cleanup = { _ = try? FileManager.default.removeItem(at: scratch) }
+    do {
+        let root = try BundleArchive.extract(URL(fileURLWithPath: path), into: scratch)
+        return (try DatasetFolder.load(root), cleanup)
+    } catch {
+        cleanup()
+        throw error
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import TestSupport
+import XCTest
+@testable import Bundle
+
+final class BundleArchiveTests: XCTestCase {
+    var folder: URL!
+    override func setUpWithError() throws { folder = try makeScratchFolder("archive") }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
+
+    let manifest = Data(#"{"format": 1, "name": "t", "task": "classification", "splits": {"train": {"inputs": "x.idx", "targets": "y.idx"}}}"#.utf8)
+
+    /// One raw tar header block (+ data) with any name bytes and type, checksum filled in.
+    func member(_ name: [UInt8], type: UInt8 = UInt8(ascii: "0"), data: Data = Data(), size: Int? = nil) -> Data {
+        var header = [UInt8](repeating: 0, count: 512)
+        header.replaceSubrange(0..<min(100, name.count), with: name.prefix(100))
+        for (at, text) in [(100, "0000644"), (108, "0000000"), (116, "0000000"), (124, String(format: "%011o", size ?? data.count)), (136, "00000000000")] {
+            header.replaceSubrange(at..<(at + text.utf8.count), with: Array(text.utf8))
+        }
+        header[156] = type
+        header.replaceSubrange(257..<263, with: Array("ustar\0".utf8))
+        for i in 148..<156 { header[i] = 32 }
+        let sum = header.reduce(0) { $0 + Int($1) }
+        header.replaceSubrange(148..<156, with: Array((String(format: "%06o", sum) + "\0 ").utf8))
+        return Data(header) + data + Data(count: (512 - data.count % 512) % 512)
+    }
+
+    func bundle(_ parts: [Data], end: Bool = true) -> URL {
+        let url = folder.appendingPathComponent("b-\(UUID().uuidString).tar.gz")
+        try! Gzip.compress(parts.reduce(Data(), +) + (end ? Data(count: 1024) : Data())).write(to: url)
+        return url
+    }
+
+    func assertRejected(_ url: URL, _ rule: String, limits: BundleLimits = BundleLimits(), file: StaticString = #filePath, line: UInt = #line) {
+        let target = folder.appendingPathComponent("out-\(UUID().uuidString)")
+        XCTAssertThrowsError(try BundleArchive.extract(url, into: target, limits: limits), rule, file: file, line: line) { error in
+            XCTAssertTrue(String(describing: error).contains(rule), "expected «\(rule)» in «\(error)»", file: file, line: line)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: target.path), "nothing is left behind", file: file, line: line)
+    }
+
+    func test_packThenExtract_roundTrips_andFindsTheManifestInATopFolder() throws {
+        let source = folder.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: source.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        try manifest.write(to: source.appendingPathComponent("manifest.json"))
+        try Data([1, 2, 3]).write(to: source.appendingPathComponent("sub/x.idx"))
+        let packed = folder.appendingPathComponent("p.tar.gz")
+        try BundleArchive.pack(source, to: packed)
+        let root = try BundleArchive.extract(packed, into: folder.appendingPathComponent("out"))
+        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("sub/x.idx")), Data([1, 2, 3]))
+
+        // What the system's tar makes of a folder: manifest.json one level down.
+        let systemBundle = folder.appendingPathComponent("s.tar.gz")
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        tar.arguments = ["tar", "czf", systemBundle.path, "-C", folder.path, "data"]
+        try tar.run()
+        tar.waitUntilExit()
+        let top = try BundleArchive.extract(systemBundle, into: folder.appendingPathComponent("out2"))
+        XCTAssertEqual(top.lastPathComponent, "data")
+        XCTAssertEqual(try Data(contentsOf: top.appendingPathComponent("manifest.json")), manifest)
+    }
+
+    func test_hostileArchives_areRejectedWithTheirRule() {
+        let ok = member(Array("manifest.json".utf8), data: manifest)
+        assertRejected(bundle([ok, member(Array("/etc/passwd".utf8), data: Data([1]))]), "path is absolute")
+        assertRejected(bundle([ok, member(Array("a/../../etc/passwd".utf8), data: Data([1]))]), "no \"..\" components")
+        assertRejected(bundle([ok, member(Array("link".utf8), type: UInt8(ascii: "2"))]), "no symbolic or hard links")
+        assertRejected(bundle([ok, member(Array("hard".utf8), type: UInt8(ascii: "1"))]), "no symbolic or hard links")
+        assertRejected(bundle([ok, member(Array("fifo".utf8), type: UInt8(ascii: "6"))]), "device or FIFO")
+        assertRejected(bundle([ok, member(Array("dev".utf8), type: UInt8(ascii: "3"))]), "device or FIFO")
+        assertRejected(bundle([ok, ok]), "appears twice")
+        assertRejected(bundle([ok, member([0x66, 0xFF, 0xFE], data: Data([1]))]), "not valid UTF-8")
+        assertRejected(bundle([member(Array("other.json".utf8), data: manifest)]), "no manifest.json")
+        assertRejected(bundle([ok], end: false), "end marker")
+        assertRejected(bundle([ok, member(Array("big".utf8), data: Data(count: 10), size: 100_000)], end: false), "run past the end")
+        var limits = BundleLimits()
+        limits.maxMembers = 2
+        assertRejected(bundle([ok, member(Array("a".utf8)), member(Array("b".utf8))]), "member count cap", limits: limits)
+        limits = BundleLimits()
+        limits.maxMemberBytes = 1000
+        assertRejected(bundle([ok, member(Array("a".utf8), data: Data(count: 2000))]), "member size cap", limits: limits)
+        limits = BundleLimits()
+        limits.maxTotalBytes = 10_000
+        assertRejected(bundle([ok, member(Array("a".utf8), data: Data(repeating: 7, count: 6000)), member(Array("b".utf8), data: Data(repeating: 7, count: 6000))]),
+                       "total size cap", limits: limits)
+    }
+
+    func test_aStreamOfZeros_stopsAtTheCompressionRatioCap() {
+        // 64 MiB of zeros compress to about 64 KiB; the default ratio cap (200) stops inflation near 13 MiB.
+        let url = folder.appendingPathComponent("zeros.tar.gz")
+        try! Gzip.compress(Data(count: 64 << 20), level: 9).write(to: url)
+        assertRejected(url, "compression ratio cap")
+    }
+
+    func test_corruptedBundles_truncationsAndBitFlips_areAllRejected() throws {
+        let good = try Data(contentsOf: bundle([member(Array("manifest.json".utf8), data: manifest), member(Array("x.idx".utf8), data: Data(repeating: 3, count: 3000))]))
+        var random = TestRandom(seed: 8)
+        for trial in 0..<30 {
+            var broken = good
+            if trial % 2 == 0 {
+                broken = broken.prefix(random.below(broken.count - 1) + 1)
+            } else {
+                let i = random.below(broken.count)
+                broken[i] ^= UInt8(1 << random.below(8))
+            }
+            let url = folder.appendingPathComponent("broken-\(trial).tar.gz")
+            try broken.write(to: url)
+            assertRejected(url, "broken-\(trial).tar.gz: ")
+        }
+    }
+}
