@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "TestSupport"]),
-        .testTarget(name: "BundleTests", dependencies: ["Bundle", "TestSupport"]),
+        .testTarget(name: "BundleTests", dependencies: ["Bundle", "CZlib", "TestSupport"]),
         .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "NN", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

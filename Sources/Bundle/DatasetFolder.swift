@@ -28,10 +28,25 @@ public struct DatasetFolder {
             throw BundleError.unreadable(file: manifestURL.path, reason: "no readable manifest.json in \(folder.path) (\(error.localizedDescription))")
         }
         let manifest = try Manifest.parse(manifestData, file: manifestURL.path)
+        var classNames = manifest.classes
         func read(_ split: Manifest.Split, _ name: String) throws -> Split {
-            let inputs = try array(folder, split.inputs, key: "splits.\(name).inputs", manifest: manifestURL.path)
-            let targets = try array(folder, split.targets, key: "splits.\(name).targets", manifest: manifestURL.path)
-            let inputFile = folder.appendingPathComponent(split.inputs).path, targetFile = folder.appendingPathComponent(split.targets).path
+            let inputFile = folder.appendingPathComponent(split.inputs).path
+            let inputs: IDXArray, targets: IDXArray, targetFile: String
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: inputFile, isDirectory: &isFolder), isFolder.boolValue {
+                guard manifest.task == .classification else {
+                    throw BundleError.manifest(file: manifestURL.path, key: "splits.\(name).inputs", rule: "names a folder of class folders, which only a classification task has")
+                }
+                (inputs, targets, classNames) = try classFolders(URL(fileURLWithPath: inputFile), classes: classNames)
+                targetFile = inputFile
+            } else {
+                guard let targetsPath = split.targets else {
+                    throw BundleError.manifest(file: manifestURL.path, key: "splits.\(name).targets", rule: "is required when the inputs are a file")
+                }
+                inputs = try array(folder, split.inputs, key: "splits.\(name).inputs", manifest: manifestURL.path, classes: nil)
+                targets = try array(folder, targetsPath, key: "splits.\(name).targets", manifest: manifestURL.path, classes: classNames)
+                targetFile = folder.appendingPathComponent(targetsPath).path
+            }
             let (channels, height, width): (Int, Int, Int)
             switch inputs.shape.count {
             case 3: (channels, height, width) = (1, inputs.shape[1], inputs.shape[2])
@@ -62,8 +77,8 @@ public struct DatasetFolder {
         var classes: [String]? = nil
         if manifest.task == .classification {
             let largest = Int(max(train.targets.max() ?? 0, test?.targets.max() ?? 0))
-            classes = manifest.classes ?? (0...max(1, largest)).map(String.init)
-            for (split, file) in [(train, manifest.train.targets), (test, manifest.test?.targets)] {
+            classes = classNames ?? (0...max(1, largest)).map(String.init)
+            for (split, file) in [(train, manifest.train.targets ?? manifest.train.inputs), (test, manifest.test.map { $0.targets ?? $0.inputs })] {
                 guard let split, let file else { continue }
                 if let bad = split.targets.firstIndex(where: { $0 != $0.rounded() || $0 < 0 || Int($0) >= classes!.count }) {
                     throw BundleError.data(file: folder.appendingPathComponent(file).path,
@@ -71,14 +86,16 @@ public struct DatasetFolder {
                 }
             }
             guard Set(train.targets).count >= 2 else {
-                throw BundleError.data(file: folder.appendingPathComponent(manifest.train.targets).path, rule: "the training labels hold only one class; classification needs at least two")
+                throw BundleError.data(file: folder.appendingPathComponent(manifest.train.targets ?? manifest.train.inputs).path,
+                                       rule: "the training labels hold only one class; classification needs at least two")
             }
         }
         return DatasetFolder(manifest: manifest, train: train, test: test, classes: classes)
     }
 
-    /// Reads one data file named by the manifest (IDX, gzip-compressed or not).
-    private static func array(_ folder: URL, _ path: String, key: String, manifest: String) throws -> IDXArray {
+    /// Reads one data file named by the manifest, by its name: .npy (NumPy), .csv (a column of
+    /// targets under a header row), else IDX (gzip-compressed or not).
+    private static func array(_ folder: URL, _ path: String, key: String, manifest: String, classes: [String]?) throws -> IDXArray {
         guard !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
             throw BundleError.manifest(file: manifest, key: key, rule: "must be a relative path inside the bundle without \"..\" (is \"\(path)\")")
         }
@@ -87,9 +104,44 @@ public struct DatasetFolder {
             throw BundleError.manifest(file: manifest, key: key, rule: "names \"\(path)\", which is not in the bundle")
         }
         let lower = path.lowercased()
-        guard lower.contains("idx") || lower.hasSuffix(".idx") || lower.hasSuffix(".gz") else {
-            throw BundleError.manifest(file: manifest, key: key, rule: "names \"\(path)\": only IDX files (optionally .gz) are read so far")
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw BundleError.unreadable(file: url.path, reason: error.localizedDescription) }
+        if lower.hasSuffix(".npy") { return try NPY.parse(data, file: url.path) }
+        if lower.hasSuffix(".csv") { return try CSVTargets.parse(data, file: url.path, classes: classes) }
+        return try IDXArray.parse(data, file: url.path)
+    }
+
+    /// PNG images in one folder per class (`<folder>/<class>/*.png`): the class names are the
+    /// manifest's (each must have a folder) or the sorted folder names.
+    private static func classFolders(_ folder: URL, classes: [String]?) throws -> (IDXArray, IDXArray, [String]) {
+        let manager = FileManager.default
+        let found = try manager.contentsOfDirectory(atPath: folder.path).filter { name in
+            var isFolder: ObjCBool = false
+            return !name.hasPrefix(".") && manager.fileExists(atPath: folder.appendingPathComponent(name).path, isDirectory: &isFolder) && isFolder.boolValue
+        }.sorted()
+        let names = classes ?? found
+        if let missing = names.first(where: { !found.contains($0) }) {
+            throw BundleError.data(file: folder.path, rule: "class \"\(missing)\" has no folder of images")
         }
-        return try IDXArray.read(from: url)
+        if let extra = found.first(where: { !names.contains($0) }) {
+            throw BundleError.data(file: folder.appendingPathComponent(extra).path, rule: "this folder is not one of the classes \(names)")
+        }
+        var images: [Float] = [], labels: [Float] = []
+        var shape: (Int, Int, Int)? = nil
+        for (label, name) in names.enumerated() {
+            let classFolder = folder.appendingPathComponent(name)
+            for file in try manager.contentsOfDirectory(atPath: classFolder.path).filter({ $0.lowercased().hasSuffix(".png") }).sorted() {
+                let url = classFolder.appendingPathComponent(file)
+                let image = try PNG.decode(try Data(contentsOf: url), file: url.path)
+                if let shape, shape != (image.channels, image.height, image.width) {
+                    throw BundleError.data(file: url.path, rule: "the image is \(image.channels)×\(image.height)×\(image.width), the others \(shape.0)×\(shape.1)×\(shape.2); all images must have one size")
+                }
+                shape = (image.channels, image.height, image.width)
+                images += image.values
+                labels.append(Float(label))
+            }
+        }
+        guard let (c, h, w) = shape else { throw BundleError.data(file: folder.path, rule: "the class folders hold no .png images") }
+        return (IDXArray(shape: [labels.count, c, h, w], values: images), IDXArray(shape: [labels.count], values: labels), names)
     }
 }

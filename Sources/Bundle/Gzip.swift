@@ -92,4 +92,13 @@ public enum Gzip {
         }
         return output
     }
+
+    /// zlib-format (RFC 1950) compression, as inside PNG files.
+    public static func zlibCompress(_ bytes: [UInt8]) -> [UInt8] {
+        var length = compressBound(UInt(bytes.count))
+        var output = [UInt8](repeating: 0, count: Int(length))
+        let status = compress2(&output, &length, bytes, UInt(bytes.count), 6)
+        precondition(status == Z_OK, "zlib compress2 failed with \(status)")
+        return Array(output.prefix(Int(length)))
+    }
 }

@@ -10,10 +10,11 @@ public struct Manifest: Equatable, Sendable {
     public struct Split: Equatable, Sendable {
         /// Path of the inputs file inside the bundle.
         public var inputs: String
-        /// Path of the targets file inside the bundle.
-        public var targets: String
+        /// Path of the targets file inside the bundle; nil when the inputs are a folder of
+        /// class folders (`train/<class>/*.png`), whose names are the labels.
+        public var targets: String?
 
-        public init(inputs: String, targets: String) { (self.inputs, self.targets) = (inputs, targets) }
+        public init(inputs: String, targets: String?) { (self.inputs, self.targets) = (inputs, targets) }
     }
 
     public var name: String
@@ -60,9 +61,9 @@ public struct Manifest: Equatable, Sendable {
             guard let raw = splits[key] else { return nil }
             guard let object = raw as? [String: Any] else { throw fail("splits.\(key)", "must be an object with \"inputs\" and \"targets\"") }
             try checkKeys(object, allowed: ["inputs", "targets"], at: "splits.\(key).", fail)
-            guard let inputs = object["inputs"] as? String, !inputs.isEmpty else { throw fail("splits.\(key).inputs", "must name a file in the bundle") }
-            guard let targets = object["targets"] as? String, !targets.isEmpty else { throw fail("splits.\(key).targets", "must name a file in the bundle") }
-            return Split(inputs: inputs, targets: targets)
+            guard let inputs = object["inputs"] as? String, !inputs.isEmpty else { throw fail("splits.\(key).inputs", "must name a file or folder in the bundle") }
+            if object["targets"] != nil, (object["targets"] as? String)?.isEmpty != false { throw fail("splits.\(key).targets", "must name a file in the bundle") }
+            return Split(inputs: inputs, targets: object["targets"] as? String)
         }
         guard let train = try split("train") else { throw fail("splits.train", "is required") }
         var manifest = Manifest(name: name, task: task, train: train, test: try split("test"))
@@ -130,8 +131,9 @@ public struct Manifest: Equatable, Sendable {
     /// The manifest as JSON (keys sorted), the inverse of `parse`.
     public func encoded() -> Data {
         var root: [String: Any] = ["format": 1, "name": name, "task": task.rawValue]
-        var splits: [String: Any] = ["train": ["inputs": train.inputs, "targets": train.targets]]
-        if let test { splits["test"] = ["inputs": test.inputs, "targets": test.targets] }
+        func entry(_ split: Split) -> [String: Any] { split.targets.map { ["inputs": split.inputs, "targets": $0] } ?? ["inputs": split.inputs] }
+        var splits: [String: Any] = ["train": entry(train)]
+        if let test { splits["test"] = entry(test) }
         root["splits"] = splits
         if let classes { root["classes"] = classes }
         if let inputMean, let inputStd { root["input"] = ["mean": inputMean, "std": inputStd] }

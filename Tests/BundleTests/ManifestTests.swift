@@ -94,4 +94,33 @@ final class DatasetFolderTests: XCTestCase {
                   manifest: #"{"format": 1, "name": "t", "task": "classification", "splits": {"train": {"inputs": "missing.idx", "targets": "y.idx.gz"}}}"#)
         XCTAssertThrowsError(try DatasetFolder.load(folder)) { XCTAssertTrue(String(describing: $0).contains("\"missing.idx\", which is not in the bundle"), "\($0)") }
     }
+
+    func test_load_pngClassFolders_npyInputs_andCSVTargets() throws {
+        // PNG class folders: labels from the folder names.
+        for (name, value) in [("cat", 10), ("dog", 200)] {
+            let classFolder = folder.appendingPathComponent("train/\(name)")
+            try FileManager.default.createDirectory(at: classFolder, withIntermediateDirectories: true)
+            for i in 0..<2 {
+                try makePNG(width: 3, height: 2, color: 0, depth: 8, samples: (0..<6).map { _ in [value + i] })
+                    .write(to: classFolder.appendingPathComponent("\(i).png"))
+            }
+        }
+        try Data(#"{"format": 1, "name": "pets", "task": "classification", "splits": {"train": {"inputs": "train"}}}"#.utf8)
+            .write(to: folder.appendingPathComponent("manifest.json"))
+        let pets = try DatasetFolder.load(folder)
+        XCTAssertEqual(pets.classes, ["cat", "dog"])
+        XCTAssertEqual(pets.train.targets, [0, 0, 1, 1])
+        XCTAssertEqual([pets.train.channels, pets.train.height, pets.train.width], [1, 2, 3])
+        XCTAssertEqual(pets.train.images[6], 11)
+
+        // NPY images and CSV targets given by class name.
+        try NPY.encode(shape: [3, 2, 2], values: (0..<12).map(Float.init)).write(to: folder.appendingPathComponent("x.npy"))
+        try Data("id,label\n1,dog\n2,cat\n3,dog\n".utf8).write(to: folder.appendingPathComponent("y.csv"))
+        try Data(#"{"format": 1, "name": "p2", "task": "classification", "classes": ["cat", "dog"], "splits": {"train": {"inputs": "x.npy", "targets": "y.csv"}}}"#.utf8)
+            .write(to: folder.appendingPathComponent("manifest.json"))
+        let mixed = try DatasetFolder.load(folder)
+        XCTAssertEqual(mixed.train.targets, [1, 0, 1])
+        try Data("id,label\n1,bird\n".utf8).write(to: folder.appendingPathComponent("y.csv"))
+        XCTAssertThrowsError(try DatasetFolder.load(folder)) { XCTAssertTrue("\($0)".contains("y.csv: line 2: \"bird\" is neither a number nor one of the classes"), "\($0)") }
+    }
 }
