@@ -27,7 +27,13 @@ public struct IDXArray: Equatable {
         guard data.count >= 4 + 4 * rank else { throw fail("the header declares \(rank) dimensions but the file ends inside it") }
         let header = [UInt8](data.prefix(4 + 4 * rank))
         let shape = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(header[4 + 4 * d + $1]) } }
-        let count = shape.reduce(1, *)
+        // Multiply with overflow checks: a hostile header may declare absurd sizes.
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard !overflow, product <= data.count else { throw fail("shape \(shape) is larger than the \(data.count)-byte file can hold") }
+            count = product
+        }
         let expected = 4 + 4 * rank + count * elementSize
         guard data.count == expected else {
             throw fail("shape \(shape) needs \(expected) bytes but the file has \(data.count)")

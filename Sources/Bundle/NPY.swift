@@ -36,7 +36,12 @@ public enum NPY {
         case "<f8", "<i8": size = 8
         default: throw fail("dtype '\(descr)' is not supported (|u1, <f4, <f8, <i8)")
         }
-        let count = shape.reduce(1, *)
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard !overflow, product <= data.count else { throw fail("the shape \(shape) is larger than the \(data.count)-byte file can hold") }
+            count = product
+        }
         let body = start + headerLength
         guard data.count == body + count * size else {
             throw fail("shape \(shape) of \(descr) needs \(count * size) bytes of data, the file has \(data.count - body)")

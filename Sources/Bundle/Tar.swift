@@ -163,8 +163,9 @@ public enum Tar {
         var records: [String: String] = [:]
         var rest = data[...]
         while !rest.isEmpty {
+            // The length counts the whole record: digits, space, key=value and the newline.
             guard let space = rest.firstIndex(of: 32), let length = Int(String(decoding: rest[rest.startIndex..<space], as: UTF8.self)),
-                  length > 0, rest.count >= length else {
+                  length > space - rest.startIndex + 1, rest.count >= length, rest[rest.startIndex + length - 1] == 10 else {
                 throw fail(member, "a pax extended header record is malformed")
             }
             let record = rest[(space + 1)..<(rest.startIndex + length - 1)]

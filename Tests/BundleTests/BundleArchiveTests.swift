@@ -73,6 +73,8 @@ final class BundleArchiveTests: XCTestCase {
         assertRejected(bundle([ok, member([0x66, 0xFF, 0xFE], data: Data([1]))]), "not valid UTF-8")
         assertRejected(bundle([member(Array("other.json".utf8), data: manifest)]), "no manifest.json")
         assertRejected(bundle([ok], end: false), "end marker")
+        // Found by fuzzing: a pax record whose length ends before its own key.
+        assertRejected(bundle([member(Array("pax".utf8), type: UInt8(ascii: "x"), data: Data("3 path=x\n".utf8)), ok]), "pax extended header record is malformed")
         assertRejected(bundle([ok, member(Array("big".utf8), data: Data(count: 10), size: 100_000)], end: false), "run past the end")
         var limits = BundleLimits()
         limits.maxMembers = 2

@@ -78,6 +78,8 @@ final class IDXTests: XCTestCase {
             (Data([0, 0, 0x09, 1]), "element type 0x09 is not supported"),
             (Data([0, 0, 8, 2, 0, 0]), "ends inside it"),
             (Data([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]), "shape [5] needs 13 bytes but the file has 10"),
+            // Found by fuzzing: sizes whose product overflows.
+            (Data([0, 0, 8, 3, 0x27, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 1, 2]), "is larger than the 18-byte file can hold"),
         ]
         for (data, rule) in cases {
             XCTAssertThrowsError(try IDXArray.parse(data, file: "t.idx"), rule) {

@@ -114,6 +114,10 @@ final class NPYTests: XCTestCase {
         XCTAssertEqual(try NPY.parse(npy("<i8", "(1, 1)", withUnsafeBytes(of: Int64(-4).littleEndian, Array.init)), file: "i.npy").shape, [1, 1])
         XCTAssertThrowsError(try NPY.parse(npy("<i2", "(1,)", [0, 0]), file: "s.npy")) { XCTAssertTrue("\($0)".contains("dtype '<i2' is not supported"), "\($0)") }
         XCTAssertThrowsError(try NPY.parse(npy("<f4", "(5,)", [0, 0, 0, 0]), file: "f.npy")) { XCTAssertTrue("\($0)".contains("needs 20 bytes"), "\($0)") }
+        // Found by fuzzing: sizes whose product overflows.
+        XCTAssertThrowsError(try NPY.parse(npy("<f4", "(4000000000000, 4000000000000)", []), file: "o.npy")) {
+            XCTAssertTrue("\($0)".contains("is larger than the"), "\($0)")
+        }
     }
 
     func test_readsFilesWrittenByNumPy() throws {
