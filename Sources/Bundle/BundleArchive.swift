@@ -82,12 +82,19 @@ public enum BundleArchive {
         return root.isEmpty ? destination : destination.appendingPathComponent(root)
     }
 
-    /// Packs every regular file under `folder` (paths relative to it, sorted) as a bundle.
-    /// - Throws: `BundleError` when the folder has no manifest.json or cannot be read.
+    /// Packs every regular file under `folder` (paths relative to it, sorted) as a bundle,
+    /// with the folder's manifest.json or, for a recognised layout, one written by
+    /// `Manifest.recognise`.
+    /// - Throws: `BundleError` when the folder has no manifest.json and no recognised layout, or
+    ///   cannot be read.
     public static func pack(_ folder: URL, to bundle: URL) throws {
         let manager = FileManager.default
-        guard manager.fileExists(atPath: folder.appendingPathComponent("manifest.json").path) else {
-            throw BundleError.unreadable(file: folder.path, reason: "no manifest.json in the folder; write one (docs/bundle-format.md) or use augerino example")
+        var extra: [(path: String, data: Data)] = []
+        if !manager.fileExists(atPath: folder.appendingPathComponent("manifest.json").path) {
+            guard let manifest = Manifest.recognise(folder) else {
+                throw BundleError.unreadable(file: folder.path, reason: "no manifest.json, and the layout is neither MNIST-style IDX files (train-images…, train-labels…) nor class folders of PNGs (train/<class>/*.png); write a manifest (docs/bundle-format.md)")
+            }
+            extra.append(("manifest.json", manifest.encoded()))
         }
         guard let enumerator = manager.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey]) else {
             throw BundleError.unreadable(file: folder.path, reason: "cannot list the folder")
@@ -100,6 +107,7 @@ public enum BundleArchive {
             let path = String(url.standardizedFileURL.path.dropFirst(base.count + 1))
             files.append((path, try Data(contentsOf: url)))
         }
+        files += extra
         files.sort { $0.path < $1.path }
         try Gzip.compress(Tar.write(files)).write(to: bundle, options: .atomic)
     }

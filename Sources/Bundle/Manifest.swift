@@ -128,6 +128,37 @@ public struct Manifest: Equatable, Sendable {
         return manifest
     }
 
+    /// A manifest for a folder without one, when its layout is recognised (nil otherwise):
+    /// MNIST-style IDX files (`train-images*` and `train-labels*`, and `t10k-…` or `test-…` for
+    /// the test split), or class folders of PNG images (`train/<class>/*.png`, optionally
+    /// `test/<class>/*.png`). The name is the folder's; the task is classification.
+    public static func recognise(_ folder: URL) -> Manifest? {
+        let manager = FileManager.default
+        let name = String(folder.standardizedFileURL.lastPathComponent.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }.prefix(100))
+        let safeName = name.isEmpty || name.hasPrefix(".") ? "dataset" : name
+        let files = ((try? manager.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
+        func first(_ prefixes: [String], _ part: String) -> String? {
+            files.first { file in prefixes.contains { file.hasPrefix($0) } && file.contains(part) }
+        }
+        if let trainImages = first(["train-images"], "idx"), let trainLabels = first(["train-labels"], "idx") {
+            let testImages = first(["t10k-images", "test-images"], "idx"), testLabels = first(["t10k-labels", "test-labels"], "idx")
+            let test = testImages.flatMap { images in testLabels.map { Split(inputs: images, targets: $0) } }
+            return Manifest(name: safeName, task: .classification, train: Split(inputs: trainImages, targets: trainLabels), test: test)
+        }
+        func hasClassFolders(_ split: String) -> Bool {
+            let url = folder.appendingPathComponent(split)
+            let classes = (try? manager.contentsOfDirectory(atPath: url.path)) ?? []
+            return classes.contains { name in
+                ((try? manager.contentsOfDirectory(atPath: url.appendingPathComponent(name).path)) ?? []).contains { $0.lowercased().hasSuffix(".png") }
+            }
+        }
+        if hasClassFolders("train") {
+            return Manifest(name: safeName, task: .classification, train: Split(inputs: "train", targets: nil),
+                            test: hasClassFolders("test") ? Split(inputs: "test", targets: nil) : nil)
+        }
+        return nil
+    }
+
     /// The manifest as JSON (keys sorted), the inverse of `parse`.
     public func encoded() -> Data {
         var root: [String: Any] = ["format": 1, "name": name, "task": task.rawValue]

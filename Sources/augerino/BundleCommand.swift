@@ -13,9 +13,14 @@ struct BundleCommand: ParsableCommand {
 struct BundlePack: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pack",
-        abstract: "Pack a dataset folder (manifest.json and its files) into a .tar.gz bundle.")
+        abstract: "Pack a dataset folder into a .tar.gz bundle.",
+        discussion: """
+            The folder holds manifest.json and the data files it names, or a recognised layout \
+            for which the manifest is written: MNIST-style IDX files (train-images…, train-labels…, \
+            t10k-… or test-…) or class folders of PNG images (train/<class>/*.png, test/<class>/*.png).
+            """)
 
-    @Argument(help: "The folder: manifest.json and the data files it names.")
+    @Argument(help: "The folder: manifest.json and its data files, or a recognised layout.")
     var folder: String
 
     @Option(help: "The bundle to write (.tar.gz or .tgz); must not exist yet.")
@@ -27,10 +32,16 @@ struct BundlePack: ParsableCommand {
     }
 
     func run() throws {
-        // Check what is packed the way a reader will: the manifest and every file it names.
-        _ = try DatasetFolder.load(URL(fileURLWithPath: folder))
         try BundleArchive.pack(URL(fileURLWithPath: folder), to: URL(fileURLWithPath: out))
-        print("wrote \(out)")
+        // Check what was packed the way a reader will, and keep nothing that fails.
+        do {
+            let (dataset, cleanup) = try openDataset(out)
+            cleanup()
+            print("wrote \(out): \(dataset.manifest.name), \(dataset.train.count) training images\(dataset.test.map { ", \($0.count) test images" } ?? "")")
+        } catch {
+            try? FileManager.default.removeItem(atPath: out)
+            throw error
+        }
     }
 }
 

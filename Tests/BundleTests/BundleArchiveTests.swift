@@ -111,4 +111,36 @@ final class BundleArchiveTests: XCTestCase {
             assertRejected(url, "broken-\(trial).tar.gz: ")
         }
     }
+
+    func test_pack_withoutManifest_recognisesMNISTFilesAndPNGClassFolders() throws {
+        let mnist = folder.appendingPathComponent("digits")
+        try FileManager.default.createDirectory(at: mnist, withIntermediateDirectories: true)
+        try Gzip.compress(IDXArray.encodeBytes(shape: [4, 2, 2], values: (0..<16).map(Float.init))).write(to: mnist.appendingPathComponent("train-images-idx3-ubyte.gz"))
+        try Gzip.compress(IDXArray.encodeBytes(shape: [4], values: [0, 1, 0, 1])).write(to: mnist.appendingPathComponent("train-labels-idx1-ubyte.gz"))
+        try IDXArray.encodeBytes(shape: [2, 2, 2], values: (0..<8).map(Float.init)).write(to: mnist.appendingPathComponent("t10k-images-idx3-ubyte"))
+        try IDXArray.encodeBytes(shape: [2], values: [1, 0]).write(to: mnist.appendingPathComponent("t10k-labels-idx1-ubyte"))
+        try BundleArchive.pack(mnist, to: folder.appendingPathComponent("digits.tgz"))
+        let digits = try DatasetFolder.load(BundleArchive.extract(folder.appendingPathComponent("digits.tgz"), into: folder.appendingPathComponent("d")))
+        XCTAssertEqual(digits.manifest.name, "digits")
+        XCTAssertEqual(digits.train.count, 4)
+        XCTAssertEqual(digits.test?.count, 2)
+
+        let pets = folder.appendingPathComponent("pets")
+        for (split, name) in [("train", "cat"), ("train", "dog"), ("test", "cat"), ("test", "dog")] {
+            let classFolder = pets.appendingPathComponent("\(split)/\(name)")
+            try FileManager.default.createDirectory(at: classFolder, withIntermediateDirectories: true)
+            try makePNG(width: 2, height: 2, color: 2, depth: 8, samples: (0..<4).map { _ in [1, 2, 3] }).write(to: classFolder.appendingPathComponent("a.png"))
+        }
+        try BundleArchive.pack(pets, to: folder.appendingPathComponent("pets.tgz"))
+        let loaded = try DatasetFolder.load(BundleArchive.extract(folder.appendingPathComponent("pets.tgz"), into: folder.appendingPathComponent("p")))
+        XCTAssertEqual(loaded.classes, ["cat", "dog"])
+        XCTAssertEqual(loaded.train.channels, 3)
+        XCTAssertEqual(loaded.test?.targets, [0, 1])
+
+        let empty = folder.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        XCTAssertThrowsError(try BundleArchive.pack(empty, to: folder.appendingPathComponent("e.tgz"))) {
+            XCTAssertTrue("\($0)".contains("neither MNIST-style IDX files"), "\($0)")
+        }
+    }
 }
