@@ -28,7 +28,7 @@ struct BundlePack: ParsableCommand {
 
     func validate() throws {
         guard out.hasSuffix(".tar.gz") || out.hasSuffix(".tgz") else { throw ValidationError("--out \(out): a bundle's name ends in .tar.gz or .tgz") }
-        guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("--out \(out): already exists; choose a new name so nothing is overwritten") }
+        try requireNew(out)
     }
 
     func run() throws {
@@ -79,7 +79,7 @@ struct BundleCheck: ParsableCommand {
 func openDataset(_ path: String) throws -> (DatasetFolder, () -> Void) {
     var isFolder: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-        throw ValidationError("\(path): no such file or folder")
+        throw ValidationError("\(path): no such file or folder; give a .tar.gz bundle or a dataset folder with manifest.json")
     }
     if isFolder.boolValue { return (try DatasetFolder.load(URL(fileURLWithPath: path)), {}) }
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-bundle-\(UUID().uuidString)")

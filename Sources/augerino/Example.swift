@@ -32,9 +32,7 @@ struct MNISTExampleOptions: ParsableArguments {
     func validate() throws {
         guard (2...60_000).contains(train) else { throw ValidationError("--train \(train): must be from 2 to 60000") }
         guard (1...10_000).contains(test) else { throw ValidationError("--test \(test): must be from 1 to 10000") }
-        guard !FileManager.default.fileExists(atPath: out) else {
-            throw ValidationError("--out \(out): already exists; choose a new folder so nothing is overwritten")
-        }
+        try requireNew(out)
     }
 
     /// The first `count` images (as 0...255 floats) and labels of a split.
@@ -65,6 +63,13 @@ struct MNISTExampleOptions: ParsableArguments {
     }
 
     func write(_ manifest: Manifest, files: [(String, Data)]) throws { try writeDataset(manifest, files: files, to: out) }
+}
+
+/// Refuses an output that exists, so an example never overwrites anything.
+func requireNew(_ out: String) throws {
+    guard !FileManager.default.fileExists(atPath: out) else {
+        throw ValidationError("--out \(out): already exists; choose a new name so nothing is overwritten")
+    }
 }
 
 /// Writes IDX files (gzip-compressed) and the manifest as a bundle when `out` ends in .tar.gz
@@ -158,9 +163,7 @@ struct ExampleMarioIggy: ParsableCommand {
         guard (4...1_000_000).contains(train), (4...1_000_000).contains(test) else {
             throw ValidationError("--train and --test must be from 4 to 1000000")
         }
-        guard !FileManager.default.fileExists(atPath: out) else {
-            throw ValidationError("--out \(out): already exists; choose a new folder so nothing is overwritten")
-        }
+        try requireNew(out)
     }
 
     func run() throws {
