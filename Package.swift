@@ -45,6 +45,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "CZlib", "TestSupport"]),
         .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "NN", "TestSupport"]),
+        .testTarget(name: "augerinoTests", dependencies: ["augerino"]),
     ],
     swiftLanguageModes: [.v5]
 )
