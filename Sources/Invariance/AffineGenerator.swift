@@ -23,6 +23,15 @@ public enum AffineGenerator: String, CaseIterable, Codable, Sendable {
         }
     }
 
+    /// Root-mean-square displacement of a point of the normalised square [−1, 1]² per unit ε,
+    /// relative to rotation's √(2/3): 0.1/√(2/3) for the translations, 1 for the others.
+    public var displacement: Float {
+        switch self {
+        case .translateX, .translateY: return 0.1 / (2.0 / 3.0).squareRoot()
+        case .rotation, .scale, .stretch, .shear: return 1
+        }
+    }
+
     /// All six generators as one [6, 9] matrix (row k is generator k).
     public static var stacked: [Float] { allCases.flatMap(\.matrix) }
 }

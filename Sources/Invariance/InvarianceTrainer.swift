@@ -2,7 +2,8 @@ import Foundation
 import NN
 
 /// Trains a network together with the learned affine augmentation: one augmented copy per
-/// example, loss = task loss − λ·‖θ‖₂, Adam on both (weight decay on the network only).
+/// example, loss = task loss − λ·‖θ‖₂ (θ optionally weighed by each generator's displacement,
+/// `TrainingSettings.rewardUnits`), Adam on both (weight decay on the network only).
 ///
 /// Deterministic for a seed: one `RandomGenerator` drives shuffling, dropout and augmentation
 /// in a fixed order, and evaluation draws from its own stream, so checkpoints taken after an
@@ -17,6 +18,7 @@ public final class InvarianceTrainer {
     public private(set) var epoch = 0
     public private(set) var step = 0
     public private(set) var history: [EpochRecord] = []
+    private let rewardWeights = Tensor(shape: [6], values: AffineGenerator.allCases.map(\.displacement))
 
     public init(network spec: NetworkSpec, augmentation: AffineAugmentation, task: LearningTask, settings: TrainingSettings) {
         var random = RandomGenerator(seed: settings.seed)
@@ -56,7 +58,8 @@ public final class InvarianceTrainer {
             }
             let widths = augmentation.widths
             let rewardOn = settings.rewardCap.map { cap in widths.values.allSatisfy { $0 <= cap } } ?? true
-            let loss = rewardOn ? taskLoss - widths.norm().scaled(by: settings.regularization) : taskLoss
+            let weighed = settings.rewardUnits == .parameter ? widths : widths * rewardWeights
+            let loss = rewardOn ? taskLoss - weighed.norm().scaled(by: settings.regularization) : taskLoss
             optimizer.zeroGradients()
             loss.backward()
             optimizer.step()

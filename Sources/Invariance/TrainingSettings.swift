@@ -11,11 +11,20 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
     /// When set, the width reward switches off while any width exceeds this cap (the
     /// reference's bounded variant).
     public var rewardCap: Float? = nil
+    /// How widths are weighed in the reward ‖θ‖: as parameters (the reference), or by how far
+    /// each generator moves the image (translations, scaled by 0.1 in the reference, move
+    /// points about 8 times less per unit than the others; see `AffineGenerator.displacement`).
+    public var rewardUnits: RewardUnits = .parameter
     /// Augmented copies averaged at evaluation.
     public var testCopies: Int = 4
     public var seed: UInt64 = 0
 
     public init() {}
+}
+
+/// The units of the width reward.
+public enum RewardUnits: String, Sendable, Equatable, Codable, CaseIterable {
+    case parameter, displacement
 }
 
 /// One epoch's numbers, as report.json's "history" records them.

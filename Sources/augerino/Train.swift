@@ -5,6 +5,8 @@ import Invariance
 import Kernels
 import NN
 
+extension RewardUnits: ExpressibleByArgument {}
+
 /// `augerino train`: learns a network and the invariances of a dataset, writes the model and
 /// the report.
 struct Train: ParsableCommand {
@@ -46,6 +48,9 @@ struct Train: ParsableCommand {
     @Option(help: "Network width k or c (default: manifest, else 32).")
     var width: Int?
 
+    @Option(help: "Units of the width reward: parameter (the reference) or displacement (translations weighed by how little they move points).")
+    var rewardUnits: RewardUnits = .parameter
+
     @Option(help: "Held-out images used by the invariance probes (0: no probes).")
     var probeImages: Int = 250
 
@@ -73,6 +78,7 @@ struct Train: ParsableCommand {
         settings.regularization = reg ?? manifest.regularization ?? 0.01
         settings.testCopies = copies ?? manifest.testCopies ?? 4
         settings.seed = seed ?? manifest.seed ?? 0
+        settings.rewardUnits = rewardUnits
 
         // Standardise inputs with the manifest's statistics, else the training split's.
         let pixels = Double(folder.train.images.count)
@@ -127,6 +133,7 @@ struct Train: ParsableCommand {
         metrics["train_\(metricName)"] = trainer.history.last?.trainMetric
         let runSettings: [String: String] = [
             "seed": String(settings.seed), "regularization": String(settings.regularization), "learning_rate": String(settings.learningRate),
+            "reward_units": settings.rewardUnits.rawValue,
             "epochs": String(settings.epochs), "batch_size": String(settings.batchSize), "test_copies": String(settings.testCopies),
             "weight_decay": String(settings.weightDecay), "model": "\(architecture.rawValue)(\(spec.width))",
             "input_mean": String(mean), "input_std": String(std), "threads": String(parallelism.threads),

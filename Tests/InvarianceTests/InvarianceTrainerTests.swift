@@ -68,6 +68,28 @@ final class InvarianceTrainerTests: XCTestCase {
         XCTAssertEqual(straight.history.map(\.trainLoss), resumed.history.map(\.trainLoss))
     }
 
+    func test_displacementUnits_weighTranslationsByHowLittleTheyMovePoints() {
+        // RMS of |G·p| over p in [−1, 1]²: 0.1 for a translation (×0.1 generator), √(2/3) for the others.
+        XCTAssertEqual(AffineGenerator.translateX.displacement, 0.1 / (2.0 / 3.0).squareRoot(), accuracy: 1e-6)
+        XCTAssertEqual(AffineGenerator.rotation.displacement, 1)
+        // With equal widths, the reward's gradient on a translation is that much smaller.
+        func rewardGradient(_ units: RewardUnits) -> [Float] {
+            var settings = TrainingSettings()
+            settings.rewardUnits = units
+            settings.regularization = 1
+            settings.batchSize = 8
+            settings.learningRate = 1e-9  // measure the gradient, barely move
+            let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 4, inputChannels: 64, outputs: 2, depth: 1),
+                                            augmentation: AffineAugmentation(learned: [.translateX, .rotation], initialWidths: [.translateX: 0.5, .rotation: 0.5]),
+                                            task: .classification(classes: 2), settings: settings)
+            _ = trainer.trainEpoch(discs(count: 8, seed: 9))
+            return trainer.augmentation.rawWidths.gradient!.values
+        }
+        let parameter = rewardGradient(.parameter), displacement = rewardGradient(.displacement)
+        XCTAssertLessThan(abs(displacement[0]) / abs(displacement[2]), abs(parameter[0]) / abs(parameter[2]) * 0.5,
+                          "translation's share of the reward gradient shrinks: \(parameter) vs \(displacement)")
+    }
+
     func test_regression_reportsMeanSquaredError() {
         var settings = TrainingSettings()
         settings.batchSize = 8
