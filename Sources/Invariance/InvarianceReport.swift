@@ -58,7 +58,9 @@ public struct InvarianceReport: Codable, Equatable {
 }
 
 /// The learned interval ε ∈ [−θ/2, θ/2] in the units a person reads (see `naturalValue`).
+/// A rotation of θ ≥ 2π covers the whole circle and reads ±180°.
 public func naturalInterval(_ generator: AffineGenerator, theta: Float, height: Int, width: Int) -> ([Double], String) {
+    if generator == .rotation && Double(theta) >= 2 * .pi { return ([-180, 180], "degrees") }
     let (low, unit) = naturalValue(generator, epsilon: -theta / 2, height: height, width: width)
     return ([low, naturalValue(generator, epsilon: theta / 2, height: height, width: width).0], unit)
 }

@@ -146,6 +146,7 @@ final class ReportAndProbeTests: XCTestCase {
         XCTAssertEqual(rotation.0[0], -90, accuracy: 1e-4)
         XCTAssertEqual(rotation.0[1], 90, accuracy: 1e-4)
         XCTAssertEqual(rotation.1, "degrees")
+        XCTAssertEqual(naturalInterval(.rotation, theta: 37.5, height: 28, width: 28).0, [-180, 180], "a width past 2π is the whole circle")
         let shift = naturalInterval(.translateX, theta: 2, height: 10, width: 28).0
         XCTAssertEqual(shift[1], 1.35, accuracy: 1e-6)
         XCTAssertEqual(naturalInterval(.translateY, theta: 2, height: 10, width: 28).0[1], 0.45, accuracy: 1e-6)
