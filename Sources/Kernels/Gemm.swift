@@ -21,12 +21,12 @@ public enum Transpose: Sendable {
 ///   - a: with `.none`, A(i, p) = a[i·lda + p] (lda ≥ k); with `.transposed`, A(i, p) = a[p·lda + i] (lda ≥ m).
 ///   - b: with `.none`, B(p, j) = b[p·ldb + j] (ldb ≥ n); with `.transposed`, B(p, j) = b[j·ldb + p] (ldb ≥ k).
 ///   - c: C(i, j) = c[i·ldc + j], ldc ≥ n. With beta = 0, C is overwritten without being read.
-///   - kernel: the register tile; the default is the best one this CPU has.
+///   - kernel: the register tile; the default is `GemmKernel.selected` (AUGERINO_GEMM_KERNEL, else the best this CPU has).
 public func sgemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
                   alpha: Float, a: UnsafePointer<Float>, lda: Int,
                   b: UnsafePointer<Float>, ldb: Int,
                   beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
-                  parallelism: Parallelism, kernel: GemmKernel = .best) {
+                  parallelism: Parallelism, kernel: GemmKernel = .selected) {
     precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size m=\(m) n=\(n) k=\(k)")
     precondition(lda >= max(1, transA == .none ? k : m), "sgemm: lda \(lda) too small")
     precondition(ldb >= max(1, transB == .none ? n : k), "sgemm: ldb \(ldb) too small")

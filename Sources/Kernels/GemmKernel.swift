@@ -60,4 +60,9 @@ public struct GemmKernel: Sendable, CustomStringConvertible {
 
     /// The best tile for the CPU this process runs on.
     public static let best: GemmKernel = available()[0]
+
+    /// The tile `sgemm` uses unless told otherwise: the one `AUGERINO_GEMM_KERNEL` names, else
+    /// the best. (A name this CPU lacks falls back to the best here; the command line reports it
+    /// as an error before any work starts, through `fromEnvironment`.)
+    public static let selected: GemmKernel = (try? fromEnvironment()) ?? best
 }

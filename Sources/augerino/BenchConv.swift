@@ -45,7 +45,7 @@ struct BenchConv: ParsableCommand {
         ].map { name, cin, cout, size in
             (name, Conv2DShape(batch: batch, inChannels: cin, height: size, width: size, outChannels: cout, kernelSize: 3, padding: 1))
         }
-        if !json { print("conv2d 3x3 pad 1, smallnet k=\(k), batch \(batch), \(parallelism), tile \(GemmKernel.best)") }
+        if !json { print("conv2d 3x3 pad 1, smallnet k=\(k), batch \(batch), \(parallelism), tile \(GemmKernel.selected)") }
         var totalFlops = 0.0, totalSeconds = 0.0
         for (name, shape) in layers {
             let timing = try timeLayer(shape, parallelism: parallelism)

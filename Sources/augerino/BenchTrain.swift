@@ -109,7 +109,7 @@ struct BenchTrain: ParsableCommand {
                                         ("threads", parallelism.threads), ("augment", augment), ("copies", copies),
                                         ("train_images_per_s", trainRate), ("eval_images_per_s", evalRate), ("peak_rss_mib", peak)]))
         } else {
-            print("\(model.rawValue) width \(width), batch \(batch), \(augment ? "learned augmentation" : "no augmentation"), \(parallelism), tile \(GemmKernel.best)")
+            print("\(model.rawValue) width \(width), batch \(batch), \(augment ? "learned augmentation" : "no augmentation"), \(parallelism), tile \(GemmKernel.selected)")
             print(String(format: "  train %8.1f images/s   eval (%d copies) %8.1f images/s   peak RSS %.0f MiB", trainRate, copies, evalRate, peak))
         }
     }

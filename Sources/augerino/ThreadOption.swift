@@ -12,9 +12,11 @@ struct ThreadOption: ParsableArguments {
         }
     }
 
-    /// The thread count to use.
-    /// - Throws: when AUGERINO_THREADS is set to something that is not a thread count.
+    /// The thread count to use. Also checks the kernels' other setting, AUGERINO_GEMM_KERNEL,
+    /// so a bad value is an error before any work starts rather than silently ignored.
+    /// - Throws: when AUGERINO_THREADS or AUGERINO_GEMM_KERNEL is set to something unusable.
     func parallelism() throws -> Parallelism {
-        try threads.map(Parallelism.init(threads:)) ?? Parallelism.fromEnvironment()
+        _ = try GemmKernel.fromEnvironment()
+        return try threads.map(Parallelism.init(threads:)) ?? Parallelism.fromEnvironment()
     }
 }

@@ -81,11 +81,14 @@ struct Train: ParsableCommand {
         settings.rewardUnits = rewardUnits
 
         // Standardise inputs with the manifest's statistics, else the training split's.
-        let pixels = Double(folder.train.images.count)
-        let dataMean = folder.train.images.reduce(0.0) { $0 + Double($1) } / pixels
-        let dataStd = (folder.train.images.reduce(0.0) { $0 + (Double($1) - dataMean) * (Double($1) - dataMean) } / pixels).squareRoot()
-        let mean: Double = manifest.inputMean.map(Double.init) ?? dataMean
-        let std: Double = manifest.inputStd.map(Double.init) ?? max(1e-6, dataStd)
+        let (mean, std): (Double, Double)
+        if let givenMean = manifest.inputMean, let givenStd = manifest.inputStd {
+            (mean, std) = (Double(givenMean), Double(givenStd))
+        } else {
+            let pixels = Double(folder.train.images.count)
+            mean = folder.train.images.reduce(0.0) { $0 + Double($1) } / pixels
+            std = max(1e-6, (folder.train.images.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / pixels).squareRoot())
+        }
         func standardised(_ split: DatasetFolder.Split) -> ImageDataset {
             ImageDataset(images: split.images.map { Float((Double($0) - mean) / std) }, channels: split.channels,
                          height: split.height, width: split.width, targets: split.targets)
