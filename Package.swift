@@ -20,9 +20,13 @@ let package = Package(
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Bundle", targets: ["Bundle"]),
         .library(name: "Invariance", targets: ["Invariance"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
     ],
     targets: [
         .target(name: "GemmMicroKernel", path: "Sources/GemmMicroKernel/Portable"),
@@ -36,8 +40,16 @@ let package = Package(
         .target(name: "Invariance", dependencies: ["NN"], exclude: ["README.md"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Bundle", dependencies: ["CZlib"], exclude: ["README.md"]),
-        .executableTarget(name: "augerino", dependencies: [
+        .target(name: "Pipeline", dependencies: [
             "Kernels", "NN", "Invariance", "Bundle",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ], exclude: ["README.md"]),
+        .executableTarget(name: "augerino", dependencies: [
+            "Kernels", "NN", "Invariance", "Bundle", "Pipeline",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -45,6 +57,8 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "CZlib", "TestSupport"]),
         .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "NN", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Bundle", "Invariance", "NN", "TestSupport",
+                                                         .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "augerinoTests", dependencies: ["augerino"]),
     ],
     swiftLanguageModes: [.v5]

@@ -18,10 +18,10 @@ public struct BundleLimits: Sendable, Equatable {
 /// a fresh folder, which is removed again if anything fails.
 public enum BundleArchive {
     /// Extracts `bundle` into `destination` (which must not exist) and returns the folder that
-    /// holds manifest.json.
+    /// holds manifest.json. Errors call the bundle `displayName` (default: its file name).
     /// - Throws: `BundleError` naming the bundle, the member and the rule.
-    public static func extract(_ bundle: URL, into destination: URL, limits: BundleLimits = BundleLimits()) throws -> URL {
-        let name = bundle.lastPathComponent
+    public static func extract(_ bundle: URL, into destination: URL, limits: BundleLimits = BundleLimits(), displayName: String? = nil) throws -> URL {
+        let name = displayName ?? bundle.lastPathComponent
         let compressed: Data
         do { compressed = try Data(contentsOf: bundle) } catch {
             throw BundleError.unreadable(file: bundle.path, reason: error.localizedDescription)
@@ -66,7 +66,7 @@ public enum BundleArchive {
         do {
             try manager.createDirectory(at: destination, withIntermediateDirectories: false)
         } catch {
-            throw BundleError.unreadable(file: destination.path, reason: "cannot create the extraction folder (it must not exist yet): \(error.localizedDescription)")
+            throw BundleError.storage(path: destination.path, reason: "cannot create the extraction folder (it must not exist yet): \(error.localizedDescription)")
         }
         do {
             for folder in folders.sorted() { try manager.createDirectory(at: destination.appendingPathComponent(folder), withIntermediateDirectories: true) }
@@ -77,7 +77,7 @@ public enum BundleArchive {
             }
         } catch {
             try? manager.removeItem(at: destination)
-            throw BundleError.unreadable(file: destination.path, reason: "extracting \(name) failed: \(error.localizedDescription)")
+            throw BundleError.storage(path: destination.path, reason: "extracting \(name) failed: \(error.localizedDescription)")
         }
         return root.isEmpty ? destination : destination.appendingPathComponent(root)
     }

@@ -13,6 +13,9 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
     case data(file: String, rule: String)
     /// The archive, or one of its members, breaks a rule.
     case archive(file: String, member: String, rule: String)
+    /// Extracting could not write to the destination (a full disk, a read-only folder): not
+    /// the bundle's fault, worth trying again once the storage is fixed.
+    case storage(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -28,6 +31,8 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
             return "\(file): \(rule)"
         case let .archive(file, member, rule):
             return "\(file): member \"\(member)\": \(rule); hint: a bundle is a .tar.gz of regular files and folders (make one with augerino bundle pack)"
+        case let .storage(path, reason):
+            return "\(path): cannot write the extracted bundle: \(reason); hint: free space or fix the folder's permissions, then try again"
         }
     }
 }

@@ -35,8 +35,11 @@ public final class InvarianceTrainer {
 
     /// One pass over `train` in shuffled batches (the last partial batch is dropped when it has
     /// fewer than two images, which batch norm cannot normalise). `progress(done, total)` is
-    /// called after every batch.
-    public func trainEpoch(_ train: ImageDataset, test: ImageDataset? = nil, progress: (Int, Int) -> Void = { _, _ in }) -> EpochRecord {
+    /// called after every batch; what it throws stops the epoch (the trainer is then mid-epoch:
+    /// continue from the last `checkpoint()`, not from this object).
+    /// - Throws: `InvarianceError.diverged` when the loss stops being finite, or what
+    ///   `progress` throws.
+    public func trainEpoch(_ train: ImageDataset, test: ImageDataset? = nil, progress: (Int, Int) throws -> Void = { _, _ in }) throws -> EpochRecord {
         let start = Date()
         network.train()
         let order = random.permutation(train.count)
@@ -60,13 +63,16 @@ public final class InvarianceTrainer {
             let rewardOn = settings.rewardCap.map { cap in widths.values.allSatisfy { $0 <= cap } } ?? true
             let weighed = settings.rewardUnits == .parameter ? widths : widths * rewardWeights
             let loss = rewardOn ? taskLoss - weighed.norm().scaled(by: settings.regularization) : taskLoss
+            guard taskLoss.item.isFinite else {
+                throw InvarianceError.diverged(epoch: epoch + 1, batch: done + 1, loss: taskLoss.item, learningRate: settings.learningRate)
+            }
             optimizer.zeroGradients()
             loss.backward()
             optimizer.step()
             lossSum += Double(taskLoss.item) * Double(indices.count)
             seen += indices.count
             step += 1
-            progress(done + 1, batches.count)
+            try progress(done + 1, batches.count)
         }
         epoch += 1
         let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(1, seen)), trainMetric: metricSum / Double(max(1, seen)),

@@ -2,11 +2,12 @@ import ArgumentParser
 
 /// The `augerino` command line: one subcommand per file in this folder.
 @main
-struct Augerino: ParsableCommand {
+struct Augerino: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "augerino",
         abstract: "Learns which invariances a dataset has (Benton et al., NeurIPS 2020).",
         discussion: "Run `augerino help <command>` for the options of each command.",
-        subcommands: [Train.self, Predict.self, Example.self, BundleCommand.self, Bench.self]
+        subcommands: [DaemonCommand.self, Status.self, Jobs.self, Retry.self, Cancel.self, Train.self, Predict.self, Example.self,
+                      BundleCommand.self, Bench.self]
     )
 }

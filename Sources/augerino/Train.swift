@@ -4,6 +4,7 @@ import Foundation
 import Invariance
 import Kernels
 import NN
+import Pipeline
 
 extension RewardUnits: ExpressibleByArgument {}
 
@@ -49,7 +50,7 @@ struct Train: ParsableCommand {
     var width: Int?
 
     @Option(help: "Units of the width reward: parameter (the reference) or displacement (translations weighed by how little they move points).")
-    var rewardUnits: RewardUnits = .parameter
+    var rewardUnits: RewardUnits?
 
     @Option(help: "Held-out images used by the invariance probes (0: no probes).")
     var probeImages: Int = 250
@@ -70,108 +71,30 @@ struct Train: ParsableCommand {
         let parallelism = try threading.parallelism()
         let (folder, cleanup) = try openDataset(dataset)
         defer { cleanup() }
-        let manifest = folder.manifest
-        var settings = TrainingSettings()
-        settings.epochs = epochs ?? manifest.epochs ?? 10
-        settings.batchSize = batch ?? manifest.batchSize ?? 128
-        settings.learningRate = learningRate ?? manifest.learningRate ?? 0.01
-        settings.regularization = reg ?? manifest.regularization ?? 0.01
-        settings.testCopies = copies ?? manifest.testCopies ?? 4
-        settings.seed = seed ?? manifest.seed ?? 0
-        settings.rewardUnits = rewardUnits
-
-        // Standardise inputs with the manifest's statistics, else the training split's.
-        let (mean, std): (Double, Double)
-        if let givenMean = manifest.inputMean, let givenStd = manifest.inputStd {
-            (mean, std) = (Double(givenMean), Double(givenStd))
-        } else {
-            let pixels = Double(folder.train.images.count)
-            mean = folder.train.images.reduce(0.0) { $0 + Double($1) } / pixels
-            std = max(1e-6, (folder.train.images.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / pixels).squareRoot())
-        }
-        func standardised(_ split: DatasetFolder.Split) -> ImageDataset {
-            ImageDataset(images: split.images.map { Float((Double($0) - mean) / std) }, channels: split.channels,
-                         height: split.height, width: split.width, targets: split.targets)
-        }
-        var train = standardised(folder.train)
-        let test: ImageDataset
-        if let split = folder.test {
-            test = standardised(split)
-        } else {
-            (train, test) = holdOut(train, fraction: 0.1, seed: settings.seed)
-        }
-
-        let task: LearningTask = manifest.task == .classification ? .classification(classes: folder.classes!.count) : .regression
-        let architecture = NetworkSpec.Architecture(rawValue: manifest.architecture ?? (train.channels == 1 ? "smallnet" : "simpleconv"))!
-        let spec = NetworkSpec(architecture: architecture, width: width ?? manifest.width ?? 32,
-                               inputChannels: architecture == .mlp ? train.imageSize : train.channels,
-                               outputs: folder.classes?.count ?? 1, dropout: architecture == .smallnet ? 0.3 : 0)
-        let learned = Set((manifest.generators ?? AffineGenerator.allCases.map(\.rawValue)).compactMap(AffineGenerator.init(rawValue:)))
-        let initial = Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.map { generator in
-            (generator, learned.contains(generator) ? manifest.initialTheta[generator.rawValue] ?? defaultInitialWidth : 0)
-        })
-        let augmentation = AffineAugmentation(learned: learned, initialWidths: initial, defaultWidth: defaultInitialWidth)
-        let trainer = InvarianceTrainer(network: spec, augmentation: augmentation, task: task, settings: settings)
-
-        let progress = ProgressDisplay(total: settings.epochs)
-        FileHandle.standardError.write(Data("\(manifest.name): \(train.count) training and \(test.count) test images of \(train.channels)x\(train.height)x\(train.width), \(architecture.rawValue) width \(spec.width), \(settings.epochs) epochs, \(parallelism)\n".utf8))
-        TensorContext.with(parallelism) {
-            for epoch in 1...settings.epochs {
-                // The per-epoch test metric uses at most 2,000 test images; the final metrics use all.
-                let record = trainer.trainEpoch(train, test: test.prefix(2000)) { done, total in progress.batch(epoch: epoch, done: done, of: total) }
-                progress.epochDone(record, task: task)
+        let overrides = TrainingOptions(epochs: epochs, batchSize: batch, learningRate: learningRate, regularization: reg,
+                                        testCopies: copies, seed: seed, width: width, rewardUnits: rewardUnits, probeImages: probeImages)
+        let run = TrainingRun(dataset: folder, overrides: overrides)
+        let progress = ProgressDisplay(total: run.settings.epochs)
+        FileHandle.standardError.write(Data("\(run.summary), \(parallelism)\n".utf8))
+        let result = try TensorContext.with(parallelism) {
+            while !run.isFinished {
+                let epoch = run.epochsDone + 1
+                let record = try run.trainNextEpoch { done, total in progress.batch(epoch: epoch, done: done, of: total) }
+                progress.epochDone(record, task: run.task)
             }
+            return run.finish(threads: parallelism.threads)
         }
-
-        let metricName = task == .regression ? "mse" : "accuracy"
-        var metrics: [String: Double] = [:]
-        TensorContext.with(parallelism) {
-            metrics["test_\(metricName)"] = trainer.evaluate(test, copies: settings.testCopies)
-            metrics["test_\(metricName)_single"] = trainer.evaluate(test, copies: 0)
-        }
-        let probes = probeImages == 0 ? [] : TensorContext.with(parallelism) {
-            probeInvariances(trainer.predictor, data: test, copies: settings.testCopies, limit: probeImages, seed: settings.seed)
-        }
-        metrics["train_loss"] = trainer.history.last?.trainLoss
-        metrics["train_\(metricName)"] = trainer.history.last?.trainMetric
-        let runSettings: [String: String] = [
-            "seed": String(settings.seed), "regularization": String(settings.regularization), "learning_rate": String(settings.learningRate),
-            "reward_units": settings.rewardUnits.rawValue,
-            "epochs": String(settings.epochs), "batch_size": String(settings.batchSize), "test_copies": String(settings.testCopies),
-            "weight_decay": String(settings.weightDecay), "model": "\(architecture.rawValue)(\(spec.width))",
-            "input_mean": String(mean), "input_std": String(std), "threads": String(parallelism.threads),
-        ]
-        let report = InvarianceReport(name: manifest.name, task: task, widths: augmentation.widthValues, initial: initial, learned: learned,
-                                      imageHeight: train.height, imageWidth: train.width, metrics: metrics,
-                                      history: trainer.history, probes: probes, settings: runSettings)
         let outFolder = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: outFolder, withIntermediateDirectories: true)
-        try ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, task: task, classes: folder.classes,
-                      inputMean: Float(mean), inputStd: Float(std), inputShape: [train.channels, train.height, train.width])
-            .write(to: outFolder.appendingPathComponent("model.safetensors"))
-        try AtomicFile.write(report.encoded(), to: outFolder.appendingPathComponent("report.json"))
-        for invariance in report.invariances where invariance.learned {
+        try result.write(into: outFolder)
+        for invariance in result.report.invariances where invariance.learned {
             print(String(format: "  %-11@ θ = %.3f   interval [%.3g, %.3g] %@", invariance.generator as NSString, invariance.theta,
                          invariance.interval[0], invariance.interval[1], invariance.unit as NSString))
         }
+        let metrics = result.report.metrics
         for key in metrics.keys.sorted() { print(String(format: "  %@ = %.4f", key as NSString, metrics[key]!)) }
         print("wrote \(out)/model.safetensors and \(out)/report.json")
     }
-}
-
-/// The width every learned generator starts from when the manifest gives none: softplus(0).
-let defaultInitialWidth = Float(log(2.0))
-
-/// Splits off `fraction` of a dataset (chosen by `seed`) as a test set.
-func holdOut(_ data: ImageDataset, fraction: Double, seed: UInt64) -> (ImageDataset, ImageDataset) {
-    var random = RandomGenerator(seed: seed).stream(77)
-    let order = random.permutation(data.count)
-    let testCount = max(1, Int(Double(data.count) * fraction))
-    func subset(_ indices: ArraySlice<Int>) -> ImageDataset {
-        ImageDataset(images: indices.flatMap { data.images[($0 * data.imageSize)..<(($0 + 1) * data.imageSize)] }, channels: data.channels,
-                     height: data.height, width: data.width, targets: indices.map { data.targets[$0] })
-    }
-    return (subset(order[testCount...]), subset(order[..<testCount]))
 }
 
 /// Progress on standard error: a bar with ETA on a terminal, one line per epoch otherwise.

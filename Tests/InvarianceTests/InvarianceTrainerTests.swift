@@ -36,11 +36,11 @@ final class InvarianceTrainerTests: XCTestCase {
                                  task: .classification(classes: 2), settings: settings)
     }
 
-    func test_training_learnsTheTask_andWidensAHarmlessRotation() {
+    func test_training_learnsTheTask_andWidensAHarmlessRotation() throws {
         let trainer = makeTrainer()
         let train = discs(count: 64, seed: 2), test = discs(count: 32, seed: 3)
         var calls = 0
-        for _ in 0..<6 { _ = trainer.trainEpoch(train, test: test) { _, _ in calls += 1 } }
+        for _ in 0..<6 { _ = try trainer.trainEpoch(train, test: test) { _, _ in calls += 1 } }
         XCTAssertEqual(calls, 6 * 4, "progress after every batch")
         XCTAssertEqual(trainer.history.count, 6)
         XCTAssertGreaterThan(trainer.history.last!.testMetric!, 0.9, "bright and dim discs are told apart")
@@ -51,10 +51,10 @@ final class InvarianceTrainerTests: XCTestCase {
     func test_sameSeed_sameRun_andResumingFromACheckpointIsBitExact() throws {
         let train = discs(count: 40, seed: 4)
         let straight = makeTrainer(seed: 7)
-        for _ in 0..<3 { _ = straight.trainEpoch(train) }
+        for _ in 0..<3 { _ = try straight.trainEpoch(train) }
 
         let first = makeTrainer(seed: 7)
-        _ = first.trainEpoch(train)
+        _ = try first.trainEpoch(train)
         let folder = try makeScratchFolder("trainer")
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("checkpoint.safetensors")
@@ -63,17 +63,17 @@ final class InvarianceTrainerTests: XCTestCase {
         let resumed = makeTrainer(seed: 7)
         try resumed.restore(TrainingCheckpoint.read(from: url), source: url.path)
         XCTAssertEqual(resumed.epoch, 1)
-        for _ in 0..<2 { _ = resumed.trainEpoch(train) }
+        for _ in 0..<2 { _ = try resumed.trainEpoch(train) }
         for ((name, a), (_, b)) in zip(straight.state, resumed.state) { XCTAssertEqual(a.values, b.values, "\(name) after resuming") }
         XCTAssertEqual(straight.history.map(\.trainLoss), resumed.history.map(\.trainLoss))
     }
 
-    func test_displacementUnits_weighTranslationsByHowLittleTheyMovePoints() {
+    func test_displacementUnits_weighTranslationsByHowLittleTheyMovePoints() throws {
         // RMS of |G·p| over p in [−1, 1]²: 0.1 for a translation (×0.1 generator), √(2/3) for the others.
         XCTAssertEqual(AffineGenerator.translateX.displacement, 0.1 / (2.0 / 3.0).squareRoot(), accuracy: 1e-6)
         XCTAssertEqual(AffineGenerator.rotation.displacement, 1)
         // With equal widths, the reward's gradient on a translation is that much smaller.
-        func rewardGradient(_ units: RewardUnits) -> [Float] {
+        func rewardGradient(_ units: RewardUnits) throws -> [Float] {
             var settings = TrainingSettings()
             settings.rewardUnits = units
             settings.regularization = 1
@@ -82,15 +82,15 @@ final class InvarianceTrainerTests: XCTestCase {
             let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 4, inputChannels: 64, outputs: 2, depth: 1),
                                             augmentation: AffineAugmentation(learned: [.translateX, .rotation], initialWidths: [.translateX: 0.5, .rotation: 0.5]),
                                             task: .classification(classes: 2), settings: settings)
-            _ = trainer.trainEpoch(discs(count: 8, seed: 9))
+            _ = try trainer.trainEpoch(discs(count: 8, seed: 9))
             return trainer.augmentation.rawWidths.gradient!.values
         }
-        let parameter = rewardGradient(.parameter), displacement = rewardGradient(.displacement)
+        let parameter = try rewardGradient(.parameter), displacement = try rewardGradient(.displacement)
         XCTAssertLessThan(abs(displacement[0]) / abs(displacement[2]), abs(parameter[0]) / abs(parameter[2]) * 0.5,
                           "translation's share of the reward gradient shrinks: \(parameter) vs \(displacement)")
     }
 
-    func test_regression_reportsMeanSquaredError() {
+    func test_regression_reportsMeanSquaredError() throws {
         var settings = TrainingSettings()
         settings.batchSize = 8
         settings.seed = 3
@@ -98,10 +98,25 @@ final class InvarianceTrainerTests: XCTestCase {
                                         augmentation: AffineAugmentation(learned: []), task: .regression, settings: settings)
         let data = discs(count: 24, seed: 5)
         let before = trainer.evaluate(data, copies: 0)
-        for _ in 0..<5 { _ = trainer.trainEpoch(data) }
+        for _ in 0..<5 { _ = try trainer.trainEpoch(data) }
         XCTAssertLessThan(trainer.evaluate(data, copies: 0), before, "MSE falls while training")
         XCTAssertEqual(trainer.evaluate(data, copies: 0), trainer.evaluate(data, copies: 3), accuracy: 1e-6,
                        "without learned generators the copies are identical")
+    }
+
+    func test_regression_whenTheLossOverflows_stopsWithADivergedError() {
+        var settings = TrainingSettings()
+        settings.batchSize = 8
+        let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 4, inputChannels: 64, outputs: 1, depth: 1),
+                                        augmentation: AffineAugmentation(learned: []), task: .regression, settings: settings)
+        let data = discs(count: 16, seed: 5)
+        let huge = ImageDataset(images: data.images, channels: 1, height: 8, width: 8, targets: data.targets.map { _ in 1e30 })
+        XCTAssertThrowsError(try trainer.trainEpoch(huge)) { error in
+            guard case InvarianceError.diverged(epoch: 1, batch: 1, _, _)? = error as? InvarianceError else {
+                return XCTFail("expected diverged at epoch 1 batch 1, got \(error)")
+            }
+            XCTAssertTrue("\(error)".contains("lower the learning rate"), "\(error)")
+        }
     }
 }
 
@@ -115,7 +130,7 @@ final class ModelFileTests: XCTestCase {
         var random = RandomGenerator(seed: 1)
         let data = ImageDataset(images: (0..<(12 * 64)).map { _ in random.nextFloat() }, channels: 1, height: 8, width: 8,
                                 targets: (0..<12).map { Float($0 % 3) })
-        _ = trainer.trainEpoch(data)
+        _ = try trainer.trainEpoch(data)
         let folder = try makeScratchFolder("model")
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("model.safetensors")
@@ -157,7 +172,7 @@ final class ReportAndProbeTests: XCTestCase {
         XCTAssertEqual(naturalInterval(.shear, theta: 1, height: 28, width: 28).0[1], tanh(0.5), accuracy: 1e-6)
     }
 
-    func test_probes_sweepEveryGenerator_andTheUntransformedPointAgreesWithItself() {
+    func test_probes_sweepEveryGenerator_andTheUntransformedPointAgreesWithItself() throws {
         var settings = TrainingSettings()
         settings.batchSize = 8
         let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 8, inputChannels: 64, outputs: 2, depth: 1),
@@ -165,7 +180,7 @@ final class ReportAndProbeTests: XCTestCase {
         var random = RandomGenerator(seed: 2)
         let data = ImageDataset(images: (0..<(20 * 64)).map { _ in random.nextFloat() }, channels: 1, height: 8, width: 8,
                                 targets: (0..<20).map { Float($0 % 2) })
-        _ = trainer.trainEpoch(data)
+        _ = try trainer.trainEpoch(data)
         let sweeps = probeInvariances(trainer.predictor, data: data, copies: 2, limit: 12)
         XCTAssertEqual(sweeps.map(\.generator), AffineGenerator.allCases.map(\.rawValue))
         let rotation = sweeps[AffineGenerator.rotation.index]

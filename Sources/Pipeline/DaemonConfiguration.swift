@@ -1,0 +1,175 @@
+import Bundle
+import Foundation
+import Invariance
+import Logging
+
+/// daemon.conf: `key = value` lines, optional `[section]` headers, `#` comments. Paths are
+/// relative to the file's folder. Every key is documented in docs/configuration.md; an unknown
+/// key or a bad value is an error that names the line.
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// The file it was read from, for messages ("built-in defaults" when none).
+    public var source = "built-in defaults"
+    public var inbox: URL
+    public var outbox: URL
+    public var state: URL
+    /// Jobs trained at the same time.
+    public var workers = 1
+    /// Kernel threads per worker (nil: all cores shared among the workers).
+    public var threads: Int?
+    /// Seconds between rescans of the inbox (a safety net under inotify).
+    public var rescanInterval: Double = 30
+    /// A file found by a scan (not announced by inotify) is taken once it has not changed for
+    /// this many seconds, so that a copy still in progress is left alone.
+    public var settleTime: Double = 2
+    public var logLevel: Logger.Level = .info
+    /// Training failures allowed before a job fails for good.
+    public var maxAttempts = 3
+    /// Seconds before the first retry; doubled each time, up to `retryBackoffMax`.
+    public var retryBackoff: Double = 10
+    public var retryBackoffMax: Double = 600
+    /// Seconds a graceful stop (SIGTERM) may take before the daemon exits anyway.
+    public var shutdownTimeout: Double = 8
+    public var bundleLimits = BundleLimits()
+    /// Defaults for settings a bundle's manifest leaves open.
+    public var training = TrainingOptions()
+
+    /// The defaults, with the three folders under `folder`.
+    public init(folder: URL) {
+        inbox = folder.appendingPathComponent("inbox")
+        outbox = folder.appendingPathComponent("outbox")
+        state = folder.appendingPathComponent("state")
+    }
+
+    /// Reads daemon.conf.
+    /// - Throws: `PipelineError.configuration` naming the file and line.
+    public static func load(_ file: URL) throws -> DaemonConfiguration {
+        let text: String
+        do { text = try String(contentsOf: file, encoding: .utf8) } catch {
+            throw PipelineError.configuration(file: file.path, line: 0,
+                                              rule: "cannot be read (\(error.localizedDescription)); create it (docs/configuration.md lists every key) or pass --config")
+        }
+        return try parse(text, file: file.path, folder: file.deletingLastPathComponent())
+    }
+
+    /// Parses daemon.conf's text; relative paths are taken from `folder`.
+    public static func parse(_ text: String, file: String, folder: URL) throws -> DaemonConfiguration {
+        var configuration = DaemonConfiguration(folder: folder)
+        configuration.source = file
+        var section = ""
+        var seen: Set<String> = []
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineNumber = index + 1
+            func fail(_ rule: String) -> PipelineError { .configuration(file: file, line: lineNumber, rule: rule) }
+            var line = Substring(rawLine)
+            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            if trimmed.hasPrefix("[") {
+                guard trimmed.hasSuffix("]") else { throw fail("a section header is `[name]`; this one has no closing bracket") }
+                section = String(trimmed.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
+                guard Key.sections.contains(section) else {
+                    throw fail("unknown section [\(section)]; the sections are \(Key.sections.filter { !$0.isEmpty }.map { "[\($0)]" }.joined(separator: ", "))")
+                }
+                continue
+            }
+            guard let equals = trimmed.firstIndex(of: "=") else { throw fail("expected `key = value`, found \"\(trimmed)\"") }
+            let name = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
+            let value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            let qualified = section.isEmpty ? name : "\(section).\(name)"
+            guard let key = Key(rawValue: qualified) else {
+                let known = Key.allCases.filter { $0.section == section }.map(\.name).joined(separator: ", ")
+                throw fail("unknown key \"\(name)\"\(section.isEmpty ? " at the top" : " in [\(section)]"); the keys here are \(known)")
+            }
+            guard seen.insert(qualified).inserted else { throw fail("\"\(name)\" is set twice\(section.isEmpty ? "" : " in [\(section)]")") }
+            guard !value.isEmpty else { throw fail("\"\(name)\" has no value") }
+            try configuration.apply(key, value, folder: folder, fail: fail)
+        }
+        return configuration
+    }
+
+    /// Every key, as `section.name` (top-level keys have no section).
+    enum Key: String, CaseIterable {
+        case inbox, outbox, state
+        case workers = "daemon.workers", threads = "daemon.threads", rescanInterval = "daemon.rescan_interval"
+        case settleTime = "daemon.settle_time", logLevel = "daemon.log_level", maxAttempts = "daemon.max_attempts"
+        case retryBackoff = "daemon.retry_backoff", retryBackoffMax = "daemon.retry_backoff_max", shutdownTimeout = "daemon.shutdown_timeout"
+        case maxMembers = "bundle.max_members", maxMemberSize = "bundle.max_member_size", maxTotalSize = "bundle.max_total_size"
+        case maxCompressionRatio = "bundle.max_compression_ratio"
+        case epochs = "training.epochs", batchSize = "training.batch_size", learningRate = "training.learning_rate"
+        case regularization = "training.regularization", testCopies = "training.test_copies", seed = "training.seed"
+        case width = "training.width", rewardUnits = "training.reward_units", probeImages = "training.probe_images"
+
+        static let sections = ["", "daemon", "bundle", "training"]
+        var section: String { rawValue.contains(".") ? String(rawValue.split(separator: ".")[0]) : "" }
+        var name: String { rawValue.contains(".") ? String(rawValue.split(separator: ".")[1]) : rawValue }
+    }
+
+    private mutating func apply(_ key: Key, _ value: String, folder: URL, fail: (String) -> PipelineError) throws {
+        func integer(_ range: ClosedRange<Int>) throws -> Int {
+            guard let n = Int(value), range.contains(n) else { throw fail("\"\(key.name)\" must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(value)\"") }
+            return n
+        }
+        func seconds(_ range: ClosedRange<Double>) throws -> Double {
+            guard let n = Double(value), n.isFinite, range.contains(n) else {
+                throw fail("\"\(key.name)\" must be seconds from \(range.lowerBound) to \(range.upperBound), not \"\(value)\"")
+            }
+            return n
+        }
+        func real(_ range: ClosedRange<Float>) throws -> Float {
+            guard let n = Float(value), n.isFinite, range.contains(n) else { throw fail("\"\(key.name)\" must be a number from \(range.lowerBound) to \(range.upperBound), not \"\(value)\"") }
+            return n
+        }
+        func bytes() throws -> Int {
+            let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)]
+            var number = value, scale = 1
+            if let unit = units.first(where: { value.hasSuffix($0.0) }) { (number, scale) = (String(value.dropLast(unit.0.count)).trimmingCharacters(in: .whitespaces), unit.1) }
+            guard let n = Int(number), n > 0, n <= Int.max / scale else {
+                throw fail("\"\(key.name)\" must be a positive size in bytes, optionally with K, M, G or T (powers of 1024), not \"\(value)\"")
+            }
+            return n * scale
+        }
+        func path() -> URL { value.hasPrefix("/") ? URL(fileURLWithPath: value) : folder.appendingPathComponent(value) }
+
+        switch key {
+        case .inbox: inbox = path()
+        case .outbox: outbox = path()
+        case .state: state = path()
+        case .workers: workers = try integer(1...64)
+        case .threads: threads = try integer(0...1024).nonZero
+        case .rescanInterval: rescanInterval = try seconds(0.1...86_400)
+        case .settleTime: settleTime = try seconds(0...3600)
+        case .logLevel:
+            guard let level = Logger.Level(rawValue: value) else {
+                throw fail("\"log_level\" must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(value)\"")
+            }
+            logLevel = level
+        case .maxAttempts: maxAttempts = try integer(1...100)
+        case .retryBackoff: retryBackoff = try seconds(0...86_400)
+        case .retryBackoffMax: retryBackoffMax = try seconds(0...604_800)
+        case .shutdownTimeout: shutdownTimeout = try seconds(0.5...600)
+        case .maxMembers: bundleLimits.maxMembers = try integer(1...100_000_000)
+        case .maxMemberSize: bundleLimits.maxMemberBytes = try bytes()
+        case .maxTotalSize: bundleLimits.maxTotalBytes = try bytes()
+        case .maxCompressionRatio: bundleLimits.maxCompressionRatio = try integer(1...100_000)
+        case .epochs: training.epochs = try integer(1...10_000)
+        case .batchSize: training.batchSize = try integer(2...65_536)
+        case .learningRate: training.learningRate = try real(1e-12...9.999)
+        case .regularization: training.regularization = try real(0...99.99)
+        case .testCopies: training.testCopies = try integer(1...1024)
+        case .seed:
+            guard let n = UInt64(value) else { throw fail("\"seed\" must be a whole number from 0 to \(UInt64.max), not \"\(value)\"") }
+            training.seed = n
+        case .width: training.width = try integer(1...1024)
+        case .rewardUnits:
+            guard let units = RewardUnits(rawValue: value) else {
+                throw fail("\"reward_units\" must be \(RewardUnits.allCases.map(\.rawValue).joined(separator: " or ")), not \"\(value)\"")
+            }
+            training.rewardUnits = units
+        case .probeImages: training.probeImages = try integer(0...100_000)
+        }
+    }
+}
+
+private extension Int {
+    var nonZero: Int? { self == 0 ? nil : self }
+}

@@ -1,0 +1,93 @@
+import Foundation
+
+/// The outbox: each result appears whole or not at all. A result is assembled in a hidden
+/// temporary folder on the outbox's own file system, its files and the folder fsynced, then
+/// renamed to outbox/<name>/ and the outbox fsynced (a rename is atomic but not durable until
+/// its folder is synced). Nothing is overwritten: when <name> exists, the result becomes
+/// <name>-2, <name>-3, …
+public struct Outbox: Sendable {
+    public let folder: URL
+    static let temporaryPrefix = ".augerino-tmp-"
+
+    public init(_ folder: URL) { self.folder = folder }
+
+    /// Removes temporary folders that a crash left behind (never a published result).
+    public func removeLeftovers() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
+        for name in names where name.hasPrefix(Self.temporaryPrefix) {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+        }
+    }
+
+    /// The first of `base`, `base-2`, `base-3`, … that does not exist yet.
+    func freeName(_ base: String) -> String {
+        var candidate = base, n = 1
+        while true {
+            var info = stat()
+            if lstat(folder.appendingPathComponent(candidate).path, &info) != 0 && errno == ENOENT { return candidate }
+            n += 1
+            candidate = "\(base)-\(n)"
+        }
+    }
+
+    /// Publishes a result folder: `fill(temporary)` writes the files, `reserve(name)` records
+    /// the name (in the queue) just before the rename. Returns the name used.
+    /// - Throws: `PipelineError.io`, or what `fill` or `reserve` throw; the temporary folder is
+    ///   removed on failure.
+    public func publish(base: String, job: Int64, reserve: (String) throws -> Void, fill: (URL) throws -> Void) throws -> String {
+        let temporary = folder.appendingPathComponent("\(Self.temporaryPrefix)\(job)-\(getpid())")
+        try? FileManager.default.removeItem(at: temporary)
+        guard mkdir(temporary.path, 0o755) == 0 else { throw PipelineError.io(temporary.path, "creating the result's temporary folder") }
+        do {
+            try fill(temporary)
+            for name in try FileManager.default.contentsOfDirectory(atPath: temporary.path) {
+                try syncFile(temporary.appendingPathComponent(name).path)
+            }
+            try syncFolder(temporary)
+            while true {
+                let name = freeName(base)
+                try reserve(name)
+                if rename(temporary.path, folder.appendingPathComponent(name).path) == 0 {
+                    try syncFolder(folder)
+                    return name
+                }
+                guard errno == EEXIST || errno == ENOTEMPTY || errno == ENOTDIR else {
+                    throw PipelineError.io(temporary.path, "renaming to \(folder.appendingPathComponent(name).path)")
+                }
+                // Someone took the name between the check and the rename: try the next one.
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
+    }
+
+    /// Publishes outbox/<name> as a symbolic link to an earlier result `target` (a name in
+    /// this outbox), for a bundle whose content was already trained. Returns the name used.
+    public func publishLink(base: String, to target: String, reserve: (String) throws -> Void) throws -> String {
+        while true {
+            let name = freeName(base)
+            try reserve(name)
+            if symlink(target, folder.appendingPathComponent(name).path) == 0 {
+                try syncFolder(folder)
+                return name
+            }
+            guard errno == EEXIST else { throw PipelineError.io(folder.appendingPathComponent(name).path, "linking to \(target)") }
+        }
+    }
+
+    /// Whether outbox/<name> is the published result of job `job` (after a crash between the
+    /// rename and the queue's update): a folder whose job.json names the job, or, for a
+    /// duplicate, a link to `linkTarget`.
+    public func holds(_ name: String, job: Int64, linkTarget: String?) -> Bool {
+        let path = folder.appendingPathComponent(name).path
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return false }
+        if (info.st_mode & S_IFMT) == S_IFLNK {
+            return linkTarget != nil && (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) == linkTarget
+        }
+        guard let data = FileManager.default.contents(atPath: path + "/job.json"),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        return (object["id"] as? NSNumber)?.int64Value == job
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// What can go wrong in the daemon's machinery (configuration, state folder, queue, outbox).
+/// Each description names the file, line, job or path, the rule broken, and what to do.
+public enum PipelineError: Error, Equatable, CustomStringConvertible {
+    /// daemon.conf breaks a rule at `line` (0: the file as a whole).
+    case configuration(file: String, line: Int, rule: String)
+    /// Another daemon holds the state folder's lock.
+    case stateLocked(path: String, pid: String)
+    /// No job has this id.
+    case noSuchJob(id: Int64)
+    /// The job's state does not allow the request (retry a done job, cancel a failed one…).
+    case illegalTransition(id: Int64, from: JobState, action: String)
+    /// A file-system step failed; `reason` is the system's message.
+    case io(path: String, step: String, reason: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case let .configuration(file, line, rule):
+            return line > 0 ? "\(file), line \(line): \(rule)" : "\(file): \(rule)"
+        case let .stateLocked(path, pid):
+            return "\(path): another augerino daemon (pid \(pid)) is using this state folder (rule: one daemon per state folder); " +
+                "stop it, or give this one another `state =` in daemon.conf"
+        case let .noSuchJob(id):
+            return "job \(id): no such job; `augerino jobs` lists them"
+        case let .illegalTransition(id, from, action):
+            return "job \(id) is \(from.rawValue): cannot \(action) it (rule: \(JobState.rule(for: action)))"
+        case let .io(path, step, reason, _):
+            return "\(path): \(step) failed: \(reason); hint: check free space and permissions of that folder"
+        }
+    }
+
+    /// The failed step's error from `errno`.
+    static func io(_ path: String, _ step: String, errno code: Int32 = errno) -> PipelineError {
+        .io(path: path, step: step, reason: String(cString: strerror(code)), errno: code)
+    }
+}

@@ -1,0 +1,228 @@
+import Foundation
+import GRDB
+
+/// The job queue in one SQLite file (GRDB): WAL journal with synchronous=FULL, so a committed
+/// change survives power loss; every writing transaction begins IMMEDIATE, so two writers (the
+/// daemon and `augerino cancel`, say) wait for each other instead of failing half-way.
+/// Migrations only grow: a released migration is never edited.
+public struct SQLiteJobQueue: JobQueue {
+    public let path: String
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the queue at `path` and applies pending migrations.
+    /// - Throws: `DatabaseError` when the file cannot be opened or migrated.
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.label = "augerino.queue"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    /// The schema's history, oldest first.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("1: jobs") { db in
+            try db.execute(sql: """
+                CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL,
+                    file_name TEXT NOT NULL,
+                    bundle_path TEXT NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    created_at REAL NOT NULL,
+                    started_at REAL,
+                    finished_at REAL,
+                    not_before REAL,
+                    progress TEXT,
+                    error TEXT,
+                    result_name TEXT,
+                    duplicate_of INTEGER REFERENCES jobs(id),
+                    cancel_requested INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX jobs_by_state ON jobs(state, id);
+                CREATE INDEX jobs_by_sha256 ON jobs(sha256);
+                """)
+        }
+        return migrator
+    }
+
+    /// Runs `body` in one BEGIN IMMEDIATE transaction.
+    private func immediate<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.writeWithoutTransaction { db in
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body(db)
+                return .commit
+            }
+            return result!
+        }
+    }
+
+    private func fetch(_ db: Database, _ id: Int64) throws -> Job {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]) else {
+            throw PipelineError.noSuchJob(id: id)
+        }
+        return try Self.job(row)
+    }
+
+    static func job(_ row: Row) throws -> Job {
+        func date(_ column: String) -> Date? { (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
+        let progress = (row["progress"] as String?).flatMap { try? JSONDecoder().decode(JobProgress.self, from: Data($0.utf8)) }
+        let stateText: String = row["state"]
+        guard let state = JobState(rawValue: stateText) else {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "job \(row["id"] as Int64): unknown state \(stateText)")
+        }
+        return Job(id: row["id"], name: row["name"], fileName: row["file_name"], bundlePath: row["bundle_path"], sha256: row["sha256"],
+                   state: state, attempts: row["attempts"], createdAt: date("created_at")!, startedAt: date("started_at"),
+                   finishedAt: date("finished_at"), notBefore: date("not_before"), progress: progress, error: row["error"],
+                   resultName: row["result_name"], duplicateOf: row["duplicate_of"], cancelRequested: row["cancel_requested"])
+    }
+
+    /// Changes a job's state, checking the transition is one the lifecycle allows.
+    private func transition(_ db: Database, _ id: Int64, from allowed: [JobState], action: String, set: String, _ arguments: StatementArguments) throws -> Job {
+        let job = try fetch(db, id)
+        guard allowed.contains(job.state) else { throw PipelineError.illegalTransition(id: id, from: job.state, action: action) }
+        try db.execute(sql: "UPDATE jobs SET \(set) WHERE id = ?", arguments: arguments + [id])
+        return try fetch(db, id)
+    }
+
+    public func enqueue(name: String, fileName: String, bundlePath: String, sha256: String, now: Date) throws -> Job {
+        try immediate { db in
+            let original = try Int64.fetchOne(db, sql: """
+                SELECT id FROM jobs WHERE sha256 = ? AND duplicate_of IS NULL AND state IN ('queued', 'running', 'done')
+                ORDER BY id LIMIT 1
+                """, arguments: [sha256])
+            try db.execute(sql: """
+                INSERT INTO jobs (name, file_name, bundle_path, sha256, state, created_at, duplicate_of)
+                VALUES (?, ?, ?, ?, 'queued', ?, ?)
+                """, arguments: [name, fileName, bundlePath, sha256, now.timeIntervalSince1970, original])
+            return try fetch(db, db.lastInsertedRowID)
+        }
+    }
+
+    public func claimNext(now: Date) throws -> Job? {
+        try immediate { db in
+            guard let id = try Int64.fetchOne(db, sql: """
+                SELECT id FROM jobs WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?)
+                AND (duplicate_of IS NULL OR (SELECT o.state FROM jobs o WHERE o.id = jobs.duplicate_of) NOT IN ('queued', 'running'))
+                ORDER BY id LIMIT 1
+                """, arguments: [now.timeIntervalSince1970]) else { return nil }
+            try db.execute(sql: "UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ?",
+                           arguments: [now.timeIntervalSince1970, id])
+            return try fetch(db, id)
+        }
+    }
+
+    public func recordProgress(id: Int64, _ progress: JobProgress) throws {
+        let text = String(decoding: try JSONEncoder().encode(progress), as: UTF8.self)
+        try immediate { db in try db.execute(sql: "UPDATE jobs SET progress = ? WHERE id = ? AND state = 'running'", arguments: [text, id]) }
+    }
+
+    public func isCancelRequested(id: Int64) throws -> Bool {
+        try pool.read { db in try Bool.fetchOne(db, sql: "SELECT cancel_requested FROM jobs WHERE id = ?", arguments: [id]) ?? false }
+    }
+
+    public func reserveResult(id: Int64, name: String) throws {
+        _ = try immediate { db in try transition(db, id, from: [.running], action: "publish", set: "result_name = ?", [name]) }
+    }
+
+    public func complete(id: Int64, resultName: String, now: Date) throws {
+        _ = try immediate { db in
+            try transition(db, id, from: [.running], action: "complete", set: "state = 'done', result_name = ?, finished_at = ?, error = NULL",
+                           [resultName, now.timeIntervalSince1970])
+        }
+    }
+
+    public func fail(id: Int64, error: String, bundlePath: String, now: Date) throws {
+        _ = try immediate { db in
+            try transition(db, id, from: [.running], action: "fail", set: "state = 'failed', error = ?, bundle_path = ?, finished_at = ?",
+                           [error, bundlePath, now.timeIntervalSince1970])
+        }
+    }
+
+    public func retryLater(id: Int64, error: String, notBefore: Date, countsAttempt: Bool) throws {
+        _ = try immediate { db in
+            try transition(db, id, from: [.running], action: "retry later",
+                           set: "state = 'queued', error = ?, not_before = ?, attempts = attempts + ?",
+                           [error, notBefore.timeIntervalSince1970, countsAttempt ? 1 : 0])
+        }
+    }
+
+    public func requeue(id: Int64) throws {
+        _ = try immediate { db in try transition(db, id, from: [.running], action: "requeue", set: "state = 'queued'", []) }
+    }
+
+    public func markCancelled(id: Int64, bundlePath: String, now: Date) throws {
+        _ = try immediate { db in
+            try transition(db, id, from: [.running], action: "mark cancelled", set: "state = 'cancelled', bundle_path = ?, finished_at = ?",
+                           [bundlePath, now.timeIntervalSince1970])
+        }
+    }
+
+    public func requeueInterrupted() throws -> [Job] {
+        try immediate { db in
+            let jobs = try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE state = 'running' ORDER BY id").map(Self.job)
+            try db.execute(sql: "UPDATE jobs SET state = 'queued' WHERE state = 'running'")
+            return jobs
+        }
+    }
+
+    public func detachDuplicate(id: Int64) throws {
+        try immediate { db in try db.execute(sql: "UPDATE jobs SET duplicate_of = NULL WHERE id = ?", arguments: [id]) }
+    }
+
+    public func cancel(id: Int64, now: Date) throws -> Job {
+        try immediate { db in
+            let job = try fetch(db, id)
+            switch job.state {
+            case .queued:
+                return try transition(db, id, from: [.queued], action: "cancel", set: "state = 'cancelled', finished_at = ?", [now.timeIntervalSince1970])
+            case .running:
+                return try transition(db, id, from: [.running], action: "cancel", set: "cancel_requested = 1", [])
+            case .done, .failed, .cancelled:
+                throw PipelineError.illegalTransition(id: id, from: job.state, action: "cancel")
+            }
+        }
+    }
+
+    public func retry(id: Int64) throws -> Job {
+        try immediate { db in
+            try transition(db, id, from: [.failed, .cancelled], action: "retry",
+                           set: "state = 'queued', attempts = 0, error = NULL, not_before = NULL, cancel_requested = 0, finished_at = NULL, result_name = NULL, progress = NULL", [])
+        }
+    }
+
+    public func job(id: Int64) throws -> Job? {
+        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job) }
+    }
+
+    public func jobs(state: JobState?) throws -> [Job] {
+        try pool.read { db in
+            if let state {
+                return try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE state = ? ORDER BY id", arguments: [state.rawValue]).map(Self.job)
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY id").map(Self.job)
+        }
+    }
+
+    public func counts() throws -> [JobState: Int] {
+        try pool.read { db in
+            var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state") {
+                if let state = JobState(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            return counts
+        }
+    }
+
+    public func bundlePaths() throws -> Set<String> {
+        try pool.read { db in Set(try String.fetchAll(db, sql: "SELECT bundle_path FROM jobs")) }
+    }
+}

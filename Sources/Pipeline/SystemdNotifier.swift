@@ -1,0 +1,66 @@
+import Foundation
+
+/// systemd's notification protocol without libsystemd: one datagram per message to the Unix
+/// socket in $NOTIFY_SOCKET (a leading '@' names an abstract socket). READY=1 after start-up,
+/// STATUS= with the current job, WATCHDOG=1 at half the interval systemd asks for in
+/// $WATCHDOG_USEC, STOPPING=1 at a graceful stop. Without $NOTIFY_SOCKET every call does nothing.
+public final class SystemdNotifier: @unchecked Sendable {
+    private let address: String?
+    private let fd: Int32
+    /// Seconds between watchdog pings (half of WatchdogSec), when systemd asked for them.
+    public let watchdogInterval: Double?
+    private let lock = NSLock()
+    private var lastPing = 0.0
+    private var lastStatus = ""
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        address = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+        fd = address == nil ? -1 : socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let forThisProcess = environment["WATCHDOG_PID"].map { Int32($0) == getpid() } ?? true
+        watchdogInterval = environment["WATCHDOG_USEC"].flatMap(Double.init).flatMap { forThisProcess && $0 > 0 ? $0 / 2e6 : nil }
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Sends one message (`KEY=value` lines); errors are ignored, as systemd's own client does.
+    public func send(_ message: String) {
+        guard let address, fd >= 0 else { return }
+        var target = sockaddr_un()
+        target.sun_family = sa_family_t(AF_UNIX)
+        var path = Array(address.utf8)
+        if path.first == UInt8(ascii: "@") { path[0] = 0 }
+        let capacity = MemoryLayout.size(ofValue: target.sun_path)
+        guard path.count < capacity else { return }
+        withUnsafeMutableBytes(of: &target.sun_path) { raw in
+            for (i, byte) in path.enumerated() { raw[i] = byte }
+        }
+        let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + path.count + (path.first == 0 ? 0 : 1))
+        let bytes = Array(message.utf8)
+        _ = withUnsafePointer(to: &target) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL), $0, length) }
+        }
+    }
+
+    public func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
+    public func stopping() { send("STOPPING=1\nSTATUS=stopping") }
+
+    /// STATUS=, sent only when it changed.
+    public func status(_ text: String) {
+        lock.lock()
+        let changed = text != lastStatus
+        lastStatus = text
+        lock.unlock()
+        if changed { send("STATUS=\(text)") }
+    }
+
+    /// WATCHDOG=1, at most once per `watchdogInterval`: call it from anything that shows progress.
+    public func watchdog() {
+        guard let interval = watchdogInterval else { return }
+        let now = Date().timeIntervalSince1970
+        lock.lock()
+        let due = now - lastPing >= interval
+        if due { lastPing = now }
+        lock.unlock()
+        if due { send("WATCHDOG=1") }
+    }
+}

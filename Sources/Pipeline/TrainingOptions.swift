@@ -1,0 +1,35 @@
+import Invariance
+
+/// Training settings that may be left open: the command line's flags, or daemon.conf's
+/// `[training]` defaults. A run takes each setting from its flag, else the bundle's manifest,
+/// else daemon.conf, else the built-in default (`TrainingOptions.builtIn`).
+public struct TrainingOptions: Sendable, Equatable {
+    public var epochs: Int?
+    public var batchSize: Int?
+    public var learningRate: Float?
+    public var regularization: Float?
+    public var testCopies: Int?
+    public var seed: UInt64?
+    public var width: Int?
+    public var rewardUnits: RewardUnits?
+    /// Held-out images the invariance probes use after training (0: no probes).
+    public var probeImages: Int?
+
+    public init(epochs: Int? = nil, batchSize: Int? = nil, learningRate: Float? = nil, regularization: Float? = nil,
+                testCopies: Int? = nil, seed: UInt64? = nil, width: Int? = nil, rewardUnits: RewardUnits? = nil, probeImages: Int? = nil) {
+        (self.epochs, self.batchSize, self.learningRate, self.regularization) = (epochs, batchSize, learningRate, regularization)
+        (self.testCopies, self.seed, self.width, self.rewardUnits, self.probeImages) = (testCopies, seed, width, rewardUnits, probeImages)
+    }
+
+    /// The defaults when neither flags, manifest nor daemon.conf say otherwise.
+    public static let builtIn = TrainingOptions(epochs: 10, batchSize: 128, learningRate: 0.01, regularization: 0.01, testCopies: 4,
+                                                seed: 0, width: 32, rewardUnits: .parameter, probeImages: 250)
+
+    /// Each setting from `self`, else from `fallback`.
+    public func orElse(_ fallback: TrainingOptions) -> TrainingOptions {
+        TrainingOptions(epochs: epochs ?? fallback.epochs, batchSize: batchSize ?? fallback.batchSize,
+                        learningRate: learningRate ?? fallback.learningRate, regularization: regularization ?? fallback.regularization,
+                        testCopies: testCopies ?? fallback.testCopies, seed: seed ?? fallback.seed, width: width ?? fallback.width,
+                        rewardUnits: rewardUnits ?? fallback.rewardUnits, probeImages: probeImages ?? fallback.probeImages)
+    }
+}

@@ -1,0 +1,167 @@
+import Bundle
+import Foundation
+import Invariance
+import Kernels
+import NN
+
+/// One training run on an unpacked dataset: settings resolved (flags, then manifest, then
+/// daemon.conf, then built-ins), inputs standardised, the test split (or a seeded held-out
+/// tenth of train), the trainer, and at the end the model file and report. `augerino train`
+/// and the daemon's worker both drive it epoch by epoch; the worker checkpoints in between.
+public final class TrainingRun {
+    public let name: String
+    public let settings: TrainingSettings
+    public let task: LearningTask
+    public let spec: NetworkSpec
+    public let train: ImageDataset
+    public let test: ImageDataset
+    public let classes: [String]?
+    public let trainer: InvarianceTrainer
+    public let probeImages: Int
+    let initial: [AffineGenerator: Float]
+    let learned: Set<AffineGenerator>
+    let mean: Double, std: Double
+
+    /// The width every learned generator starts from when the manifest gives none: softplus(0).
+    public static let defaultInitialWidth = Float(log(2.0))
+
+    /// - Parameters:
+    ///   - overrides: settings that win over the manifest (command-line flags).
+    ///   - defaults: settings the manifest wins over (daemon.conf's `[training]`).
+    public init(dataset folder: DatasetFolder, overrides: TrainingOptions = TrainingOptions(), defaults: TrainingOptions = TrainingOptions()) {
+        let manifest = folder.manifest
+        let fromManifest = TrainingOptions(epochs: manifest.epochs, batchSize: manifest.batchSize, learningRate: manifest.learningRate,
+                                           regularization: manifest.regularization, testCopies: manifest.testCopies, seed: manifest.seed,
+                                           width: manifest.width)
+        let options = overrides.orElse(fromManifest).orElse(defaults).orElse(.builtIn)
+        var settings = TrainingSettings()
+        settings.epochs = options.epochs!
+        settings.batchSize = options.batchSize!
+        settings.learningRate = options.learningRate!
+        settings.regularization = options.regularization!
+        settings.testCopies = options.testCopies!
+        settings.seed = options.seed!
+        settings.rewardUnits = options.rewardUnits!
+        self.settings = settings
+        probeImages = options.probeImages!
+        name = manifest.name
+        classes = folder.classes
+
+        // Standardise inputs with the manifest's statistics, else the training split's.
+        if let givenMean = manifest.inputMean, let givenStd = manifest.inputStd {
+            (mean, std) = (Double(givenMean), Double(givenStd))
+        } else {
+            let pixels = Double(folder.train.images.count)
+            let mean = folder.train.images.reduce(0.0) { $0 + Double($1) } / pixels
+            let variance = folder.train.images.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / pixels
+            (self.mean, std) = (mean, max(1e-6, variance.squareRoot()))
+        }
+        let (mean, std) = (mean, std)
+        func standardised(_ split: DatasetFolder.Split) -> ImageDataset {
+            ImageDataset(images: split.images.map { Float((Double($0) - mean) / std) }, channels: split.channels,
+                         height: split.height, width: split.width, targets: split.targets)
+        }
+        var train = standardised(folder.train)
+        if let split = folder.test {
+            test = standardised(split)
+        } else {
+            (train, test) = Self.holdOut(train, fraction: 0.1, seed: settings.seed)
+        }
+        self.train = train
+
+        task = manifest.task == .classification ? .classification(classes: folder.classes!.count) : .regression
+        let architecture = NetworkSpec.Architecture(rawValue: manifest.architecture ?? (train.channels == 1 ? "smallnet" : "simpleconv"))!
+        spec = NetworkSpec(architecture: architecture, width: options.width!,
+                           inputChannels: architecture == .mlp ? train.imageSize : train.channels,
+                           outputs: folder.classes?.count ?? 1, dropout: architecture == .smallnet ? 0.3 : 0)
+        let learned = Set((manifest.generators ?? AffineGenerator.allCases.map(\.rawValue)).compactMap(AffineGenerator.init(rawValue:)))
+        let initial = Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.map { generator in
+            (generator, learned.contains(generator) ? manifest.initialTheta[generator.rawValue] ?? Self.defaultInitialWidth : 0)
+        })
+        (self.learned, self.initial) = (learned, initial)
+        let augmentation = AffineAugmentation(learned: learned, initialWidths: initial, defaultWidth: Self.defaultInitialWidth)
+        trainer = InvarianceTrainer(network: spec, augmentation: augmentation, task: task, settings: settings)
+    }
+
+    /// Epochs finished so far (after `resume(from:)`, those of the checkpoint).
+    public var epochsDone: Int { trainer.epoch }
+    public var isFinished: Bool { trainer.epoch >= settings.epochs }
+
+    /// One line describing the run, for logs.
+    public var summary: String {
+        "\(name): \(train.count) training and \(test.count) test images of \(train.channels)x\(train.height)x\(train.width), " +
+            "\(spec.architecture.rawValue) width \(spec.width), \(settings.epochs) epochs"
+    }
+
+    /// Trains the next epoch; the per-epoch test metric uses at most 2,000 test images.
+    /// - Throws: `InvarianceError.diverged`, or what `progress(done, total)` throws to stop.
+    public func trainNextEpoch(progress: (Int, Int) throws -> Void = { _, _ in }) throws -> EpochRecord {
+        try trainer.trainEpoch(train, test: test.prefix(2000), progress: progress)
+    }
+
+    /// Everything needed to continue this run bit-exactly from the current epoch.
+    public func checkpoint() -> TrainingCheckpoint { trainer.checkpoint() }
+
+    /// Continues from a checkpoint that a run on the same data and settings wrote.
+    /// - Throws: `NNError` naming what does not match.
+    public func resume(from checkpoint: TrainingCheckpoint, source: String) throws {
+        try trainer.restore(checkpoint, source: source)
+    }
+
+    /// Evaluates with N copies and a single pass, runs the probes, and assembles the results.
+    public func finish(threads: Int) -> TrainingResult {
+        let metricName = task == .regression ? "mse" : "accuracy"
+        var metrics: [String: Double] = [:]
+        let start = Date()
+        metrics["test_\(metricName)"] = trainer.evaluate(test, copies: settings.testCopies)
+        let copiesSeconds = Date().timeIntervalSince(start)
+        let single = Date()
+        metrics["test_\(metricName)_single"] = trainer.evaluate(test, copies: 0)
+        let singleSeconds = Date().timeIntervalSince(single)
+        metrics["test_seconds_per_image"] = copiesSeconds / Double(max(1, test.count))
+        metrics["test_seconds_per_image_single"] = singleSeconds / Double(max(1, test.count))
+        let probes = probeImages == 0 ? [] :
+            probeInvariances(trainer.predictor, data: test, copies: settings.testCopies, limit: probeImages, seed: settings.seed)
+        metrics["train_loss"] = trainer.history.last?.trainLoss
+        metrics["train_\(metricName)"] = trainer.history.last?.trainMetric
+        let runSettings: [String: String] = [
+            "seed": String(settings.seed), "regularization": String(settings.regularization), "learning_rate": String(settings.learningRate),
+            "reward_units": settings.rewardUnits.rawValue,
+            "epochs": String(settings.epochs), "batch_size": String(settings.batchSize), "test_copies": String(settings.testCopies),
+            "weight_decay": String(settings.weightDecay), "model": "\(spec.architecture.rawValue)(\(spec.width))",
+            "input_mean": String(mean), "input_std": String(std), "threads": String(threads),
+        ]
+        let augmentation = trainer.augmentation
+        let report = InvarianceReport(name: name, task: task, widths: augmentation.widthValues, initial: initial, learned: learned,
+                                      imageHeight: train.height, imageWidth: train.width, metrics: metrics,
+                                      history: trainer.history, probes: probes, settings: runSettings)
+        let model = ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, task: task, classes: classes,
+                              inputMean: Float(mean), inputStd: Float(std), inputShape: [train.channels, train.height, train.width])
+        return TrainingResult(model: model, report: report)
+    }
+
+    /// Splits off `fraction` of a dataset (chosen by `seed`) as a test set.
+    public static func holdOut(_ data: ImageDataset, fraction: Double, seed: UInt64) -> (ImageDataset, ImageDataset) {
+        var random = RandomGenerator(seed: seed).stream(77)
+        let order = random.permutation(data.count)
+        let testCount = max(1, Int(Double(data.count) * fraction))
+        func subset(_ indices: ArraySlice<Int>) -> ImageDataset {
+            ImageDataset(images: indices.flatMap { data.images[($0 * data.imageSize)..<(($0 + 1) * data.imageSize)] }, channels: data.channels,
+                         height: data.height, width: data.width, targets: indices.map { data.targets[$0] })
+        }
+        return (subset(order[testCount...]), subset(order[..<testCount]))
+    }
+}
+
+/// What a finished run leaves: the model file and the report.
+public struct TrainingResult {
+    public let model: ModelFile
+    public let report: InvarianceReport
+
+    /// Writes model.safetensors and report.json into `folder` (which must exist), each
+    /// atomically and durably (temporary file, fsync, rename).
+    public func write(into folder: URL) throws {
+        try model.write(to: folder.appendingPathComponent("model.safetensors"))
+        try AtomicFile.write(report.encoded(), to: folder.appendingPathComponent("report.json"))
+    }
+}

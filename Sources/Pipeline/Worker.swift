@@ -1,0 +1,360 @@
+import Bundle
+import Foundation
+import Invariance
+import Kernels
+import Logging
+import NN
+
+/// Takes jobs from the queue in order and trains them, on a thread of its own (training is
+/// long, blocking work). Every epoch ends with a checkpoint in the state folder, so a job
+/// interrupted by SIGTERM, kill -9 or power loss resumes where it was and ends with bitwise
+/// the weights an uninterrupted run gives. Outcomes:
+/// - done: the result published in the outbox (model.safetensors, report.json, manifest.json,
+///   job.json); the bundle leaves the spool.
+/// - failed: outbox/<name>/error.json and the bundle in quarantine. An invalid bundle fails at
+///   once; a training failure is retried with backoff up to `max_attempts`; trouble with the
+///   machine (disk full, read-only or failing storage) is retried without limit, since it is
+///   not the bundle's fault.
+/// - cancelled (`augerino cancel`): stops at the next batch; the bundle goes to quarantine.
+public final class Worker: @unchecked Sendable {
+    public let index: Int
+    let configuration: DaemonConfiguration
+    let state: StateDirectory
+    let queue: JobQueue
+    let outbox: Outbox
+    let notifier: SystemdNotifier
+    let logger: Logger
+    let parallelism: Parallelism
+    private let wakeSignal = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var stopping = false
+    private var currentJob: Int64?
+    /// Consecutive failures of the machine (not of a job), for the backoff.
+    private var machineFailures = 0
+
+    public init(index: Int, configuration: DaemonConfiguration, queue: JobQueue, notifier: SystemdNotifier, logger: Logger, parallelism: Parallelism) {
+        self.index = index
+        self.configuration = configuration
+        state = StateDirectory(configuration.state)
+        outbox = Outbox(configuration.outbox)
+        (self.queue, self.notifier, self.logger, self.parallelism) = (queue, notifier, logger, parallelism)
+    }
+
+    /// Wakes the worker when it waits for work.
+    public func wake() { wakeSignal.signal() }
+
+    /// Asks the worker to stop: a running job stops at the next batch and goes back to queued.
+    public func stop() {
+        lock.withLock { stopping = true }
+        wakeSignal.signal()
+    }
+
+    var isStopping: Bool { lock.withLock { stopping } }
+
+    /// The job being trained, if any.
+    public var runningJob: Int64? { lock.withLock { currentJob } }
+
+    /// Why a job's training was interrupted on purpose.
+    enum Interruption: Error { case shutdown, cancelled }
+
+    /// The loop: claim, train, record; until `stop()`.
+    public func run() {
+        var idleBackoff = 1.0
+        while !isStopping {
+            notifier.watchdog()
+            let job: Job?
+            do {
+                job = try queue.claimNext(now: Date())
+                idleBackoff = 1
+            } catch {
+                logger.error("worker \(index): cannot read the queue: \(error); trying again in \(Int(idleBackoff)) s")
+                notifier.status("queue unavailable: \(error)")
+                _ = wakeSignal.wait(timeout: .now() + idleBackoff)
+                idleBackoff = min(idleBackoff * 2, 60)
+                continue
+            }
+            guard let job else {
+                notifier.status(lock.withLock { currentJob } == nil ? "idle, waiting for bundles in \(configuration.inbox.path)" : "")
+                _ = wakeSignal.wait(timeout: .now() + 1)
+                continue
+            }
+            lock.withLock { currentJob = job.id }
+            handle(job)
+            lock.withLock { currentJob = nil }
+        }
+    }
+
+    private func handle(_ job: Job) {
+        var job = job
+        // A crash may have come after the result's rename but before the queue heard of it.
+        if let reserved = job.resultName {
+            let original = job.duplicateOf.flatMap { try? queue.job(id: $0) }
+            if outbox.holds(reserved, job: job.id, linkTarget: original?.resultName) {
+                logger.info("job \(job.id): its result outbox/\(reserved) was already published; recording it")
+                finishDone(job, resultName: reserved)
+                return
+            }
+        }
+        if let originalID = job.duplicateOf {
+            do {
+                if let original = try queue.job(id: originalID), original.state == .done, let target = original.resultName {
+                    let name = try outbox.publishLink(base: job.name, to: target) { try queue.reserveResult(id: job.id, name: $0) }
+                    logger.info("job \(job.id): same content as job \(originalID); outbox/\(name) points at outbox/\(target)")
+                    finishDone(job, resultName: name)
+                    return
+                }
+                try queue.detachDuplicate(id: job.id)
+                job.duplicateOf = nil
+                logger.info("job \(job.id): its original, job \(originalID), did not succeed; training it on its own")
+            } catch {
+                failed(job, error, stage: "publish")
+                return
+            }
+        }
+        var stage = "extract"
+        do {
+            let result = try train(job, stage: &stage)
+            stage = "publish"
+            let name = try outbox.publish(base: job.name, job: job.id, reserve: { try queue.reserveResult(id: job.id, name: $0) }) { folder in
+                try result.write(into: folder)
+                if let manifest = result.manifest { try AtomicFileCopy.copy(manifest, to: folder.appendingPathComponent("manifest.json")) }
+                try jobRecord(job, extra: ["result": "done"]).write(to: folder.appendingPathComponent("job.json"))
+            }
+            logger.info("job \(job.id): done; wrote outbox/\(name)")
+            finishDone(job, resultName: name)
+        } catch Interruption.shutdown {
+            logger.notice("job \(job.id): stopping; it goes back to the queue and resumes from its last checkpoint")
+            record("requeue job \(job.id)") { try queue.requeue(id: job.id) }
+        } catch Interruption.cancelled {
+            let bundle = quarantine(job)
+            record("mark job \(job.id) cancelled") { try queue.markCancelled(id: job.id, bundlePath: bundle, now: Date()) }
+            logger.notice("job \(job.id): cancelled; its bundle is in \(bundle)")
+            removeScratch(job, checkpoint: true)
+        } catch {
+            failed(job, error, stage: stage)
+        }
+    }
+
+    /// What a finished training leaves for publishing.
+    struct Trained {
+        let result: TrainingResult
+        let manifest: URL?
+        func write(into folder: URL) throws { try result.write(into: folder) }
+    }
+
+    private func train(_ job: Job, stage: inout String) throws -> Trained {
+        let work = state.workFolder(job: job.id)
+        try? FileManager.default.removeItem(at: work)
+        let root = try BundleArchive.extract(URL(fileURLWithPath: job.bundlePath), into: work, limits: configuration.bundleLimits,
+                                              displayName: job.fileName)
+        stage = "validate"
+        let dataset = try DatasetFolder.load(root)
+        stage = "train"
+        let run = TrainingRun(dataset: dataset, defaults: configuration.training)
+        let checkpointURL = state.checkpoint(job: job.id)
+        if FileManager.default.fileExists(atPath: checkpointURL.path) {
+            do {
+                try run.resume(from: TrainingCheckpoint.read(from: checkpointURL), source: checkpointURL.path)
+                logger.info("job \(job.id): resuming after epoch \(run.epochsDone) of \(run.settings.epochs) from \(checkpointURL.path)")
+            } catch let error as NNError {
+                if case .io = error { throw error }
+                logger.warning("job \(job.id): the checkpoint does not fit this run (\(error)); starting from the beginning")
+                try? FileManager.default.removeItem(at: checkpointURL)
+                return try train(job, stage: &stage)
+            }
+        }
+        logger.info("job \(job.id): \(run.summary), \(parallelism)")
+        let attemptStart = Date()
+        var batchesThisAttempt = 0
+        var lastCancelCheck = Date.distantPast, lastProgress = Date.distantPast
+        var lastMetrics: [String: Double] = [:]
+        let result: TrainingResult = try TensorContext.with(parallelism) {
+            while !run.isFinished {
+                let epoch = run.epochsDone + 1
+                let record = try run.trainNextEpoch { done, total in
+                    batchesThisAttempt += 1
+                    if isStopping { throw Interruption.shutdown }
+                    let now = Date()
+                    if now.timeIntervalSince(lastCancelCheck) >= 0.25 {
+                        lastCancelCheck = now
+                        if (try? queue.isCancelRequested(id: job.id)) == true { throw Interruption.cancelled }
+                    }
+                    notifier.watchdog()
+                    if now.timeIntervalSince(lastProgress) >= 1 || done == total {
+                        lastProgress = now
+                        let left = (run.settings.epochs - epoch) * total + (total - done)
+                        let pace = now.timeIntervalSince(attemptStart) / Double(batchesThisAttempt)
+                        let progress = JobProgress(epoch: epoch, epochs: run.settings.epochs, batch: done, batches: total,
+                                                   etaSeconds: pace * Double(left), metrics: lastMetrics)
+                        try? queue.recordProgress(id: job.id, progress)
+                        notifier.status(String(format: "job %lld (%@): epoch %d/%d, %.0f%%, ETA %.0f s", job.id, job.name, epoch,
+                                               run.settings.epochs, progress.fraction * 100, progress.etaSeconds ?? 0))
+                    }
+                }
+                try run.checkpoint().write(to: checkpointURL)
+                lastMetrics = ["train_loss": record.trainLoss, "train_metric": record.trainMetric]
+                if let test = record.testMetric { lastMetrics["test_metric"] = test }
+                for (name, theta) in record.theta { lastMetrics["theta_\(name)"] = Double(theta) }
+                logger.info("job \(job.id): epoch \(record.epoch)/\(run.settings.epochs): loss \(String(format: "%.4f", record.trainLoss))\(record.testMetric.map { String(format: ", test %.4f", $0) } ?? "")")
+            }
+            if isStopping { throw Interruption.shutdown }
+            try? queue.recordProgress(id: job.id, JobProgress(epoch: run.settings.epochs, epochs: run.settings.epochs, batch: 1, batches: 1,
+                                                              etaSeconds: nil, metrics: lastMetrics))
+            notifier.status("job \(job.id) (\(job.name)): evaluating and probing")
+            return run.finish(threads: parallelism.threads)
+        }
+        let manifest = root.appendingPathComponent("manifest.json")
+        return Trained(result: result, manifest: FileManager.default.fileExists(atPath: manifest.path) ? manifest : nil)
+    }
+
+    /// Whose fault a failure is.
+    enum Fault: Equatable {
+        /// The bundle is invalid: fail at once.
+        case bundle
+        /// Training failed: retry up to max_attempts.
+        case training
+        /// The machine (storage, database): retry without limit.
+        case machine
+    }
+
+    static func fault(of error: Error) -> Fault {
+        switch error {
+        case let error as BundleError:
+            if case .storage = error { return .machine }
+            return .bundle
+        case is InvarianceError: return .training
+        case let error as NNError:
+            if case .io = error { return .machine }
+            return .training
+        case is PipelineError: return .machine
+        case is CocoaError, is POSIXError: return .machine
+        default:
+            // GRDB's DatabaseError and anything unknown from below: the machine's.
+            return String(describing: type(of: error)) == "DatabaseError" ? .machine : .training
+        }
+    }
+
+    private func failed(_ job: Job, _ error: Error, stage: String) {
+        let fault = Self.fault(of: error)
+        let attempts = job.attempts + (fault == .training ? 1 : 0)
+        // Name files inside the bundle by the bundle, not by the work folder they were unpacked to.
+        let message = "\(error)".replacingOccurrences(of: state.workFolder(job: job.id).path + "/", with: "\(job.fileName): ")
+        switch fault {
+        case .machine:
+            machineFailures += 1
+            let delay = min(configuration.retryBackoffMax, configuration.retryBackoff * pow(2, Double(min(machineFailures - 1, 20))))
+            logger.error("job \(job.id): \(stage) failed: \(message); not the bundle's fault, trying again in \(Int(delay)) s")
+            notifier.status("job \(job.id): waiting \(Int(delay)) s after: \(message)")
+            record("requeue job \(job.id)") { try queue.retryLater(id: job.id, error: message, notBefore: Date() + delay, countsAttempt: false) }
+            removeScratch(job, checkpoint: false)
+        case .training where attempts < configuration.maxAttempts:
+            let delay = min(configuration.retryBackoffMax, configuration.retryBackoff * pow(2, Double(attempts - 1)))
+            logger.warning("job \(job.id): attempt \(attempts) of \(configuration.maxAttempts) failed: \(message); trying again in \(Int(delay)) s")
+            record("requeue job \(job.id)") { try queue.retryLater(id: job.id, error: message, notBefore: Date() + delay, countsAttempt: true) }
+            removeScratch(job, checkpoint: true)
+        case .bundle, .training:
+            let reason = fault == .bundle ? message : "\(message) (failed \(attempts) times; max_attempts = \(configuration.maxAttempts))"
+            let bundle = quarantine(job)
+            var published: String?
+            do {
+                published = try outbox.publish(base: job.name, job: job.id, reserve: { try queue.reserveResult(id: job.id, name: $0) }) { folder in
+                    try ErrorReport(job: job, stage: stage, message: reason, fault: fault, attempts: attempts, quarantined: bundle)
+                        .write(to: folder.appendingPathComponent("error.json"))
+                    try jobRecord(job, extra: ["result": "failed"]).write(to: folder.appendingPathComponent("job.json"))
+                }
+            } catch let publishError {
+                logger.error("job \(job.id): cannot write its error.json: \(publishError)")
+            }
+            record("mark job \(job.id) failed") { try queue.fail(id: job.id, error: reason, bundlePath: bundle, now: Date()) }
+            logger.error("job \(job.id): failed at \(stage): \(reason); bundle kept in \(bundle)\(published.map { ", see outbox/\($0)/error.json" } ?? "")")
+            removeScratch(job, checkpoint: true)
+        }
+    }
+
+    private func finishDone(_ job: Job, resultName: String) {
+        record("mark job \(job.id) done") { try queue.complete(id: job.id, resultName: resultName, now: Date()) }
+        machineFailures = 0
+        removeScratch(job, checkpoint: true)
+        if job.bundlePath.hasPrefix(state.spool.path) { unlink(job.bundlePath) }
+    }
+
+    /// Moves the job's bundle into quarantine; returns where it is now.
+    private func quarantine(_ job: Job) -> String {
+        guard job.bundlePath.hasPrefix(state.spool.path) else { return job.bundlePath }
+        let target = state.quarantine.appendingPathComponent(URL(fileURLWithPath: job.bundlePath).lastPathComponent).path
+        do {
+            try moveFile(job.bundlePath, to: target)
+            try syncFolder(state.quarantine)
+            return target
+        } catch {
+            logger.error("job \(job.id): cannot move its bundle to quarantine (\(error)); it stays at \(job.bundlePath)")
+            return job.bundlePath
+        }
+    }
+
+    private func removeScratch(_ job: Job, checkpoint: Bool) {
+        try? FileManager.default.removeItem(at: state.workFolder(job: job.id))
+        if checkpoint { try? FileManager.default.removeItem(at: state.checkpoint(job: job.id)) }
+    }
+
+    /// Records an outcome in the queue, trying again (with backoff) while the queue cannot be
+    /// written, so an outcome is never dropped; gives up only when stopping (the job is then
+    /// still running in the queue, and the next start requeues it).
+    private func record(_ what: String, _ body: () throws -> Void) {
+        var delay = 1.0
+        while true {
+            do { return try body() } catch {
+                logger.error("cannot \(what) in the queue: \(error); trying again in \(Int(delay)) s")
+                notifier.status("queue unwritable: \(error)")
+                if isStopping { return }
+                _ = wakeSignal.wait(timeout: .now() + delay)
+                delay = min(delay * 2, 60)
+            }
+        }
+    }
+
+    private func jobRecord(_ job: Job, extra: [String: String]) -> JSONFile {
+        var fields: [String: Any] = ["id": job.id, "name": job.name, "file_name": job.fileName, "sha256": job.sha256,
+                                     "created_at": ISO8601DateFormatter().string(from: job.createdAt),
+                                     "finished_at": ISO8601DateFormatter().string(from: Date())]
+        for (key, value) in extra { fields[key] = value }
+        return JSONFile(fields)
+    }
+}
+
+/// error.json: what went wrong, where, and what to do.
+struct ErrorReport {
+    let job: Job, stage: String, message: String, fault: Worker.Fault, attempts: Int, quarantined: String
+
+    func write(to url: URL) throws {
+        let hint = message.range(of: "hint: ").map { String(message[$0.upperBound...]) }
+        let fields: [String: Any] = [
+            "schema": "augerino.error/1", "job": job.id, "bundle": job.fileName, "sha256": job.sha256,
+            "stage": stage, "error": message, "hint": hint ?? (fault == .bundle ? "fix the bundle (see docs/bundle-format.md), then drop it in the inbox again" :
+                "see the error; `augerino retry \(job.id)` runs it again"),
+            "fault": fault == .bundle ? "bundle" : "training", "attempts": attempts, "quarantined_bundle": quarantined,
+        ]
+        try JSONFile(fields).write(to: url)
+    }
+}
+
+/// A small JSON object written with sorted keys.
+struct JSONFile {
+    let fields: [String: Any]
+    init(_ fields: [String: Any]) { self.fields = fields }
+    func write(to url: URL) throws {
+        let data = try JSONSerialization.data(withJSONObject: fields, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try AtomicFile.write(data + Data("\n".utf8), to: url)
+    }
+}
+
+/// Copies a file durably.
+enum AtomicFileCopy {
+    static func copy(_ source: URL, to target: URL) throws {
+        let data: Data
+        do { data = try Data(contentsOf: source) } catch {
+            throw PipelineError.io(path: source.path, step: "reading", reason: error.localizedDescription, errno: EIO)
+        }
+        try AtomicFile.write(data, to: target)
+    }
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+
+/// The queue of the daemon that `--config` names.
+private func openQueue(_ option: ConfigOption) throws -> (DaemonConfiguration, StateDirectory, SQLiteJobQueue) {
+    let configuration = try option.load()
+    let state = StateDirectory(configuration.state)
+    guard FileManager.default.fileExists(atPath: state.queuePath) else {
+        throw ValidationError("\(state.queuePath): no queue here yet; start `augerino daemon` with this configuration (\(configuration.source)) first")
+    }
+    return (configuration, state, try state.openQueue())
+}
+
+/// "3m05s", "42s".
+func durationText(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%dh%02dm", s / 3600, s / 60 % 60) : s >= 60 ? String(format: "%dm%02ds", s / 60, s % 60) : "\(s)s"
+}
+
+func progressText(_ progress: JobProgress) -> String {
+    var text = String(format: "epoch %d/%d, batch %d/%d (%.0f%%)", progress.epoch, progress.epochs, progress.batch, progress.batches, progress.fraction * 100)
+    if let eta = progress.etaSeconds { text += ", ETA \(durationText(eta))" }
+    return text
+}
+
+/// `augerino status`
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show whether the daemon runs, the queue's counts, and the running jobs with progress and ETA.")
+    @OptionGroup var configOption: ConfigOption
+
+    func run() throws {
+        let (configuration, state, queue) = try openQueue(configOption)
+        switch state.runningDaemon() {
+        case nil: print("daemon: not running (state \(configuration.state.path))")
+        case let pid?: print("daemon: running, pid \(pid) (state \(configuration.state.path))")
+        }
+        let counts = try queue.counts()
+        print("queue: " + JobState.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))
+        for job in try queue.jobs(state: .running) {
+            print("running: job \(job.id) (\(job.name)): " + (job.progress.map(progressText) ?? "starting") + (job.cancelRequested ? " — cancel requested" : ""))
+        }
+        for job in try queue.jobs(state: .queued) where job.error != nil {
+            print("waiting: job \(job.id) (\(job.name)) retries\(job.notBefore.map { " at \(ISO8601DateFormatter().string(from: $0))" } ?? ""): \(job.error!)")
+        }
+    }
+}
+
+extension JobState: ExpressibleByArgument {}
+
+/// `augerino jobs`
+struct Jobs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the jobs, oldest first.")
+    @OptionGroup var configOption: ConfigOption
+    @Option(help: "Only jobs in this state: queued, running, done, failed or cancelled.") var state: JobState?
+    @Flag(help: "One JSON array of jobs (the fields of docs/operations.md).") var json = false
+
+    func run() throws {
+        let (_, _, queue) = try openQueue(configOption)
+        let jobs = try queue.jobs(state: state)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            print(String(decoding: try encoder.encode(jobs), as: UTF8.self))
+            return
+        }
+        print("ID".padding(toLength: 6, withPad: " ", startingAt: 0) + "STATE".padding(toLength: 10, withPad: " ", startingAt: 0)
+              + "NAME".padding(toLength: 24, withPad: " ", startingAt: 0) + "DETAIL")
+        for job in jobs {
+            let detail: String
+            switch job.state {
+            case .done: detail = "outbox/\(job.resultName ?? "?")" + (job.duplicateOf.map { " (same content as job \($0))" } ?? "")
+            case .running: detail = job.progress.map(progressText) ?? "starting"
+            case .queued: detail = job.duplicateOf.map { "waits for job \($0) (same content)" } ?? job.error.map { "retry after: \($0)" } ?? "waiting"
+            case .failed: detail = job.error ?? ""
+            case .cancelled: detail = "bundle kept at \(job.bundlePath)"
+            }
+            print(String(job.id).padding(toLength: 6, withPad: " ", startingAt: 0) + job.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+                  + job.name.padding(toLength: 24, withPad: " ", startingAt: 0) + detail)
+        }
+    }
+}
+
+/// `augerino retry`
+struct Retry: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Queue a failed or cancelled job again (attempts start from zero).")
+    @OptionGroup var configOption: ConfigOption
+    @Argument(help: "The job's id (see `augerino jobs`).") var id: Int64
+
+    func run() throws {
+        let (_, _, queue) = try openQueue(configOption)
+        let job = try queue.retry(id: id)
+        print("job \(job.id) (\(job.name)) queued again")
+    }
+}
+
+/// `augerino cancel`
+struct Cancel: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cancel a queued job, or stop a running one at its next batch.")
+    @OptionGroup var configOption: ConfigOption
+    @Argument(help: "The job's id (see `augerino jobs`).") var id: Int64
+
+    func run() throws {
+        let (_, _, queue) = try openQueue(configOption)
+        let job = try queue.cancel(id: id, now: Date())
+        print(job.state == .cancelled ? "job \(job.id) (\(job.name)) cancelled" : "job \(job.id) (\(job.name)) stops at its next batch")
+    }
+}

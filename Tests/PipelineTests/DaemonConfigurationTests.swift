@@ -1,0 +1,108 @@
+import Foundation
+import Pipeline
+import XCTest
+
+final class DaemonConfigurationTests: XCTestCase {
+    let folder = URL(fileURLWithPath: "/srv/augerino")
+
+    func test_parse_readsEveryKind_ofKey_andResolvesPathsFromTheFilesFolder() throws {
+        let text = """
+            # comment
+            inbox = drop        # trailing comment
+            outbox = /var/lib/out
+            [daemon]
+            workers = 2
+            threads = 3
+            rescan_interval = 5.5
+            log_level = debug
+            max_attempts = 4
+            [bundle]
+            max_member_size = 512M
+            max_total_size = 1 GiB
+            max_members = 10
+            max_compression_ratio = 50
+            [training]
+            epochs = 7
+            learning_rate = 0.003
+            reward_units = displacement
+            seed = 42
+            """
+        let configuration = try DaemonConfiguration.parse(text, file: "daemon.conf", folder: folder)
+        XCTAssertEqual(configuration.inbox.path, "/srv/augerino/drop")
+        XCTAssertEqual(configuration.outbox.path, "/var/lib/out")
+        XCTAssertEqual(configuration.state.path, "/srv/augerino/state", "unset keys keep their defaults")
+        XCTAssertEqual(configuration.workers, 2)
+        XCTAssertEqual(configuration.threads, 3)
+        XCTAssertEqual(configuration.rescanInterval, 5.5)
+        XCTAssertEqual(configuration.logLevel, .debug)
+        XCTAssertEqual(configuration.maxAttempts, 4)
+        XCTAssertEqual(configuration.bundleLimits.maxMemberBytes, 512 << 20)
+        XCTAssertEqual(configuration.bundleLimits.maxTotalBytes, 1 << 30)
+        XCTAssertEqual(configuration.bundleLimits.maxMembers, 10)
+        XCTAssertEqual(configuration.bundleLimits.maxCompressionRatio, 50)
+        XCTAssertEqual(configuration.training.epochs, 7)
+        XCTAssertEqual(configuration.training.learningRate, 0.003)
+        XCTAssertEqual(configuration.training.rewardUnits, .displacement)
+        XCTAssertEqual(configuration.training.seed, 42)
+        XCTAssertNil(configuration.training.batchSize, "unset training keys leave the manifest and built-ins in charge")
+    }
+
+    func test_parse_whenALineIsWrong_theErrorNamesTheFileLineAndRule() {
+        let cases: [(String, String)] = [
+            ("inbox = a\n[daemon]\nworkerz = 2", "daemon.conf, line 3: unknown key \"workerz\" in [daemon]; the keys here are workers, threads"),
+            ("[daemon]\nworkers = 0", "daemon.conf, line 2: \"workers\" must be a whole number from 1 to 64, not \"0\""),
+            ("[daemon]\nlog_level = loud", "line 2: \"log_level\" must be one of trace, debug, info"),
+            ("[bundle]\nmax_total_size = 12Q", "line 2: \"max_total_size\" must be a positive size in bytes"),
+            ("[traning]", "line 1: unknown section [traning]; the sections are [daemon], [bundle], [training]"),
+            ("inbox", "line 1: expected `key = value`, found \"inbox\""),
+            ("inbox = a\ninbox = b", "line 2: \"inbox\" is set twice"),
+            ("[training]\nepochs =", "line 2: \"epochs\" has no value"),
+            ("[training]\nreward_units = pixels", "\"reward_units\" must be parameter or displacement, not \"pixels\""),
+            ("[daemon", "line 1: a section header is `[name]`"),
+            ("workers = 2", "line 1: unknown key \"workers\" at the top; the keys here are inbox, outbox, state"),
+        ]
+        for (text, expected) in cases {
+            XCTAssertThrowsError(try DaemonConfiguration.parse(text, file: "daemon.conf", folder: folder), text) { error in
+                XCTAssertTrue("\(error)".contains(expected), "«\(text)» gave «\(error)»")
+            }
+        }
+    }
+
+    func test_load_theRepositorysDaemonConf_parses() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../daemon.conf").standardized
+        let configuration = try DaemonConfiguration.load(file)
+        XCTAssertEqual(configuration.inbox.lastPathComponent, "inbox")
+        XCTAssertEqual(configuration.outbox.lastPathComponent, "outbox")
+    }
+}
+
+final class SHA256Tests: XCTestCase {
+    func test_digest_matchesTheStandardsVectors_andSplitsAnywhere() throws {
+        func digest(_ bytes: [UInt8]) -> String { var h = SHA256(); h.update(bytes); return h.finalize() }
+        XCTAssertEqual(digest([]), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(digest(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(digest(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        let million = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
+        XCTAssertEqual(digest(million), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        var pieces = SHA256()
+        for start in stride(from: 0, to: million.count, by: 777) { pieces.update(million[start..<min(start + 777, million.count)]) }
+        XCTAssertEqual(pieces.finalize(), digest(million), "feeding in odd-sized pieces gives the same digest")
+    }
+
+    func test_hashFile_agreesWithSha256sum() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sha-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: url) }
+        var generator = SystemRandomNumberGenerator()
+        try Data((0..<3_000_001).map { _ in UInt8.random(in: 0...255, using: &generator) }).write(to: url)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        process.arguments = [url.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        guard (try? process.run()) != nil else { throw XCTSkip("needs /usr/bin/sha256sum (coreutils) to compare with") }
+        process.waitUntilExit()
+        let expected = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
+        XCTAssertEqual(try SHA256.hash(file: url.path), String(expected))
+    }
+}
