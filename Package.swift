@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "NN", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Bundle", "Invariance", "NN", "TestSupport",
                                                          .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "augerinoTests", dependencies: ["augerino"]),
+        .testTarget(name: "augerinoTests", dependencies: ["augerino", "Pipeline", "Bundle", "NN", "Invariance", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -27,7 +27,10 @@ public struct ModelFile {
 
     /// The file's contents: tensors "network.<name>" and "augmentation.raw_widths".
     public func encoded() throws -> SafeTensors {
-        func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try JSONEncoder().encode(value), as: UTF8.self) }
+        // Sorted keys: the same model gives the same bytes, whatever the process's hash seed.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
         var metadata = ["format": Self.format, "network": try json(spec), "input_mean": String(inputMean), "input_std": String(inputStd),
                         "input_shape": try json(inputShape), "task": task == .regression ? "regression" : "classification",
                         "theta": try json(Dictionary(uniqueKeysWithValues: augmentation.widthValues.map { ($0.key.rawValue, $0.value) })),

@@ -12,21 +12,14 @@ import ServiceLifecycle
 /// folders, then tell systemd READY=1.
 public enum Daemon {
     public static func run(_ configuration: DaemonConfiguration, logger: Logger) async throws {
-        for folder in [configuration.inbox, configuration.outbox] { try createFolder(folder) }
-        let state = StateDirectory(configuration.state)
-        try state.create()
-        let lock = try state.lock()
-        defer { close(lock) }
-        let queue = try state.openQueue()
-        for job in try queue.requeueInterrupted() {
-            logger.notice("job \(job.id) (\(job.fileName)) was interrupted while running; it resumes from its last checkpoint")
-        }
-        Outbox(configuration.outbox).removeLeftovers()
-        if let leftovers = try? FileManager.default.contentsOfDirectory(atPath: state.work.path) {
-            for name in leftovers { try? FileManager.default.removeItem(at: state.work.appendingPathComponent(name)) }
-        }
-
         let notifier = SystemdNotifier()
+        guard let (state, queue, lock) = try startUp(configuration, logger: logger, notifier: notifier) else {
+            notifier.stopping()
+            logger.info("augerino daemon \(getpid()): stopped before start-up finished")
+            return
+        }
+        defer { close(lock) }
+
         let cores = try configuration.threads.map(Parallelism.init(threads:)) ?? Parallelism.fromEnvironment()
         let perWorker = configuration.threads == nil ? Parallelism(threads: max(1, cores.threads / configuration.workers)) : cores
         let workers = (0..<configuration.workers).map {
@@ -51,5 +44,58 @@ public enum Daemon {
         try await group.run()
         notifier.stopping()
         logger.info("augerino daemon \(getpid()): stopped")
+    }
+
+    /// The start-up steps, tried again with backoff while the folders or the queue cannot be
+    /// written (a read-only or full state folder), so the daemon stays up and starts once the
+    /// storage is fixed. Returns nil when SIGTERM or SIGINT came first.
+    /// - Throws: `PipelineError.stateLocked` (another daemon runs on this state folder).
+    static func startUp(_ configuration: DaemonConfiguration, logger: Logger, notifier: SystemdNotifier) throws
+        -> (StateDirectory, SQLiteJobQueue, Int32)? {
+        let stop = DispatchSemaphore(value: 0)
+        let stopped = NSLock()
+        nonisolated(unsafe) var stopRequested = false
+        let signals = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                stopped.withLock { stopRequested = true }
+                stop.signal()
+            }
+            source.resume()
+            return source
+        }
+        defer { for source in signals { source.cancel() } }
+        var delay = 1.0
+        while !stopped.withLock({ stopRequested }) {
+            var lock: Int32 = -1
+            do {
+                for folder in [configuration.inbox, configuration.outbox] { try createFolder(folder) }
+                let state = StateDirectory(configuration.state)
+                try state.create()
+                lock = try state.lock()
+                let queue = try state.openQueue()
+                for job in try queue.requeueInterrupted() {
+                    logger.notice("job \(job.id) (\(job.fileName)) was interrupted while running; it resumes from its last checkpoint")
+                }
+                Outbox(configuration.outbox).removeLeftovers()
+                if let leftovers = try? FileManager.default.contentsOfDirectory(atPath: state.work.path) {
+                    for name in leftovers { try? FileManager.default.removeItem(at: state.work.appendingPathComponent(name)) }
+                }
+                return (state, queue, lock)
+            } catch let error as PipelineError {
+                if lock >= 0 { close(lock) }
+                if case .stateLocked = error { throw error }
+                logger.error("cannot start: \(error); trying again in \(Int(delay)) s")
+                notifier.status("cannot start: \(error)")
+            } catch {
+                if lock >= 0 { close(lock) }
+                logger.error("cannot start: the queue \(StateDirectory(configuration.state).queuePath) cannot be opened: \(error); trying again in \(Int(delay)) s")
+                notifier.status("cannot start: \(error)")
+            }
+            _ = stop.wait(timeout: .now() + delay)
+            delay = min(delay * 2, 10)
+        }
+        return nil
     }
 }

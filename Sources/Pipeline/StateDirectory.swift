@@ -70,9 +70,9 @@ func createFolder(_ folder: URL) throws {
         guard isFolder.boolValue else { throw PipelineError.io(path: folder.path, step: "using as a folder", reason: "it is a file", errno: ENOTDIR) }
         return
     }
-    do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
-        throw PipelineError.io(path: folder.path, step: "creating the folder", reason: error.localizedDescription, errno: EIO)
-    }
+    let parent = folder.deletingLastPathComponent()
+    if parent.path != folder.path, !FileManager.default.fileExists(atPath: parent.path) { try createFolder(parent) }
+    guard mkdir(folder.path, 0o755) == 0 || errno == EEXIST else { throw PipelineError.io(folder.path, "creating the folder") }
 }
 
 /// fsync of a folder, so that a rename or new file in it survives power loss.
@@ -97,14 +97,35 @@ func moveFile(_ source: String, to target: String) throws {
     guard errno == EXDEV else { throw PipelineError.io(source, "moving to \(target)") }
     let temporary = target + ".part"
     do {
-        try? FileManager.default.removeItem(atPath: temporary)
-        try FileManager.default.copyItem(atPath: source, toPath: temporary)
+        try copyFile(source, to: temporary)
     } catch {
-        try? FileManager.default.removeItem(atPath: temporary)
-        throw PipelineError.io(path: source, step: "copying to \(target)", reason: error.localizedDescription, errno: EIO)
+        unlink(temporary)
+        throw error
     }
-    try syncFile(temporary)
     guard rename(temporary, target) == 0 else { throw PipelineError.io(temporary, "renaming to \(target)") }
     try syncFolder(URL(fileURLWithPath: target).deletingLastPathComponent())
     guard unlink(source) == 0 else { throw PipelineError.io(source, "removing after copying it to \(target)") }
+}
+
+/// Copies a file's bytes and fsyncs the copy; errors carry the system's reason (ENOSPC…).
+func copyFile(_ source: String, to target: String) throws {
+    let input = open(source, O_RDONLY | O_CLOEXEC)
+    guard input >= 0 else { throw PipelineError.io(source, "opening to copy") }
+    defer { close(input) }
+    let output = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard output >= 0 else { throw PipelineError.io(target, "creating the copy of \(source)") }
+    defer { close(output) }
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; throw PipelineError.io(source, "reading to copy") }
+        if n == 0 { break }
+        var written = 0
+        while written < n {
+            let m = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, n - written) }
+            if m < 0 { if errno == EINTR { continue }; throw PipelineError.io(target, "writing the copy of \(source)") }
+            written += m
+        }
+    }
+    guard fsync(output) == 0 else { throw PipelineError.io(target, "syncing the copy of \(source)") }
 }

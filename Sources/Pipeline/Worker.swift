@@ -70,7 +70,7 @@ public final class Worker: @unchecked Sendable {
                 logger.error("worker \(index): cannot read the queue: \(error); trying again in \(Int(idleBackoff)) s")
                 notifier.status("queue unavailable: \(error)")
                 _ = wakeSignal.wait(timeout: .now() + idleBackoff)
-                idleBackoff = min(idleBackoff * 2, 60)
+                idleBackoff = min(idleBackoff * 2, 10)
                 continue
             }
             guard let job else {
@@ -308,7 +308,7 @@ public final class Worker: @unchecked Sendable {
                 notifier.status("queue unwritable: \(error)")
                 if isStopping { return }
                 _ = wakeSignal.wait(timeout: .now() + delay)
-                delay = min(delay * 2, 60)
+                delay = min(delay * 2, 10)
             }
         }
     }
