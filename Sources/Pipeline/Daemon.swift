@@ -13,7 +13,8 @@ import ServiceLifecycle
 public enum Daemon {
     public static func run(_ configuration: DaemonConfiguration, logger: Logger) async throws {
         let notifier = SystemdNotifier()
-        guard let (state, queue, lock) = try startUp(configuration, logger: logger, notifier: notifier) else {
+        let signals = ShutdownSignals(logger: logger)
+        guard let (state, queue, lock) = try startUp(configuration, logger: logger, notifier: notifier, signals: signals) else {
             notifier.stopping()
             logger.info("augerino daemon \(getpid()): stopped before start-up finished")
             return
@@ -34,9 +35,10 @@ public enum Daemon {
                 .init(service: WorkerService(worker: $0, shutdownTimeout: configuration.shutdownTimeout) { notifier.stopping() },
                       successTerminationBehavior: .gracefullyShutdownGroup)
             }
-        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int((configuration.shutdownTimeout + 1) * 1000))
         let group = ServiceGroup(configuration: groupConfiguration)
+        signals.whenStopRequested { Task { await group.triggerGracefulShutdown() } }
 
         let counts = try queue.counts()
         logger.info("augerino daemon \(getpid()): inbox \(configuration.inbox.path), outbox \(configuration.outbox.path), state \(configuration.state.path) (\(configuration.source)); \(configuration.workers) worker(s) of \(perWorker); \(counts[.queued] ?? 0) job(s) queued")
@@ -50,24 +52,10 @@ public enum Daemon {
     /// written (a read-only or full state folder), so the daemon stays up and starts once the
     /// storage is fixed. Returns nil when SIGTERM or SIGINT came first.
     /// - Throws: `PipelineError.stateLocked` (another daemon runs on this state folder).
-    static func startUp(_ configuration: DaemonConfiguration, logger: Logger, notifier: SystemdNotifier) throws
+    static func startUp(_ configuration: DaemonConfiguration, logger: Logger, notifier: SystemdNotifier, signals: ShutdownSignals) throws
         -> (StateDirectory, SQLiteJobQueue, Int32)? {
-        let stop = DispatchSemaphore(value: 0)
-        let stopped = NSLock()
-        nonisolated(unsafe) var stopRequested = false
-        let signals = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                stopped.withLock { stopRequested = true }
-                stop.signal()
-            }
-            source.resume()
-            return source
-        }
-        defer { for source in signals { source.cancel() } }
         var delay = 1.0
-        while !stopped.withLock({ stopRequested }) {
+        while !signals.isStopRequested {
             var lock: Int32 = -1
             do {
                 for folder in [configuration.inbox, configuration.outbox] { try createFolder(folder) }
@@ -93,7 +81,7 @@ public enum Daemon {
                 logger.error("cannot start: the queue \(StateDirectory(configuration.state).queuePath) cannot be opened: \(error); trying again in \(Int(delay)) s")
                 notifier.status("cannot start: \(error)")
             }
-            _ = stop.wait(timeout: .now() + delay)
+            _ = signals.stopped.wait(timeout: .now() + delay)
             delay = min(delay * 2, 10)
         }
         return nil

@@ -173,6 +173,27 @@ final class DaemonProcessTests: XCTestCase {
         daemon.stop()
     }
 
+    func test_sigtermAtAnyMomentOfStartUp_stopsTheDaemonWithExitZero() throws {
+        let daemon = try DaemonHarness("early-sigterm")
+        var random = SystemRandomNumberGenerator()
+        for round in 0..<8 {
+            try daemon.start()
+            // From the moment the daemon handles SIGTERM (/proc shows it caught or ignored), through
+            // start-up, into the service group.
+            let pid = daemon.process!.processIdentifier
+            daemon.waitUntil("the daemon handles SIGTERM", timeout: 10) {
+                let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+                let masks = status.split(separator: "\n").filter { $0.hasPrefix("SigIgn:") || $0.hasPrefix("SigCgt:") }
+                    .map { UInt64($0.split(separator: "\t").last ?? "", radix: 16) ?? 0 }
+                return masks.reduce(0, |) & (1 << (UInt64(SIGTERM) - 1)) != 0
+            }
+            usleep(UInt32(round) * 15_000 + UInt32.random(in: 0...10_000, using: &random))
+            let (exit, seconds) = daemon.stop(SIGTERM)
+            XCTAssertEqual(exit, 0, "round \(round)")
+            XCTAssertLessThan(seconds, 10, "round \(round): a signal during start-up is not lost")
+        }
+    }
+
     func test_bundlesDroppedWhileDown_arePickedUpAtStart_andTheSameContentTwiceTrainsOnce() throws {
         let daemon = try DaemonHarness("down")
         let bundle = try TinyBundle.make(seed: 3, epochs: 1)

@@ -1,0 +1,56 @@
+import Foundation
+import Logging
+
+/// SIGTERM and SIGINT for the daemon's whole life, start-up included, so that no signal falls
+/// into a gap between start-up and the service group: the first asks for a graceful stop
+/// (`onStop`, or remembered until one is set); a second one exits at once (the running job
+/// then resumes from its checkpoint at the next start, as after kill -9).
+final class ShutdownSignals: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private var onStop: (@Sendable () -> Void)?
+    private var sources: [DispatchSourceSignal] = []
+    /// Signalled on the first stop request, for waits during start-up.
+    let stopped = DispatchSemaphore(value: 0)
+    let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+        sources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in self?.received(number) }
+            source.resume()
+            return source
+        }
+    }
+
+    deinit { for source in sources { source.cancel() } }
+
+    var isStopRequested: Bool { lock.withLock { count > 0 } }
+
+    /// Sets what a stop request does; runs it at once if one came already.
+    func whenStopRequested(_ action: @escaping @Sendable () -> Void) {
+        let already = lock.withLock { () -> Bool in
+            onStop = action
+            return count > 0
+        }
+        if already { action() }
+    }
+
+    private func received(_ number: Int32) {
+        let (n, action) = lock.withLock { () -> (Int, (@Sendable () -> Void)?) in
+            count += 1
+            return (count, onStop)
+        }
+        let name = number == SIGTERM ? "SIGTERM" : "SIGINT"
+        if n == 1 {
+            logger.notice("\(name): stopping; the running job stops at its next batch and resumes at the next start")
+            stopped.signal()
+            action?()
+        } else {
+            logger.warning("\(name) again: exiting now; the running job resumes from its last checkpoint at the next start")
+            exit(0)
+        }
+    }
+}
