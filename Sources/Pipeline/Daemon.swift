@@ -42,7 +42,8 @@ public enum Daemon {
 
         let counts = try queue.counts()
         logger.info("augerino daemon \(getpid()): inbox \(configuration.inbox.path), outbox \(configuration.outbox.path), state \(configuration.state.path) (\(configuration.source)); \(configuration.workers) worker(s) of \(perWorker); \(counts[.queued] ?? 0) job(s) queued")
-        notifier.ready(status: "idle, waiting for bundles in \(configuration.inbox.path)")
+        notifier.idleStatus = "idle, waiting for bundles in \(configuration.inbox.path)"
+        notifier.ready(status: notifier.idleStatus)
         try await group.run()
         notifier.stopping()
         logger.info("augerino daemon \(getpid()): stopped")

@@ -41,11 +41,17 @@ public final class Inbox: @unchecked Sendable {
             stem = String(stem.dropLast(suffix.count))
             break
         }
-        let safe = String(stem.unicodeScalars.map { scalar -> Character in
+        return safeName(stem)
+    }
+
+    /// A file name with anything but letters, digits, '.', '-' and '_' replaced by '_', at
+    /// most 150 characters, not starting with '.'.
+    static func safeName(_ name: String) -> String {
+        let safe = String(name.unicodeScalars.map { scalar -> Character in
             (scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._-".unicodeScalars.contains(scalar))) ? Character(scalar) : "_"
         })
         let trimmed = safe.drop(while: { $0 == "." })
-        return trimmed.isEmpty ? "bundle" : String(trimmed.prefix(200))
+        return trimmed.isEmpty ? "bundle" : String(trimmed.prefix(150))
     }
 
     /// The original file name inside a spool file name `<time>-<pid>-<n>--<file name>`.
@@ -71,7 +77,8 @@ public final class Inbox: @unchecked Sendable {
             if Date().timeIntervalSince1970 - modified < settleTime { return }  // still being written, perhaps; a later scan takes it
         }
         counter += 1
-        let spoolName = "\(Int64(Date().timeIntervalSince1970 * 1000))-\(getpid())-\(counter)--\(fileName)"
+        // The original name, made safe and short enough for NAME_MAX with the prefix.
+        let spoolName = "\(Int64(Date().timeIntervalSince1970 * 1000))-\(getpid())-\(counter)--\(Self.safeName(fileName))"
         let target = state.spool.appendingPathComponent(spoolName).path
         do {
             try moveFile(source, to: target)

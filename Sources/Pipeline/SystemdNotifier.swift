@@ -12,6 +12,9 @@ public final class SystemdNotifier: @unchecked Sendable {
     private let lock = NSLock()
     private var lastPing = 0.0
     private var lastStatus = ""
+    private var workerLines: [Int: String] = [:]
+    /// What STATUS= says when every worker is idle.
+    public var idleStatus = "idle"
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         address = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
@@ -51,6 +54,17 @@ public final class SystemdNotifier: @unchecked Sendable {
         lastStatus = text
         lock.unlock()
         if changed { send("STATUS=\(text)") }
+    }
+
+    /// One worker's part of STATUS= (nil: idle); the message joins every busy worker's line,
+    /// or says `idleStatus` when none is busy.
+    public func worker(_ index: Int, status line: String?) {
+        let text = lock.withLock { () -> String in
+            workerLines[index] = line
+            let busy = workerLines.keys.sorted().compactMap { workerLines[$0] }
+            return busy.isEmpty ? idleStatus : busy.joined(separator: "; ")
+        }
+        status(text)
     }
 
     /// WATCHDOG=1, at most once per `watchdogInterval`: call it from anything that shows progress.

@@ -68,13 +68,13 @@ public final class Worker: @unchecked Sendable {
                 idleBackoff = 1
             } catch {
                 logger.error("worker \(index): cannot read the queue: \(error); trying again in \(Int(idleBackoff)) s")
-                notifier.status("queue unavailable: \(error)")
+                notifier.worker(index, status: "queue unavailable: \(error)")
                 _ = wakeSignal.wait(timeout: .now() + idleBackoff)
                 idleBackoff = min(idleBackoff * 2, 10)
                 continue
             }
             guard let job else {
-                notifier.status(lock.withLock { currentJob } == nil ? "idle, waiting for bundles in \(configuration.inbox.path)" : "")
+                notifier.worker(index, status: nil)
                 _ = wakeSignal.wait(timeout: .now() + 1)
                 continue
             }
@@ -187,7 +187,7 @@ public final class Worker: @unchecked Sendable {
                         let progress = JobProgress(epoch: epoch, epochs: run.settings.epochs, batch: done, batches: total,
                                                    etaSeconds: pace * Double(left), metrics: lastMetrics)
                         try? queue.recordProgress(id: job.id, progress)
-                        notifier.status(String(format: "job %lld (%@): epoch %d/%d, %.0f%%, ETA %.0f s", job.id, job.name, epoch,
+                        notifier.worker(index, status: String(format: "job %lld (%@): epoch %d/%d, %.0f%%, ETA %.0f s", job.id, job.name, epoch,
                                                run.settings.epochs, progress.fraction * 100, progress.etaSeconds ?? 0))
                     }
                 }
@@ -200,7 +200,7 @@ public final class Worker: @unchecked Sendable {
             if isStopping { throw Interruption.shutdown }
             try? queue.recordProgress(id: job.id, JobProgress(epoch: run.settings.epochs, epochs: run.settings.epochs, batch: 1, batches: 1,
                                                               etaSeconds: nil, metrics: lastMetrics))
-            notifier.status("job \(job.id) (\(job.name)): evaluating and probing")
+            notifier.worker(index, status: "job \(job.id) (\(job.name)): evaluating and probing")
             return run.finish(threads: parallelism.threads)
         }
         let manifest = root.appendingPathComponent("manifest.json")
@@ -244,7 +244,7 @@ public final class Worker: @unchecked Sendable {
             machineFailures += 1
             let delay = min(configuration.retryBackoffMax, configuration.retryBackoff * pow(2, Double(min(machineFailures - 1, 20))))
             logger.error("job \(job.id): \(stage) failed: \(message); not the bundle's fault, trying again in \(Int(delay)) s")
-            notifier.status("job \(job.id): waiting \(Int(delay)) s after: \(message)")
+            notifier.worker(index, status: "job \(job.id): waiting \(Int(delay)) s after: \(message)")
             record("requeue job \(job.id)") { try queue.retryLater(id: job.id, error: message, notBefore: Date() + delay, countsAttempt: false) }
             removeScratch(job, checkpoint: false)
         case .training where attempts < configuration.maxAttempts:
@@ -305,7 +305,7 @@ public final class Worker: @unchecked Sendable {
         while true {
             do { return try body() } catch {
                 logger.error("cannot \(what) in the queue: \(error); trying again in \(Int(delay)) s")
-                notifier.status("queue unwritable: \(error)")
+                notifier.worker(index, status: "queue unwritable: \(error)")
                 if isStopping { return }
                 _ = wakeSignal.wait(timeout: .now() + delay)
                 delay = min(delay * 2, 10)

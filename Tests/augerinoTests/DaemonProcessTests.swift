@@ -38,6 +38,7 @@ final class DaemonProcessTests: XCTestCase {
         let daemon = try DaemonHarness("complete")
         let listener = try NotifyListener()
         daemon.environment["NOTIFY_SOCKET"] = listener.path
+        daemon.environment["WATCHDOG_USEC"] = "100000"  // WatchdogSec=0.1: a ping every 50 ms of progress
         try daemon.start()
         try daemon.drop(TinyBundle.make(seed: 1, epochs: 2), as: "tiny.tar.gz")
         let result = daemon.outbox.appendingPathComponent("tiny")
@@ -67,6 +68,7 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertTrue(messages.contains("READY=1"), messages)
         XCTAssertTrue(messages.contains("STATUS=job 1 (tiny): epoch"), messages)
         XCTAssertTrue(messages.contains("STOPPING=1"), messages)
+        XCTAssertTrue(messages.contains("WATCHDOG=1"), messages)
         XCTAssertTrue(try daemon.command(["status"]).output.contains("daemon: not running"))
     }
 
