@@ -25,7 +25,8 @@ public final class SystemdNotifier: @unchecked Sendable {
 
     deinit { if fd >= 0 { close(fd) } }
 
-    /// Sends one message (`KEY=value` lines); errors are ignored, as systemd's own client does.
+    /// Sends one message (`KEY=value` lines) without ever blocking (a busy or stuck receiver
+    /// drops it); errors are ignored, as systemd's own client does.
     public func send(_ message: String) {
         guard let address, fd >= 0 else { return }
         var target = sockaddr_un()
@@ -40,7 +41,7 @@ public final class SystemdNotifier: @unchecked Sendable {
         let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + path.count + (path.first == 0 ? 0 : 1))
         let bytes = Array(message.utf8)
         _ = withUnsafePointer(to: &target) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL), $0, length) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), $0, length) }
         }
     }
 

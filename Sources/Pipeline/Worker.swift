@@ -75,7 +75,7 @@ public final class Worker: @unchecked Sendable {
             }
             guard let job else {
                 notifier.worker(index, status: nil)
-                _ = wakeSignal.wait(timeout: .now() + 1)
+                _ = wakeSignal.wait(timeout: .now() + min(1, notifier.watchdogInterval ?? 1))
                 continue
             }
             lock.withLock { currentJob = job.id }

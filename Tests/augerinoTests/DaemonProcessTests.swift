@@ -6,10 +6,15 @@ import XCTest
 /// The daemon as users run it: a real process, real inotify, a real SQLite file, real signals.
 /// Networks are tiny MLPs on 8x8 images, so a debug build trains an epoch in a fraction of a second.
 final class DaemonProcessTests: XCTestCase {
-    /// A unix datagram socket standing in for systemd's $NOTIFY_SOCKET.
-    final class NotifyListener {
+    /// A unix datagram socket standing in for systemd's $NOTIFY_SOCKET, read continuously on a
+    /// thread of its own as systemd would.
+    final class NotifyListener: @unchecked Sendable {
         let path: String
         let fd: Int32
+        private let lock = NSLock()
+        private var received: [String] = []
+        private var closed = false
+
         init() throws {
             path = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8))").path
             fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
@@ -20,17 +25,23 @@ final class DaemonProcessTests: XCTestCase {
             guard status == 0 else { throw XCTSkip("cannot bind a unix socket at \(path)") }
             var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            Thread { [self] in
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while !lock.withLock({ closed }) {
+                    let n = recv(fd, &buffer, buffer.count, 0)
+                    if n > 0 { lock.withLock { received.append(String(decoding: buffer[0..<n], as: UTF8.self)) } }
+                }
+            }.start()
         }
-        deinit { close(fd); unlink(path) }
-        /// Every message received so far.
-        func drain() -> [String] {
-            var messages: [String] = []
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let n = recv(fd, &buffer, buffer.count, 0)
-                if n <= 0 { return messages }
-                messages.append(String(decoding: buffer[0..<n], as: UTF8.self))
-            }
+
+        deinit { unlink(path) }
+
+        /// Stops reading; returns every message received.
+        func finish() -> [String] {
+            lock.withLock { closed = true }
+            usleep(200_000)
+            close(fd)
+            return lock.withLock { received }
         }
     }
 
@@ -64,7 +75,7 @@ final class DaemonProcessTests: XCTestCase {
         let (exit, seconds) = daemon.stop(SIGTERM)
         XCTAssertEqual(exit, 0)
         XCTAssertLessThan(seconds, 10)
-        let messages = listener.drain().joined(separator: "\n")
+        let messages = listener.finish().joined(separator: "\n")
         XCTAssertTrue(messages.contains("READY=1"), messages)
         XCTAssertTrue(messages.contains("STATUS=job 1 (tiny): epoch"), messages)
         XCTAssertTrue(messages.contains("STOPPING=1"), messages)
