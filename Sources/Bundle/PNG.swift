@@ -12,6 +12,27 @@ public enum PNG {
     }
 
     /// - Throws: `BundleError.data` naming the file and the rule.
+    /// An 8-bit PNG (grey for 1 channel, RGB for 3) of `pixels` in row-major, channel-last
+    /// order, compressed with zlib; the inverse of `decode` for these two colour types.
+    public static func encode(width: Int, height: Int, channels: Int, pixels: [UInt8]) -> Data {
+        precondition((channels == 1 || channels == 3) && pixels.count == width * height * channels, "PNG: \(channels) channels, \(pixels.count) bytes")
+        func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        func chunk(_ type: String, _ body: [UInt8]) -> [UInt8] {
+            let typed = Array(type.utf8) + body
+            let crc = typed.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, UInt32($0.count))) }
+            return bigEndian(UInt32(body.count)) + typed + bigEndian(crc)
+        }
+        var raw: [UInt8] = []
+        raw.reserveCapacity((width * channels + 1) * height)
+        for row in 0..<height {
+            raw.append(0)  // filter: none
+            raw += pixels[(row * width * channels)..<((row + 1) * width * channels)]
+        }
+        let header = bigEndian(UInt32(width)) + bigEndian(UInt32(height)) + [8, channels == 1 ? 0 : 2, 0, 0, 0]
+        let bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", Gzip.zlibCompress(raw)) + chunk("IEND", [])
+        return Data(bytes)
+    }
+
     public static func decode(_ data: Data, file: String) throws -> Image {
         func fail(_ rule: String) -> BundleError { .data(file: file, rule: "not a valid PNG image: \(rule)") }
         let bytes = [UInt8](data)

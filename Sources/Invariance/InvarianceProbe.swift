@@ -65,18 +65,23 @@ public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset,
     return AffineGenerator.allCases.map { generator in
         let (_, unit) = naturalValue(generator, epsilon: 0, height: subset.height, width: subset.width)
         let points = probeMagnitudes(generator, height: subset.height, width: subset.width).map { epsilon -> ProbeSweep.Point in
-            let transformed = TensorContext.withoutGradients { () -> Tensor in
-                var algebra = [Float](repeating: 0, count: 9)
-                for (i, g) in generator.matrix.enumerated() { algebra[i] = epsilon * g }
-                let matrix = matrixExponential(Tensor(shape: [1, 3, 3], values: algebra)).values
-                let theta = Tensor(shape: [subset.count, 2, 3], values: (0..<subset.count).flatMap { _ in Array(matrix[0..<6]) })
-                return Tensor.affineWarp(x, theta: theta)
-            }
+            let transformed = transform(x, by: generator, epsilon: epsilon)
             let (classes, metric) = score(transformed, copies: copies), (classesSingle, metricSingle) = score(transformed, copies: 0)
             return ProbeSweep.Point(epsilon: epsilon, natural: naturalValue(generator, epsilon: epsilon, height: subset.height, width: subset.width).0,
                                     metric: metric, metricSingle: metricSingle,
                                     consistency: agreement(classes, baseline), consistencySingle: agreement(classesSingle, baselineSingle))
         }
         return ProbeSweep(generator: generator.rawValue, unit: unit, points: points)
+    }
+}
+
+/// Every image of `x` (N×C×H×W) transformed by exp(ε·G) of one generator, without gradients.
+public func transform(_ x: Tensor, by generator: AffineGenerator, epsilon: Float) -> Tensor {
+    TensorContext.withoutGradients {
+        var algebra = [Float](repeating: 0, count: 9)
+        for (i, g) in generator.matrix.enumerated() { algebra[i] = epsilon * g }
+        let matrix = matrixExponential(Tensor(shape: [1, 3, 3], values: algebra)).values
+        let theta = Tensor(shape: [x.shape[0], 2, 3], values: (0..<x.shape[0]).flatMap { _ in Array(matrix[0..<6]) })
+        return Tensor.affineWarp(x, theta: theta)
     }
 }

@@ -32,8 +32,19 @@ public struct InvarianceReport: Codable, Equatable {
     public var history: [EpochRecord]
     /// Each generator swept over a grid of magnitudes on held-out data.
     public var probes: [ProbeSweep]
-    /// Everything that reproduces the run.
+    /// Everything that reproduces the run, with the data's SHA-256 (`bundle_sha256` or
+    /// `data_sha256`).
     public var settings: [String: String]
+    /// A few test inputs in their original units, for the report's pictures (absent in
+    /// reports written before they were added).
+    public var samples: [Sample]?
+
+    /// One input image: C×H×W values in the data's own units (0…255 for bytes).
+    public struct Sample: Codable, Equatable {
+        public var shape: [Int]
+        public var values: [Float]
+        public init(shape: [Int], values: [Float]) { (self.shape, self.values) = (shape, values) }
+    }
 
     public init(name: String, task: LearningTask, widths: [AffineGenerator: Float], initial: [AffineGenerator: Float],
                 learned: Set<AffineGenerator>, imageHeight: Int, imageWidth: Int, metrics: [String: Double],

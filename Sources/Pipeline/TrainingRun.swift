@@ -109,7 +109,8 @@ public final class TrainingRun {
     }
 
     /// Evaluates with N copies and a single pass, runs the probes, and assembles the results.
-    public func finish(threads: Int) -> TrainingResult {
+    /// `provenance` (the data's hashes, say) joins the report's settings.
+    public func finish(threads: Int, provenance: [String: String] = [:]) -> TrainingResult {
         let metricName = task == .regression ? "mse" : "accuracy"
         var metrics: [String: Double] = [:]
         let start = Date()
@@ -132,12 +133,38 @@ public final class TrainingRun {
             "input_mean": String(mean), "input_std": String(std), "threads": String(threads),
         ]
         let augmentation = trainer.augmentation
-        let report = InvarianceReport(name: name, task: task, widths: augmentation.widthValues, initial: initial, learned: learned,
+        var report = InvarianceReport(name: name, task: task, widths: augmentation.widthValues, initial: initial, learned: learned,
                                       imageHeight: train.height, imageWidth: train.width, metrics: metrics,
-                                      history: trainer.history, probes: probes, settings: runSettings)
+                                      history: trainer.history, probes: probes, settings: runSettings.merging(provenance) { $1 })
+        report.samples = samples(4)
         let model = ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, task: task, classes: classes,
                               inputMean: Float(mean), inputStd: Float(std), inputShape: [train.channels, train.height, train.width])
         return TrainingResult(model: model, report: report)
+    }
+
+    /// Up to `count` test inputs in the data's own units, one per class first.
+    func samples(_ count: Int) -> [InvarianceReport.Sample] {
+        var chosen: [Int] = [], seenTargets: Set<Float> = []
+        for i in 0..<test.count where chosen.count < count && seenTargets.insert(test.targets[i]).inserted { chosen.append(i) }
+        for i in 0..<test.count where chosen.count < count && !chosen.contains(i) { chosen.append(i) }
+        return chosen.map { i in
+            let values = test.images[(i * test.imageSize)..<((i + 1) * test.imageSize)].map { Float(Double($0) * std + mean) }
+            return InvarianceReport.Sample(shape: [test.channels, test.height, test.width], values: values)
+        }
+    }
+
+    /// SHA-256 of a dataset folder: of the lines "path sha256" of every regular file, sorted.
+    public static func folderDigest(_ folder: URL) throws -> String {
+        let base = folder.standardizedFileURL.path
+        var lines: [String] = []
+        let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey])
+        while let url = enumerator?.nextObject() as? URL {
+            guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
+            lines.append("\(url.standardizedFileURL.path.dropFirst(base.count + 1)) \(try SHA256.hash(file: url.path))")
+        }
+        var hasher = SHA256()
+        hasher.update(Array(lines.sorted().joined(separator: "\n").utf8))
+        return hasher.finalize()
     }
 
     /// Splits off `fraction` of a dataset (chosen by `seed`) as a test set.
@@ -158,10 +185,11 @@ public struct TrainingResult {
     public let model: ModelFile
     public let report: InvarianceReport
 
-    /// Writes model.safetensors and report.json into `folder` (which must exist), each
-    /// atomically and durably (temporary file, fsync, rename).
+    /// Writes model.safetensors, report.json, report.html and report.md into `folder` (which
+    /// must exist), each atomically and durably (temporary file, fsync, rename).
     public func write(into folder: URL) throws {
         try model.write(to: folder.appendingPathComponent("model.safetensors"))
         try AtomicFile.write(report.encoded(), to: folder.appendingPathComponent("report.json"))
+        try ReportPages.write(report, into: folder)
     }
 }

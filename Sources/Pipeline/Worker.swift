@@ -201,7 +201,7 @@ public final class Worker: @unchecked Sendable {
             try? queue.recordProgress(id: job.id, JobProgress(epoch: run.settings.epochs, epochs: run.settings.epochs, batch: 1, batches: 1,
                                                               etaSeconds: nil, metrics: lastMetrics))
             notifier.worker(index, status: "job \(job.id) (\(job.name)): evaluating and probing")
-            return run.finish(threads: parallelism.threads)
+            return run.finish(threads: parallelism.threads, provenance: ["bundle": job.fileName, "bundle_sha256": job.sha256])
         }
         let manifest = root.appendingPathComponent("manifest.json")
         return Trained(result: result, manifest: FileManager.default.fileExists(atPath: manifest.path) ? manifest : nil)

@@ -12,7 +12,7 @@ extension RewardUnits: ExpressibleByArgument {}
 /// the report.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a network and its learned augmentation on a dataset; write model.safetensors and report.json.",
+        abstract: "Train a network and its learned augmentation on a dataset; write model.safetensors and the report.",
         discussion: """
             DATASET is a bundle (.tar.gz) or a folder laid out as an unpacked bundle: manifest.json \
             and the IDX files it names (see docs/bundle-format.md; `augerino example` writes both). Options given \
@@ -74,6 +74,11 @@ struct Train: ParsableCommand {
         let overrides = TrainingOptions(epochs: epochs, batchSize: batch, learningRate: learningRate, regularization: reg,
                                         testCopies: copies, seed: seed, width: width, rewardUnits: rewardUnits, probeImages: probeImages)
         let run = TrainingRun(dataset: folder, overrides: overrides)
+        var isFolder: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: dataset, isDirectory: &isFolder)
+        let provenance = isFolder.boolValue
+            ? ["data": dataset, "data_sha256": try TrainingRun.folderDigest(URL(fileURLWithPath: dataset))]
+            : ["bundle": URL(fileURLWithPath: dataset).lastPathComponent, "bundle_sha256": try SHA256.hash(file: dataset)]
         let progress = ProgressDisplay(total: run.settings.epochs)
         FileHandle.standardError.write(Data("\(run.summary), \(parallelism)\n".utf8))
         let result = try TensorContext.with(parallelism) {
@@ -82,7 +87,7 @@ struct Train: ParsableCommand {
                 let record = try run.trainNextEpoch { done, total in progress.batch(epoch: epoch, done: done, of: total) }
                 progress.epochDone(record, task: run.task)
             }
-            return run.finish(threads: parallelism.threads)
+            return run.finish(threads: parallelism.threads, provenance: provenance)
         }
         let outFolder = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: outFolder, withIntermediateDirectories: true)
@@ -93,7 +98,7 @@ struct Train: ParsableCommand {
         }
         let metrics = result.report.metrics
         for key in metrics.keys.sorted() { print(String(format: "  %@ = %.4f", key as NSString, metrics[key]!)) }
-        print("wrote \(out)/model.safetensors and \(out)/report.json")
+        print("wrote \(out)/model.safetensors, report.json, report.html and report.md")
     }
 }
 

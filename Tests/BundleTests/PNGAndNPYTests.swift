@@ -136,3 +136,18 @@ final class NPYTests: XCTestCase {
         XCTAssertEqual(array.values, (0..<24).map(Float.init))
     }
 }
+
+final class PNGEncodeTests: XCTestCase {
+    func test_encode_thenDecode_givesThePixelsBack_forGreyAndRGB() throws {
+        for channels in [1, 3] {
+            let (w, h) = (7, 5)
+            let pixels = (0..<(w * h * channels)).map { UInt8(($0 * 37) % 256) }
+            let image = try PNG.decode(PNG.encode(width: w, height: h, channels: channels, pixels: pixels), file: "x.png")
+            XCTAssertEqual([image.channels, image.height, image.width], [channels, h, w])
+            // decode returns channel-first planes; encode takes channel-last pixels.
+            for y in 0..<h { for x in 0..<w { for k in 0..<channels {
+                XCTAssertEqual(image.values[(k * h + y) * w + x], Float(pixels[(y * w + x) * channels + k]))
+            } } }
+        }
+    }
+}

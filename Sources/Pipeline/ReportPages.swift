@@ -1,0 +1,188 @@
+import Foundation
+import Invariance
+import NN
+
+/// report.html and report.md, rendered from report.json alone (so `augerino report DIR` can
+/// render results of older versions again). The HTML page is one self-contained file: inline
+/// CSS and SVG, pictures as data URIs, no script, nothing fetched.
+public enum ReportPages {
+    /// Writes report.html and report.md into `folder`, each atomically.
+    public static func write(_ report: InvarianceReport, into folder: URL) throws {
+        try AtomicFile.write(Data(html(report).utf8), to: folder.appendingPathComponent("report.html"))
+        try AtomicFile.write(Data(markdown(report).utf8), to: folder.appendingPathComponent("report.md"))
+    }
+
+    /// Reads DIR/report.json and writes the pages beside it.
+    /// - Throws: `PipelineError.io` when report.json is missing or unreadable.
+    public static func render(folder: URL) throws {
+        let file = folder.appendingPathComponent("report.json")
+        let report: InvarianceReport
+        do { report = try JSONDecoder().decode(InvarianceReport.self, from: Data(contentsOf: file)) } catch {
+            throw PipelineError.io(path: file.path, step: "reading the report", reason: "\(error)", errno: EINVAL)
+        }
+        try write(report, into: folder)
+    }
+
+    static var isClassification: (InvarianceReport) -> Bool = { $0.task == "classification" }
+
+    static func metricName(_ report: InvarianceReport) -> (key: String, label: String) {
+        isClassification(report) ? ("accuracy", "accuracy") : ("mse", "MSE")
+    }
+
+    static func percentOrValue(_ report: InvarianceReport, _ value: Double?) -> String {
+        guard let value else { return "–" }
+        return isClassification(report) ? String(format: "%.2f%%", value * 100) : String(format: "%.4g", value)
+    }
+
+    static func copies(_ report: InvarianceReport) -> String { report.settings["test_copies"] ?? "N" }
+
+    // MARK: Markdown
+
+    public static func markdown(_ report: InvarianceReport) -> String {
+        let (key, label) = metricName(report)
+        var md = "# \(report.name): learned invariances\n\n"
+        md += "\(report.task.capitalized) task, \(report.settings["model"] ?? "model"), \(report.history.count) epochs.\n\n"
+        for invariance in report.invariances { md += "- **\(ReportHeadline(invariance).text)**\n" }
+        md += "\n## Test \(label)\n\n| predictor | \(label) | seconds per image |\n|---|---|---|\n"
+        md += "| \(copies(report)) augmented copies averaged | \(percentOrValue(report, report.metrics["test_\(key)"])) | \(seconds(report.metrics["test_seconds_per_image"])) |\n"
+        md += "| one plain pass | \(percentOrValue(report, report.metrics["test_\(key)_single"])) | \(seconds(report.metrics["test_seconds_per_image_single"])) |\n"
+        md += "\n## Widths\n\n| generator | learned | θ | start θ | interval | unit |\n|---|---|---|---|---|---|\n"
+        for i in report.invariances {
+            md += "| \(i.generator) | \(i.learned ? "yes" : "no") | \(String(format: "%.4g", i.theta)) | \(String(format: "%.4g", i.initialTheta)) | "
+            md += "\(String(format: "%.4g", i.interval.first ?? 0)) … \(String(format: "%.4g", i.interval.last ?? 0)) | \(i.unit) |\n"
+        }
+        if !report.probes.isEmpty {
+            md += "\n## Probes: test \(label) when every input is transformed (\(copies(report)) copies / one pass)\n\n"
+            for sweep in report.probes {
+                md += "**\(sweep.generator)** (\(sweep.unit)): " + sweep.points.map {
+                    "\(SVGChart.label($0.natural)) → \(percentOrValue(report, $0.metric)) / \(percentOrValue(report, $0.metricSingle))"
+                }.joined(separator: "; ") + "\n\n"
+            }
+        }
+        md += "\n## History\n\n| epoch | train loss | train \(label) | test \(label) | seconds |\n|---|---|---|---|---|\n"
+        for r in report.history {
+            md += "| \(r.epoch) | \(String(format: "%.4f", r.trainLoss)) | \(percentOrValue(report, r.trainMetric)) | \(percentOrValue(report, r.testMetric)) | \(String(format: "%.1f", r.seconds)) |\n"
+        }
+        md += "\n## Settings\n\n| setting | value |\n|---|---|\n"
+        for k in report.settings.keys.sorted() { md += "| \(k) | `\(report.settings[k]!)` |\n" }
+        return md
+    }
+
+    static func seconds(_ value: Double?) -> String {
+        guard let value else { return "–" }
+        return value >= 0.01 ? String(format: "%.3f s", value) : String(format: "%.2f ms", value * 1000)
+    }
+
+    // MARK: HTML
+
+    public static func html(_ report: InvarianceReport) -> String {
+        let (key, label) = metricName(report)
+        let headlines = report.invariances.map(ReportHeadline.init)
+        var body = "<header><h1>\(escapeHTML(report.name))</h1><p class=\"sub\">Learned invariances · \(escapeHTML(report.task)) · "
+        body += "\(escapeHTML(report.settings["model"] ?? "model")) · \(report.history.count) epochs · test \(label) "
+        body += "\(percentOrValue(report, report.metrics["test_\(key)"])) with \(copies(report)) copies</p></header>"
+
+        body += "<section><h2>What the model learned to ignore</h2><ul class=\"headlines\">"
+        for h in headlines {
+            body += "<li class=\"\(h.verdict == .notLearned ? "not-learned" : h.verdict.rawValue)\"><span class=\"badge\">\(escapeHTML(h.verdict.rawValue))</span> \(escapeHTML(h.text))</li>"
+        }
+        body += "</ul><p class=\"note\">An interval is the range of the transformation the model was trained to treat as the same input: "
+        body += "ε is drawn uniformly from [−θ/2, θ/2] for each generator. Below ±5°, ±1 px, ×1.05 or slope ±0.05 it counts as none.</p></section>"
+
+        if let samples = report.samples, !samples.isEmpty {
+            body += "<section><h2>What counts as the same</h2><p class=\"note\">Test inputs transformed from one end of each learned interval to the other (middle: unchanged).</p><table class=\"strip\">"
+            for (invariance, headline) in zip(report.invariances, headlines) where invariance.learned {
+                body += "<tr><th>\(escapeHTML(invariance.generator))<br><span class=\"range\">\(escapeHTML(headline.range))</span></th><td>"
+                for row in ReportPictures.strip(Array(samples.prefix(2)), invariance) {
+                    body += "<span class=\"group\">" + row.map { "<img src=\"\($0)\" alt=\"\(escapeHTML(invariance.generator)) sample\">" }.joined() + "</span>"
+                }
+                body += "</td></tr>"
+            }
+            body += "</table></section>"
+        }
+
+        body += "<section><h2>Training</h2><div class=\"charts\">"
+        let epochs = report.history.map { Double($0.epoch) }
+        body += SVGChart(title: "Widths θ over training", xLabel: "epoch", yLabel: "θ (parameter units)",
+                         series: report.invariances.enumerated().filter(\.element.learned).map { index, invariance in
+                             SVGChart.Series(label: invariance.generator, points: zip(epochs, report.history).map { ($0, Double($1.theta[invariance.generator] ?? 0)) },
+                                             color: SVGChart.palette[index % SVGChart.palette.count])
+                         }).render()
+        body += SVGChart(title: "Loss", xLabel: "epoch", yLabel: "train loss",
+                         series: [.init(label: "train loss", points: zip(epochs, report.history).map { ($0, $1.trainLoss) }, color: SVGChart.palette[0])]).render()
+        body += SVGChart(title: "Train and test \(label)", xLabel: "epoch", yLabel: label,
+                         series: [.init(label: "train", points: zip(epochs, report.history).map { ($0, $1.trainMetric) }, color: SVGChart.palette[0]),
+                                  .init(label: "test (\(copies(report)) copies)", points: zip(epochs, report.history).compactMap { e, r in r.testMetric.map { (e, $0) } },
+                                        color: SVGChart.palette[1])]).render()
+        body += "</div></section>"
+
+        if !report.probes.isEmpty {
+            body += "<section><h2>Probes: transforming every test input</h2><p class=\"note\">Each held-out input transformed by the same amount; "
+            body += "shaded: the learned interval. Solid: \(copies(report)) augmented copies averaged; dashed: one plain pass."
+            body += isClassification(report) ? " Consistency: the share of inputs whose predicted class stays the one predicted untransformed.</p>" : "</p>"
+            body += "<div class=\"charts\">"
+            for sweep in report.probes {
+                let invariance = report.invariances.first { $0.generator == sweep.generator }
+                let xs = sweep.points.map(\.natural)
+                var series: [SVGChart.Series] = [
+                    .init(label: label, points: zip(xs, sweep.points).map { ($0, $1.metric) }, color: SVGChart.palette[0]),
+                    .init(label: "\(label), 1 pass", points: zip(xs, sweep.points).map { ($0, $1.metricSingle) }, color: SVGChart.palette[0], dashed: true),
+                ]
+                if isClassification(report) {
+                    series.append(.init(label: "consistency", points: zip(xs, sweep.points).compactMap { x, p in p.consistency.map { (x, $0) } }, color: SVGChart.palette[1]))
+                    series.append(.init(label: "1 pass", points: zip(xs, sweep.points).compactMap { x, p in p.consistencySingle.map { (x, $0) } },
+                                        color: SVGChart.palette[1], dashed: true))
+                }
+                let shaded = invariance.flatMap { $0.learned ? ($0.interval.first ?? 0, $0.interval.last ?? 0) : nil }
+                body += SVGChart(title: sweep.generator, xLabel: sweep.unit, yLabel: isClassification(report) ? "share" : label, series: series,
+                                 shaded: shaded, yRange: isClassification(report) ? (0, 1) : nil).render()
+            }
+            body += "</div></section>"
+        }
+
+        body += "<section><h2>Copies against a single pass</h2><table class=\"data\"><tr><th>predictor</th><th>test \(label)</th><th>time per image</th></tr>"
+        body += "<tr><td>\(copies(report)) augmented copies averaged</td><td>\(percentOrValue(report, report.metrics["test_\(key)"]))</td><td>\(seconds(report.metrics["test_seconds_per_image"]))</td></tr>"
+        body += "<tr><td>one plain pass</td><td>\(percentOrValue(report, report.metrics["test_\(key)_single"]))</td><td>\(seconds(report.metrics["test_seconds_per_image_single"]))</td></tr></table></section>"
+
+        body += "<section><h2>Widths</h2><table class=\"data\"><tr><th>generator</th><th>learned</th><th>θ</th><th>start θ</th><th>interval</th></tr>"
+        for i in report.invariances {
+            body += "<tr><td>\(escapeHTML(i.generator))</td><td>\(i.learned ? "yes" : "no")</td><td>\(String(format: "%.4g", i.theta))</td><td>\(String(format: "%.4g", i.initialTheta))</td>"
+            body += "<td>\(String(format: "%.4g", i.interval.first ?? 0)) … \(String(format: "%.4g", i.interval.last ?? 0)) \(escapeHTML(i.unit))</td></tr>"
+        }
+        body += "</table></section>"
+
+        body += "<section><h2>Reproduce this run</h2><table class=\"data settings\">"
+        for k in report.settings.keys.sorted() { body += "<tr><th>\(escapeHTML(k))</th><td><code>\(escapeHTML(report.settings[k]!))</code></td></tr>" }
+        body += "</table></section>"
+
+        return """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>\(escapeHTML(report.name)): learned invariances</title>
+            <style>\(css)</style></head>
+            <body><main>\(body)<footer>augerino · \(escapeHTML(report.schema))</footer></main></body></html>
+
+            """
+    }
+
+    static let css = """
+        body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f6f7f9}
+        main{max-width:1100px;margin:0 auto;padding:20px 24px 40px;box-sizing:border-box}
+        h1{margin:0 0 4px;font-size:26px}h2{font-size:18px;margin:0 0 10px}
+        section{background:#fff;border:1px solid #e2e5ea;border-radius:8px;padding:16px 18px;margin:16px 0;overflow-x:auto}
+        .sub,.note,footer{color:#5b6473;font-size:13px}
+        .headlines{list-style:none;padding:0;margin:0}.headlines li{padding:6px 0;font-size:17px;border-bottom:1px solid #f0f1f4}
+        .badge{display:inline-block;min-width:86px;text-align:center;font-size:12px;border-radius:10px;padding:1px 8px;margin-right:8px;color:#fff;background:#8a94a6}
+        .full .badge{background:#1a7f37}.partial .badge{background:#2f6fdf}.none .badge{background:#8a94a6}.not-learned .badge{background:#c8ccd4;color:#333}
+        .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:12px}
+        svg.chart{width:100%;height:auto;display:block}
+        .chart-title{font-size:14px;font-weight:600;fill:#1d2330}.tick{font-size:11px;fill:#5b6473}.axis{font-size:12px;fill:#1d2330}
+        .grid{stroke:#eceef2}.frame{fill:none;stroke:#c9ced6}.learned{fill:#2f6fdf;fill-opacity:.12}
+        table.strip th{text-align:left;font-weight:600;padding:6px 12px 6px 0;vertical-align:middle;white-space:nowrap}
+        .range{font-weight:400;color:#5b6473;font-size:13px}
+        .group{display:inline-block;margin:2px 14px 2px 0;white-space:nowrap}
+        .group img{width:52px;height:52px;image-rendering:pixelated;border:1px solid #dfe2e7;margin-right:2px;background:#000}
+        table.data{border-collapse:collapse;font-size:14px}table.data td,table.data th{border-bottom:1px solid #eceef2;padding:5px 12px 5px 0;text-align:left}
+        .settings code{font-size:13px;word-break:break-all}
+        """
+}

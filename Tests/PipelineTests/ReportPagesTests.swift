@@ -1,0 +1,126 @@
+import Bundle
+import Foundation
+@testable import Invariance
+@testable import Pipeline
+import TestSupport
+import XCTest
+
+final class ReportPagesTests: XCTestCase {
+    /// A report as training writes it: full rotation, no translation, a partial scale, probes,
+    /// history and two sample images (an L and a bar).
+    func sampleReport() -> InvarianceReport {
+        let widths: [AffineGenerator: Float] = [.translateX: 0.6, .translateY: 0.02, .rotation: 6.6, .scale: 0.5, .stretch: 0.01, .shear: 0.02]
+        let history = (1...5).map { (epoch: Int) -> EpochRecord in
+            let e = Double(epoch)
+            let theta: [String: Float] = Dictionary(uniqueKeysWithValues: widths.map { ($0.key.rawValue, $0.value * Float(epoch) / 5) })
+            return EpochRecord(epoch: epoch, trainLoss: 1 / e, trainMetric: 0.5 + 0.09 * e, testMetric: 0.5 + 0.08 * e, theta: theta, seconds: 1.5)
+        }
+        let probes = AffineGenerator.allCases.map { (generator: AffineGenerator) -> ProbeSweep in
+            let points = probeMagnitudes(generator, height: 12, width: 12).map { (epsilon: Float) -> ProbeSweep.Point in
+                let e = Double(abs(epsilon))
+                return ProbeSweep.Point(epsilon: epsilon, natural: naturalValue(generator, epsilon: epsilon, height: 12, width: 12).0,
+                                        metric: 0.9 - e / 10, metricSingle: 0.85 - e / 8, consistency: 1 - e / 5, consistencySingle: 0.95 - e / 4)
+            }
+            return ProbeSweep(generator: generator.rawValue, unit: naturalValue(generator, epsilon: 0, height: 12, width: 12).1, points: points)
+        }
+        var report = InvarianceReport(name: "test <data>", task: .classification(classes: 3), widths: widths, initial: widths.mapValues { _ in 0.69 },
+                                      learned: Set(AffineGenerator.allCases), imageHeight: 12, imageWidth: 12,
+                                      metrics: ["test_accuracy": 0.93, "test_accuracy_single": 0.91, "test_seconds_per_image": 0.004,
+                                                "test_seconds_per_image_single": 0.001, "train_loss": 0.2, "train_accuracy": 0.95],
+                                      history: history, probes: probes,
+                                      settings: ["seed": "0", "bundle_sha256": String(repeating: "ab", count: 32), "test_copies": "4", "model": "smallnet(8)"])
+        let l = (0..<144).map { i -> Float in (i % 12 == 3 && i / 12 > 2) || (i / 12 == 9 && i % 12 > 2 && i % 12 < 9) ? 255 : 0 }
+        let bar = (0..<144).map { i -> Float in i / 12 == 6 ? 200 : 10 }
+        report.samples = [.init(shape: [1, 12, 12], values: l), .init(shape: [1, 12, 12], values: bar)]
+        return report
+    }
+
+    func test_headlines_sayTheVerdictInPlainWordsAndNaturalUnits() {
+        let lines = sampleReport().invariances.map { ReportHeadline($0).text }
+        XCTAssertEqual(lines[2], "Full rotation invariance: ±180°")
+        XCTAssertEqual(lines[0], "No horizontal translation invariance: ±0.2 px")
+        XCTAssertEqual(lines[3], "Scale invariance: ×0.78–×1.28")
+        XCTAssertEqual(lines[5], "No shear invariance: slope ±0.01")
+        let partial = InvarianceReport.Invariance(generator: "rotation", learned: true, theta: 1.57, initialTheta: 0.69, interval: [-45, 45], unit: "degrees")
+        XCTAssertEqual(ReportHeadline(partial).text, "Rotation invariance: ±45°")
+        let fixed = InvarianceReport.Invariance(generator: "shear", learned: false, theta: 0, initialTheta: 0, interval: [0, 0], unit: "slope")
+        XCTAssertEqual(ReportHeadline(fixed).verdict, .notLearned)
+    }
+
+    func test_html_isOneSelfContainedFile_withHeadlinesPicturesAndCharts() throws {
+        let html = ReportPages.html(sampleReport())
+        XCTAssertTrue(html.contains("Full rotation invariance: ±180°"))
+        XCTAssertTrue(html.contains("test &lt;data&gt;"), "names are escaped")
+        XCTAssertEqual(html.components(separatedBy: "<img src=\"data:image/png;base64,").count - 1, 6 * 2 * 5, "a strip of 5 per sample per generator")
+        XCTAssertGreaterThanOrEqual(html.components(separatedBy: "<svg").count - 1, 3 + 6, "training charts and a probe chart per generator")
+        XCTAssertTrue(html.contains("class=\"learned\""), "the learned interval is shaded in the probes")
+        for external in ["src=\"http", "href=\"http", "url(", "<script", "<link"] {
+            XCTAssertFalse(html.contains(external), "nothing fetched or run: found \(external)")
+        }
+        XCTAssertTrue(html.contains(String(repeating: "ab", count: 32)), "the data hash is shown")
+    }
+
+    func test_markdown_hasTheHeadlinesAndTables() {
+        let md = ReportPages.markdown(sampleReport())
+        XCTAssertTrue(md.contains("- **Full rotation invariance: ±180°**"))
+        XCTAssertTrue(md.contains("| 4 augmented copies averaged | 93.00% | 4.00 ms |"), md)
+        XCTAssertTrue(md.contains("| one plain pass | 91.00% | 1.00 ms |"), md)
+        XCTAssertTrue(md.contains("| bundle_sha256 | `" + String(repeating: "ab", count: 32) + "` |"))
+    }
+
+    func test_strip_turnsTheSampleAcrossTheInterval_andTheMiddleIsTheInput() throws {
+        let report = sampleReport()
+        let rotation = report.invariances[2]
+        XCTAssertEqual(ReportPictures.steps(rotation).map { ($0 * 1000).rounded() / 1000 }, [-3.142, -1.571, 0, 1.571, 3.142], "rotation at most the circle")
+        let strip = ReportPictures.strip(Array(report.samples!.prefix(1)), rotation)[0]
+        func pixels(_ uri: String) throws -> [Float] {
+            try PNG.decode(Data(base64Encoded: String(uri.dropFirst("data:image/png;base64,".count)))!, file: "strip").values
+        }
+        XCTAssertEqual(try pixels(strip[2]), report.samples![0].values.map { $0 > 0 ? 255 : 0 }, "the middle picture is the untransformed input")
+        XCTAssertNotEqual(try pixels(strip[3]), try pixels(strip[2]), "a quarter turn changes the picture")
+    }
+
+    func test_renderAgain_fromReportJSON_writesBothPages() throws {
+        let folder = try makeScratchFolder("report")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try sampleReport().encoded().write(to: folder.appendingPathComponent("report.json"))
+        try ReportPages.render(folder: folder)
+        XCTAssertTrue(try String(contentsOf: folder.appendingPathComponent("report.html"), encoding: .utf8).hasPrefix("<!DOCTYPE html>"))
+        XCTAssertTrue(try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8).hasPrefix("# test <data>"))
+        XCTAssertThrowsError(try ReportPages.render(folder: folder.appendingPathComponent("missing"))) { error in
+            XCTAssertTrue("\(error)".contains("missing/report.json: reading the report failed"), "\(error)")
+        }
+    }
+
+    /// The page in a real browser: headless Chromium (Debian package `chromium`) renders it,
+    /// prints no console message, and the screenshot is not blank.
+    func test_html_inHeadlessChromium_hasNoConsoleErrors_andTheScreenshotIsNotBlank() throws {
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: FileManager.default.isExecutableFile) else {
+            throw XCTSkip("needs headless Chromium (apt-get install chromium) to render report.html; skipped")
+        }
+        let folder = try makeScratchFolder("chromium")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try ReportPages.write(sampleReport(), into: folder)
+        let shot = folder.appendingPathComponent("shot.png")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: chromium)
+        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
+                             "--user-data-dir=\(folder.appendingPathComponent("profile").path)", "--window-size=1280,2400",
+                             "--screenshot=\(shot.path)", folder.appendingPathComponent("report.html").absoluteString]
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = pipe
+        try process.run()
+        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, log)
+        let console = log.split(separator: "\n").filter { $0.contains(":CONSOLE") }
+        XCTAssertEqual(console, [], "console messages")
+        let image = try PNG.decode(Data(contentsOf: shot), file: shot.path)
+        XCTAssertEqual(image.width, 1280)
+        let distinct = Set(image.values.map { Int($0) })
+        let background = image.values.filter { $0 > 240 }.count
+        XCTAssertGreaterThan(distinct.count, 50, "the screenshot has text and pictures, not one colour")
+        XCTAssertLessThan(Double(background), Double(image.values.count) * 0.99, "not blank")
+    }
+}
