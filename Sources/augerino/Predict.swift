@@ -11,16 +11,16 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Predict with a trained model: top classes with probabilities, or the regressed value.",
         discussion: """
-            Each INPUT is an IDX file (gzip-compressed or not) of one image (H×W or C×H×W) or \
-            of many (N×H×W or N×C×H×W), stored as the training data was (the model standardises \
-            with the training statistics). Probabilities are the softmax of the log-probabilities \
+            Each INPUT is a PNG image, or an IDX (gzip-compressed or not) or NPY file of one \
+            image (H×W or C×H×W) or of many (N×H×W or N×C×H×W), stored as the training data was \
+            (the model standardises with the training statistics); the format is told by content. Probabilities are the softmax of the log-probabilities \
             averaged over --copies augmented copies (0: one pass without augmentation).
             """)
 
     @Argument(help: "model.safetensors written by augerino train.")
     var model: String
 
-    @Argument(help: "IDX files with the images to classify.")
+    @Argument(help: "PNG, IDX or NPY files with the images to classify.")
     var inputs: [String]
 
     @Option(help: "Augmented copies averaged per image (0: no augmentation).")
@@ -46,7 +46,7 @@ struct Predict: ParsableCommand {
         let (c, h, w) = (model.inputShape[0], model.inputShape[1], model.inputShape[2])
         var random = RandomGenerator(seed: seed)
         for input in inputs {
-            let array = try IDXArray.read(from: URL(fileURLWithPath: input))
+            let array = try InputFile.read(URL(fileURLWithPath: input))
             let tail = Array(array.shape.suffix(c == 1 && array.shape.count <= 3 ? 2 : 3))
             guard tail == (c == 1 && array.shape.count <= 3 ? [h, w] : [c, h, w]) else {
                 throw ValidationError("\(input): images of shape \(array.shape) do not fit the model, which reads \(c)×\(h)×\(w)")

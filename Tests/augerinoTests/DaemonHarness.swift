@@ -82,10 +82,10 @@ final class DaemonHarness {
     var isRunning: Bool { process?.isRunning ?? false }
 
     /// Runs another augerino command on the same configuration; returns its output and status.
-    func command(_ arguments: [String]) throws -> (output: String, status: Int32) {
+    func command(_ arguments: [String], withConfig: Bool = true) throws -> (output: String, status: Int32) {
         let process = Process()
         process.executableURL = Self.binary
-        process.arguments = arguments + ["--config", config.path]
+        process.arguments = arguments + (withConfig ? ["--config", config.path] : [])
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

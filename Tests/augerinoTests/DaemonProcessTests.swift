@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 import Invariance
 import Pipeline
@@ -55,7 +56,7 @@ final class DaemonProcessTests: XCTestCase {
         let result = daemon.outbox.appendingPathComponent("tiny")
         daemon.waitUntil("outbox/tiny appears") { FileManager.default.fileExists(atPath: result.path) }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: result.path).sorted(),
-                       ["job.json", "manifest.json", "model.safetensors", "report.json"])
+                       ["job.json", "manifest.json", "model.safetensors", "report.html", "report.json", "report.md"])
         let model = try ModelFile.read(from: result.appendingPathComponent("model.safetensors"))
         XCTAssertEqual(model.classes ?? [], ["left", "right"])
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: result.appendingPathComponent("report.json"))) as! [String: Any]
@@ -65,6 +66,19 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertEqual(job.resultName, "tiny")
         XCTAssertEqual(job.sha256.count, 64)
         XCTAssertFalse(FileManager.default.fileExists(atPath: job.bundlePath), "the spool copy goes once the result is out")
+
+        // The result is usable at once: predict reads PNG and NPY inputs (and IDX).
+        let left = (0..<64).map { UInt8($0 % 8 < 4 ? 210 : 25) }, right = (0..<64).map { UInt8($0 % 8 < 4 ? 25 : 210) }
+        try PNG.encode(width: 8, height: 8, channels: 1, pixels: left).write(to: daemon.root.appendingPathComponent("left.png"))
+        try NPY.encode(shape: [2, 8, 8], values: (right + left).map(Float.init)).write(to: daemon.root.appendingPathComponent("pair.npy"))
+        let predicted = try daemon.command(["predict", result.appendingPathComponent("model.safetensors").path,
+                                            daemon.root.appendingPathComponent("left.png").path, daemon.root.appendingPathComponent("pair.npy").path,
+                                            "--top", "1"], withConfig: false)
+        XCTAssertEqual(predicted.status, 0, predicted.output)
+        let lines = predicted.output.split(separator: "\n")
+        XCTAssertEqual(lines.count, 3, predicted.output)
+        XCTAssertTrue(lines.count == 3 && lines[0].contains("left.png: left") && lines[1].contains("pair.npy[0]: right") && lines[2].contains("pair.npy[1]: left"),
+                      predicted.output)
 
         let status = try daemon.command(["status"])
         XCTAssertTrue(status.output.contains("daemon: running, pid"), status.output)
