@@ -12,74 +12,111 @@ public struct BundleLimits: Sendable, Equatable {
 }
 
 /// A bundle: a gzip-compressed tar with manifest.json at its root or inside one top-level
-/// folder. Opening it checks every rule before anything is written: no absolute paths, no ".."
-/// components, no links, devices or FIFOs, no duplicate names, names in UTF-8, and the caps of
-/// `BundleLimits` (decompression stops as soon as a cap is passed). Files are written only into
-/// a fresh folder, which is removed again if anything fails.
+/// folder. Opening it streams (memory stays bounded) and checks every member before writing it:
+/// no absolute paths, no ".." components, no links, devices or FIFOs, no duplicate names, names
+/// in UTF-8, and the caps of `BundleLimits` (decompression stops as soon as a cap is passed).
+/// Files are written only into a fresh folder, which is removed again if anything fails.
 public enum BundleArchive {
     /// Extracts `bundle` into `destination` (which must not exist) and returns the folder that
     /// holds manifest.json. Errors call the bundle `displayName` (default: its file name).
-    /// - Throws: `BundleError` naming the bundle, the member and the rule.
+    ///
+    /// Streams: compressed bytes are read 64 KiB at a time, inflated and untarred on the fly,
+    /// and each member's data written as it arrives, so memory stays bounded (about 1 MiB)
+    /// whatever the bundle holds, and a cap stops the work the moment it is passed.
+    /// - Throws: `BundleError` naming the bundle, the member and the rule (`.storage` when the
+    ///   destination cannot be written).
     public static func extract(_ bundle: URL, into destination: URL, limits: BundleLimits = BundleLimits(), displayName: String? = nil) throws -> URL {
         let name = displayName ?? bundle.lastPathComponent
-        let compressed: Data
-        do { compressed = try Data(contentsOf: bundle) } catch {
-            throw BundleError.unreadable(file: bundle.path, reason: error.localizedDescription)
-        }
-        let ratioLimit = compressed.count.multipliedReportingOverflow(by: limits.maxCompressionRatio)
+        let fd = open(bundle.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BundleError.unreadable(file: bundle.path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw BundleError.unreadable(file: bundle.path, reason: String(cString: strerror(errno))) }
+        let ratioLimit = Int(info.st_size).multipliedReportingOverflow(by: limits.maxCompressionRatio)
         let byRatio = ratioLimit.overflow ? Int.max : ratioLimit.partialValue
         let byTotal = limits.maxTotalBytes + (limits.maxMembers + 2) * 1024
-        let archive = try Gzip.decompress(compressed, file: name, limit: min(byRatio, byTotal),
-                                          limitRule: byRatio < byTotal ? "\(limits.maxCompressionRatio) times its compressed size (rule: compression ratio cap)"
-                                                                       : "the \(limits.maxTotalBytes)-byte total (rule: total size cap)")
-        let members = try Tar.read(archive, file: name, maxMembers: limits.maxMembers)
-        var files: [(path: String, data: Data)] = [], folders: Set<String> = [], seen: Set<String> = []
-        var total = 0
-        for member in members {
-            func fail(_ rule: String) -> BundleError { .archive(file: name, member: member.path, rule: rule) }
-            let path = try safePath(member.path, fail)
-            guard seen.insert(path).inserted else { throw fail("the name appears twice (rule: no duplicate names)") }
-            switch member.kind {
-            case .file:
-                guard member.data.count <= limits.maxMemberBytes else { throw fail("it holds \(member.data.count) bytes, more than \(limits.maxMemberBytes) (rule: member size cap)") }
-                total += member.data.count
-                guard total <= limits.maxTotalBytes else { throw fail("the members so far hold more than \(limits.maxTotalBytes) bytes (rule: total size cap)") }
-                files.append((path, member.data))
-            case .directory: folders.insert(path)
-            case .symbolicLink, .hardLink: throw fail("it is a link (rule: no symbolic or hard links)")
-            case .device, .fifo: throw fail("it is a device or FIFO (rule: regular files and folders only)")
-            case .other(let type): throw fail("it has tar type '\(Character(UnicodeScalar(type)))' (rule: regular files and folders only)")
-            }
+        let gzip = try GzipReader(descriptor: fd, name: name, limit: min(byRatio, byTotal),
+                                  limitRule: byRatio < byTotal ? "\(limits.maxCompressionRatio) times its compressed size (rule: compression ratio cap)"
+                                                               : "the \(limits.maxTotalBytes)-byte total (rule: total size cap)")
+        let tar = TarReader(file: name, maxMembers: limits.maxMembers) { try gzip.read(into: $0) }
+        guard mkdir(destination.path, 0o755) == 0 else {
+            throw BundleError.storage(path: destination.path, reason: "cannot create the extraction folder (it must not exist yet): \(String(cString: strerror(errno)))")
         }
-        let fileNames = Set(files.map(\.path))
-        let root: String
-        if fileNames.contains("manifest.json") {
-            root = ""
-        } else {
-            let tops = Set(files.map { String($0.path.split(separator: "/")[0]) })
+        do {
+            var fileNames: Set<String> = [], seen: Set<String> = []
+            var total = 0
+            while let member = try tar.next() {
+                func fail(_ rule: String) -> BundleError { .archive(file: name, member: member.path, rule: rule) }
+                let path = try safePath(member.path, fail)
+                guard seen.insert(path).inserted else { throw fail("the name appears twice (rule: no duplicate names)") }
+                switch member.kind {
+                case .file:
+                    guard member.size <= limits.maxMemberBytes else { throw fail("it holds \(member.size) bytes, more than \(limits.maxMemberBytes) (rule: member size cap)") }
+                    total += member.size
+                    guard total <= limits.maxTotalBytes else { throw fail("the members so far hold more than \(limits.maxTotalBytes) bytes (rule: total size cap)") }
+                    let target = destination.appendingPathComponent(path)
+                    try makeFolders(target.deletingLastPathComponent(), under: destination, member: member.path, bundle: name)
+                    try writeMember(tar, to: target, member: member.path, bundle: name)
+                    fileNames.insert(path)
+                case .directory:
+                    try makeFolders(destination.appendingPathComponent(path), under: destination, member: member.path, bundle: name)
+                case .symbolicLink, .hardLink: throw fail("it is a link (rule: no symbolic or hard links)")
+                case .device, .fifo: throw fail("it is a device or FIFO (rule: regular files and folders only)")
+                case .other(let type): throw fail("it has tar type '\(Character(UnicodeScalar(type)))' (rule: regular files and folders only)")
+                }
+            }
+            if fileNames.contains("manifest.json") { return destination }
+            let tops = Set(fileNames.map { String($0.split(separator: "/")[0]) })
             guard tops.count == 1, let top = tops.first, fileNames.contains(top + "/manifest.json") else {
                 throw BundleError.archive(file: name, member: "manifest.json", rule: "there is no manifest.json at the root or inside one top-level folder")
             }
-            root = top
-        }
-        let manager = FileManager.default
-        do {
-            try manager.createDirectory(at: destination, withIntermediateDirectories: false)
+            return destination.appendingPathComponent(top)
         } catch {
-            throw BundleError.storage(path: destination.path, reason: "cannot create the extraction folder (it must not exist yet): \(error.localizedDescription)")
+            try? FileManager.default.removeItem(at: destination)
+            throw error
         }
-        do {
-            for folder in folders.sorted() { try manager.createDirectory(at: destination.appendingPathComponent(folder), withIntermediateDirectories: true) }
-            for (path, data) in files {
-                let target = destination.appendingPathComponent(path)
-                try manager.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try data.write(to: target, options: .withoutOverwriting)
+    }
+
+    /// Creates `folder` and its missing parents inside `root` (a member's path is already safe).
+    private static func makeFolders(_ folder: URL, under root: URL, member: String, bundle: String) throws {
+        let relative = folder.path.dropFirst(root.path.count).split(separator: "/")
+        var current = root
+        for part in relative {
+            current.appendPathComponent(String(part))
+            if mkdir(current.path, 0o755) != 0 && errno != EEXIST {
+                throw storageOrConflict(errno, current.path, member: member, bundle: bundle)
             }
-        } catch {
-            try? manager.removeItem(at: destination)
-            throw BundleError.storage(path: destination.path, reason: "extracting \(name) failed: \(error.localizedDescription)")
+            var info = stat()
+            guard lstat(current.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw BundleError.archive(file: bundle, member: member, rule: "its folder \"\(part)\" is also a file in the bundle (rule: no duplicate names)")
+            }
         }
-        return root.isEmpty ? destination : destination.appendingPathComponent(root)
+    }
+
+    /// Writes the current tar member's data into a new file.
+    private static func writeMember(_ tar: TarReader, to target: URL, member: String, bundle: String) throws {
+        let out = open(target.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard out >= 0 else { throw storageOrConflict(errno, target.path, member: member, bundle: bundle) }
+        defer { close(out) }
+        try tar.readData { chunk in
+            var written = 0
+            while written < chunk.count {
+                let n = write(out, chunk.baseAddress! + written, chunk.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw BundleError.storage(path: target.path, reason: String(cString: strerror(errno)))
+                }
+                written += n
+            }
+        }
+    }
+
+    /// A failed create: the bundle's fault when the name is taken (by a member of another
+    /// kind), the storage's otherwise (full, read-only, no permission).
+    private static func storageOrConflict(_ code: Int32, _ path: String, member: String, bundle: String) -> BundleError {
+        code == EEXIST || code == ENOTDIR || code == EISDIR
+            ? .archive(file: bundle, member: member, rule: "it collides with another member of the same name (rule: no duplicate names)")
+            : .storage(path: path, reason: String(cString: strerror(code)))
     }
 
     /// Packs every regular file under `folder` (paths relative to it, sorted) as a bundle,

@@ -13,58 +13,14 @@ public enum Gzip {
     /// - Throws: `BundleError.gzip` naming the rule broken.
     ///   - limitRule: how the limit is described in the error.
     public static func decompress(_ data: Data, file: String, limit: Int = 1 << 30, limitRule: String? = nil) throws -> Data {
-        func fail(_ rule: String) -> BundleError { .gzip(file: file, rule: rule) }
-        guard data.count >= 2, data[data.startIndex] == 0x1F, data[data.startIndex + 1] == 0x8B else {
-            throw fail("it does not start with the gzip magic bytes 1f 8b")
-        }
+        let reader = try GzipReader(data: data, name: file, limit: limit, limitRule: limitRule)
         var output = Data()
-        var stream = z_stream()
-        // 15 + 16: a gzip wrapper only (no zlib or raw deflate), with the largest window.
-        guard inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw fail("zlib could not start")
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+            if n == 0 { return output }
+            output.append(contentsOf: buffer[0..<n])
         }
-        defer { inflateEnd(&stream) }
-        let chunk = 1 << 16
-        var buffer = [UInt8](repeating: 0, count: chunk)
-        try data.withUnsafeBytes { (input: UnsafeRawBufferPointer) in
-            var consumed = 0
-            stream.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress!)
-            stream.avail_in = UInt32(input.count)
-            while true {
-                let status = buffer.withUnsafeMutableBufferPointer { out -> Int32 in
-                    stream.next_out = out.baseAddress
-                    stream.avail_out = UInt32(chunk)
-                    return inflate(&stream, Z_NO_FLUSH)
-                }
-                let produced = chunk - Int(stream.avail_out)
-                guard output.count + produced <= limit else {
-                    throw fail("it decompresses to more than \(limitRule ?? "the \(limit)-byte limit")")
-                }
-                output.append(contentsOf: buffer[0..<produced])
-                consumed = input.count - Int(stream.avail_in)
-                switch status {
-                case Z_OK:
-                    if stream.avail_in == 0 && produced == 0 { throw fail("it is truncated (the last member ends early)") }
-                case Z_BUF_ERROR:
-                    if stream.avail_in == 0 { throw fail("it is truncated (the last member ends early)") }
-                case Z_STREAM_END:
-                    guard consumed < input.count else { return }
-                    // Another member must follow directly; anything else is trailing garbage.
-                    guard input.count - consumed >= 2, input[consumed] == 0x1F, input[consumed + 1] == 0x8B else {
-                        throw fail("\(input.count - consumed) bytes follow the last gzip member")
-                    }
-                    guard inflateReset(&stream) == Z_OK else { throw fail("zlib could not start the next member") }
-                case Z_DATA_ERROR:
-                    let detail = stream.msg.map { String(cString: $0) } ?? "corrupt data"
-                    throw fail("\(detail) at compressed byte \(consumed)")
-                case Z_MEM_ERROR:
-                    throw fail("zlib ran out of memory")
-                default:
-                    throw fail("zlib reported error \(status) at compressed byte \(consumed)")
-                }
-            }
-        }
-        return output
     }
 
     /// Compresses `data` as one gzip member (level 6 by default).

@@ -16,80 +16,20 @@ public enum Tar {
     /// Every member of `archive` in order.
     /// - Throws: `BundleError.archive` naming the member and the rule.
     public static func read(_ archive: Data, file: String, maxMembers: Int = 200_000) throws -> [TarMember] {
-        func fail(_ member: String, _ rule: String) -> BundleError { .archive(file: file, member: member, rule: rule) }
-        var members: [TarMember] = []
         var offset = archive.startIndex
-        var longName: String? = nil
-        var pax: [String: String] = [:]
-        while true {
-            guard archive.endIndex - offset >= 512 else {
-                throw fail("(end)", "the archive ends without the tar end marker (two zero blocks); it is truncated")
-            }
-            let header = archive[offset..<(offset + 512)]
-            if header.allSatisfy({ $0 == 0 }) {
-                guard archive.endIndex - offset >= 1024, archive[(offset + 512)..<(offset + 1024)].allSatisfy({ $0 == 0 }) else {
-                    throw fail("(end)", "the archive ends with one zero block instead of the two of the end marker")
-                }
-                // Anything after the end marker must be zero padding.
-                guard archive[(offset + 1024)...].allSatisfy({ $0 == 0 }) else {
-                    throw fail("(end)", "there are data after the tar end marker")
-                }
-                return members
-            }
-            let bytes = [UInt8](header)
-            let rawName = string(bytes, 0, 100)
-            guard let stored = octal(bytes, 148, 8) else { throw fail(rawName, "the header checksum field is not a number") }
-            let computed = bytes.enumerated().reduce(0) { $0 + (148..<156 ~= $1.offset ? 32 : Int($1.element)) }
-            guard stored == computed else { throw fail(rawName, "the header checksum is wrong (stored \(stored), computed \(computed)); the archive is corrupt") }
-            guard var size = octal(bytes, 124, 12) ?? base256(bytes, 124, 12) else { throw fail(rawName, "the size field is not a number") }
-            if let paxSize = pax["size"] {
-                guard let value = Int(paxSize), value >= 0 else { throw fail(rawName, "the pax size \"\(paxSize)\" is not a number") }
-                size = value
-            }
-            let dataStart = offset + 512
-            guard size >= 0, archive.endIndex - dataStart >= size else {
-                throw fail(rawName, "its \(size) bytes run past the end of the archive; it is truncated")
-            }
-            let data = archive[dataStart..<(dataStart + size)]
-            offset = dataStart + (size + 511) / 512 * 512
-            let type = bytes[156]
-            switch type {
-            case UInt8(ascii: "L"):  // GNU: the next member's long name
-                longName = try utf8(data.prefix { $0 != 0 }, rawName, fail)
-                continue
-            case UInt8(ascii: "x"):  // pax: records for the next member
-                pax = try paxRecords(data, rawName, fail)
-                continue
-            case UInt8(ascii: "g"):  // pax global header: nothing here depends on it
-                continue
-            default:
-                break
-            }
-            var path: String
-            if let name = pax["path"] {
-                path = name
-            } else if let name = longName {
-                path = name
-            } else {
-                let prefix = bytes[257..<262] == [UInt8]("ustar".utf8)[...] ? string(bytes, 345, 155) : ""
-                let name = try utf8(Data(bytes[0..<100].prefix { $0 != 0 }), rawName, fail)
-                path = prefix.isEmpty ? name : prefix + "/" + name
-            }
-            longName = nil
-            pax = [:]
-            let kind: TarMember.Kind
-            switch type {
-            case 0, UInt8(ascii: "0"), UInt8(ascii: "7"): kind = .file
-            case UInt8(ascii: "5"): kind = .directory
-            case UInt8(ascii: "2"): kind = .symbolicLink
-            case UInt8(ascii: "1"): kind = .hardLink
-            case UInt8(ascii: "3"), UInt8(ascii: "4"): kind = .device
-            case UInt8(ascii: "6"): kind = .fifo
-            default: kind = .other(type)
-            }
-            members.append(TarMember(path: path, kind: kind, data: kind == .file ? Data(data) : Data()))
-            guard members.count <= maxMembers else { throw fail(path, "the archive has more than \(maxMembers) members (rule: member count cap)") }
+        let reader = TarReader(file: file, maxMembers: maxMembers) { buffer in
+            let n = min(buffer.count, archive.endIndex - offset)
+            archive.copyBytes(to: buffer.bindMemory(to: UInt8.self), from: offset..<(offset + n))
+            offset += n
+            return n
         }
+        var members: [TarMember] = []
+        while let entry = try reader.next() {
+            var data = Data()
+            if entry.kind == .file { try reader.readData { data.append(contentsOf: $0) } }
+            members.append(TarMember(path: entry.path, kind: entry.kind, data: data))
+        }
+        return members
     }
 
     /// A ustar archive of `files` (path → bytes), in the given order, with the end marker.
@@ -131,11 +71,11 @@ public enum Tar {
         header.replaceSubrange(at..<(at + bytes.count), with: bytes)
     }
 
-    private static func string(_ bytes: [UInt8], _ at: Int, _ length: Int) -> String {
+    static func string(_ bytes: [UInt8], _ at: Int, _ length: Int) -> String {
         String(decoding: bytes[at..<(at + length)].prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    private static func octal(_ bytes: [UInt8], _ at: Int, _ length: Int) -> Int? {
+    static func octal(_ bytes: [UInt8], _ at: Int, _ length: Int) -> Int? {
         let field = bytes[at..<(at + length)].prefix { $0 != 0 }
         let text = String(decoding: field, as: UTF8.self).trimmingCharacters(in: .whitespaces)
         guard !text.isEmpty, text.allSatisfy({ ("0"..."7").contains($0) }) else { return nil }
@@ -143,7 +83,7 @@ public enum Tar {
     }
 
     /// GNU base-256 numbers: the first byte has its high bit set.
-    private static func base256(_ bytes: [UInt8], _ at: Int, _ length: Int) -> Int? {
+    static func base256(_ bytes: [UInt8], _ at: Int, _ length: Int) -> Int? {
         guard bytes[at] & 0x80 != 0, bytes[at] & 0x40 == 0 else { return nil }
         var value = Int(bytes[at] & 0x3F)
         for byte in bytes[(at + 1)..<(at + length)] {
@@ -153,13 +93,13 @@ public enum Tar {
         return value
     }
 
-    private static func utf8(_ data: Data, _ member: String, _ fail: (String, String) -> BundleError) throws -> String {
+    static func utf8(_ data: Data, _ member: String, _ fail: (String, String) -> BundleError) throws -> String {
         guard let text = String(data: data, encoding: .utf8) else { throw fail(member, "its name is not valid UTF-8") }
         return text
     }
 
     /// pax records: "<length> <key>=<value>\n".
-    private static func paxRecords(_ data: Data, _ member: String, _ fail: (String, String) -> BundleError) throws -> [String: String] {
+    static func paxRecords(_ data: Data, _ member: String, _ fail: (String, String) -> BundleError) throws -> [String: String] {
         var records: [String: String] = [:]
         var rest = data[...]
         while !rest.isEmpty {

@@ -88,11 +88,35 @@ final class BundleArchiveTests: XCTestCase {
                        "total size cap", limits: limits)
     }
 
-    func test_aStreamOfZeros_stopsAtTheCompressionRatioCap() {
-        // 64 MiB of zeros compress to about 64 KiB; the default ratio cap (200) stops inflation near 13 MiB.
+    func test_aMemberOfZeros_stopsAtTheCompressionRatioCap() {
+        // A 32 MiB member of zeros compresses to about 32 KiB; a ratio cap of 50 stops inflation near 1.6 MiB.
         let url = folder.appendingPathComponent("zeros.tar.gz")
-        try! Gzip.compress(Data(count: 64 << 20), level: 9).write(to: url)
-        assertRejected(url, "compression ratio cap")
+        try! Gzip.compress(member(Array("zeros.bin".utf8), data: Data(count: 32 << 20)) + Data(count: 1024), level: 9).write(to: url)
+        var limits = BundleLimits()
+        limits.maxCompressionRatio = 50
+        assertRejected(url, "compression ratio cap", limits: limits)
+    }
+
+    func test_fourGiBOfZeros_stopsAtOnce_withMemoryBounded() throws {
+        // 4,096 gzip members of 1 MiB of zeros each: 4 GiB inflated, about 4 MiB compressed.
+        let one = Gzip.compress(Data(count: 1 << 20), level: 9)
+        let url = folder.appendingPathComponent("zeros4g.tar.gz")
+        FileManager.default.createFile(atPath: url.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: url)
+        let sixtyFour = (0..<64).reduce(Data()) { data, _ in data + one }
+        for _ in 0..<64 { handle.write(sixtyFour) }
+        try handle.close()
+        func peakMiB() -> Int { var usage = rusage(); getrusage(RUSAGE_SELF.rawValue, &usage); return usage.ru_maxrss / 1024 }
+        let before = peakMiB()
+        // Zeros read as tar are the end marker, then padding: refused after 1 MiB of it.
+        assertRejected(url, "more than 1 MiB of padding follows the tar end marker")
+        // A header claiming 3 GiB is refused by its size before any of the data is inflated.
+        let claim = folder.appendingPathComponent("claim.tar.gz")
+        var data = Gzip.compress(member(Array("big.bin".utf8), size: 3 << 30))
+        data += try Data(contentsOf: url)
+        try data.write(to: claim)
+        assertRejected(claim, "more than 2147483648 (rule: member size cap)")
+        XCTAssertLessThan(peakMiB() - before, 100, "memory stays bounded while reading a 4 GiB stream")
     }
 
     func test_corruptedBundles_truncationsAndBitFlips_areAllRejected() throws {
