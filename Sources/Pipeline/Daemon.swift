@@ -68,6 +68,8 @@ public enum Daemon {
                     logger.notice("job \(job.id) (\(job.fileName)) was interrupted while running; it resumes from its last checkpoint")
                 }
                 Outbox(configuration.outbox).removeLeftovers()
+                // A crash between a job's completion and the removal of its bundle leaves the bundle behind.
+                for job in try queue.jobs(state: .done) where job.bundlePath.hasPrefix(state.spool.path + "/") { unlink(job.bundlePath) }
                 if let leftovers = try? FileManager.default.contentsOfDirectory(atPath: state.work.path) {
                     for name in leftovers { try? FileManager.default.removeItem(at: state.work.appendingPathComponent(name)) }
                 }

@@ -275,7 +275,9 @@ public final class Worker: @unchecked Sendable {
         record("mark job \(job.id) done") { try queue.complete(id: job.id, resultName: resultName, now: Date()) }
         machineFailures = 0
         removeScratch(job, checkpoint: true)
-        if job.bundlePath.hasPrefix(state.spool.path) { unlink(job.bundlePath) }
+        // The result holds the manifest and the hash; the bundle itself is done with (in the
+        // spool, or in quarantine after a retried failure).
+        if job.bundlePath.hasPrefix(state.spool.path + "/") || job.bundlePath.hasPrefix(state.quarantine.path + "/") { unlink(job.bundlePath) }
     }
 
     /// Moves the job's bundle into quarantine; returns where it is now.
