@@ -48,6 +48,10 @@ public final class InvarianceTrainer {
         var lossSum = 0.0, metricSum = 0.0, seen = 0
         for (done, first) in batches.enumerated() {
             let indices = order[first..<min(first + batchSize, train.count)]
+            if settings.schedule == .cosine {
+                let factor = LearningRateSchedule.cosine(totalSteps: settings.epochs * batches.count, floor: 0).factor(at: step)
+                optimizer.setLearningRates([settings.learningRate * factor, settings.learningRate * factor])
+            }
             let output = network(augmentation(train.batch(indices), random: &random), random: &random)
             let taskLoss: Tensor
             switch task {

@@ -15,11 +15,19 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
     /// each generator moves the image (translations, scaled by 0.1 in the reference, move
     /// points about 8 times less per unit than the others; see `AffineGenerator.displacement`).
     public var rewardUnits: RewardUnits = .parameter
+    /// The learning rate over training: constant (the reference), or cosine annealing to zero
+    /// over all epochs (network and widths alike).
+    public var schedule: ScheduleKind = .constant
     /// Augmented copies averaged at evaluation.
     public var testCopies: Int = 4
     public var seed: UInt64 = 0
 
     public init() {}
+}
+
+/// How the learning rate moves over training.
+public enum ScheduleKind: String, Sendable, Equatable, Codable, CaseIterable {
+    case constant, cosine
 }
 
 /// The units of the width reward.

@@ -98,6 +98,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case epochs = "training.epochs", batchSize = "training.batch_size", learningRate = "training.learning_rate"
         case regularization = "training.regularization", testCopies = "training.test_copies", seed = "training.seed"
         case width = "training.width", rewardUnits = "training.reward_units", probeImages = "training.probe_images"
+        case schedule = "training.schedule"
 
         static let sections = ["", "daemon", "bundle", "training"]
         var section: String { rawValue.contains(".") ? String(rawValue.split(separator: ".")[0]) : "" }
@@ -166,6 +167,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
             }
             training.rewardUnits = units
         case .probeImages: training.probeImages = try integer(0...100_000)
+        case .schedule:
+            guard let kind = ScheduleKind(rawValue: value) else {
+                throw fail("\"schedule\" must be \(ScheduleKind.allCases.map(\.rawValue).joined(separator: " or ")), not \"\(value)\"")
+            }
+            training.schedule = kind
         }
     }
 }

@@ -12,24 +12,28 @@ public struct TrainingOptions: Sendable, Equatable {
     public var seed: UInt64?
     public var width: Int?
     public var rewardUnits: RewardUnits?
+    public var schedule: ScheduleKind?
     /// Held-out images the invariance probes use after training (0: no probes).
     public var probeImages: Int?
 
     public init(epochs: Int? = nil, batchSize: Int? = nil, learningRate: Float? = nil, regularization: Float? = nil,
-                testCopies: Int? = nil, seed: UInt64? = nil, width: Int? = nil, rewardUnits: RewardUnits? = nil, probeImages: Int? = nil) {
+                testCopies: Int? = nil, seed: UInt64? = nil, width: Int? = nil, rewardUnits: RewardUnits? = nil, probeImages: Int? = nil,
+                schedule: ScheduleKind? = nil) {
+        self.schedule = schedule
         (self.epochs, self.batchSize, self.learningRate, self.regularization) = (epochs, batchSize, learningRate, regularization)
         (self.testCopies, self.seed, self.width, self.rewardUnits, self.probeImages) = (testCopies, seed, width, rewardUnits, probeImages)
     }
 
     /// The defaults when neither flags, manifest nor daemon.conf say otherwise.
     public static let builtIn = TrainingOptions(epochs: 10, batchSize: 128, learningRate: 0.01, regularization: 0.01, testCopies: 4,
-                                                seed: 0, width: 32, rewardUnits: .parameter, probeImages: 250)
+                                                seed: 0, width: 32, rewardUnits: .parameter, probeImages: 250, schedule: .constant)
 
     /// Each setting from `self`, else from `fallback`.
     public func orElse(_ fallback: TrainingOptions) -> TrainingOptions {
         TrainingOptions(epochs: epochs ?? fallback.epochs, batchSize: batchSize ?? fallback.batchSize,
                         learningRate: learningRate ?? fallback.learningRate, regularization: regularization ?? fallback.regularization,
                         testCopies: testCopies ?? fallback.testCopies, seed: seed ?? fallback.seed, width: width ?? fallback.width,
-                        rewardUnits: rewardUnits ?? fallback.rewardUnits, probeImages: probeImages ?? fallback.probeImages)
+                        rewardUnits: rewardUnits ?? fallback.rewardUnits, probeImages: probeImages ?? fallback.probeImages,
+                        schedule: schedule ?? fallback.schedule)
     }
 }

@@ -42,6 +42,7 @@ public final class TrainingRun {
         settings.testCopies = options.testCopies!
         settings.seed = options.seed!
         settings.rewardUnits = options.rewardUnits!
+        settings.schedule = options.schedule!
         self.settings = settings
         probeImages = options.probeImages!
         name = manifest.name
@@ -127,7 +128,7 @@ public final class TrainingRun {
         metrics["train_\(metricName)"] = trainer.history.last?.trainMetric
         let runSettings: [String: String] = [
             "seed": String(settings.seed), "regularization": String(settings.regularization), "learning_rate": String(settings.learningRate),
-            "reward_units": settings.rewardUnits.rawValue,
+            "reward_units": settings.rewardUnits.rawValue, "schedule": settings.schedule.rawValue,
             "epochs": String(settings.epochs), "batch_size": String(settings.batchSize), "test_copies": String(settings.testCopies),
             "weight_decay": String(settings.weightDecay), "model": "\(spec.architecture.rawValue)(\(spec.width))",
             "input_mean": String(mean), "input_std": String(std), "threads": String(threads),

@@ -7,6 +7,7 @@ import NN
 import Pipeline
 
 extension RewardUnits: ExpressibleByArgument {}
+extension ScheduleKind: ExpressibleByArgument {}
 
 /// `augerino train`: learns a network and the invariances of a dataset, writes the model and
 /// the report.
@@ -52,6 +53,9 @@ struct Train: ParsableCommand {
     @Option(help: "Units of the width reward: parameter (the reference) or displacement (translations weighed by how little they move points).")
     var rewardUnits: RewardUnits?
 
+    @Option(help: "Learning rate over training: constant (the reference) or cosine (annealed to 0 over the epochs).")
+    var schedule: ScheduleKind?
+
     @Option(help: "Held-out images used by the invariance probes (0: no probes).")
     var probeImages: Int = 250
 
@@ -72,7 +76,8 @@ struct Train: ParsableCommand {
         let (folder, cleanup) = try openDataset(dataset)
         defer { cleanup() }
         let overrides = TrainingOptions(epochs: epochs, batchSize: batch, learningRate: learningRate, regularization: reg,
-                                        testCopies: copies, seed: seed, width: width, rewardUnits: rewardUnits, probeImages: probeImages)
+                                        testCopies: copies, seed: seed, width: width, rewardUnits: rewardUnits, probeImages: probeImages,
+                                        schedule: schedule)
         let run = TrainingRun(dataset: folder, overrides: overrides)
         var isFolder: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: dataset, isDirectory: &isFolder)

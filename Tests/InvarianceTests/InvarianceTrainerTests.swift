@@ -24,8 +24,10 @@ final class InvarianceTrainerTests: XCTestCase {
         return ImageDataset(images: images, channels: 1, height: 8, width: 8, targets: labels)
     }
 
-    func makeTrainer(seed: UInt64 = 1, regularization: Float = 0.5) -> InvarianceTrainer {
+    func makeTrainer(seed: UInt64 = 1, regularization: Float = 0.5, schedule: ScheduleKind = .constant) -> InvarianceTrainer {
         var settings = TrainingSettings()
+        settings.schedule = schedule
+        settings.epochs = 3
         settings.batchSize = 16
         settings.learningRate = 0.02
         settings.regularization = regularization
@@ -49,22 +51,30 @@ final class InvarianceTrainerTests: XCTestCase {
     }
 
     func test_sameSeed_sameRun_andResumingFromACheckpointIsBitExact() throws {
-        let train = discs(count: 40, seed: 4)
-        let straight = makeTrainer(seed: 7)
-        for _ in 0..<3 { _ = try straight.trainEpoch(train) }
+        for schedule in ScheduleKind.allCases { try resumesBitExactly(schedule) }
+    }
 
-        let first = makeTrainer(seed: 7)
+    func resumesBitExactly(_ schedule: ScheduleKind) throws {
+        let train = discs(count: 40, seed: 4)
+        let straight = makeTrainer(seed: 7, schedule: schedule)
+        for _ in 0..<3 { _ = try straight.trainEpoch(train) }
+        if schedule == .cosine {
+            XCTAssertLessThan(straight.optimizer.groups[0].learningRate, 0.02 * 0.05, "annealed towards 0 by the last step")
+            XCTAssertEqual(straight.optimizer.groups[1].learningRate, straight.optimizer.groups[0].learningRate, "the widths follow")
+        }
+
+        let first = makeTrainer(seed: 7, schedule: schedule)
         _ = try first.trainEpoch(train)
         let folder = try makeScratchFolder("trainer")
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("checkpoint.safetensors")
         try first.checkpoint().write(to: url)
 
-        let resumed = makeTrainer(seed: 7)
+        let resumed = makeTrainer(seed: 7, schedule: schedule)
         try resumed.restore(TrainingCheckpoint.read(from: url), source: url.path)
         XCTAssertEqual(resumed.epoch, 1)
         for _ in 0..<2 { _ = try resumed.trainEpoch(train) }
-        for ((name, a), (_, b)) in zip(straight.state, resumed.state) { XCTAssertEqual(a.values, b.values, "\(name) after resuming") }
+        for ((name, a), (_, b)) in zip(straight.state, resumed.state) { XCTAssertEqual(a.values, b.values, "\(name) after resuming (\(schedule))") }
         XCTAssertEqual(straight.history.map(\.trainLoss), resumed.history.map(\.trainLoss))
     }
 
