@@ -76,18 +76,24 @@ public struct Outbox: Sendable {
         }
     }
 
-    /// Whether outbox/<name> is the published result of job `job` (after a crash between the
-    /// rename and the queue's update): a folder whose job.json names the job, or, for a
-    /// duplicate, a link to `linkTarget`.
-    public func holds(_ name: String, job: Int64, linkTarget: String?) -> Bool {
+    /// What outbox/<name> holds for job `job`, when it is that job's published entry (after a
+    /// crash between the rename and the queue's update): "done" or "failed" (its job.json's
+    /// `result`), "link" for a duplicate's link to `linkTarget`; nil when it is not the job's.
+    public func publishedResult(_ name: String, job: Int64, linkTarget: String?) -> String? {
         let path = folder.appendingPathComponent(name).path
         var info = stat()
-        guard lstat(path, &info) == 0 else { return false }
+        guard lstat(path, &info) == 0 else { return nil }
         if (info.st_mode & S_IFMT) == S_IFLNK {
-            return linkTarget != nil && (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) == linkTarget
+            return linkTarget != nil && (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) == linkTarget ? "link" : nil
         }
         guard let data = FileManager.default.contents(atPath: path + "/job.json"),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
-        return (object["id"] as? NSNumber)?.int64Value == job
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              (object["id"] as? NSNumber)?.int64Value == job else { return nil }
+        return object["result"] as? String
+    }
+
+    /// Whether outbox/<name> is job `job`'s published entry, of any kind.
+    public func holds(_ name: String, job: Int64, linkTarget: String?) -> Bool {
+        publishedResult(name, job: job, linkTarget: linkTarget) != nil
     }
 }

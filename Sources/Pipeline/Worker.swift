@@ -89,10 +89,22 @@ public final class Worker: @unchecked Sendable {
         // A crash may have come after the result's rename but before the queue heard of it.
         if let reserved = job.resultName {
             let original = job.duplicateOf.flatMap { try? queue.job(id: $0) }
-            if outbox.holds(reserved, job: job.id, linkTarget: original?.resultName) {
+            switch outbox.publishedResult(reserved, job: job.id, linkTarget: original?.resultName) {
+            case "done", "link":
                 logger.info("job \(job.id): its result outbox/\(reserved) was already published; recording it")
                 finishDone(job, resultName: reserved)
                 return
+            case "failed":
+                let errorFile = outbox.folder.appendingPathComponent(reserved).appendingPathComponent("error.json")
+                let reason = (FileManager.default.contents(atPath: errorFile.path)
+                    .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["error"] as? String) ?? "see outbox/\(reserved)/error.json"
+                logger.info("job \(job.id): its error.json was already published in outbox/\(reserved); recording the failure")
+                let bundle = quarantine(job)
+                record("mark job \(job.id) failed") { try queue.fail(id: job.id, error: reason, bundlePath: bundle, now: Date()) }
+                removeScratch(job, checkpoint: true)
+                return
+            default:
+                break
             }
         }
         if let originalID = job.duplicateOf {

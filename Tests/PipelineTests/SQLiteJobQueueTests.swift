@@ -116,15 +116,17 @@ final class OutboxTests: XCTestCase {
         var reserved: [String] = []
         for job in Int64(1)...3 {
             _ = try outbox.publish(base: "result", job: job, reserve: { reserved.append($0) }) { temporary in
-                try Data("{\"id\": \(job)}".utf8).write(to: temporary.appendingPathComponent("job.json"))
+                try Data("{\"id\": \(job), \"result\": \"\(job == 3 ? "failed" : "done")\"}".utf8).write(to: temporary.appendingPathComponent("job.json"))
             }
         }
         XCTAssertEqual(reserved, ["result", "result-2", "result-3"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted(), ["result", "result-2", "result-3"])
-        XCTAssertTrue(outbox.holds("result-2", job: 2, linkTarget: nil))
-        XCTAssertFalse(outbox.holds("result-2", job: 3, linkTarget: nil))
+        XCTAssertEqual(outbox.publishedResult("result-2", job: 2, linkTarget: nil), "done")
+        XCTAssertEqual(outbox.publishedResult("result-3", job: 3, linkTarget: nil), "failed", "an error.json entry is told apart")
+        XCTAssertNil(outbox.publishedResult("result-2", job: 3, linkTarget: nil), "another job's result")
         let link = try outbox.publishLink(base: "copy", to: "result") { _ in }
-        XCTAssertTrue(outbox.holds(link, job: 9, linkTarget: "result"))
+        XCTAssertEqual(outbox.publishedResult(link, job: 9, linkTarget: "result"), "link")
+        XCTAssertNil(outbox.publishedResult(link, job: 9, linkTarget: "other"))
     }
 
     func test_publish_whenFillingFails_removesTheTemporaryFolder_andLeftoversGoAtStart() throws {
