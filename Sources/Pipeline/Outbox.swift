@@ -91,9 +91,4 @@ public struct Outbox: Sendable {
               (object["id"] as? NSNumber)?.int64Value == job else { return nil }
         return object["result"] as? String
     }
-
-    /// Whether outbox/<name> is job `job`'s published entry, of any kind.
-    public func holds(_ name: String, job: Int64, linkTarget: String?) -> Bool {
-        publishedResult(name, job: job, linkTarget: linkTarget) != nil
-    }
 }
