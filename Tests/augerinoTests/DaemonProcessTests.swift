@@ -97,8 +97,8 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertTrue(try daemon.command(["status"]).output.contains("daemon: not running"))
     }
 
-    func test_fiftyBundlesAtOnce_someInvalid_everyValidOneDone_everyInvalidOneExplained() throws {
-        let daemon = try DaemonHarness("fifty")
+    func test_fiftyBundlesAtOnce_someInvalid_twoWorkers_everyValidOneDone_everyInvalidOneExplained() throws {
+        let daemon = try DaemonHarness("fifty", extraConfiguration: "workers = 2")
         try daemon.start()
         var valid: [String] = [], invalid: [String] = []
         for i in 0..<50 {
@@ -133,6 +133,8 @@ final class DaemonProcessTests: XCTestCase {
             XCTAssertNotNil(object["hint"])
         }
         XCTAssertEqual(try daemon.jobs().filter { $0.state == .failed }.count, invalid.count)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: daemon.outbox.path).sorted(), (valid + invalid).sorted(),
+                       "one entry per bundle: no job ran twice")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: daemon.state.appendingPathComponent("quarantine").path).count, invalid.count,
                        "every invalid bundle is kept in quarantine")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: daemon.inbox.path), [], "everything was taken")
