@@ -98,7 +98,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case epochs = "training.epochs", batchSize = "training.batch_size", learningRate = "training.learning_rate"
         case regularization = "training.regularization", testCopies = "training.test_copies", seed = "training.seed"
         case width = "training.width", rewardUnits = "training.reward_units", probeImages = "training.probe_images"
-        case schedule = "training.schedule"
+        case schedule = "training.schedule", rewardCap = "training.reward_cap"
 
         static let sections = ["", "daemon", "bundle", "training"]
         var section: String { rawValue.contains(".") ? String(rawValue.split(separator: ".")[0]) : "" }
@@ -172,6 +172,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 throw fail("\"schedule\" must be \(ScheduleKind.allCases.map(\.rawValue).joined(separator: " or ")), not \"\(value)\"")
             }
             training.schedule = kind
+        case .rewardCap: training.rewardCap = try real(0...1000)
         }
     }
 }

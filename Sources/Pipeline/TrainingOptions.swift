@@ -13,20 +13,23 @@ public struct TrainingOptions: Sendable, Equatable {
     public var width: Int?
     public var rewardUnits: RewardUnits?
     public var schedule: ScheduleKind?
+    /// When set, the width reward is off while any width exceeds it (the reference's bounded
+    /// variant); 0 in daemon.conf or the flags means no cap.
+    public var rewardCap: Float?
     /// Held-out images the invariance probes use after training (0: no probes).
     public var probeImages: Int?
 
     public init(epochs: Int? = nil, batchSize: Int? = nil, learningRate: Float? = nil, regularization: Float? = nil,
                 testCopies: Int? = nil, seed: UInt64? = nil, width: Int? = nil, rewardUnits: RewardUnits? = nil, probeImages: Int? = nil,
-                schedule: ScheduleKind? = nil) {
-        self.schedule = schedule
+                schedule: ScheduleKind? = nil, rewardCap: Float? = nil) {
+        (self.schedule, self.rewardCap) = (schedule, rewardCap)
         (self.epochs, self.batchSize, self.learningRate, self.regularization) = (epochs, batchSize, learningRate, regularization)
         (self.testCopies, self.seed, self.width, self.rewardUnits, self.probeImages) = (testCopies, seed, width, rewardUnits, probeImages)
     }
 
     /// The defaults when neither flags, manifest nor daemon.conf say otherwise.
     public static let builtIn = TrainingOptions(epochs: 10, batchSize: 128, learningRate: 0.01, regularization: 0.01, testCopies: 4,
-                                                seed: 0, width: 32, rewardUnits: .parameter, probeImages: 250, schedule: .constant)
+                                                seed: 0, width: 32, rewardUnits: .parameter, probeImages: 250, schedule: .constant, rewardCap: 0)
 
     /// Each setting from `self`, else from `fallback`.
     public func orElse(_ fallback: TrainingOptions) -> TrainingOptions {
@@ -34,6 +37,6 @@ public struct TrainingOptions: Sendable, Equatable {
                         learningRate: learningRate ?? fallback.learningRate, regularization: regularization ?? fallback.regularization,
                         testCopies: testCopies ?? fallback.testCopies, seed: seed ?? fallback.seed, width: width ?? fallback.width,
                         rewardUnits: rewardUnits ?? fallback.rewardUnits, probeImages: probeImages ?? fallback.probeImages,
-                        schedule: schedule ?? fallback.schedule)
+                        schedule: schedule ?? fallback.schedule, rewardCap: rewardCap ?? fallback.rewardCap)
     }
 }

@@ -56,6 +56,9 @@ struct Train: ParsableCommand {
     @Option(help: "Learning rate over training: constant (the reference) or cosine (annealed to 0 over the epochs).")
     var schedule: ScheduleKind?
 
+    @Option(help: "Switch the width reward off while any width θ exceeds this (the reference's bounded variant; 0: never).")
+    var rewardCap: Float?
+
     @Option(help: "Held-out images used by the invariance probes (0: no probes).")
     var probeImages: Int = 250
 
@@ -68,6 +71,7 @@ struct Train: ParsableCommand {
         if let learningRate, !(learningRate > 0 && learningRate < 10) { throw ValidationError("--learning-rate \(learningRate): must be between 0 and 10") }
         if let batch, !(2...65_536).contains(batch) { throw ValidationError("--batch \(batch): must be from 2 to 65536") }
         if let width, !(1...1024).contains(width) { throw ValidationError("--width \(width): must be from 1 to 1024") }
+        if let rewardCap, !(rewardCap >= 0 && rewardCap <= 1000) { throw ValidationError("--reward-cap \(rewardCap): must be from 0 to 1000") }
         guard (0...100_000).contains(probeImages) else { throw ValidationError("--probe-images \(probeImages): must be from 0 to 100000") }
     }
 
@@ -77,7 +81,7 @@ struct Train: ParsableCommand {
         defer { cleanup() }
         let overrides = TrainingOptions(epochs: epochs, batchSize: batch, learningRate: learningRate, regularization: reg,
                                         testCopies: copies, seed: seed, width: width, rewardUnits: rewardUnits, probeImages: probeImages,
-                                        schedule: schedule)
+                                        schedule: schedule, rewardCap: rewardCap)
         let run = TrainingRun(dataset: folder, overrides: overrides)
         var isFolder: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: dataset, isDirectory: &isFolder)

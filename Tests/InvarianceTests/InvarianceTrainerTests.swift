@@ -114,6 +114,25 @@ final class InvarianceTrainerTests: XCTestCase {
                        "without learned generators the copies are identical")
     }
 
+    func test_rewardCap_switchesTheRewardOffWhileAWidthExceedsIt() throws {
+        func rotationAfterAnEpoch(cap: Float?) throws -> Float {
+            var settings = TrainingSettings()
+            settings.batchSize = 8
+            settings.regularization = 2
+            settings.learningRate = 0.05
+            settings.rewardCap = cap
+            let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 4, inputChannels: 64, outputs: 2, depth: 1),
+                                            augmentation: AffineAugmentation(learned: [.rotation], initialWidths: [.rotation: 0.2]),
+                                            task: .classification(classes: 2), settings: settings)
+            _ = try trainer.trainEpoch(discs(count: 32, seed: 2))
+            return trainer.augmentation.widthValues[.rotation]!
+        }
+        let free = try rotationAfterAnEpoch(cap: nil), capped = try rotationAfterAnEpoch(cap: 0.1), roomy = try rotationAfterAnEpoch(cap: 100)
+        XCTAssertGreaterThan(free, 0.23, "a strong reward widens the rotation (from 0.2)")
+        XCTAssertLessThan(capped, free - 0.02, "above the cap the reward is off, and only the task loss moves the width: \(capped)")
+        XCTAssertEqual(roomy, free, "a cap never reached changes nothing")
+    }
+
     func test_regression_whenTheLossOverflows_stopsWithADivergedError() {
         var settings = TrainingSettings()
         settings.batchSize = 8
