@@ -1,0 +1,46 @@
+import Foundation
+@testable import Pipeline
+import TestSupport
+import XCTest
+
+final class OutboxTests: XCTestCase {
+    func test_publish_neverOverwrites_andLeavesNoTemporaryFolder() throws {
+        let folder = try makeScratchFolder("outbox")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let outbox = Outbox(folder)
+        var reserved: [String] = []
+        for job in Int64(1)...3 {
+            _ = try outbox.publish(base: "result", job: job, reserve: { reserved.append($0) }) { temporary in
+                try Data("{\"id\": \(job), \"result\": \"\(job == 3 ? "failed" : "done")\"}".utf8).write(to: temporary.appendingPathComponent("job.json"))
+            }
+        }
+        XCTAssertEqual(reserved, ["result", "result-2", "result-3"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted(), ["result", "result-2", "result-3"])
+        XCTAssertEqual(outbox.publishedResult("result-2", job: 2, linkTarget: nil), "done")
+        XCTAssertEqual(outbox.publishedResult("result-3", job: 3, linkTarget: nil), "failed", "an error.json entry is told apart")
+        XCTAssertNil(outbox.publishedResult("result-2", job: 3, linkTarget: nil), "another job's result")
+        let link = try outbox.publishLink(base: "copy", to: "result") { _ in }
+        XCTAssertEqual(outbox.publishedResult(link, job: 9, linkTarget: "result"), "link")
+        XCTAssertNil(outbox.publishedResult(link, job: 9, linkTarget: "other"))
+    }
+
+    func test_publish_whenFillingFails_removesTheTemporaryFolder_andLeftoversGoAtStart() throws {
+        let folder = try makeScratchFolder("outbox")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let outbox = Outbox(folder)
+        struct Boom: Error {}
+        XCTAssertThrowsError(try outbox.publish(base: "r", job: 1, reserve: { _ in }) { _ in throw Boom() })
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), [])
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent(".augerino-tmp-5-123"), withIntermediateDirectories: false)
+        outbox.removeLeftovers()
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), [])
+    }
+
+    func test_jobName_stripsTheSuffix_andKeepsNamesSafe() {
+        XCTAssertEqual(Inbox.jobName(fileName: "rotmnist.tar.gz"), "rotmnist")
+        XCTAssertEqual(Inbox.jobName(fileName: "My Data (v2).TGZ"), "My_Data__v2_")
+        XCTAssertEqual(Inbox.jobName(fileName: "..tar.gz"), "bundle")
+        XCTAssertTrue(Inbox.ignores(".hidden") && Inbox.ignores("upload.part") && Inbox.ignores("x.tmp"))
+        XCTAssertFalse(Inbox.ignores("data.tar.gz"))
+    }
+}
