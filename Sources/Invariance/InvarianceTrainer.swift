@@ -27,7 +27,7 @@ public final class InvarianceTrainer {
         self.task = task
         self.settings = settings
         optimizer = Adam([ParameterGroup(network.parameters.map(\.tensor), learningRate: settings.learningRate, weightDecay: settings.weightDecay),
-                          ParameterGroup([augmentation.rawWidths], learningRate: settings.learningRate, weightDecay: 0)])
+                          ParameterGroup([augmentation.rawWidths], learningRate: settings.widthLearningRate ?? settings.learningRate, weightDecay: 0)])
         self.random = random.stream(1)
     }
 
@@ -50,7 +50,7 @@ public final class InvarianceTrainer {
             let indices = order[first..<min(first + batchSize, train.count)]
             if settings.schedule == .cosine {
                 let factor = LearningRateSchedule.cosine(totalSteps: settings.epochs * batches.count, floor: 0).factor(at: step)
-                optimizer.setLearningRates([settings.learningRate * factor, settings.learningRate * factor])
+                optimizer.setLearningRates([settings.learningRate * factor, (settings.widthLearningRate ?? settings.learningRate) * factor])
             }
             let output = network(augmentation(train.batch(indices), random: &random), random: &random)
             let taskLoss: Tensor

@@ -4,6 +4,9 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
     public var batchSize: Int = 128
     /// Adam's learning rate, shared by the network and the widths.
     public var learningRate: Float = 0.01
+    /// Adam's learning rate for the widths when it should differ from the network's (0 freezes
+    /// them at their initial values, to force an invariance); nil: `learningRate`.
+    public var widthLearningRate: Float? = nil
     /// Weight decay on the network only (Adam, L2).
     public var weightDecay: Float = 1e-4
     /// λ in loss = task loss − λ·‖θ‖₂.

@@ -98,7 +98,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case epochs = "training.epochs", batchSize = "training.batch_size", learningRate = "training.learning_rate"
         case regularization = "training.regularization", testCopies = "training.test_copies", seed = "training.seed"
         case width = "training.width", rewardUnits = "training.reward_units", probeImages = "training.probe_images"
-        case schedule = "training.schedule", rewardCap = "training.reward_cap"
+        case schedule = "training.schedule", rewardCap = "training.reward_cap", widthLearningRate = "training.width_learning_rate"
 
         static let sections = ["", "daemon", "bundle", "training"]
         var section: String { rawValue.contains(".") ? String(rawValue.split(separator: ".")[0]) : "" }
@@ -173,6 +173,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             }
             training.schedule = kind
         case .rewardCap: training.rewardCap = try real(0...1000)
+        case .widthLearningRate: training.widthLearningRate = try real(0...9.999)
         }
     }
 }

@@ -16,13 +16,16 @@ public struct TrainingOptions: Sendable, Equatable {
     /// When set, the width reward is off while any width exceeds it (the reference's bounded
     /// variant); 0 in daemon.conf or the flags means no cap.
     public var rewardCap: Float?
+    /// The widths' own learning rate (0 freezes them); nil here and in every fallback: the
+    /// network's.
+    public var widthLearningRate: Float?
     /// Held-out images the invariance probes use after training (0: no probes).
     public var probeImages: Int?
 
     public init(epochs: Int? = nil, batchSize: Int? = nil, learningRate: Float? = nil, regularization: Float? = nil,
                 testCopies: Int? = nil, seed: UInt64? = nil, width: Int? = nil, rewardUnits: RewardUnits? = nil, probeImages: Int? = nil,
-                schedule: ScheduleKind? = nil, rewardCap: Float? = nil) {
-        (self.schedule, self.rewardCap) = (schedule, rewardCap)
+                schedule: ScheduleKind? = nil, rewardCap: Float? = nil, widthLearningRate: Float? = nil) {
+        (self.schedule, self.rewardCap, self.widthLearningRate) = (schedule, rewardCap, widthLearningRate)
         (self.epochs, self.batchSize, self.learningRate, self.regularization) = (epochs, batchSize, learningRate, regularization)
         (self.testCopies, self.seed, self.width, self.rewardUnits, self.probeImages) = (testCopies, seed, width, rewardUnits, probeImages)
     }
@@ -37,6 +40,7 @@ public struct TrainingOptions: Sendable, Equatable {
                         learningRate: learningRate ?? fallback.learningRate, regularization: regularization ?? fallback.regularization,
                         testCopies: testCopies ?? fallback.testCopies, seed: seed ?? fallback.seed, width: width ?? fallback.width,
                         rewardUnits: rewardUnits ?? fallback.rewardUnits, probeImages: probeImages ?? fallback.probeImages,
-                        schedule: schedule ?? fallback.schedule, rewardCap: rewardCap ?? fallback.rewardCap)
+                        schedule: schedule ?? fallback.schedule, rewardCap: rewardCap ?? fallback.rewardCap,
+                        widthLearningRate: widthLearningRate ?? fallback.widthLearningRate)
     }
 }

@@ -44,6 +44,7 @@ public final class TrainingRun {
         settings.rewardUnits = options.rewardUnits!
         settings.schedule = options.schedule!
         settings.rewardCap = options.rewardCap! > 0 ? options.rewardCap : nil
+        settings.widthLearningRate = options.widthLearningRate
         self.settings = settings
         probeImages = options.probeImages!
         name = manifest.name
@@ -131,6 +132,7 @@ public final class TrainingRun {
             "seed": String(settings.seed), "regularization": String(settings.regularization), "learning_rate": String(settings.learningRate),
             "reward_units": settings.rewardUnits.rawValue, "schedule": settings.schedule.rawValue,
             "reward_cap": settings.rewardCap.map { String($0) } ?? "none",
+            "width_learning_rate": String(settings.widthLearningRate ?? settings.learningRate),
             "epochs": String(settings.epochs), "batch_size": String(settings.batchSize), "test_copies": String(settings.testCopies),
             "weight_decay": String(settings.weightDecay), "model": "\(spec.architecture.rawValue)(\(spec.width))",
             "input_mean": String(mean), "input_std": String(std), "threads": String(threads),

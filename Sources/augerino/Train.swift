@@ -59,6 +59,9 @@ struct Train: ParsableCommand {
     @Option(help: "Switch the width reward off while any width θ exceeds this (the reference's bounded variant; 0: never).")
     var rewardCap: Float?
 
+    @Option(help: "Adam's learning rate for the widths alone (default: the network's; 0 freezes them at their initial values, forcing those invariances).")
+    var widthLearningRate: Float?
+
     @Option(help: "Held-out images used by the invariance probes (0: no probes).")
     var probeImages: Int = 250
 
@@ -71,6 +74,9 @@ struct Train: ParsableCommand {
         if let learningRate, !(learningRate > 0 && learningRate < 10) { throw ValidationError("--learning-rate \(learningRate): must be between 0 and 10") }
         if let batch, !(2...65_536).contains(batch) { throw ValidationError("--batch \(batch): must be from 2 to 65536") }
         if let width, !(1...1024).contains(width) { throw ValidationError("--width \(width): must be from 1 to 1024") }
+        if let widthLearningRate, !(widthLearningRate >= 0 && widthLearningRate < 10) {
+            throw ValidationError("--width-learning-rate \(widthLearningRate): must be from 0 to 10")
+        }
         if let rewardCap, !(rewardCap >= 0 && rewardCap <= 1000) { throw ValidationError("--reward-cap \(rewardCap): must be from 0 to 1000") }
         guard (0...100_000).contains(probeImages) else { throw ValidationError("--probe-images \(probeImages): must be from 0 to 100000") }
     }
@@ -81,7 +87,7 @@ struct Train: ParsableCommand {
         defer { cleanup() }
         let overrides = TrainingOptions(epochs: epochs, batchSize: batch, learningRate: learningRate, regularization: reg,
                                         testCopies: copies, seed: seed, width: width, rewardUnits: rewardUnits, probeImages: probeImages,
-                                        schedule: schedule, rewardCap: rewardCap)
+                                        schedule: schedule, rewardCap: rewardCap, widthLearningRate: widthLearningRate)
         let run = TrainingRun(dataset: folder, overrides: overrides)
         var isFolder: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: dataset, isDirectory: &isFolder)

@@ -133,6 +133,20 @@ final class InvarianceTrainerTests: XCTestCase {
         XCTAssertEqual(roomy, free, "a cap never reached changes nothing")
     }
 
+    func test_widthLearningRateZero_freezesTheWidthsAtTheirInitialValues() throws {
+        var settings = TrainingSettings()
+        settings.batchSize = 8
+        settings.regularization = 2
+        settings.widthLearningRate = 0
+        let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 4, inputChannels: 64, outputs: 2, depth: 1),
+                                        augmentation: AffineAugmentation(learned: [.rotation], initialWidths: [.rotation: 2 * .pi]),
+                                        task: .classification(classes: 2), settings: settings)
+        let before = trainer.network.parameters.map(\.tensor.values)
+        _ = try trainer.trainEpoch(discs(count: 32, seed: 2))
+        XCTAssertEqual(trainer.augmentation.widthValues[.rotation]!, 2 * .pi, accuracy: 1e-5, "forced full rotation stays")
+        XCTAssertNotEqual(trainer.network.parameters.map(\.tensor.values), before, "the network still learns")
+    }
+
     func test_regression_whenTheLossOverflows_stopsWithADivergedError() {
         var settings = TrainingSettings()
         settings.batchSize = 8
