@@ -40,8 +40,8 @@ public enum Daemon {
         let group = ServiceGroup(configuration: groupConfiguration)
         signals.whenStopRequested { Task { await group.triggerGracefulShutdown() } }
 
-        let counts = try queue.counts()
-        logger.info("augerino daemon \(getpid()): inbox \(configuration.inbox.path), outbox \(configuration.outbox.path), state \(configuration.state.path) (\(configuration.source)); \(configuration.workers) worker(s) of \(perWorker); \(counts[.queued] ?? 0) job(s) queued")
+        let queued = (try? queue.counts())?[.queued] ?? 0
+        logger.info("augerino daemon \(getpid()): inbox \(configuration.inbox.path), outbox \(configuration.outbox.path), state \(configuration.state.path) (\(configuration.source)); \(configuration.workers) worker(s) of \(perWorker); \(queued) job(s) queued")
         notifier.idleStatus = "idle, waiting for bundles in \(configuration.inbox.path)"
         notifier.ready(status: notifier.idleStatus)
         try await group.run()

@@ -13,8 +13,12 @@ public final class SystemdNotifier: @unchecked Sendable {
     private var lastPing = 0.0
     private var lastStatus = ""
     private var workerLines: [Int: String] = [:]
+    private var idleText = "idle"
     /// What STATUS= says when every worker is idle.
-    public var idleStatus = "idle"
+    public var idleStatus: String {
+        get { lock.withLock { idleText } }
+        set { lock.withLock { idleText = newValue } }
+    }
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         address = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
@@ -63,7 +67,7 @@ public final class SystemdNotifier: @unchecked Sendable {
         let text = lock.withLock { () -> String in
             workerLines[index] = line
             let busy = workerLines.keys.sorted().compactMap { workerLines[$0] }
-            return busy.isEmpty ? idleStatus : busy.joined(separator: "; ")
+            return busy.isEmpty ? idleText : busy.joined(separator: "; ")
         }
         status(text)
     }
