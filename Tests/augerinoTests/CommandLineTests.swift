@@ -6,10 +6,10 @@ import XCTest
 final class CommandLineTests: XCTestCase {
     func test_help_listsEveryCommand_andEveryCommandHasAnAbstract() {
         let help = Augerino.helpMessage()
-        for command in ["train", "predict", "example", "bundle", "bench"] { XCTAssertTrue(help.contains(command), "top-level help lacks \(command)") }
+        for command in ["daemon", "status", "jobs", "retry", "cancel", "train", "predict", "report", "example", "bundle", "bench"] { XCTAssertTrue(help.contains(command), "top-level help lacks \(command)") }
         let benchHelp = Augerino.helpMessage(for: Bench.self)
         for command in ["gemm", "conv", "train", "mnist"] { XCTAssertTrue(benchHelp.contains(command), "bench help lacks \(command)") }
-        for command in [Train.self, Predict.self, BenchGemm.self, BenchConv.self, BenchTrain.self, BenchMNIST.self, BundlePack.self, BundleCheck.self,
+        for command in [DaemonCommand.self, Status.self, Jobs.self, Retry.self, Cancel.self, ReportCommand.self, Train.self, Predict.self, BenchGemm.self, BenchConv.self, BenchTrain.self, BenchMNIST.self, BundlePack.self, BundleCheck.self,
                         ExampleMarioIggy.self, ExampleRotatedMNIST.self, ExampleRotationAngle.self] as [ParsableCommand.Type] {
             XCTAssertFalse(command.configuration.abstract.isEmpty, "\(command) has no abstract")
         }
@@ -24,6 +24,9 @@ final class CommandLineTests: XCTestCase {
             (["bench", "train", "--batch", "1"], "--batch 1: must be from 2 to 4096"),
             (["predict", "model.safetensors", "x.idx", "--copies", "2000"], "--copies 2000: must be from 0 to 1024"),
             (["bundle", "pack", "folder", "--out", "x.zip"], "--out x.zip: a bundle's name ends in .tar.gz or .tgz"),
+            (["daemon", "--workers", "0"], "--workers 0: must be from 1 to 64"),
+            (["train", "data", "--out", "o", "--width-learning-rate", "12"], "--width-learning-rate 12.0: must be from 0 to 10"),
+            (["jobs", "--state", "sleeping"], "sleeping"),
         ]
         for (arguments, expected) in cases {
             XCTAssertThrowsError(try Augerino.parseAsRoot(arguments), arguments.joined(separator: " ")) { error in
