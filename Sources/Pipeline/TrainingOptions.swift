@@ -31,8 +31,10 @@ public struct TrainingOptions: Sendable, Equatable {
     }
 
     /// The defaults when neither flags, manifest nor daemon.conf say otherwise.
-    public static let builtIn = TrainingOptions(epochs: 10, batchSize: 128, learningRate: 0.01, regularization: 0.01, testCopies: 4,
-                                                seed: 0, width: 32, rewardUnits: .parameter, probeImages: 250, schedule: .constant, rewardCap: 0)
+    /// Epochs and λ are left open: `TrainingRun` derives them from the data
+    /// (`TrainingRun.defaultEpochs`, `TrainingRun.defaultRegularization`).
+    public static let builtIn = TrainingOptions(epochs: nil, batchSize: 128, learningRate: 0.01, regularization: nil, testCopies: 4,
+                                                seed: 0, width: 32, rewardUnits: .displacement, probeImages: 250, schedule: .cosine, rewardCap: 0)
 
     /// Each setting from `self`, else from `fallback`.
     public func orElse(_ fallback: TrainingOptions) -> TrainingOptions {

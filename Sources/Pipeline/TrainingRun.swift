@@ -25,6 +25,25 @@ public final class TrainingRun {
     /// The width every learned generator starts from when the manifest gives none: softplus(0).
     public static let defaultInitialWidth = Float(log(2.0))
 
+    /// λ when nothing sets it: 0.1 for classification, 0.01 for regression. The reward is traded
+    /// against the task loss, and the two losses differ in what a given width costs: a class
+    /// the augmentation cannot change costs cross-entropy only where a transformed image crosses
+    /// a decision boundary, while a regression target that moves with the transformation costs
+    /// its whole squared change (θ²/12 for a rotation angle), so at equal λ a regression settles
+    /// on widths about ten times too wide (docs/performance.md, "Learning invariances").
+    public static func defaultRegularization(_ task: Manifest.Task) -> Float { task == .regression ? 0.01 : 0.1 }
+
+    /// Optimiser steps a run takes when nothing sets the epochs. Adam moves a width by at most
+    /// about one learning rate per step, so a width that should grow to the full circle (2π from
+    /// ln 2) needs several hundred steps at full speed and, with noisy gradients, thousands.
+    public static let defaultSteps = 5_600
+
+    /// Epochs when nothing sets them: enough for `defaultSteps` steps, from 10 to 200.
+    public static func defaultEpochs(trainImages: Int, batchSize: Int) -> Int {
+        let stepsPerEpoch = max(1, (trainImages + batchSize - 1) / max(1, batchSize))
+        return min(200, max(10, (defaultSteps + stepsPerEpoch - 1) / stepsPerEpoch))
+    }
+
     /// - Parameters:
     ///   - overrides: settings that win over the manifest (command-line flags).
     ///   - defaults: settings the manifest wins over (daemon.conf's `[training]`).
@@ -35,17 +54,15 @@ public final class TrainingRun {
                                            width: manifest.width)
         let options = overrides.orElse(fromManifest).orElse(defaults).orElse(.builtIn)
         var settings = TrainingSettings()
-        settings.epochs = options.epochs!
         settings.batchSize = options.batchSize!
         settings.learningRate = options.learningRate!
-        settings.regularization = options.regularization!
+        settings.regularization = options.regularization ?? Self.defaultRegularization(manifest.task)
         settings.testCopies = options.testCopies!
         settings.seed = options.seed!
         settings.rewardUnits = options.rewardUnits!
         settings.schedule = options.schedule!
         settings.rewardCap = options.rewardCap! > 0 ? options.rewardCap : nil
         settings.widthLearningRate = options.widthLearningRate
-        self.settings = settings
         probeImages = options.probeImages!
         name = manifest.name
         classes = folder.classes
@@ -71,6 +88,8 @@ public final class TrainingRun {
             (train, test) = Self.holdOut(train, fraction: 0.1, seed: settings.seed)
         }
         self.train = train
+        settings.epochs = options.epochs ?? Self.defaultEpochs(trainImages: train.count, batchSize: settings.batchSize)
+        self.settings = settings
 
         task = manifest.task == .classification ? .classification(classes: folder.classes!.count) : .regression
         let architecture = NetworkSpec.Architecture(rawValue: manifest.architecture ?? (train.channels == 1 ? "smallnet" : "simpleconv"))!

@@ -1,0 +1,54 @@
+import Bundle
+import Foundation
+import Invariance
+import Pipeline
+import TestSupport
+import XCTest
+
+/// The settings a run derives when neither flags, manifest nor daemon.conf set them.
+final class TrainingRunTests: XCTestCase {
+    /// A dataset folder of `count` 8x8 images: classification (two classes) or regression.
+    func folder(count: Int, task: String, training: [String: Any] = [:]) throws -> DatasetFolder {
+        let folder = try makeScratchFolder("run")
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        let images = (0..<(count * 64)).map { Float($0 % 251) }
+        try IDXArray.encodeBytes(shape: [count, 8, 8], values: images).write(to: folder.appendingPathComponent("images.idx"))
+        try IDXArray.encodeBytes(shape: [count], values: (0..<count).map { Float($0 % 2) }).write(to: folder.appendingPathComponent("targets.idx"))
+        var manifest: [String: Any] = ["format": 1, "name": "defaults", "task": task, "model": ["architecture": "mlp", "width": 4],
+                                       "splits": ["train": ["inputs": "images.idx", "targets": "targets.idx"]], "training": training]
+        if task == "classification" { manifest["classes"] = ["a", "b"] }
+        try JSONSerialization.data(withJSONObject: manifest).write(to: folder.appendingPathComponent("manifest.json"))
+        return try DatasetFolder.load(folder)
+    }
+
+    func testEpochsDefaultToAboutFiveThousandSixHundredSteps() {
+        // Rotated MNIST's 12,000 images in batches of 128: 94 steps an epoch, 60 epochs.
+        XCTAssertEqual(TrainingRun.defaultEpochs(trainImages: 12_000, batchSize: 128), 60)
+        XCTAssertEqual(TrainingRun.defaultEpochs(trainImages: 60_000, batchSize: 128), 12)
+        XCTAssertEqual(TrainingRun.defaultEpochs(trainImages: 1_000_000, batchSize: 128), 10, "at least 10 epochs")
+        XCTAssertEqual(TrainingRun.defaultEpochs(trainImages: 64, batchSize: 128), 200, "at most 200 epochs")
+    }
+
+    func testRegularizationAndEpochsFollowTheTaskAndTheData() throws {
+        let classification = TrainingRun(dataset: try folder(count: 4_000, task: "classification", training: ["batch_size": 100]))
+        XCTAssertEqual(classification.settings.regularization, 0.1)
+        // 3,600 training images (a tenth is held out as the test split) in batches of 100: 36
+        // steps an epoch, 156 epochs.
+        XCTAssertEqual(classification.settings.epochs, 156)
+        XCTAssertEqual(classification.settings.rewardUnits, .displacement)
+        XCTAssertEqual(classification.settings.schedule, .cosine)
+        let regression = TrainingRun(dataset: try folder(count: 100, task: "regression"))
+        XCTAssertEqual(regression.settings.regularization, 0.01)
+    }
+
+    func testTheManifestAndFlagsStillWin() throws {
+        let data = try folder(count: 100, task: "regression", training: ["epochs": 3, "regularization": 0.5])
+        XCTAssertEqual(TrainingRun(dataset: data).settings.epochs, 3)
+        XCTAssertEqual(TrainingRun(dataset: data).settings.regularization, 0.5)
+        let flagged = TrainingRun(dataset: data, overrides: TrainingOptions(epochs: 2, regularization: 0.2, rewardUnits: .parameter, schedule: .constant))
+        XCTAssertEqual(flagged.settings.epochs, 2)
+        XCTAssertEqual(flagged.settings.regularization, 0.2)
+        XCTAssertEqual(flagged.settings.rewardUnits, .parameter)
+        XCTAssertEqual(flagged.settings.schedule, .constant)
+    }
+}
