@@ -55,8 +55,9 @@ public func maxPool2dForward(_ shape: Pool2DShape, input: UnsafePointer<Float>, 
     }
 }
 
-/// The 2×2, stride 2 case of `maxPool2dForward` for one plane, with the same tie and NaN rules,
-/// 16 outputs at a time: even and odd columns of the two input rows are split into vectors and
+/// The 2×2, stride 2 case of `maxPool2dForward` for one plane, with the same tie and NaN rules:
+/// 16, then 8, then 4 outputs at a time (planes of 14 or 7 columns are common), then one at a
+/// time without branches. Even and odd columns of the two input rows are split into vectors and
 /// compared in the generic loop's order (top-left, top-right, bottom-left, bottom-right).
 @inline(__always)
 private func maxPool2x2(_ x: UnsafePointer<Float>, width w: Int, rows p: Int, cols q: Int,
@@ -65,36 +66,69 @@ private func maxPool2x2(_ x: UnsafePointer<Float>, width w: Int, rows p: Int, co
     for oh in 0..<p {
         let top = x + 2 * oh * w, bottom = top + w
         let topIndex = Int32(2 * oh * w), bottomIndex = Int32((2 * oh + 1) * w)
+        let (y, idx) = (y + oh * q, idx + oh * q)
+        func windows(at ow: Int, _ t: SIMD32<Float>, _ b: SIMD32<Float>) -> (SIMD16<Float>, SIMD16<Int32>) {
+            maxOfFour(t.evenHalf, t.oddHalf, b.evenHalf, b.oddHalf, column: lanes &+ Int32(2 * ow), top: topIndex, bottom: bottomIndex)
+        }
         var ow = 0
         while ow + 16 <= q && 2 * ow + 32 <= w {
-            let t = UnsafeRawPointer(top + 2 * ow).loadUnaligned(as: SIMD32<Float>.self)
-            let b = UnsafeRawPointer(bottom + 2 * ow).loadUnaligned(as: SIMD32<Float>.self)
-            let column = lanes &+ Int32(2 * ow)
-            var best = t.evenHalf, index = column &+ topIndex
-            func challenge(_ value: SIMD16<Float>, _ at: SIMD16<Int32>) {
-                let wins = (value .> best) .| (value .!= value)  // larger, or NaN
-                best.replace(with: value, where: wins)
-                index.replace(with: at, where: wins)
-            }
-            challenge(t.oddHalf, column &+ (topIndex + 1))
-            challenge(b.evenHalf, column &+ bottomIndex)
-            challenge(b.oddHalf, column &+ (bottomIndex + 1))
-            UnsafeMutableRawPointer(y + oh * q + ow).storeBytes(of: best, as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(idx + oh * q + ow).storeBytes(of: index, as: SIMD16<Int32>.self)
+            let (best, index) = windows(at: ow, UnsafeRawPointer(top + 2 * ow).loadUnaligned(as: SIMD32<Float>.self),
+                                        UnsafeRawPointer(bottom + 2 * ow).loadUnaligned(as: SIMD32<Float>.self))
+            UnsafeMutableRawPointer(y + ow).storeBytes(of: best, as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(idx + ow).storeBytes(of: index, as: SIMD16<Int32>.self)
             ow += 16
+        }
+        // 8 and then 4 windows: the same vectors, with the inputs repeated in the unused lanes.
+        if ow + 8 <= q && 2 * ow + 16 <= w {
+            let t = UnsafeRawPointer(top + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
+            let b = UnsafeRawPointer(bottom + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
+            let (best, index) = windows(at: ow, SIMD32(lowHalf: t, highHalf: t), SIMD32(lowHalf: b, highHalf: b))
+            UnsafeMutableRawPointer(y + ow).storeBytes(of: best.lowHalf, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(idx + ow).storeBytes(of: index.lowHalf, as: SIMD8<Int32>.self)
+            ow += 8
+        }
+        if ow + 4 <= q && 2 * ow + 8 <= w {
+            let t = UnsafeRawPointer(top + 2 * ow).loadUnaligned(as: SIMD8<Float>.self)
+            let b = UnsafeRawPointer(bottom + 2 * ow).loadUnaligned(as: SIMD8<Float>.self)
+            let (t2, b2) = (SIMD16(lowHalf: t, highHalf: t), SIMD16(lowHalf: b, highHalf: b))
+            let (best, index) = windows(at: ow, SIMD32(lowHalf: t2, highHalf: t2), SIMD32(lowHalf: b2, highHalf: b2))
+            UnsafeMutableRawPointer(y + ow).storeBytes(of: best.lowHalf.lowHalf, as: SIMD4<Float>.self)
+            UnsafeMutableRawPointer(idx + ow).storeBytes(of: index.lowHalf.lowHalf, as: SIMD4<Int32>.self)
+            ow += 4
         }
         while ow < q {
             let i = 2 * ow
-            var best = top[i], bestIndex = 2 * oh * w + i
-            let candidates = (top[i + 1], bottom[i], bottom[i + 1])
-            if candidates.0 > best || candidates.0.isNaN { best = candidates.0; bestIndex = 2 * oh * w + i + 1 }
-            if candidates.1 > best || candidates.1.isNaN { best = candidates.1; bestIndex = (2 * oh + 1) * w + i }
-            if candidates.2 > best || candidates.2.isNaN { best = candidates.2; bestIndex = (2 * oh + 1) * w + i + 1 }
-            y[oh * q + ow] = best
-            idx[oh * q + ow] = Int32(bestIndex)
+            var best = top[i], bestIndex = Int32(2 * oh * w + i)
+            func challenge(_ value: Float, _ at: Int) {
+                let wins = value > best || value != value  // larger, or NaN
+                best = wins ? value : best
+                bestIndex = wins ? Int32(at) : bestIndex
+            }
+            challenge(top[i + 1], 2 * oh * w + i + 1)
+            challenge(bottom[i], (2 * oh + 1) * w + i)
+            challenge(bottom[i + 1], (2 * oh + 1) * w + i + 1)
+            y[ow] = best
+            idx[ow] = bestIndex
             ow += 1
         }
     }
+}
+
+/// Sixteen 2×2 windows: the largest of four candidates (the first of equals; a NaN wins) and its
+/// index in the plane.
+@inline(__always)
+private func maxOfFour(_ topEven: SIMD16<Float>, _ topOdd: SIMD16<Float>, _ bottomEven: SIMD16<Float>, _ bottomOdd: SIMD16<Float>,
+                       column: SIMD16<Int32>, top: Int32, bottom: Int32) -> (SIMD16<Float>, SIMD16<Int32>) {
+    var best = topEven, index = column &+ top
+    func challenge(_ value: SIMD16<Float>, _ at: SIMD16<Int32>) {
+        let wins = (value .> best) .| (value .!= value)
+        best.replace(with: value, where: wins)
+        index.replace(with: at, where: wins)
+    }
+    challenge(topOdd, column &+ (top + 1))
+    challenge(bottomEven, column &+ bottom)
+    challenge(bottomOdd, column &+ (bottom + 1))
+    return (best, index)
 }
 
 /// gradInput[argmax] += gradOutput, per plane.

@@ -46,28 +46,31 @@ final class PoolingTests: XCTestCase {
         }
     }
 
-    func test_maxPool2x2_wideRows_matchFirstWinnerRuleWithTiesAndNaN() {
-        // Wide enough for the 16-output vector path, odd sizes for the tails; values from a
-        // small set so that ties are common, and a few NaNs.
-        let s = Pool2DShape(planes: 2, height: 5, width: 71, kernel: 2)
-        var rng = TestRandom(seed: 22)
-        var x = (0..<(2 * 5 * 71)).map { _ in Float(rng.below(4)) }
-        for i in [3, 100, 141, 400, 555] { x[i] = .nan }
-        var y = [Float](repeating: 0, count: 2 * 2 * 35), idx = [Int32](repeating: -1, count: y.count)
-        x.withPointer { px in y.withMutablePointer { py in idx.withUnsafeMutableBufferPointer { pi in
-            maxPool2dForward(s, input: px, output: py, argmax: pi.baseAddress!, parallelism: .serial)
-        } } }
-        for plane in 0..<2 { for oh in 0..<2 { for ow in 0..<35 {
-            // The rule: scan the window row by row; take a value that is larger, or a NaN.
-            var best = -Float.infinity, at = 2 * oh * 71 + 2 * ow
-            for (r, c) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                let i = (2 * oh + r) * 71 + 2 * ow + c, v = x[plane * 355 + i]
-                if v > best || v.isNaN { best = v; at = i }
-            }
-            let o = (plane * 2 + oh) * 35 + ow
-            XCTAssertEqual(idx[o], Int32(at), "argmax of plane \(plane) output (\(oh), \(ow))")
-            XCTAssertTrue(y[o] == best || (y[o].isNaN && best.isNaN), "max of plane \(plane) output (\(oh), \(ow))")
-        } } }
+    func test_maxPool2x2_vectorPaths_matchFirstWinnerRuleWithTiesAndNaN() {
+        // Widths for the 16-, 8- and 4-output vector paths and the one-at-a-time tail (71: two
+        // sixteens and 3; 29: 8, 4 and 2; 15: 4 and 3); values from a small set so that ties are
+        // common, and a few NaNs.
+        for width in [71, 29, 15] {
+            let q = width / 2, s = Pool2DShape(planes: 2, height: 5, width: width, kernel: 2)
+            var rng = TestRandom(seed: 22)
+            var x = (0..<(2 * 5 * width)).map { _ in Float(rng.below(4)) }
+            for i in [3, 100, 141, 40, 55] { x[i] = .nan }
+            var y = [Float](repeating: 0, count: 2 * 2 * q), idx = [Int32](repeating: -1, count: y.count)
+            x.withPointer { px in y.withMutablePointer { py in idx.withUnsafeMutableBufferPointer { pi in
+                maxPool2dForward(s, input: px, output: py, argmax: pi.baseAddress!, parallelism: .serial)
+            } } }
+            for plane in 0..<2 { for oh in 0..<2 { for ow in 0..<q {
+                // The rule: scan the window row by row; take a value that is larger, or a NaN.
+                var best = -Float.infinity, at = 2 * oh * width + 2 * ow
+                for (r, c) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let i = (2 * oh + r) * width + 2 * ow + c, v = x[plane * 5 * width + i]
+                    if v > best || v.isNaN { best = v; at = i }
+                }
+                let o = (plane * 2 + oh) * q + ow
+                XCTAssertEqual(idx[o], Int32(at), "argmax of width \(width), plane \(plane), output (\(oh), \(ow))")
+                XCTAssertTrue(y[o] == best || (y[o].isNaN && best.isNaN), "max of width \(width), plane \(plane), output (\(oh), \(ow))")
+            } } }
+        }
     }
 
     func test_maxPool_whenNaNPresent_propagatesIt() {
