@@ -50,6 +50,11 @@ public struct Conv2DShape: Sendable, Equatable {
     /// A 1×1 filter with stride 1 and no padding reads the input as the im2col matrix itself.
     var isPointwise: Bool { kernelHeight == 1 && kernelWidth == 1 && strideH == 1 && strideW == 1 && padH == 0 && padW == 0 }
 
+    /// Stride 1 with the output as large as the input ("same" padding, such as 3×3 with padding
+    /// 1): each im2col row is the input plane shifted by a constant offset, with a few entries
+    /// zeroed at the borders.
+    var preservesSize: Bool { strideH == 1 && strideW == 1 && outHeight == height && outWidth == width }
+
     func validate() {
         precondition(batch >= 0 && inChannels > 0 && outChannels > 0 && height > 0 && width > 0,
                      "conv2d: sizes must be positive: \(self)")
@@ -65,20 +70,27 @@ public func conv2dForward(_ shape: Conv2DShape, input: UnsafePointer<Float>, wei
     shape.validate()
     let plan = ImageGroups(shape, parallelism)
     let (outPlane, crs, outChannels) = (shape.outHeight * shape.outWidth, shape.filterSize, shape.outChannels)
-    plan.forEachGroup(scratch: { crs * $0 + outChannels * $0 }) { images, scratch, gemmParallelism in
+    let kernel = GemmKernel.selected
+    // Size-preserving filters write the im2col matrix straight into the GEMM's B panels.
+    let intoPanels = shape.preservesSize && !shape.isPointwise
+    let columnsFloats = { (columns: Int) in intoPanels ? crs * (columns + kernel.nr) : crs * columns }
+    plan.forEachGroup(scratch: { columnsFloats($0) + outChannels * $0 }) { images, scratch, gemmParallelism in
         let columns = images.count * outPlane
         let y = output + images.lowerBound * outChannels * outPlane
-        if images.count == 1 {
-            // One image: the GEMM writes its output plane directly.
-            let b = plan.columns(of: images, input: input, into: scratch)
-            sgemm(.none, .none, m: outChannels, n: columns, k: crs, alpha: 1, a: weight, lda: crs,
-                  b: b, ldb: columns, beta: 0, c: y, ldc: columns, parallelism: gemmParallelism)
+        // One image: the GEMM writes its output plane directly; several: K × (G·P·Q) in
+        // scratch, then scattered into NCHW.
+        let direct = images.count == 1
+        let product = direct ? y : scratch + columnsFloats(columns)
+        if intoPanels {
+            im2colShifted(shape, images: images, input: input, layout: .panels(nr: kernel.nr, rows: crs), into: scratch)
+            sgemm(.none, m: outChannels, n: columns, k: crs, alpha: 1, a: weight, lda: crs, packedB: scratch,
+                  beta: 0, c: product, ldc: columns, parallelism: gemmParallelism, kernel: kernel)
         } else {
-            // Several images: K × (G·P·Q) in scratch, then scattered into NCHW.
-            let product = scratch + crs * columns
             sgemm(.none, .none, m: outChannels, n: columns, k: crs, alpha: 1, a: weight, lda: crs,
                   b: plan.columns(of: images, input: input, into: scratch), ldb: columns,
-                  beta: 0, c: product, ldc: columns, parallelism: gemmParallelism)
+                  beta: 0, c: product, ldc: columns, parallelism: gemmParallelism, kernel: kernel)
+        }
+        if !direct {
             for g in 0..<images.count {
                 for k in 0..<outChannels {
                     (y + (g * outChannels + k) * outPlane).update(from: product + k * columns + g * outPlane, count: outPlane)
@@ -135,39 +147,41 @@ public func conv2dBackwardWeights(_ shape: Conv2DShape, input: UnsafePointer<Flo
     }
     let plan = ImageGroups(shape, parallelism)
     let scratch = { (columns: Int) in crs * columns + (columns > outPlane ? outChannels * columns : 0) }
-    /// dW += dY_g · cols_gᵀ for one group of images.
-    func accumulate(_ images: Range<Int>, _ buffer: UnsafeMutablePointer<Float>, into gradient: UnsafeMutablePointer<Float>,
+    /// dWᵀ += cols_g · dY_gᵀ for one group of images: C·R·S rows of the tile (no padding rows
+    /// for narrow K) and K columns.
+    func accumulate(_ images: Range<Int>, _ buffer: UnsafeMutablePointer<Float>, into transposed: UnsafeMutablePointer<Float>,
                     _ gemmParallelism: Parallelism) {
         let columns = images.count * outPlane
-        let b = plan.columns(of: images, input: input, into: buffer)
+        let cols = plan.columns(of: images, input: input, into: buffer)
         let dy = plan.gradientRows(of: images, gradOutput: gradOutput, into: buffer + crs * columns)
-        sgemm(.none, .transposed, m: outChannels, n: crs, k: columns, alpha: 1, a: dy, lda: columns,
-              b: b, ldb: columns, beta: 1, c: gradient, ldc: crs, parallelism: gemmParallelism)
+        sgemm(.none, .transposed, m: crs, n: outChannels, k: columns, alpha: 1, a: cols, lda: columns,
+              b: dy, ldb: columns, beta: 1, c: transposed, ldc: outChannels, parallelism: gemmParallelism)
     }
-    guard plan.groupsRunInParallel else {
-        // Few images: one pass over them; the GEMM itself may use every thread.
-        plan.forEachGroup(scratch: scratch) { images, buffer, gemmParallelism in
-            accumulate(images, buffer, into: gradWeight, gemmParallelism)
-        }
-        return
-    }
-    // Each thread sums its contiguous share of the groups into a partial of its own; the
-    // partials are added in thread order.
-    let (workers, count) = (parallelism.threads, shape.weightCount)
+    // Each thread sums its contiguous share of the groups into a partial dWᵀ of its own (with
+    // few images, one partial and parallel GEMMs); the partials are added in thread order.
+    let workers = plan.groupsRunInParallel ? parallelism.threads : 1
+    let count = shape.weightCount
     ScratchBuffers.with(floats: workers * count) { partials in
         partials.update(repeating: 0, count: workers * count)
-        DispatchQueueConcurrency.perform(workers) { worker in
-            let groups = Parallelism.range(worker, of: workers, in: plan.groupCount)
-            ScratchBuffers.with(floats: scratch(plan.largestGroup * outPlane)) { buffer in
-                for group in groups {
-                    accumulate(plan.images(ofGroup: group), buffer, into: partials + worker * count, .serial)
+        if plan.groupsRunInParallel {
+            DispatchQueueConcurrency.perform(workers) { worker in
+                let groups = Parallelism.range(worker, of: workers, in: plan.groupCount)
+                ScratchBuffers.with(floats: scratch(plan.largestGroup * outPlane)) { buffer in
+                    for group in groups {
+                        accumulate(plan.images(ofGroup: group), buffer, into: partials + worker * count, .serial)
+                    }
                 }
             }
+        } else {
+            plan.forEachGroup(scratch: scratch) { images, buffer, gemmParallelism in
+                accumulate(images, buffer, into: partials, gemmParallelism)
+            }
         }
-        parallelism.forEachRange(count, grain: 1 << 14) { range in
+        parallelism.forEach(outChannels, grain: max(1, 4096 / crs)) { k in
+            let row = gradWeight + k * crs
             for worker in 0..<workers {
-                let partial = partials + worker * count
-                for i in range { gradWeight[i] += partial[i] }
+                let partial = partials + worker * count + k
+                for i in 0..<crs { row[i] += partial[i * outChannels] }
             }
         }
     }
@@ -229,6 +243,10 @@ private struct ImageGroups {
     func columns(of images: Range<Int>, input: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
         let inPlane = shape.inChannels * shape.height * shape.width, outPlane = shape.outHeight * shape.outWidth
         if images.count == 1 && shape.isPointwise { return input + images.lowerBound * inPlane }
+        if shape.preservesSize {
+            im2colShifted(shape, images: images, input: input, layout: .rows(ld: images.count * outPlane), into: buffer)
+            return UnsafePointer(buffer)
+        }
         for (g, n) in images.enumerated() {
             im2col(shape, image: input + n * inPlane, cols: buffer + g * outPlane, ld: images.count * outPlane)
         }
@@ -248,6 +266,104 @@ private struct ImageGroups {
         }
         return UnsafePointer(buffer)
     }
+}
+
+/// Where entry (row, column) of an im2col matrix is stored: in SGEMM's B panels of `nr`
+/// columns (the layout `sgemm(packedB:)` reads), or in plain rows.
+struct ColumnsLayout {
+    /// log2 of the panel width (plain rows: one panel wider than any matrix).
+    let laneBits: Int
+    let panelFloats: Int
+    let rowStride: Int
+
+    /// Panels of `nr` columns (a power of two) for a matrix of `rows` rows.
+    static func panels(nr: Int, rows: Int) -> ColumnsLayout {
+        precondition(nr > 0 && nr & (nr - 1) == 0, "ColumnsLayout: panel width \(nr) is not a power of two")
+        return ColumnsLayout(laneBits: nr.trailingZeroBitCount, panelFloats: rows * nr, rowStride: nr)
+    }
+    /// Row-major with row stride `ld`.
+    static func rows(ld: Int) -> ColumnsLayout { ColumnsLayout(laneBits: 48, panelFloats: 0, rowStride: ld) }
+
+    var panelWidth: Int { 1 << laneBits }
+
+    @inline(__always) func entry(_ base: UnsafeMutablePointer<Float>, _ row: Int, _ column: Int) -> UnsafeMutablePointer<Float> {
+        let panel: Int = (column >> laneBits) &* panelFloats
+        let lane: Int = column & (panelWidth &- 1)
+        return base + (panel &+ row &* rowStride &+ lane)
+    }
+}
+
+/// The im2col matrix of a group of images of a size-preserving shape (C·R·S rows, G·P·Q
+/// columns) in `layout`; in panels, the last one is zero-padded. Row (c, r, s) of an image is
+/// its plane c shifted by (r·dilation − pad)·W + s·dilation − pad, so it is copied as one run
+/// (never reading outside the plane), then the entries whose source row lies outside the plane
+/// or whose source column wrapped across a row edge are zeroed.
+func im2colShifted(_ shape: Conv2DShape, images: Range<Int>, input: UnsafePointer<Float>, layout: ColumnsLayout,
+                   into matrix: UnsafeMutablePointer<Float>) {
+    precondition(shape.preservesSize, "im2colShifted: \(shape) changes the plane size")
+    let (h, w, plane, rows) = (shape.height, shape.width, shape.height * shape.width, shape.filterSize)
+    let (columns, nr) = (images.count * plane, layout.panelWidth)
+    /// Columns `range` of `row` from `source` (count floats), or zeros when nil; panel by panel.
+    @inline(__always) func write(_ row: Int, _ range: Range<Int>, from source: UnsafePointer<Float>?) {
+        var column = range.lowerBound
+        while column < range.upperBound {
+            let count = min(nr - column & (nr - 1), range.upperBound - column)
+            let to = layout.entry(matrix, row, column)
+            if let source {
+                copyFloats(source + (column - range.lowerBound), to: to, count: count)
+            } else {
+                to.update(repeating: 0, count: count)
+            }
+            column += count
+        }
+    }
+    if layout.panelFloats > 0 && columns % nr != 0 {  // zero-pad the last panel
+        for row in 0..<rows { layout.entry(matrix, row, columns).update(repeating: 0, count: nr - columns % nr) }
+    }
+    var row = 0
+    for c in 0..<shape.inChannels {
+        for r in 0..<shape.kernelHeight {
+            for s in 0..<shape.kernelWidth {
+                let (dy, dx) = (r * shape.dilationH - shape.padH, s * shape.dilationW - shape.padW)
+                // Output rows whose source row lies inside the plane, and the columns that wrap.
+                let (validLow, validHigh) = (min(h, max(0, -dy)), max(min(h, max(0, -dy)), min(h, h - dy)))
+                let wrapped = dx < 0 ? 0..<min(w, -dx) : max(0, w - dx)..<w
+                // Column j reads plane[j + offset]; copy the columns where that lies inside the plane.
+                let offset = dy * w + dx
+                let copyLow = min(plane, max(validLow * w, -offset))
+                let copyHigh = max(copyLow, min(validHigh * w, plane - offset))
+                for (g, n) in images.enumerated() {
+                    let first = g * plane
+                    let source = input + (n * shape.inChannels + c) * plane + copyLow + offset
+                    write(row, first..<(first + copyLow), from: nil)
+                    write(row, (first + copyLow)..<(first + copyHigh), from: source)
+                    write(row, (first + copyHigh)..<(first + plane), from: nil)
+                    if dx != 0 {
+                        for oh in validLow..<validHigh {
+                            for ow in wrapped { layout.entry(matrix, row, first + oh * w + ow).pointee = 0 }
+                        }
+                    }
+                }
+                row += 1
+            }
+        }
+    }
+}
+
+/// Copies `count` floats (a panel row or less) with vector moves.
+@inline(__always)
+private func copyFloats(_ from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, count: Int) {
+    let (source, target) = (UnsafeRawPointer(from), UnsafeMutableRawPointer(to))
+    var i = 0
+    while i + 16 <= count {
+        target.storeBytes(of: source.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self), toByteOffset: i &* 4, as: SIMD16<Float>.self)
+        i &+= 16
+    }
+    while i + 4 <= count {
+        target.storeBytes(of: source.loadUnaligned(fromByteOffset: i &* 4, as: SIMD4<Float>.self), toByteOffset: i &* 4, as: SIMD4<Float>.self)
+        i &+= 4
+    }
+    while i < count { to[i] = from[i]; i &+= 1 }
 }
 
 /// cols ((C·R·S) × (P·Q), row stride `ld`): row (c, r, s) holds

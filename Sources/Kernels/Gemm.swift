@@ -27,9 +27,36 @@ public func sgemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: I
                   b: UnsafePointer<Float>, ldb: Int,
                   beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
                   parallelism: Parallelism, kernel: GemmKernel = .selected) {
+    precondition(ldb >= max(1, transB == .none ? n : k), "sgemm: ldb \(ldb) too small")
+    gemm(transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: .matrix(transB, b, ldb: ldb),
+         beta: beta, c: c, ldc: ldc, parallelism: parallelism, kernel: kernel)
+}
+
+/// C = alpha·op(A)·B + beta·C where B (k×n) is already packed the way `kernel` reads it: the
+/// `nr`-column panels one after another, panel s holding for each p in 0..<k the `nr` values
+/// B(p, s·nr + jj), the last panel zero-padded (so `packedB` holds k·⌈n/nr⌉·nr floats).
+/// Producers that can write this order directly (the convolution's im2col) save the copy that
+/// packing would make.
+public func sgemm(_ transA: Transpose, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                  packedB: UnsafePointer<Float>, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+                  parallelism: Parallelism, kernel: GemmKernel = .selected) {
+    gemm(transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: .packed(packedB),
+         beta: beta, c: c, ldc: ldc, parallelism: parallelism, kernel: kernel)
+}
+
+/// Where the B operand comes from.
+private enum GemmOperandB {
+    /// A row-major matrix, packed block by block as the multiplication goes.
+    case matrix(Transpose, UnsafePointer<Float>, ldb: Int)
+    /// Whole panels of k rows, already packed.
+    case packed(UnsafePointer<Float>)
+}
+
+private func gemm(_ transA: Transpose, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                  b: GemmOperandB, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+                  parallelism: Parallelism, kernel: GemmKernel) {
     precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size m=\(m) n=\(n) k=\(k)")
     precondition(lda >= max(1, transA == .none ? k : m), "sgemm: lda \(lda) too small")
-    precondition(ldb >= max(1, transB == .none ? n : k), "sgemm: ldb \(ldb) too small")
     precondition(ldc >= max(1, n), "sgemm: ldc \(ldc) too small")
     guard m > 0, n > 0 else { return }
     if k == 0 || alpha == 0 {
@@ -49,12 +76,18 @@ public func sgemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: I
     let tasks = columnBlocks * rowBlocks
     let maxPanelsPerColumnBlock = (nPanels + columnBlocks - 1) / columnBlocks
     let kc0 = min(kcMax, k)
+    let (transB, matrixB, ldb, prepackedB): (Transpose, UnsafePointer<Float>, Int, UnsafePointer<Float>?)
+    switch b {
+    case .matrix(let trans, let matrix, let ld): (transB, matrixB, ldb, prepackedB) = (trans, matrix, ld, nil)
+    case .packed(let packed): (transB, matrixB, ldb, prepackedB) = (.none, packed, 0, packed)
+    }
 
     Parallelism(threads: min(threads, tasks)).forEachRange(tasks) { taskRange in
         // One scratch block: packed A, packed B, an edge tile; each part starts 64-byte aligned.
-        let sizeA = (mcMax * kc0 + 15) & ~15, sizeB = (maxPanelsPerColumnBlock * nr * kc0 + 15) & ~15
+        let sizeB = prepackedB != nil ? 0 : (maxPanelsPerColumnBlock * nr * kc0 + 15) & ~15
+        let sizeA = (mcMax * kc0 + 15) & ~15
         ScratchBuffers.with(floats: sizeA + sizeB + mr * nr) { scratch in
-            let packedA = scratch, packedB = scratch + sizeA, edge = packedB + sizeB
+            let packedA = scratch, scratchB = scratch + sizeA, edge = scratchB + sizeB
             for task in taskRange {
                 let columns = Parallelism.range(task % columnBlocks, of: columnBlocks, in: nPanels)
                 let rows = Parallelism.range(task / columnBlocks, of: rowBlocks, in: mPanels)
@@ -65,12 +98,19 @@ public func sgemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: I
                 while p0 < k {
                     let kc = min(kcMax, k - p0)
                     let betaHere: Float = p0 == 0 ? beta : 1
-                    packB(transB, b, ldb: ldb, p0: p0, kc: kc, j0: j0, nc: nb, nr: nr, into: packedB)
+                    // The kc×nb block of B as panels: packed here, or a view of the packed operand.
+                    let panels: UnsafePointer<Float>, panelStride: Int
+                    if let prepackedB {
+                        (panels, panelStride) = (prepackedB + columns.lowerBound * k * nr + p0 * nr, k * nr)
+                    } else {
+                        kernel.packB(transB == .transposed, matrixB, ldb, p0, kc, j0, nb, nr, scratchB)
+                        (panels, panelStride) = (UnsafePointer(scratchB), kc * nr)
+                    }
                     var i0 = iStart
                     while i0 < iEnd {
                         let mb = min(mcMax, iEnd - i0)
-                        packA(transA, a, lda: lda, i0: i0, mc: mb, p0: p0, kc: kc, mr: mr, into: packedA)
-                        macroKernel(kernel, kc: kc, mb: mb, nb: nb, packedA: packedA, packedB: packedB,
+                        kernel.packA(transA == .transposed, a, lda, i0, mb, p0, kc, mr, packedA)
+                        macroKernel(kernel, kc: kc, mb: mb, nb: nb, packedA: packedA, packedB: panels, panelStride: panelStride,
                                     c: c + i0 * ldc + j0, ldc: ldc, alpha: alpha, beta: betaHere, edge: edge)
                         i0 += mb
                     }
@@ -82,17 +122,18 @@ public func sgemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: I
 }
 
 /// Sweeps the register tile over an mb×nb block of C: B micro-panels outer (kept in L1),
-/// A micro-panels inner. Partial tiles at the block's edge go through `edge`.
+/// A micro-panels inner. B panel s starts at `packedB + s·panelStride`. Partial tiles at the
+/// block's edge go through `edge`.
 @inline(__always)
 private func macroKernel(_ kernel: GemmKernel, kc: Int, mb: Int, nb: Int,
-                         packedA: UnsafePointer<Float>, packedB: UnsafePointer<Float>,
+                         packedA: UnsafePointer<Float>, packedB: UnsafePointer<Float>, panelStride: Int,
                          c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
                          edge: UnsafeMutablePointer<Float>) {
     let (mr, nr, tile) = (kernel.mr, kernel.nr, kernel.tile)
     var j = 0
     while j < nb {
         let cols = min(nr, nb - j)
-        let panelB = packedB + (j / nr) * nr * kc
+        let panelB = packedB + (j / nr) * panelStride
         var i = 0
         while i < mb {
             let rows = min(mr, mb - i)

@@ -3,12 +3,17 @@ import GemmMicroKernel
 import GemmMicroKernelAVX2
 import GemmMicroKernelAVX512
 
-/// One GEMM register tile and the cache blocking that suits it.
+/// One GEMM register tile, the packing that feeds it, and the cache blocking that suits it.
 ///
-/// `run(kc, a, b, c, ldc, alpha, beta)` computes an `mr`×`nr` tile of row-major C from packed
-/// panels (see `GemmPacking.swift`): C = alpha·A·B + beta·C, C not read when beta is 0.
+/// `tile(kc, a, b, c, ldc, alpha, beta)` computes an `mr`×`nr` tile of row-major C from packed
+/// panels (see GemmMicroKernel/Portable/Packing.swift): C = alpha·A·B + beta·C, C not read when
+/// beta is 0. `packA` and `packB` are that file's functions compiled for the same instruction set.
 public struct GemmKernel: Sendable, CustomStringConvertible {
     public typealias Tile = @Sendable (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Float, Float) -> Void
+    /// (transposed, a, lda, i0, mc, p0, kc, mr, into)
+    typealias PackA = @Sendable (Bool, UnsafePointer<Float>, Int, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
+    /// (transposed, b, ldb, p0, kc, j0, nc, nr, into)
+    typealias PackB = @Sendable (Bool, UnsafePointer<Float>, Int, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
 
     /// Short name, as `bench gemm` prints it and `AUGERINO_GEMM_KERNEL` accepts it.
     public let name: String
@@ -23,18 +28,26 @@ public struct GemmKernel: Sendable, CustomStringConvertible {
     /// Columns of B packed at a time (kc·nc floats stay in L2/L3).
     public let nc: Int
     let tile: Tile
+    let packA: PackA
+    let packB: PackB
 
     public var description: String { "\(name) (\(mr)x\(nr))" }
 
     /// 12x32 tile with AVX-512 (x86-64 only).
     public static let avx512 = GemmKernel(name: "avx512", mr: 12, nr: 32, kc: 256, mc: 240, nc: 512,
-                                          tile: { avx512MicroKernel12x32(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) })
+                                          tile: { avx512MicroKernel12x32(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) },
+                                          packA: { avx512PackA(transposed: $0, $1, lda: $2, i0: $3, mc: $4, p0: $5, kc: $6, mr: $7, into: $8) },
+                                          packB: { avx512PackB(transposed: $0, $1, ldb: $2, p0: $3, kc: $4, j0: $5, nc: $6, nr: $7, into: $8) })
     /// 6x16 tile with AVX2 and FMA (x86-64 only).
     public static let avx2 = GemmKernel(name: "avx2", mr: 6, nr: 16, kc: 256, mc: 120, nc: 512,
-                                        tile: { avx2MicroKernel6x16(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) })
+                                        tile: { avx2MicroKernel6x16(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) },
+                                          packA: { avx2PackA(transposed: $0, $1, lda: $2, i0: $3, mc: $4, p0: $5, kc: $6, mr: $7, into: $8) },
+                                          packB: { avx2PackB(transposed: $0, $1, ldb: $2, p0: $3, kc: $4, j0: $5, nc: $6, nr: $7, into: $8) })
     /// 6x16 tile with the architecture's baseline vectors (SSE2 on x86-64, NEON on aarch64).
     public static let portable = GemmKernel(name: "portable", mr: 6, nr: 16, kc: 256, mc: 120, nc: 512,
-                                            tile: { portableMicroKernel6x16(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) })
+                                            tile: { portableMicroKernel6x16(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) },
+                                          packA: { portablePackA(transposed: $0, $1, lda: $2, i0: $3, mc: $4, p0: $5, kc: $6, mr: $7, into: $8) },
+                                          packB: { portablePackB(transposed: $0, $1, ldb: $2, p0: $3, kc: $4, j0: $5, nc: $6, nr: $7, into: $8) })
 
     /// The tiles this CPU can run, best first.
     public static func available(on features: CPUFeatures = .current) -> [GemmKernel] {

@@ -28,6 +28,17 @@ final class Conv2DTests: XCTestCase {
         Conv2DShape(batch: 2, inChannels: 3, height: 11, width: 13, outChannels: 2, kernelHeight: 2, kernelWidth: 5,
                     strideH: 3, strideW: 2, padH: 1, padW: 2, dilationH: 1, dilationW: 2),
         Conv2DShape(batch: 4, inChannels: 5, height: 5, width: 3, outChannels: 37, kernelSize: 3, padding: 2),
+        // Size-preserving shapes (im2col written into GEMM panels, ∂input as a convolution):
+        // planes wider than a panel, one image per GEMM; many small images per GEMM, panels
+        // straddling images; dilation; an even filter; offsets beyond the plane.
+        Conv2DShape(batch: 3, inChannels: 3, height: 28, width: 28, outChannels: 5, kernelSize: 3, padding: 1),
+        Conv2DShape(batch: 9, inChannels: 2, height: 4, width: 6, outChannels: 3, kernelSize: 3, padding: 1),
+        Conv2DShape(batch: 2, inChannels: 2, height: 9, width: 7, outChannels: 3, kernelSize: 3, padding: 2, dilation: 2),
+        Conv2DShape(batch: 2, inChannels: 2, height: 6, width: 5, outChannels: 2, kernelHeight: 2, kernelWidth: 5,
+                    strideH: 1, strideW: 1, padH: 1, padW: 4, dilationH: 2, dilationW: 2),
+        Conv2DShape(batch: 4, inChannels: 1, height: 1, width: 40, outChannels: 2, kernelSize: 3, padding: 1),
+        Conv2DShape(batch: 2, inChannels: 1, height: 3, width: 3, outChannels: 2, kernelSize: 5, padding: 2),
+        Conv2DShape(batch: 3, inChannels: 2, height: 2, width: 2, outChannels: 2, kernelSize: 3, padding: 3, dilation: 3),
     ]
 
     func test_forward_awkwardGeometries_matchNaive() {
@@ -73,16 +84,19 @@ final class Conv2DTests: XCTestCase {
 
     func test_backward_addsIntoExistingGradients() {
         var rng = TestRandom(seed: 13)
-        let s = Conv2DShape(batch: 2, inChannels: 2, height: 5, width: 5, outChannels: 3, kernelSize: 3, padding: 1)
-        let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), g = rng.floats(s.outputCount)
-        var dx = [Float](repeating: 1, count: s.inputCount), dw = [Float](repeating: 1, count: s.weightCount)
-        x.withPointer { px in w.withPointer { pw in g.withPointer { pg in
-            dx.withMutablePointer { conv2dBackwardInput(s, gradOutput: pg, weight: pw, gradInput: $0, parallelism: .serial) }
-            dw.withMutablePointer { conv2dBackwardWeights(s, input: px, gradOutput: pg, gradWeight: $0, gradBias: nil, parallelism: .serial) }
-        } } }
-        let fresh = convolve(s, x: x, w: w, b: [0, 0, 0], g: g, threads: 1)
-        assertClose(dx, fresh.dx.map { $0 + 1 }, "∂x accumulates")
-        assertClose(dw, fresh.dw.map { $0 + 1 }, "∂w accumulates")
+        // Images grouped into one GEMM, and one image per GEMM (28x28).
+        for s in [Conv2DShape(batch: 2, inChannels: 2, height: 5, width: 5, outChannels: 3, kernelSize: 3, padding: 1),
+                  Conv2DShape(batch: 2, inChannels: 2, height: 28, width: 28, outChannels: 3, kernelSize: 3, padding: 1)] {
+            let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), g = rng.floats(s.outputCount)
+            var dx = [Float](repeating: 1, count: s.inputCount), dw = [Float](repeating: 1, count: s.weightCount)
+            x.withPointer { px in w.withPointer { pw in g.withPointer { pg in
+                dx.withMutablePointer { conv2dBackwardInput(s, gradOutput: pg, weight: pw, gradInput: $0, parallelism: .serial) }
+                dw.withMutablePointer { conv2dBackwardWeights(s, input: px, gradOutput: pg, gradWeight: $0, gradBias: nil, parallelism: .serial) }
+            } } }
+            let fresh = convolve(s, x: x, w: w, b: [0, 0, 0], g: g, threads: 1)
+            assertClose(dx, fresh.dx.map { $0 + 1 }, "∂x accumulates")
+            assertClose(dw, fresh.dw.map { $0 + 1 }, "∂w accumulates")
+        }
     }
 
     func test_torchReference_bothConfigurations() throws {

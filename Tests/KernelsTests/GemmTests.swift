@@ -38,6 +38,34 @@ final class GemmTests: XCTestCase {
         }
     }
 
+    func test_sgemm_prepackedB_matchesNaive() {
+        var rng = TestRandom(seed: 5)
+        for kernel in GemmKernel.available() {
+            for (m, n, k, threads) in [(1, 1, 1, 1), (13, 17, 19, 2), (37, 65, 300, 2), (12, 100, 513, 3), (61, 40, 7, 1)] {
+                for ta in [Transpose.none, .transposed] {
+                    let lda = (ta == .none ? k : m) + 3, ldc = n + 5
+                    let a = rng.floats((ta == .none ? m : k) * lda), b = rng.floats(k * n), c = rng.floats(m * ldc)
+                    // The panels as documented: panel s holds B(p, s·nr + jj) for each p; zero past n.
+                    let nr = kernel.nr, panels = (n + nr - 1) / nr
+                    var packed = [Float](repeating: .nan, count: panels * k * nr)
+                    for s in 0..<panels {
+                        for p in 0..<k {
+                            for jj in 0..<nr { packed[(s * k + p) * nr + jj] = s * nr + jj < n ? b[p * n + s * nr + jj] : 0 }
+                        }
+                    }
+                    let expected = naiveGemm(ta, .none, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: n,
+                                             beta: -1, c: c, ldc: ldc)
+                    var actual = c
+                    a.withPointer { pa in packed.withPointer { pb in actual.withMutablePointer { pc in
+                        sgemm(ta, m: m, n: n, k: k, alpha: 0.5, a: pa, lda: lda, packedB: pb, beta: -1, c: pc, ldc: ldc,
+                              parallelism: Parallelism(threads: threads), kernel: kernel)
+                    } } }
+                    assertClose(actual, expected, atol: 1e-4, rtol: 1e-4, "sgemm packed B \(kernel) \(ta) m\(m) n\(n) k\(k)")
+                }
+            }
+        }
+    }
+
     func test_sgemm_whenBetaIsZero_ignoresNaNInC() {
         let (m, n, k) = (7, 40, 9)
         var rng = TestRandom(seed: 2)

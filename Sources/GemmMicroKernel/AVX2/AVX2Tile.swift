@@ -6,3 +6,15 @@ public func avx2MicroKernel6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePoint
                                 c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
     gemmMicroKernel6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta)
 }
+
+/// `gemmPackA` compiled with -target-cpu haswell.
+public func avx2PackA(transposed: Bool, _ a: UnsafePointer<Float>, lda: Int, i0: Int, mc: Int, p0: Int, kc: Int,
+                     mr: Int, into dst: UnsafeMutablePointer<Float>) {
+    gemmPackA(transposed: transposed, a, lda: lda, i0: i0, mc: mc, p0: p0, kc: kc, mr: mr, into: dst)
+}
+
+/// `gemmPackB` compiled with -target-cpu haswell.
+public func avx2PackB(transposed: Bool, _ b: UnsafePointer<Float>, ldb: Int, p0: Int, kc: Int, j0: Int, nc: Int,
+                     nr: Int, into dst: UnsafeMutablePointer<Float>) {
+    gemmPackB(transposed: transposed, b, ldb: ldb, p0: p0, kc: kc, j0: j0, nc: nc, nr: nr, into: dst)
+}

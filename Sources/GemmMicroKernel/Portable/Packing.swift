@@ -1,18 +1,20 @@
 // Packing for SGEMM: copies a block of op(A) or op(B) into the order the register tile reads,
 // zero-padding the last partial panel so the tile never needs an edge case.
-// Shapes: op(A) is M×K, op(B) is K×N, both row-major views with a leading dimension.
+// Shapes: op(A) is M×K, op(B) is K×N, both row-major views with a leading dimension; `transposed`
+// says the operand is stored transposed (A(i, p) = a[p·lda + i], B(p, j) = b[j·ldb + p]).
+// @inlinable like the tiles, so that each instruction-set module compiles its own copy (the
+// register transposes below run as 16-lane shuffles only where AVX-512 is on).
 
 /// Packs rows `i0..<i0+mc`, columns `p0..<p0+kc` of op(A) into `mr`-row panels:
 /// panel r holds, for each p, the `mr` values A(i0 + r·mr + ii, p0 + p).
-@inline(__always)
-func packA(_ trans: Transpose, _ a: UnsafePointer<Float>, lda: Int, i0: Int, mc: Int, p0: Int, kc: Int,
+@inlinable @inline(__always)
+public func gemmPackA(transposed: Bool, _ a: UnsafePointer<Float>, lda: Int, i0: Int, mc: Int, p0: Int, kc: Int,
            mr: Int, into dst: UnsafeMutablePointer<Float>) {
     var out = dst
     var r = 0
     while r < mc {
         let rows = min(mr, mc - r)
-        switch trans {
-        case .none:
+        if !transposed {
             // A(i, p) = a[i·lda + p]: each row is contiguous in p. Read the panel's rows side by
             // side so that each step writes mr consecutive floats.
             // A whole 12-row panel (the AVX-512 tile's) goes 16 values of p at a time through
@@ -36,7 +38,7 @@ func packA(_ trans: Transpose, _ a: UnsafePointer<Float>, lda: Int, i0: Int, mc:
                 let col = out + p &* mr
                 for ii in 0..<rows { col[ii] = src[ii &* lda &+ p] }
             }
-        case .transposed:
+        } else {
             // A(i, p) = a[p·lda + i]: a panel's mr values for one p are contiguous.
             for p in 0..<kc {
                 let src = a + (p0 + p) * lda + i0 + r
@@ -54,15 +56,14 @@ func packA(_ trans: Transpose, _ a: UnsafePointer<Float>, lda: Int, i0: Int, mc:
 
 /// Packs rows `p0..<p0+kc`, columns `j0..<j0+nc` of op(B) into `nr`-column panels:
 /// panel s holds, for each p, the `nr` values B(p0 + p, j0 + s·nr + jj).
-@inline(__always)
-func packB(_ trans: Transpose, _ b: UnsafePointer<Float>, ldb: Int, p0: Int, kc: Int, j0: Int, nc: Int,
+@inlinable @inline(__always)
+public func gemmPackB(transposed: Bool, _ b: UnsafePointer<Float>, ldb: Int, p0: Int, kc: Int, j0: Int, nc: Int,
            nr: Int, into dst: UnsafeMutablePointer<Float>) {
     var out = dst
     var s = 0
     while s < nc {
         let cols = min(nr, nc - s)
-        switch trans {
-        case .none:
+        if !transposed {
             // B(p, j) = b[p·ldb + j]: a panel's nr values for one p are contiguous.
             for p in 0..<kc {
                 let src = b + (p0 + p) * ldb + j0 + s
@@ -70,7 +71,7 @@ func packB(_ trans: Transpose, _ b: UnsafePointer<Float>, ldb: Int, p0: Int, kc:
                 row.update(from: src, count: cols)
                 if cols < nr { (row + cols).update(repeating: 0, count: nr - cols) }
             }
-        case .transposed:
+        } else {
             // B(p, j) = b[j·ldb + p]: each column of op(B) is contiguous in p. Read the panel's
             // columns side by side so that each step writes nr consecutive floats.
             // A whole panel goes 16×16 blocks at a time through registers; the rest one by one.
@@ -105,8 +106,8 @@ func packB(_ trans: Transpose, _ b: UnsafePointer<Float>, ldb: Int, p0: Int, kc:
 /// splitting the block's 256 values into even and odd positions; each round moves the lowest
 /// bit of an element's index to the top, so four of them swap row and column. The result lives
 /// in `scratch` (32 vectors).
-@inline(__always)
-func transpose16x16(_ src: UnsafePointer<Float>, ld: Int, rows: Int, scratch: UnsafeMutablePointer<SIMD16<Float>>)
+@inlinable @inline(__always)
+public func transpose16x16(_ src: UnsafePointer<Float>, ld: Int, rows: Int, scratch: UnsafeMutablePointer<SIMD16<Float>>)
     -> UnsafeMutablePointer<SIMD16<Float>> {
     var (from, to) = (scratch, scratch + 16)
     for i in 0..<16 { from[i] = UnsafeRawPointer(src + (i < rows ? i &* ld : 0)).loadUnaligned(as: SIMD16<Float>.self) }
