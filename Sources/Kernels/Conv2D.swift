@@ -115,6 +115,17 @@ public func conv2dBackwardInput(_ shape: Conv2DShape, gradOutput: UnsafePointer<
     let plan = ImageGroups(shape, parallelism)
     let (inPlane, outPlane, crs, outChannels) = (shape.inChannels * shape.height * shape.width, shape.outHeight * shape.outWidth,
                                                  shape.filterSize, shape.outChannels)
+    if shape.preservesSize && !shape.isPointwise {
+        // dcols = Wᵀ·dY, added back a whole plane shift per row (no per-output-row runs).
+        plan.forEachGroup(scratch: { crs * $0 + ($0 > outPlane ? outChannels * $0 : 0) }) { images, scratch, gemmParallelism in
+            let columns = images.count * outPlane
+            let dy = plan.gradientRows(of: images, gradOutput: gradOutput, into: scratch + crs * columns)
+            sgemm(.transposed, .none, m: crs, n: columns, k: outChannels, alpha: 1, a: weight, lda: crs,
+                  b: dy, ldb: columns, beta: 0, c: scratch, ldc: columns, parallelism: gemmParallelism)
+            col2imShiftedAdd(shape, images: images, cols: scratch, into: gradInput)
+        }
+        return
+    }
     plan.forEachGroup(scratch: { crs * $0 + ($0 > outPlane ? outChannels * $0 : 0) }) { images, scratch, gemmParallelism in
         let columns = images.count * outPlane
         let dx = gradInput + images.lowerBound * inPlane
@@ -293,17 +304,45 @@ struct ColumnsLayout {
     }
 }
 
+/// What row (c, r, s) of the im2col matrix of a size-preserving shape reads from plane c: column
+/// j (of an image's P·Q) is plane[j + offset] for j in `copied` (never outside the plane),
+/// except the `wrapped` columns of output rows `validRows`, whose source crossed a row edge;
+/// every other entry is zero.
+private struct ShiftedRow {
+    let offset: Int, copied: Range<Int>, validRows: Range<Int>, wrapped: Range<Int>
+
+    init(_ shape: Conv2DShape, r: Int, s: Int) {
+        let (h, w, plane) = (shape.height, shape.width, shape.height * shape.width)
+        let (dy, dx) = (r * shape.dilationH - shape.padH, s * shape.dilationW - shape.padW)
+        let low = min(h, max(0, -dy))
+        validRows = low..<max(low, min(h, h - dy))
+        wrapped = dx == 0 ? 0..<0 : dx < 0 ? 0..<min(w, -dx) : max(0, w - dx)..<w
+        offset = dy * w + dx
+        let copyLow = min(plane, max(validRows.lowerBound * w, -offset))
+        copied = copyLow..<max(copyLow, min(validRows.upperBound * w, plane - offset))
+    }
+
+    /// Calls `body(j)` for each wrapped column j of an image.
+    @inline(__always) func forEachWrapped(width w: Int, _ body: (Int) -> Void) {
+        guard !wrapped.isEmpty else { return }
+        for oh in validRows {
+            for ow in wrapped { body(oh * w + ow) }
+        }
+    }
+}
+
 /// The im2col matrix of a group of images of a size-preserving shape (C·R·S rows, G·P·Q
 /// columns) in `layout`; in panels, the last one is zero-padded. Row (c, r, s) of an image is
-/// its plane c shifted by (r·dilation − pad)·W + s·dilation − pad, so it is copied as one run
-/// (never reading outside the plane), then the entries whose source row lies outside the plane
-/// or whose source column wrapped across a row edge are zeroed.
+/// its plane c shifted by (r·dilation − pad)·W + s·dilation − pad, so it is copied as one run,
+/// then the few entries that read across an edge are zeroed (see `ShiftedRow`): one copy per
+/// row and image instead of one per output row.
 func im2colShifted(_ shape: Conv2DShape, images: Range<Int>, input: UnsafePointer<Float>, layout: ColumnsLayout,
                    into matrix: UnsafeMutablePointer<Float>) {
     precondition(shape.preservesSize, "im2colShifted: \(shape) changes the plane size")
-    let (h, w, plane, rows) = (shape.height, shape.width, shape.height * shape.width, shape.filterSize)
-    let (columns, nr) = (images.count * plane, layout.panelWidth)
-    /// Columns `range` of `row` from `source` (count floats), or zeros when nil; panel by panel.
+    let (w, plane, rows, nr) = (shape.width, shape.height * shape.width, shape.filterSize, layout.panelWidth)
+    let columns = images.count * plane
+    /// Columns `range` of `row` from `source` (which holds column range.lowerBound), or zeros
+    /// when nil; panel by panel.
     @inline(__always) func write(_ row: Int, _ range: Range<Int>, from source: UnsafePointer<Float>?) {
         var column = range.lowerBound
         while column < range.upperBound {
@@ -324,25 +363,39 @@ func im2colShifted(_ shape: Conv2DShape, images: Range<Int>, input: UnsafePointe
     for c in 0..<shape.inChannels {
         for r in 0..<shape.kernelHeight {
             for s in 0..<shape.kernelWidth {
-                let (dy, dx) = (r * shape.dilationH - shape.padH, s * shape.dilationW - shape.padW)
-                // Output rows whose source row lies inside the plane, and the columns that wrap.
-                let (validLow, validHigh) = (min(h, max(0, -dy)), max(min(h, max(0, -dy)), min(h, h - dy)))
-                let wrapped = dx < 0 ? 0..<min(w, -dx) : max(0, w - dx)..<w
-                // Column j reads plane[j + offset]; copy the columns where that lies inside the plane.
-                let offset = dy * w + dx
-                let copyLow = min(plane, max(validLow * w, -offset))
-                let copyHigh = max(copyLow, min(validHigh * w, plane - offset))
+                let shift = ShiftedRow(shape, r: r, s: s)
                 for (g, n) in images.enumerated() {
                     let first = g * plane
-                    let source = input + (n * shape.inChannels + c) * plane + copyLow + offset
-                    write(row, first..<(first + copyLow), from: nil)
-                    write(row, (first + copyLow)..<(first + copyHigh), from: source)
-                    write(row, (first + copyHigh)..<(first + plane), from: nil)
-                    if dx != 0 {
-                        for oh in validLow..<validHigh {
-                            for ow in wrapped { layout.entry(matrix, row, first + oh * w + ow).pointee = 0 }
-                        }
-                    }
+                    let source = input + (n * shape.inChannels + c) * plane + shift.copied.lowerBound + shift.offset
+                    write(row, first..<(first + shift.copied.lowerBound), from: nil)
+                    write(row, (first + shift.copied.lowerBound)..<(first + shift.copied.upperBound), from: source)
+                    write(row, (first + shift.copied.upperBound)..<(first + plane), from: nil)
+                    shift.forEachWrapped(width: w) { j in layout.entry(matrix, row, first + j).pointee = 0 }
+                }
+                row += 1
+            }
+        }
+    }
+}
+
+/// The adjoint of `im2colShifted` for plain rows: adds the matrix `cols` (C·R·S × G·P·Q) into
+/// the images `images` of `gradInput`. The wrapped entries of `cols` are zeroed first (they
+/// read nothing), so each row of each image goes back as one run.
+func col2imShiftedAdd(_ shape: Conv2DShape, images: Range<Int>, cols: UnsafeMutablePointer<Float>,
+                      into gradInput: UnsafeMutablePointer<Float>) {
+    precondition(shape.preservesSize, "col2imShiftedAdd: \(shape) changes the plane size")
+    let (w, plane) = (shape.width, shape.height * shape.width)
+    let columns = images.count * plane
+    var row = 0
+    for c in 0..<shape.inChannels {
+        for r in 0..<shape.kernelHeight {
+            for s in 0..<shape.kernelWidth {
+                let shift = ShiftedRow(shape, r: r, s: s)
+                for (g, n) in images.enumerated() {
+                    let values = cols + row * columns + g * plane
+                    shift.forEachWrapped(width: w) { j in values[j] = 0 }
+                    let target = gradInput + (n * shape.inChannels + c) * plane + shift.offset
+                    accumulateVectors(shift.copied, values, values, into: target) { v, _ in v }
                 }
                 row += 1
             }
