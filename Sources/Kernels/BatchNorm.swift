@@ -17,12 +17,13 @@ public struct BatchNormShape: Sendable, Equatable {
 /// Training mode: normalises with the batch mean and biased variance, then
 /// y = γ·x̂ + β; updates the running averages with `momentum` (running variance uses the
 /// unbiased batch variance, as PyTorch does) and saves mean and 1/√(var+eps) for backward.
+/// With `relu`, writes max(y, 0) instead (batch norm followed by ReLU in one pass).
 /// - Parameters: gamma, beta, runningMean, runningVar, savedMean, savedInvStd: C each.
 public func batchNormTrainingForward(_ shape: BatchNormShape, input: UnsafePointer<Float>,
                                      gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float, momentum: Float,
                                      runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
                                      output: UnsafeMutablePointer<Float>, savedMean: UnsafeMutablePointer<Float>,
-                                     savedInvStd: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
+                                     savedInvStd: UnsafeMutablePointer<Float>, relu: Bool = false, parallelism: Parallelism) {
     let (n, c, hw, m) = (shape.batch, shape.channels, shape.planeSize, shape.valuesPerChannel)
     precondition(m > 1, "batchNorm: training needs more than one value per channel, got \(m)")
     parallelism.forEach(c, grain: shape.grain) { ch in
@@ -43,39 +44,54 @@ public func batchNormTrainingForward(_ shape: BatchNormShape, input: UnsafePoint
         let scale = Float(invStd) * gamma[ch], shift = beta[ch] - Float(mean) * scale
         for i in 0..<n {
             let offset = (i * c + ch) * hw
-            mapVectors(0..<hw, input + offset, output + offset) { $0 * scale + shift }
+            affinePlane(hw, input + offset, output + offset, scale: scale, shift: shift, relu: relu)
         }
     }
 }
 
-/// Evaluation mode: y = γ·(x − running mean)/√(running var + eps) + β.
+/// out = x·scale + shift over one plane, then max(·, 0) with `relu` (NaN stays NaN, as in `reluForward`).
+@inline(__always)
+private func affinePlane(_ count: Int, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, scale: Float, shift: Float, relu: Bool) {
+    if relu {
+        mapVectors(0..<count, x, out) { let y = $0 * scale + shift; return y.replacing(with: 0, where: y .< 0) }
+    } else {
+        mapVectors(0..<count, x, out) { $0 * scale + shift }
+    }
+}
+
+/// Evaluation mode: y = γ·(x − running mean)/√(running var + eps) + β; with `relu`, max(y, 0).
 public func batchNormInferenceForward(_ shape: BatchNormShape, input: UnsafePointer<Float>,
                                       gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
                                       runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
-                                      output: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
+                                      output: UnsafeMutablePointer<Float>, relu: Bool = false, parallelism: Parallelism) {
     let (n, c, hw) = (shape.batch, shape.channels, shape.planeSize)
     parallelism.forEach(c, grain: shape.grain) { ch in
         let scale = gamma[ch] / (runningVar[ch] + eps).squareRoot(), shift = beta[ch] - runningMean[ch] * scale
         for i in 0..<n {
             let offset = (i * c + ch) * hw
-            mapVectors(0..<hw, input + offset, output + offset) { $0 * scale + shift }
+            affinePlane(hw, input + offset, output + offset, scale: scale, shift: shift, relu: relu)
         }
     }
 }
 
 /// Backward of training mode. Adds into gradInput, gradGamma and gradBeta:
 /// dβ = Σ dy, dγ = Σ dy·x̂, dx = γ·invStd/M · (M·dy − dβ − x̂·dγ).
+/// With `reluOutput` (the output of the forward pass with `relu`), dy is first zeroed where
+/// that output is not positive: the backward of ReLU and batch norm in one pass.
 public func batchNormTrainingBackward(_ shape: BatchNormShape, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                                       gamma: UnsafePointer<Float>, savedMean: UnsafePointer<Float>, savedInvStd: UnsafePointer<Float>,
                                       gradInput: UnsafeMutablePointer<Float>?, gradGamma: UnsafeMutablePointer<Float>,
-                                      gradBeta: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
+                                      gradBeta: UnsafeMutablePointer<Float>, reluOutput: UnsafePointer<Float>? = nil,
+                                      parallelism: Parallelism) {
     let (n, c, hw, m) = (shape.batch, shape.channels, shape.planeSize, shape.valuesPerChannel)
     parallelism.forEach(c, grain: shape.grain) { ch in
         let mean = savedMean[ch], invStd = savedInvStd[ch]
         // Σ dy·x̂ = invStd·Σ dy·(x − mean).
         var sumDy = 0.0, sumDyCentered = 0.0
         for i in 0..<n {
-            let (planeSum, planeDot) = vectorSumAndCenteredDot(gradOutput + (i * c + ch) * hw, input + (i * c + ch) * hw, hw, center: mean)
+            let offset = (i * c + ch) * hw
+            let (planeSum, planeDot) = reluOutput.map { maskedSumAndCenteredDot(gradOutput + offset, mask: $0 + offset, input + offset, hw, center: mean) }
+                ?? vectorSumAndCenteredDot(gradOutput + offset, input + offset, hw, center: mean)
             sumDy += Double(planeSum)
             sumDyCentered += Double(planeDot)
         }
@@ -87,30 +103,69 @@ public func batchNormTrainingBackward(_ shape: BatchNormShape, input: UnsafePoin
         let meanDy = Float(sumDy / Double(m)), meanDyXhat = Float(sumDyXhat / Double(m))
         for i in 0..<n {
             let offset = (i * c + ch) * hw
-            accumulateVectors(0..<hw, input + offset, gradOutput + offset, into: gradInput + offset) { x, dy in
-                k * (dy - meanDy - (x - mean) * invStd * meanDyXhat)
+            if let reluOutput {
+                let (x, y, dy, dx) = (input + offset, reluOutput + offset, gradOutput + offset, gradInput + offset)
+                var j = 0
+                while j + 16 <= hw {
+                    let masked = Vector(load: dy + j).replacing(with: 0, where: .!(Vector(load: y + j) .> 0))
+                    (Vector(load: dx + j) + k * (masked - meanDy - (Vector(load: x + j) - mean) * invStd * meanDyXhat)).store(to: dx + j)
+                    j += 16
+                }
+                while j < hw {
+                    dx[j] += k * ((y[j] > 0 ? dy[j] : 0) - meanDy - (x[j] - mean) * invStd * meanDyXhat)
+                    j += 1
+                }
+            } else {
+                accumulateVectors(0..<hw, input + offset, gradOutput + offset, into: gradInput + offset) { x, dy in
+                    k * (dy - meanDy - (x - mean) * invStd * meanDyXhat)
+                }
             }
         }
     }
 }
 
+/// (Σ x, Σ x·(y − center)) over count values, with x taken as 0 where `mask` is not positive.
+@inline(__always)
+private func maskedSumAndCenteredDot(_ x: UnsafePointer<Float>, mask: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ count: Int,
+                                     center: Float) -> (Float, Float) {
+    var sum = Vector(), dot = Vector()
+    var i = 0
+    while i + 16 <= count {
+        let masked = Vector(load: x + i).replacing(with: 0, where: .!(Vector(load: mask + i) .> 0))
+        sum += masked
+        dot += masked * (Vector(load: y + i) - center)
+        i += 16
+    }
+    var (total, products) = (sum.sum(), dot.sum())
+    while i < count {
+        let masked = mask[i] > 0 ? x[i] : 0
+        total += masked
+        products += masked * (y[i] - center)
+        i += 1
+    }
+    return (total, products)
+}
+
 /// Backward of evaluation mode (statistics are constants): dx += dy·γ/√(var+eps),
-/// dγ += Σ dy·x̂, dβ += Σ dy.
+/// dγ += Σ dy·x̂, dβ += Σ dy; with `reluOutput`, dy is zeroed where that output is not positive.
 public func batchNormInferenceBackward(_ shape: BatchNormShape, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                                        gamma: UnsafePointer<Float>, eps: Float,
                                        runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
                                        gradInput: UnsafeMutablePointer<Float>?, gradGamma: UnsafeMutablePointer<Float>,
-                                       gradBeta: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
+                                       gradBeta: UnsafeMutablePointer<Float>, reluOutput: UnsafePointer<Float>? = nil,
+                                       parallelism: Parallelism) {
     let (n, c, hw) = (shape.batch, shape.channels, shape.planeSize)
     parallelism.forEach(c, grain: shape.grain) { ch in
         let invStd = 1 / (runningVar[ch] + eps).squareRoot(), mean = runningMean[ch], k = gamma[ch] * invStd
         var sumDy = 0.0, sumDyXhat = 0.0
         for i in 0..<n {
-            let x = input + (i * c + ch) * hw, dy = gradOutput + (i * c + ch) * hw
+            let x = input + (i * c + ch) * hw, upstream = gradOutput + (i * c + ch) * hw
+            let relu = reluOutput.map { $0 + (i * c + ch) * hw }
             for j in 0..<hw {
-                sumDy += Double(dy[j])
-                sumDyXhat += Double(dy[j]) * Double((x[j] - mean) * invStd)
-                if let gradInput { gradInput[(i * c + ch) * hw + j] += dy[j] * k }
+                let dy = relu.map { $0[j] > 0 ? upstream[j] : 0 } ?? upstream[j]
+                sumDy += Double(dy)
+                sumDyXhat += Double(dy) * Double((x[j] - mean) * invStd)
+                if let gradInput { gradInput[(i * c + ch) * hw + j] += dy * k }
             }
         }
         gradBeta[ch] += Float(sumDy)

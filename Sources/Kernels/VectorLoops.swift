@@ -35,3 +35,10 @@ func accumulateVectors(_ range: Range<Int>, _ a: UnsafePointer<Float>, _ b: Unsa
     while i + 16 <= range.upperBound { store(load(out, i) + f(load(a, i), load(b, i)), out, i); i += 16 }
     while i < range.upperBound { out[i] += f(Vector(repeating: a[i]), Vector(repeating: b[i]))[0]; i += 1 }
 }
+
+extension SIMD16 where Scalar == Float {
+    /// The 16 floats at `pointer` (any alignment).
+    @inline(__always) init(load pointer: UnsafePointer<Float>) { self = UnsafeRawPointer(pointer).loadUnaligned(as: Self.self) }
+    /// Writes the 16 lanes to `pointer` (any alignment).
+    @inline(__always) func store(to pointer: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(pointer).storeBytes(of: self, as: Self.self) }
+}

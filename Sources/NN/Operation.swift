@@ -16,10 +16,10 @@ enum Operation {
     case avgPool2d(Pool2DShape)
     /// [N, C, H, W] → [N, C].
     case globalAvgPool
-    /// inputs x, γ, β; saved batch mean and 1/√(var + eps).
-    case batchNormTraining(BatchNormShape, mean: TensorStorage, invStd: TensorStorage)
-    /// inputs x, γ, β; the running statistics used, copied.
-    case batchNormInference(BatchNormShape, eps: Float, mean: TensorStorage, variance: TensorStorage)
+    /// inputs x, γ, β; saved batch mean and 1/√(var + eps); `relu`: followed by ReLU in the same op.
+    case batchNormTraining(BatchNormShape, mean: TensorStorage, invStd: TensorStorage, relu: Bool)
+    /// inputs x, γ, β; the running statistics used, copied; `relu` as above.
+    case batchNormInference(BatchNormShape, eps: Float, mean: TensorStorage, variance: TensorStorage, relu: Bool)
     case relu
     case softplus
     case dropout(mask: TensorStorage)
@@ -97,20 +97,22 @@ enum Operation {
             let s = inputs[0].shape
             if let dx = gradient(0) { globalAvgPoolBackward(planes: s[0] * s[1], planeSize: s[2] * s[3], gradOutput: dy, gradInput: dx, parallelism: par) }
 
-        case .batchNormTraining(let shape, let mean, let invStd):
+        case .batchNormTraining(let shape, let mean, let invStd, let relu):
             let dgamma = gradient(1), dbeta = gradient(2)
             // The kernel produces both parameter gradients together; give it scratch for one not wanted.
             let scratch = (dgamma == nil || dbeta == nil) ? TensorStorage(count: 2 * shape.channels) : nil
             batchNormTrainingBackward(shape, input: x, gradOutput: dy, gamma: inputs[1].storage.pointer, savedMean: mean.pointer,
                                       savedInvStd: invStd.pointer, gradInput: gradient(0),
-                                      gradGamma: dgamma ?? scratch!.pointer, gradBeta: dbeta ?? scratch!.pointer + shape.channels, parallelism: par)
+                                      gradGamma: dgamma ?? scratch!.pointer, gradBeta: dbeta ?? scratch!.pointer + shape.channels,
+                                      reluOutput: relu ? UnsafePointer(output.storage.pointer) : nil, parallelism: par)
 
-        case .batchNormInference(let shape, let eps, let mean, let variance):
+        case .batchNormInference(let shape, let eps, let mean, let variance, let relu):
             let dgamma = gradient(1), dbeta = gradient(2)
             let scratch = (dgamma == nil || dbeta == nil) ? TensorStorage(count: 2 * shape.channels) : nil
             batchNormInferenceBackward(shape, input: x, gradOutput: dy, gamma: inputs[1].storage.pointer, eps: eps,
                                        runningMean: mean.pointer, runningVar: variance.pointer, gradInput: gradient(0),
-                                       gradGamma: dgamma ?? scratch!.pointer, gradBeta: dbeta ?? scratch!.pointer + shape.channels, parallelism: par)
+                                       gradGamma: dgamma ?? scratch!.pointer, gradBeta: dbeta ?? scratch!.pointer + shape.channels,
+                                       reluOutput: relu ? UnsafePointer(output.storage.pointer) : nil, parallelism: par)
 
         case .relu:
             if let dx = gradient(0) { reluBackward(count: output.count, output: output.storage.pointer, gradOutput: dy, gradInput: dx, parallelism: par) }

@@ -50,8 +50,11 @@ extension Tensor {
 
     /// Batch normalisation of [N, C, H, W] or [N, C]. In training it normalises with the batch
     /// statistics and updates `runningMean`/`runningVariance` in place; otherwise it uses them.
+    /// With `relu`, the result is `batchNorm(…).relu()` computed in one pass each way (the
+    /// conv → batch norm → ReLU blocks of the paper's networks spend much of their time in
+    /// these memory-bound passes).
     public static func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVariance: Tensor,
-                                 training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+                                 training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false) -> Tensor {
         precondition(x.rank == 4 || x.rank == 2, "batchNorm: expects [N, C, H, W] or [N, C], got \(x.shape)")
         let channels = x.shape[1]
         precondition([gamma, beta, runningMean, runningVariance].allSatisfy { $0.count == channels }, "batchNorm: parameters must have \(channels) values")
@@ -62,13 +65,16 @@ extension Tensor {
             let mean = TensorStorage(uninitializedCount: channels), invStd = TensorStorage(uninitializedCount: channels)
             batchNormTrainingForward(shape, input: x.storage.pointer, gamma: gamma.storage.pointer, beta: beta.storage.pointer, eps: eps,
                                      momentum: momentum, runningMean: runningMean.storage.pointer, runningVar: runningVariance.storage.pointer,
-                                     output: out.pointer, savedMean: mean.pointer, savedInvStd: invStd.pointer, parallelism: par)
-            return Tensor(shape: x.shape, storage: out, operation: .batchNormTraining(shape, mean: mean, invStd: invStd), inputs: [x, gamma, beta])
+                                     output: out.pointer, savedMean: mean.pointer, savedInvStd: invStd.pointer, relu: relu, parallelism: par)
+            return Tensor(shape: x.shape, storage: out, operation: .batchNormTraining(shape, mean: mean, invStd: invStd, relu: relu),
+                          inputs: [x, gamma, beta])
         }
         batchNormInferenceForward(shape, input: x.storage.pointer, gamma: gamma.storage.pointer, beta: beta.storage.pointer, eps: eps,
-                                  runningMean: runningMean.storage.pointer, runningVar: runningVariance.storage.pointer, output: out.pointer, parallelism: par)
+                                  runningMean: runningMean.storage.pointer, runningVar: runningVariance.storage.pointer, output: out.pointer,
+                                  relu: relu, parallelism: par)
         return Tensor(shape: x.shape, storage: out,
-                      operation: .batchNormInference(shape, eps: eps, mean: runningMean.storage.copy(), variance: runningVariance.storage.copy()),
+                      operation: .batchNormInference(shape, eps: eps, mean: runningMean.storage.copy(), variance: runningVariance.storage.copy(),
+                                                     relu: relu),
                       inputs: [x, gamma, beta])
     }
 

@@ -35,6 +35,44 @@ final class OperationGradientTests: XCTestCase {
         }
     }
 
+    func test_batchNormFusedWithReLU_bothModes() {
+        // Planes of 25: the 16-lane loop and its tail. A small step, and inputs none of whose
+        // outputs lie within it of the kink at 0 (where finite differences see a corner).
+        let mean = Tensor(shape: [2], values: [0.1, -0.2]), variance = Tensor(shape: [2], values: [0.5, 2])
+        checkGradients("batchNorm+ReLU training", [randomTensor([3, 2, 5, 5], scale: 2, seed: 50), randomTensor([2], seed: 51),
+                                                   randomTensor([2], seed: 52)], step: 1e-3) {
+            Tensor.batchNorm($0[0], gamma: $0[1], beta: $0[2], runningMean: Tensor(shape: [2], repeating: 0),
+                             runningVariance: Tensor(shape: [2], repeating: 1), training: true, relu: true)
+        }
+
+        checkGradients("batchNorm+ReLU evaluation", [randomTensor([3, 2, 5, 5], seed: 43), randomTensor([2], seed: 44), randomTensor([2], seed: 45)],
+                       step: 1e-3) {
+            Tensor.batchNorm($0[0], gamma: $0[1], beta: $0[2], runningMean: mean, runningVariance: variance, training: false, relu: true)
+        }
+    }
+
+    func test_sequential_fusesBatchNormAndReLU_withTheSameResultAsSeparateLayers() {
+        for training in [true, false] {
+            var random = RandomGenerator(seed: 46)
+            let net = Sequential([Conv2d(2, 3, kernelSize: 3, padding: 1, random: &random), BatchNorm2d(3), ReLU()])
+            net.isTraining = training
+            let x = randomTensor([4, 2, 6, 5], scale: 2, seed: 47)
+            var unusedRandom = RandomGenerator(seed: 0)
+            let weights = randomTensor([4, 3, 6, 5], seed: 48, requiresGradient: false)
+            let fused = net(x)
+            (fused * weights).sum().backward()
+            let fusedGradients = net.parameters.map { $0.tensor.gradient!.values } + [x.gradient!.values]
+            for p in net.parameters { p.tensor.zeroGradient() }
+            x.zeroGradient()
+            let separate = net.layers.reduce(x) { $1.forward($0, random: &unusedRandom) }
+            (separate * weights).sum().backward()
+            let separateGradients = net.parameters.map { $0.tensor.gradient!.values } + [x.gradient!.values]
+            assertClose(fused.values, separate.values, atol: 1e-6, "output, training \(training)")
+            for (a, b) in zip(fusedGradients, separateGradients) { assertClose(a, b, atol: 1e-5, rtol: 1e-5, "gradients, training \(training)") }
+            XCTAssertTrue(fused.values.contains(0) && fused.values.contains { $0 > 0 }, "the test must cross the ReLU's kink")
+        }
+    }
+
     func test_activationsAndDropout() {
         // Values away from 0, where ReLU's derivative jumps.
         let away = Tensor(shape: [10], values: [-1, -0.5, -0.3, 0.2, 0.4, 0.6, 0.9, -0.8, 1.5, -2], requiresGradient: true)

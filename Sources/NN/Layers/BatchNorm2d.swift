@@ -14,9 +14,13 @@ public final class BatchNorm2d: Layer {
         (self.momentum, self.eps) = (momentum, eps)
     }
 
-    public func forward(_ x: Tensor, random: inout RandomGenerator) -> Tensor {
+    public func forward(_ x: Tensor, random: inout RandomGenerator) -> Tensor { forward(x, thenReLU: false) }
+
+    /// The layer, followed by ReLU when `thenReLU` (one fused operation; `Sequential` uses it
+    /// for a BatchNorm2d directly followed by a ReLU).
+    public func forward(_ x: Tensor, thenReLU: Bool) -> Tensor {
         Tensor.batchNorm(x, gamma: weight, beta: bias, runningMean: runningMean, runningVariance: runningVariance,
-                         training: isTraining, momentum: momentum, eps: eps)
+                         training: isTraining, momentum: momentum, eps: eps, relu: thenReLU)
     }
 
     public var parameters: [(name: String, tensor: Tensor)] { [("weight", weight), ("bias", bias)] }

@@ -1,12 +1,26 @@
 /// Layers applied in order; children are named by position ("0", "1", …), so parameter names
 /// match PyTorch's `nn.Sequential` ("3.weight").
+///
+/// A BatchNorm2d directly followed by a ReLU runs as one fused operation (same result, one pass
+/// over the activations each way instead of two); the layers and their names are unchanged.
 public final class Sequential: Layer {
     public let layers: [Layer]
 
     public init(_ layers: [Layer]) { self.layers = layers }
 
     public func forward(_ x: Tensor, random: inout RandomGenerator) -> Tensor {
-        layers.reduce(x) { $1.forward($0, random: &random) }
+        var x = x
+        var i = 0
+        while i < layers.count {
+            if let norm = layers[i] as? BatchNorm2d, i + 1 < layers.count, layers[i + 1] is ReLU {
+                x = norm.forward(x, thenReLU: true)
+                i += 2
+            } else {
+                x = layers[i].forward(x, random: &random)
+                i += 1
+            }
+        }
+        return x
     }
 
     public var parameters: [(name: String, tensor: Tensor)] {
