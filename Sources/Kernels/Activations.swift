@@ -66,11 +66,15 @@ public func dropout2dForward(planes: Int, planeSize: Int, input: UnsafePointer<F
     }
 }
 
-/// gradInput[plane] += gradOutput[plane] · mask[plane].
+/// gradInput[plane] += gradOutput[plane] · mask[plane] (= without `accumulate`).
 public func dropout2dBackward(planes: Int, planeSize: Int, gradOutput: UnsafePointer<Float>, mask: UnsafePointer<Float>,
-                              gradInput: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
+                              gradInput: UnsafeMutablePointer<Float>, accumulate: Bool = true, parallelism: Parallelism) {
     parallelism.forEach(planes, grain: max(1, elementGrain / max(1, planeSize))) { plane in
         let m = mask[plane], base = plane * planeSize
-        accumulateVectors(base..<(base + planeSize), gradOutput, gradOutput, into: gradInput) { dy, _ in dy * m }
+        if accumulate {
+            accumulateVectors(base..<(base + planeSize), gradOutput, gradOutput, into: gradInput) { dy, _ in dy * m }
+        } else {
+            mapVectors(base..<(base + planeSize), gradOutput, gradInput) { dy in dy * m }
+        }
     }
 }

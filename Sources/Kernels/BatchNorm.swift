@@ -77,12 +77,13 @@ public func batchNormInferenceForward(_ shape: BatchNormShape, input: UnsafePoin
 /// Backward of training mode. Adds into gradInput, gradGamma and gradBeta:
 /// dβ = Σ dy, dγ = Σ dy·x̂, dx = γ·invStd/M · (M·dy − dβ − x̂·dγ).
 /// With `reluOutput` (the output of the forward pass with `relu`), dy is first zeroed where
-/// that output is not positive: the backward of ReLU and batch norm in one pass.
+/// that output is not positive: the backward of ReLU and batch norm in one pass. With
+/// `accumulate` false, gradInput is overwritten (it may hold anything before).
 public func batchNormTrainingBackward(_ shape: BatchNormShape, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                                       gamma: UnsafePointer<Float>, savedMean: UnsafePointer<Float>, savedInvStd: UnsafePointer<Float>,
                                       gradInput: UnsafeMutablePointer<Float>?, gradGamma: UnsafeMutablePointer<Float>,
                                       gradBeta: UnsafeMutablePointer<Float>, reluOutput: UnsafePointer<Float>? = nil,
-                                      parallelism: Parallelism) {
+                                      accumulate: Bool = true, parallelism: Parallelism) {
     let (n, c, hw, m) = (shape.batch, shape.channels, shape.planeSize, shape.valuesPerChannel)
     parallelism.forEach(c, grain: shape.grain) { ch in
         let mean = savedMean[ch], invStd = savedInvStd[ch]
@@ -108,15 +109,21 @@ public func batchNormTrainingBackward(_ shape: BatchNormShape, input: UnsafePoin
                 var j = 0
                 while j + 16 <= hw {
                     let masked = Vector(load: dy + j).replacing(with: 0, where: .!(Vector(load: y + j) .> 0))
-                    (Vector(load: dx + j) + k * (masked - meanDy - (Vector(load: x + j) - mean) * invStd * meanDyXhat)).store(to: dx + j)
+                    let value = k * (masked - meanDy - (Vector(load: x + j) - mean) * invStd * meanDyXhat)
+                    (accumulate ? Vector(load: dx + j) + value : value).store(to: dx + j)
                     j += 16
                 }
                 while j < hw {
-                    dx[j] += k * ((y[j] > 0 ? dy[j] : 0) - meanDy - (x[j] - mean) * invStd * meanDyXhat)
+                    let value = k * ((y[j] > 0 ? dy[j] : 0) - meanDy - (x[j] - mean) * invStd * meanDyXhat)
+                    dx[j] = accumulate ? dx[j] + value : value
                     j += 1
                 }
-            } else {
+            } else if accumulate {
                 accumulateVectors(0..<hw, input + offset, gradOutput + offset, into: gradInput + offset) { x, dy in
+                    k * (dy - meanDy - (x - mean) * invStd * meanDyXhat)
+                }
+            } else {
+                zipVectors(0..<hw, input + offset, gradOutput + offset, gradInput + offset) { x, dy in
                     k * (dy - meanDy - (x - mean) * invStd * meanDyXhat)
                 }
             }

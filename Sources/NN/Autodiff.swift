@@ -28,19 +28,33 @@ extension Tensor {
             }
         }
         var pending: [ObjectIdentifier: TensorStorage] = [ObjectIdentifier(self): TensorStorage(count: 1, repeating: 1)]
+        // Intermediate gradients are made uninitialised; the first operation to reach one either
+        // overwrites it whole (`unwrittenGradient`) or has it zero-filled before adding.
+        var unwritten = Set<ObjectIdentifier>()
+        func buffer(for input: Tensor) -> (TensorStorage, ObjectIdentifier) {
+            let key = ObjectIdentifier(input)
+            if let buffer = pending[key] { return (buffer, key) }
+            let buffer = TensorStorage(uninitializedCount: input.count)
+            pending[key] = buffer
+            unwritten.insert(key)
+            return (buffer, key)
+        }
         for tensor in order.reversed() {
             guard let node = tensor.node else { continue }  // a leaf: its gradient is already in place
             guard let gradOutput = pending.removeValue(forKey: ObjectIdentifier(tensor)) else { continue }
-            node.operation.backward(inputs: node.inputs, output: tensor, gradOutput: gradOutput.pointer) { index in
+            node.operation.backward(inputs: node.inputs, output: tensor, gradOutput: gradOutput.pointer, gradient: { index in
                 let input = node.inputs[index]
                 guard input.requiresGradient else { return nil }
                 if input.node == nil { return input.gradientBuffer().pointer }
-                let key = ObjectIdentifier(input)
-                if let buffer = pending[key] { return buffer.pointer }
-                let buffer = TensorStorage(count: input.count)
-                pending[key] = buffer
-                return buffer.pointer
-            }
+                let (storage, key) = buffer(for: input)
+                if unwritten.remove(key) != nil { storage.fill(0) }
+                return storage.pointer
+            }, unwrittenGradient: { index in
+                let input = node.inputs[index]
+                guard input.requiresGradient, input.node != nil else { return nil }
+                let (storage, key) = buffer(for: input)
+                return unwritten.remove(key) != nil ? storage.pointer : nil
+            })
         }
     }
 }

@@ -47,8 +47,12 @@ enum Operation {
     /// Rows `range` of the first dimension.
     case slice(Range<Int>)
 
+    /// `gradient(i)`: the buffer to add ∂loss/∂input i into (nil: not needed).
+    /// `unwrittenGradient(i)`: that buffer only while nothing has been written to it yet (its
+    /// contents undefined; the caller must then overwrite every element), else nil. Operations
+    /// that can write instead of add use it to skip zero-filling fresh buffers.
     func backward(inputs: [Tensor], output: Tensor, gradOutput dy: UnsafePointer<Float>,
-                  gradient: (Int) -> UnsafeMutablePointer<Float>?) {
+                  gradient: (Int) -> UnsafeMutablePointer<Float>?, unwrittenGradient: (Int) -> UnsafeMutablePointer<Float>?) {
         let par = TensorContext.parallelism
         let x = inputs[0].storage.pointer
         switch self {
@@ -101,10 +105,12 @@ enum Operation {
             let dgamma = gradient(1), dbeta = gradient(2)
             // The kernel produces both parameter gradients together; give it scratch for one not wanted.
             let scratch = (dgamma == nil || dbeta == nil) ? TensorStorage(count: 2 * shape.channels) : nil
+            let unwritten = unwrittenGradient(0)
             batchNormTrainingBackward(shape, input: x, gradOutput: dy, gamma: inputs[1].storage.pointer, savedMean: mean.pointer,
-                                      savedInvStd: invStd.pointer, gradInput: gradient(0),
+                                      savedInvStd: invStd.pointer, gradInput: unwritten ?? gradient(0),
                                       gradGamma: dgamma ?? scratch!.pointer, gradBeta: dbeta ?? scratch!.pointer + shape.channels,
-                                      reluOutput: relu ? UnsafePointer(output.storage.pointer) : nil, parallelism: par)
+                                      reluOutput: relu ? UnsafePointer(output.storage.pointer) : nil, accumulate: unwritten == nil,
+                                      parallelism: par)
 
         case .batchNormInference(let shape, let eps, let mean, let variance, let relu):
             let dgamma = gradient(1), dbeta = gradient(2)
@@ -124,7 +130,11 @@ enum Operation {
             if let dx = gradient(0) { dropoutBackward(count: output.count, gradOutput: dy, mask: mask.pointer, gradInput: dx, parallelism: par) }
 
         case .dropout2d(let mask, let planeSize):
-            if let dx = gradient(0) { dropout2dBackward(planes: mask.count, planeSize: planeSize, gradOutput: dy, mask: mask.pointer, gradInput: dx, parallelism: par) }
+            let unwritten = unwrittenGradient(0)
+            if let dx = unwritten ?? gradient(0) {
+                dropout2dBackward(planes: mask.count, planeSize: planeSize, gradOutput: dy, mask: mask.pointer, gradInput: dx,
+                                  accumulate: unwritten == nil, parallelism: par)
+            }
 
         case .reshape:
             if let dx = gradient(0) { axpy(count: output.count, alpha: 1, dy, dx, parallelism: par) }

@@ -45,6 +45,18 @@ final class OperationGradientTests: XCTestCase {
                              runningVariance: Tensor(shape: [2], repeating: 1), training: true, relu: true)
         }
 
+        // The input also used elsewhere: whichever backward comes first writes the fresh
+        // gradient buffer, the other adds to it.
+        checkGradients("batchNorm+ReLU beside another use of its input", [randomTensor([3, 2, 5, 5], scale: 2, seed: 50),
+                                                                          randomTensor([2], seed: 51), randomTensor([2], seed: 52)], step: 1e-3) {
+            Tensor.batchNorm($0[0], gamma: $0[1], beta: $0[2], runningMean: Tensor(shape: [2], repeating: 0),
+                             runningVariance: Tensor(shape: [2], repeating: 1), training: true, relu: true) + $0[0].scaled(by: 2)
+        }
+        checkGradients("another use, then batchNorm+ReLU", [randomTensor([3, 2, 5, 5], scale: 2, seed: 50),
+                                                           randomTensor([2], seed: 51), randomTensor([2], seed: 52)], step: 1e-3) {
+            $0[0].scaled(by: 2) + Tensor.batchNorm($0[0], gamma: $0[1], beta: $0[2], runningMean: Tensor(shape: [2], repeating: 0),
+                                                   runningVariance: Tensor(shape: [2], repeating: 1), training: true, relu: true)
+        }
         checkGradients("batchNorm+ReLU evaluation", [randomTensor([3, 2, 5, 5], seed: 43), randomTensor([2], seed: 44), randomTensor([2], seed: 45)],
                        step: 1e-3) {
             Tensor.batchNorm($0[0], gamma: $0[1], beta: $0[2], runningMean: mean, runningVariance: variance, training: false, relu: true)
