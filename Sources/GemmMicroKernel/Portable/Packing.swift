@@ -22,16 +22,14 @@ public func gemmPackA(transposed: Bool, _ a: UnsafePointer<Float>, lda: Int, i0:
             let src = a + (i0 + r) * lda + p0
             var p = 0
             if rows == 12 && mr == 12 {
-                withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { scratch in
-                    while p + 16 <= kc {
-                        let columns = transpose16x16(src + p, ld: lda, rows: 12, scratch: scratch.baseAddress!)
-                        for t in 0..<16 {
-                            let dst = UnsafeMutableRawPointer(out + (p &+ t) &* 12)
-                            dst.storeBytes(of: columns[t].lowHalf, as: SIMD8<Float>.self)
-                            dst.storeBytes(of: columns[t].highHalf.lowHalf, toByteOffset: 32, as: SIMD4<Float>.self)
-                        }
-                        p += 16
+                while p + 16 <= kc {
+                    let panel = out
+                    RegisterBlock16(src + p, ld: lda, rows: 12).transposed().forEach { t, column in
+                        let dst = UnsafeMutableRawPointer(panel + (p &+ t) &* 12)
+                        dst.storeBytes(of: column.lowHalf, as: SIMD8<Float>.self)
+                        dst.storeBytes(of: column.highHalf.lowHalf, toByteOffset: 32, as: SIMD4<Float>.self)
                     }
+                    p += 16
                 }
             }
             for p in p..<kc {
@@ -78,16 +76,14 @@ public func gemmPackB(transposed: Bool, _ b: UnsafePointer<Float>, ldb: Int, p0:
             let src = b + (j0 + s) * ldb + p0
             var p = 0
             if cols == nr && nr % 16 == 0 {
-                withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { scratch in
-                    while p + 16 <= kc {
-                        for block in stride(from: 0, to: nr, by: 16) {
-                            let rows = transpose16x16(src + block * ldb + p, ld: ldb, rows: 16, scratch: scratch.baseAddress!)
-                            for t in 0..<16 {
-                                UnsafeMutableRawPointer(out + ((p &+ t) &* nr &+ block)).storeBytes(of: rows[t], as: SIMD16<Float>.self)
-                            }
+                while p + 16 <= kc {
+                    for block in stride(from: 0, to: nr, by: 16) {
+                        let panel = out
+                        RegisterBlock16(src + block * ldb + p, ld: ldb, rows: 16).transposed().forEach { t, row in
+                            UnsafeMutableRawPointer(panel + ((p &+ t) &* nr &+ block)).storeBytes(of: row, as: SIMD16<Float>.self)
                         }
-                        p += 16
                     }
+                    p += 16
                 }
             }
             for p in p..<kc {
@@ -101,23 +97,47 @@ public func gemmPackB(transposed: Bool, _ b: UnsafePointer<Float>, ldb: Int, p0:
     }
 }
 
-/// The transpose of the block whose row i (of `rows` ≤ 16) is the 16 floats at `src + i·ld`:
-/// vector t of the result holds column t (lanes from `rows` on repeat row 0). Four rounds of
-/// splitting the block's 256 values into even and odd positions; each round moves the lowest
-/// bit of an element's index to the top, so four of them swap row and column. The result lives
-/// in `scratch` (32 vectors).
-@inlinable @inline(__always)
-public func transpose16x16(_ src: UnsafePointer<Float>, ld: Int, rows: Int, scratch: UnsafeMutablePointer<SIMD16<Float>>)
-    -> UnsafeMutablePointer<SIMD16<Float>> {
-    var (from, to) = (scratch, scratch + 16)
-    for i in 0..<16 { from[i] = UnsafeRawPointer(src + (i < rows ? i &* ld : 0)).loadUnaligned(as: SIMD16<Float>.self) }
-    for _ in 0..<4 {
-        for i in 0..<8 {
-            let pair = SIMD32(lowHalf: from[2 &* i], highHalf: from[2 &* i &+ 1])
-            to[i] = pair.evenHalf
-            to[8 &+ i] = pair.oddHalf
-        }
-        swap(&from, &to)
+/// A 16×16 block of floats held as 16 vectors (rows), meant to stay in registers: the AVX-512
+/// tile's packing transposes with it.
+public struct RegisterBlock16 {
+    public typealias Row = SIMD16<Float>
+    @usableFromInline var v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15: Row
+
+    @inlinable @inline(__always)
+    init(_ v0: Row, _ v1: Row, _ v2: Row, _ v3: Row, _ v4: Row, _ v5: Row, _ v6: Row, _ v7: Row,
+         _ v8: Row, _ v9: Row, _ v10: Row, _ v11: Row, _ v12: Row, _ v13: Row, _ v14: Row, _ v15: Row) {
+        (self.v0, self.v1, self.v2, self.v3, self.v4, self.v5, self.v6, self.v7) = (v0, v1, v2, v3, v4, v5, v6, v7)
+        (self.v8, self.v9, self.v10, self.v11, self.v12, self.v13, self.v14, self.v15) = (v8, v9, v10, v11, v12, v13, v14, v15)
     }
-    return from
+
+    /// Row i is the 16 floats at `src + i·ld` for i < `rows` (≤ 16); the rows beyond repeat row 0.
+    @inlinable @inline(__always)
+    public init(_ src: UnsafePointer<Float>, ld: Int, rows: Int) {
+        @inline(__always) func row(_ i: Int) -> Row { UnsafeRawPointer(src + (i < rows ? i &* ld : 0)).loadUnaligned(as: Row.self) }
+        self.init(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7),
+                  row(8), row(9), row(10), row(11), row(12), row(13), row(14), row(15))
+    }
+
+    /// The transpose: four rounds of splitting the 256 values into even and odd positions; each
+    /// round moves the lowest bit of an element's index to the top, so four of them swap row
+    /// and column. Every step is a two-register shuffle.
+    @inlinable @inline(__always)
+    public func transposed() -> RegisterBlock16 {
+        @inline(__always) func split(_ b: RegisterBlock16) -> RegisterBlock16 {
+            @inline(__always) func even(_ x: Row, _ y: Row) -> Row { SIMD32(lowHalf: x, highHalf: y).evenHalf }
+            @inline(__always) func odd(_ x: Row, _ y: Row) -> Row { SIMD32(lowHalf: x, highHalf: y).oddHalf }
+            return RegisterBlock16(even(b.v0, b.v1), even(b.v2, b.v3), even(b.v4, b.v5), even(b.v6, b.v7),
+                                   even(b.v8, b.v9), even(b.v10, b.v11), even(b.v12, b.v13), even(b.v14, b.v15),
+                                   odd(b.v0, b.v1), odd(b.v2, b.v3), odd(b.v4, b.v5), odd(b.v6, b.v7),
+                                   odd(b.v8, b.v9), odd(b.v10, b.v11), odd(b.v12, b.v13), odd(b.v14, b.v15))
+        }
+        return split(split(split(split(self))))
+    }
+
+    /// `body(i, row i)` for the 16 rows in order.
+    @inlinable @inline(__always)
+    public func forEach(_ body: (Int, Row) -> Void) {
+        body(0, v0); body(1, v1); body(2, v2); body(3, v3); body(4, v4); body(5, v5); body(6, v6); body(7, v7)
+        body(8, v8); body(9, v9); body(10, v10); body(11, v11); body(12, v12); body(13, v13); body(14, v14); body(15, v15)
+    }
 }
