@@ -6,10 +6,16 @@
 // `ImageGroups`), the group's im2col matrices side by side: cols_g is CRS × G·PQ.
 // Forward: Y_g (K × G·PQ) = W (K × CRS) · cols_g, scattered to NCHW, plus bias.
 // Backward to the input: dcols = Wᵀ · dY_g, then col2im adds it into each image of dX.
-// Backward to the weights: dW += Σ_g dY_g · cols_gᵀ; each thread sums a contiguous range of
-// groups into its own partial, and the partials are added in thread order (so dW is bitwise
-// reproducible for a thread count, and equal across thread counts up to rounding). Forward
-// and backward-to-input are bitwise equal for any thread count.
+// Backward to the weights: dWᵀ += Σ_g cols_g · dY_gᵀ (C·R·S rows, so the register tile wastes
+// no rows on narrow K); each thread sums a contiguous range of groups into its own partial,
+// and the partials are added in thread order, transposed (so dW is bitwise reproducible for a
+// thread count, and equal across thread counts up to rounding). Forward and backward-to-input
+// are bitwise equal for any thread count.
+// Size-preserving filters (stride 1, output as large as the input: the 3×3/padding-1 layers of
+// the paper's networks) take a faster path: each im2col row is the input plane shifted by a
+// constant, so im2col is one copy per row and image plus a few zeroed edge entries, written in
+// the forward pass straight into the GEMM's B panels (no packing copy), and col2im is one
+// shifted add per row and image (`ShiftedRow`, `im2colShifted`, `col2imShiftedAdd`).
 // Backward functions add into their gradient buffers.
 
 /// The geometry of one convolution.

@@ -75,6 +75,22 @@ final class BatchNormTests: XCTestCase {
         assertClose(dx, numericGradient(x, indices: Array(0..<24)) { weightedSum(forward($0), g) }, atol: 2e-3, rtol: 2e-3, "inference ∂x")
     }
 
+    func test_training_whenMeanDwarfsSpread_keepsTheVariance() {
+        // Planes whose means differ, all far from zero: the statistics merge plane by plane.
+        var rng = TestRandom(seed: 33)
+        let s = BatchNormShape(batch: 5, channels: 2, planeSize: 37)
+        let x = (0..<370).map { i in 1000 + Float(i / 37 % 5) * 0.01 + rng.floats(1)[0] * 0.003 }
+        let r = train(s, x: x, gamma: [1, 1], beta: [0, 0], g: [Float](repeating: 0, count: 370))
+        for ch in 0..<2 {
+            let values = (0..<5).flatMap { n in (0..<37).map { Double(x[(n * 2 + ch) * 37 + $0]) } }
+            let mean = values.reduce(0, +) / Double(values.count)
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+            let expected = values.map { Float(($0 - mean) / (variance + 1e-5).squareRoot()) }
+            let actual = (0..<5).flatMap { n in (0..<37).map { r.y[(n * 2 + ch) * 37 + $0] } }
+            assertClose(actual, expected, atol: 2e-2, "channel \(ch) normalised against a double-precision reference")
+        }
+    }
+
     func test_threadCounts_giveBitwiseTheSameResult() {
         var rng = TestRandom(seed: 32)
         let s = BatchNormShape(batch: 6, channels: 9, planeSize: 7)
