@@ -30,6 +30,10 @@ public struct GemmKernel: Sendable, CustomStringConvertible {
     let tile: Tile
     let packA: PackA
     let packB: PackB
+    /// (kc, a, b, offsets, c, ldc, alpha, beta): the tile with B step p read at b + offsets[p]
+    /// instead of packed; only where the instruction set has one (see `gemmMicroKernel12x32Gathered`).
+    typealias GatheredTile = @Sendable (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Int>, UnsafeMutablePointer<Float>, Int, Float, Float) -> Void
+    var gatheredTile: GatheredTile? = nil
 
     public var description: String { "\(name) (\(mr)x\(nr))" }
 
@@ -37,7 +41,8 @@ public struct GemmKernel: Sendable, CustomStringConvertible {
     public static let avx512 = GemmKernel(name: "avx512", mr: 12, nr: 32, kc: 256, mc: 240, nc: 512,
                                           tile: { avx512MicroKernel12x32(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) },
                                           packA: { avx512PackA(transposed: $0, $1, lda: $2, i0: $3, mc: $4, p0: $5, kc: $6, mr: $7, into: $8) },
-                                          packB: { avx512PackB(transposed: $0, $1, ldb: $2, p0: $3, kc: $4, j0: $5, nc: $6, nr: $7, into: $8) })
+                                          packB: { avx512PackB(transposed: $0, $1, ldb: $2, p0: $3, kc: $4, j0: $5, nc: $6, nr: $7, into: $8) },
+                                          gatheredTile: { avx512MicroKernel12x32Gathered(kc: $0, a: $1, b: $2, offsets: $3, c: $4, ldc: $5, alpha: $6, beta: $7) })
     /// 6x16 tile with AVX2 and FMA (x86-64 only).
     public static let avx2 = GemmKernel(name: "avx2", mr: 6, nr: 16, kc: 256, mc: 120, nc: 512,
                                         tile: { avx2MicroKernel6x16(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) },

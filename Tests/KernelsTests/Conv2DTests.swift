@@ -39,6 +39,12 @@ final class Conv2DTests: XCTestCase {
         Conv2DShape(batch: 4, inChannels: 1, height: 1, width: 40, outChannels: 2, kernelSize: 3, padding: 1),
         Conv2DShape(batch: 2, inChannels: 1, height: 3, width: 3, outChannels: 2, kernelSize: 5, padding: 2),
         Conv2DShape(batch: 3, inChannels: 2, height: 2, width: 2, outChannels: 2, kernelSize: 3, padding: 3, dilation: 3),
+        // Large size-preserving planes: the forward pass reads a zero-padded copy in place (with
+        // AVX-512); filters not a multiple of the tile's rows, a 5x5 filter, dilation.
+        Conv2DShape(batch: 2, inChannels: 2, height: 48, width: 44, outChannels: 13, kernelSize: 5, padding: 2),
+        Conv2DShape(batch: 3, inChannels: 3, height: 44, width: 45, outChannels: 1, kernelSize: 3, padding: 2, dilation: 2),
+        // Enough input channels that ∂input runs as the flipped-filter convolution on the padded copy.
+        Conv2DShape(batch: 2, inChannels: 16, height: 28, width: 28, outChannels: 3, kernelSize: 3, padding: 1),
     ]
 
     func test_forward_awkwardGeometries_matchNaive() {
@@ -84,9 +90,10 @@ final class Conv2DTests: XCTestCase {
 
     func test_backward_addsIntoExistingGradients() {
         var rng = TestRandom(seed: 13)
-        // Images grouped into one GEMM, and one image per GEMM (28x28).
+        // Images grouped into one GEMM, one image per GEMM (28x28), ∂input as a convolution.
         for s in [Conv2DShape(batch: 2, inChannels: 2, height: 5, width: 5, outChannels: 3, kernelSize: 3, padding: 1),
-                  Conv2DShape(batch: 2, inChannels: 2, height: 28, width: 28, outChannels: 3, kernelSize: 3, padding: 1)] {
+                  Conv2DShape(batch: 2, inChannels: 2, height: 28, width: 28, outChannels: 3, kernelSize: 3, padding: 1),
+                  Conv2DShape(batch: 2, inChannels: 16, height: 28, width: 28, outChannels: 3, kernelSize: 3, padding: 1)] {
             let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), g = rng.floats(s.outputCount)
             var dx = [Float](repeating: 1, count: s.inputCount), dw = [Float](repeating: 1, count: s.weightCount)
             x.withPointer { px in w.withPointer { pw in g.withPointer { pg in

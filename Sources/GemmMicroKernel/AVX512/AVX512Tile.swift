@@ -18,3 +18,9 @@ public func avx512PackB(transposed: Bool, _ b: UnsafePointer<Float>, ldb: Int, p
                      nr: Int, into dst: UnsafeMutablePointer<Float>) {
     gemmPackB(transposed: transposed, b, ldb: ldb, p0: p0, kc: kc, j0: j0, nc: nc, nr: nr, into: dst)
 }
+
+/// `gemmMicroKernel12x32Gathered` compiled with -target-cpu skylake-avx512.
+public func avx512MicroKernel12x32Gathered(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+                                           c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+    gemmMicroKernel12x32Gathered(kc: kc, a: a, b: b, offsets: offsets, c: c, ldc: ldc, alpha: alpha, beta: beta)
+}
