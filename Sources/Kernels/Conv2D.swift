@@ -457,6 +457,19 @@ private struct ShiftedRow {
         copied = copyLow..<max(copyLow, min(validRows.upperBound * w, plane - offset))
     }
 
+    /// Calls `body(row, c, shift)` for every row (c, r, s) of the im2col matrix, in order.
+    @inline(__always) static func forEachRow(of shape: Conv2DShape, _ body: (Int, Int, ShiftedRow) -> Void) {
+        var row = 0
+        for c in 0..<shape.inChannels {
+            for r in 0..<shape.kernelHeight {
+                for s in 0..<shape.kernelWidth {
+                    body(row, c, ShiftedRow(shape, r: r, s: s))
+                    row += 1
+                }
+            }
+        }
+    }
+
     /// Calls `body(j)` for each wrapped column j of an image.
     @inline(__always) func forEachWrapped(width w: Int, _ body: (Int) -> Void) {
         guard !wrapped.isEmpty else { return }
@@ -494,21 +507,14 @@ func im2colShifted(_ shape: Conv2DShape, images: Range<Int>, input: UnsafePointe
     if layout.panelFloats > 0 && columns % nr != 0 {  // zero-pad the last panel
         for row in 0..<rows { layout.entry(matrix, row, columns).update(repeating: 0, count: nr - columns % nr) }
     }
-    var row = 0
-    for c in 0..<shape.inChannels {
-        for r in 0..<shape.kernelHeight {
-            for s in 0..<shape.kernelWidth {
-                let shift = ShiftedRow(shape, r: r, s: s)
-                for (g, n) in images.enumerated() {
-                    let first = g * plane
-                    let source = input + (n * shape.inChannels + c) * plane + shift.copied.lowerBound + shift.offset
-                    write(row, first..<(first + shift.copied.lowerBound), from: nil)
-                    write(row, (first + shift.copied.lowerBound)..<(first + shift.copied.upperBound), from: source)
-                    write(row, (first + shift.copied.upperBound)..<(first + plane), from: nil)
-                    shift.forEachWrapped(width: w) { j in layout.entry(matrix, row, first + j).pointee = 0 }
-                }
-                row += 1
-            }
+    ShiftedRow.forEachRow(of: shape) { row, c, shift in
+        for (g, n) in images.enumerated() {
+            let first = g * plane
+            let source = input + (n * shape.inChannels + c) * plane + shift.copied.lowerBound + shift.offset
+            write(row, first..<(first + shift.copied.lowerBound), from: nil)
+            write(row, (first + shift.copied.lowerBound)..<(first + shift.copied.upperBound), from: source)
+            write(row, (first + shift.copied.upperBound)..<(first + plane), from: nil)
+            shift.forEachWrapped(width: w) { j in layout.entry(matrix, row, first + j).pointee = 0 }
         }
     }
 }
@@ -521,19 +527,12 @@ func col2imShiftedAdd(_ shape: Conv2DShape, images: Range<Int>, cols: UnsafeMuta
     precondition(shape.preservesSize, "col2imShiftedAdd: \(shape) changes the plane size")
     let (w, plane) = (shape.width, shape.height * shape.width)
     let columns = images.count * plane
-    var row = 0
-    for c in 0..<shape.inChannels {
-        for r in 0..<shape.kernelHeight {
-            for s in 0..<shape.kernelWidth {
-                let shift = ShiftedRow(shape, r: r, s: s)
-                for (g, n) in images.enumerated() {
-                    let values = cols + row * columns + g * plane
-                    shift.forEachWrapped(width: w) { j in values[j] = 0 }
-                    let target = gradInput + (n * shape.inChannels + c) * plane + shift.offset
-                    accumulateVectors(shift.copied, values, values, into: target) { v, _ in v }
-                }
-                row += 1
-            }
+    ShiftedRow.forEachRow(of: shape) { row, c, shift in
+        for (g, n) in images.enumerated() {
+            let values = cols + row * columns + g * plane
+            shift.forEachWrapped(width: w) { j in values[j] = 0 }
+            let target = gradInput + (n * shape.inChannels + c) * plane + shift.offset
+            accumulateVectors(shift.copied, values, values, into: target) { v, _ in v }
         }
     }
 }
