@@ -146,7 +146,18 @@ public enum BundleArchive {
         }
         files += extra
         files.sort { $0.path < $1.path }
-        try Gzip.compress(Tar.write(files)).write(to: bundle, options: .atomic)
+        // Written beside the bundle and renamed into place (Foundation's `.atomic` would leave
+        // an empty TemporaryDirectory.* folder in /tmp behind on Linux).
+        let temporary = bundle.deletingLastPathComponent().appendingPathComponent(".\(bundle.lastPathComponent).tmp-\(getpid())")
+        do {
+            try Gzip.compress(Tar.write(files)).write(to: temporary)
+            guard rename(temporary.path, bundle.path) == 0 else {
+                throw BundleError.storage(path: bundle.path, reason: "cannot rename the finished bundle into place: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            unlink(temporary.path)
+            throw error
+        }
     }
 
     /// A member path checked and normalised: relative, no "..", no empty name; "./" dropped.

@@ -12,6 +12,7 @@ import ServiceLifecycle
 /// folders, then tell systemd READY=1.
 public enum Daemon {
     public static func run(_ configuration: DaemonConfiguration, logger: Logger) async throws {
+        raiseOpenFileLimit()
         let notifier = SystemdNotifier()
         let signals = ShutdownSignals(logger: logger)
         guard let (state, queue, lock) = try startUp(configuration, logger: logger, notifier: notifier, signals: signals) else {
@@ -26,10 +27,10 @@ public enum Daemon {
         let workers = (0..<configuration.workers).map {
             Worker(index: $0, configuration: configuration, queue: queue, notifier: notifier, logger: logger, parallelism: perWorker)
         }
-        let inbox = Inbox(folder: configuration.inbox, state: state, queue: queue, logger: logger,
-                          settleTime: configuration.settleTime) { for worker in workers { worker.wake() } }
+        let inbox = Inbox(configuration: configuration, state: state, queue: queue, logger: logger) { for worker in workers { worker.wake() } }
+        let housekeeping = Housekeeping(state: state, outbox: Outbox(configuration.outbox), configuration: configuration, logger: logger)
         let services: [ServiceGroupConfiguration.ServiceConfiguration] =
-            [.init(service: InboxService(inbox: inbox, rescanInterval: configuration.rescanInterval, logger: logger),
+            [.init(service: InboxService(inbox: inbox, housekeeping: housekeeping, rescanInterval: configuration.rescanInterval, logger: logger),
                    successTerminationBehavior: .gracefullyShutdownGroup)] +
             workers.map {
                 .init(service: WorkerService(worker: $0, shutdownTimeout: configuration.shutdownTimeout) { notifier.stopping() },
@@ -68,6 +69,9 @@ public enum Daemon {
                     logger.notice("job \(job.id) (\(job.fileName)) was interrupted while running; it resumes from its last checkpoint")
                 }
                 Outbox(configuration.outbox).removeLeftovers()
+                for name in state.removeInterruptedCopies() {
+                    logger.notice("removed spool/\(name), a copy from the inbox that a stop interrupted; its file is still in the inbox and is taken again")
+                }
                 // A crash between a job's completion and the removal of its bundle leaves the bundle behind.
                 for job in try queue.jobs(state: .done) where job.bundlePath.hasPrefix(state.spool.path + "/") { unlink(job.bundlePath) }
                 if let leftovers = try? FileManager.default.contentsOfDirectory(atPath: state.work.path) {
@@ -89,4 +93,14 @@ public enum Daemon {
         }
         return nil
     }
+}
+
+/// Raises the soft limit on open files to the hard one: the inbox keeps the descriptors of
+/// recently taken files (`rewrite_window`), one per file.
+func raiseOpenFileLimit() {
+    var limit = rlimit()
+    let resource = Int32(RLIMIT_NOFILE.rawValue)
+    guard getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(resource, &limit)
 }

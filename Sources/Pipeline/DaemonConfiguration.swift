@@ -29,6 +29,21 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var retryBackoffMax: Double = 600
     /// Seconds a graceful stop (SIGTERM) may take before the daemon exits anyway.
     public var shutdownTimeout: Double = 8
+    /// Seconds after taking a file during which the daemon keeps its descriptor and, when its
+    /// writer turns out not to have finished, takes the finished file again (0: off).
+    public var rewriteWindow: Double = 300
+    /// Failed bundles and refused inbox files per `failureWindow` after which no file is taken
+    /// until the window has room (0: no limit).
+    public var maxFailures = 100
+    /// The same, counted per inbox file name (0: no limit).
+    public var maxFailuresPerName = 5
+    public var failureWindow: Double = 3600
+    /// Seconds a failed or cancelled bundle is kept in quarantine (0: for ever).
+    public var quarantineRetention: Double = 30 * 86_400
+    /// Bytes the quarantine may hold; the oldest bundles go first (0: no cap).
+    public var quarantineMaxSize: Int = 10 << 30
+    /// Seconds an outbox entry holding only an error.json is kept (0: for ever).
+    public var errorRetention: Double = 30 * 86_400
     public var bundleLimits = BundleLimits()
     /// Defaults for settings a bundle's manifest leaves open.
     public var training = TrainingOptions()
@@ -93,6 +108,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case workers = "daemon.workers", threads = "daemon.threads", rescanInterval = "daemon.rescan_interval"
         case settleTime = "daemon.settle_time", logLevel = "daemon.log_level", maxAttempts = "daemon.max_attempts"
         case retryBackoff = "daemon.retry_backoff", retryBackoffMax = "daemon.retry_backoff_max", shutdownTimeout = "daemon.shutdown_timeout"
+        case rewriteWindow = "daemon.rewrite_window", maxFailures = "daemon.max_failures", maxFailuresPerName = "daemon.max_failures_per_name"
+        case failureWindow = "daemon.failure_window", quarantineRetention = "daemon.quarantine_retention"
+        case quarantineMaxSize = "daemon.quarantine_max_size", errorRetention = "daemon.error_retention"
         case maxMembers = "bundle.max_members", maxMemberSize = "bundle.max_member_size", maxTotalSize = "bundle.max_total_size"
         case maxCompressionRatio = "bundle.max_compression_ratio"
         case epochs = "training.epochs", batchSize = "training.batch_size", learningRate = "training.learning_rate"
@@ -111,8 +129,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
             return n
         }
         func seconds(_ range: ClosedRange<Double>) throws -> Double {
-            guard let n = Double(value), n.isFinite, range.contains(n) else {
-                throw fail("\"\(key.name)\" must be seconds from \(range.lowerBound) to \(range.upperBound), not \"\(value)\"")
+            let units: [(String, Double)] = [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)]
+            var number = value, scale = 1.0
+            if let unit = units.first(where: { value.hasSuffix($0.0) }) { (number, scale) = (String(value.dropLast()).trimmingCharacters(in: .whitespaces), unit.1) }
+            guard let n = Double(number).map({ $0 * scale }), n.isFinite, range.contains(n) else {
+                throw fail("\"\(key.name)\" must be seconds from \(range.lowerBound) to \(range.upperBound) (or with s, m, h or d), not \"\(value)\"")
             }
             return n
         }
@@ -120,12 +141,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
             guard let n = Float(value), n.isFinite, range.contains(n) else { throw fail("\"\(key.name)\" must be a number from \(range.lowerBound) to \(range.upperBound), not \"\(value)\"") }
             return n
         }
-        func bytes() throws -> Int {
+        func bytes(allowZero: Bool = false) throws -> Int {
             let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)]
             var number = value, scale = 1
             if let unit = units.first(where: { value.hasSuffix($0.0) }) { (number, scale) = (String(value.dropLast(unit.0.count)).trimmingCharacters(in: .whitespaces), unit.1) }
-            guard let n = Int(number), n > 0, n <= Int.max / scale else {
-                throw fail("\"\(key.name)\" must be a positive size in bytes, optionally with K, M, G or T (powers of 1024), not \"\(value)\"")
+            guard let n = Int(number), n > 0 || (allowZero && n == 0), n <= Int.max / scale else {
+                throw fail("\"\(key.name)\" must be a \(allowZero ? "size" : "positive size") in bytes, optionally with K, M, G or T (powers of 1024), not \"\(value)\"")
             }
             return n * scale
         }
@@ -148,6 +169,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case .retryBackoff: retryBackoff = try seconds(0...86_400)
         case .retryBackoffMax: retryBackoffMax = try seconds(0...604_800)
         case .shutdownTimeout: shutdownTimeout = try seconds(0.5...600)
+        case .rewriteWindow: rewriteWindow = try seconds(0...86_400)
+        case .maxFailures: maxFailures = try integer(0...1_000_000)
+        case .maxFailuresPerName: maxFailuresPerName = try integer(0...1_000_000)
+        case .failureWindow: failureWindow = try seconds(1...2_592_000)
+        case .quarantineRetention: quarantineRetention = try seconds(0...315_360_000)
+        case .quarantineMaxSize: quarantineMaxSize = try bytes(allowZero: true)
+        case .errorRetention: errorRetention = try seconds(0...315_360_000)
         case .maxMembers: bundleLimits.maxMembers = try integer(1...100_000_000)
         case .maxMemberSize: bundleLimits.maxMemberBytes = try bytes()
         case .maxTotalSize: bundleLimits.maxTotalBytes = try bytes()

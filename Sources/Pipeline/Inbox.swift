@@ -1,31 +1,68 @@
+import Bundle
 import Foundation
 import Logging
 
-/// The inbox: takes complete files into the state folder's spool and the queue. A file is
-/// taken when inotify reports it closed after writing or moved in, or when a scan finds it
-/// unchanged for `settleTime` seconds (it arrived while the daemon was down, or an event was
-/// missed). Dot-files and partial uploads (`*.part`, `*.tmp`) are left alone.
+/// The inbox: takes complete files into the state folder's spool and the queue.
 ///
-/// Taking a file: rename into spool/ (copy, fsync and unlink across file systems), fsync the
-/// spool, hash, and enqueue. A crash between the rename and the enqueue leaves a spool file
-/// no job names; `adoptOrphans()` enqueues it at the next start. When the state folder cannot
-/// be written, the file stays in the inbox and is taken by a later scan: nothing is lost.
+/// Taking a file (`take`): open it through one descriptor without following links or blocking
+/// (`InboxFile`), check on the descriptor that it is a regular file of one link and of a
+/// bundle's size, copy it into a 0600 spool file while hashing the bytes copied, fsync,
+/// record the job, and only then remove the inbox entry (if it is still the same file). What
+/// is hashed is what is trained; nothing is read by the inbox path again.
+///
+/// When a file is complete: inotify's close-write or moved-to says so; a file inotify saw
+/// created or modified and not yet closed is left alone; a file a scan finds (it came while
+/// the daemon was down, or an event was missed) waits until unchanged for `settle_time`. A
+/// read lease, where the kernel grants one, vetoes any file still open for writing, and a
+/// file whose size or times change during the copy is left for later.
+///
+/// After a take the inbox keeps the file's descriptor for `rewrite_window` seconds
+/// (`HeldFile`): if its writer was not finished after all (a slow writer that paused longer
+/// than settle_time) and the file changes, the finished file is taken again once quiet, as a
+/// new job that supersedes the first (whose error.json, if it failed as truncated, is
+/// withdrawn), so the user sees one result.
+///
+/// A file that cannot be taken (unreadable, a link, a FIFO, too large) stays in the inbox,
+/// gets one log line and one outbox/NAME/error.json (stage "ingest") per problem. Failed
+/// bundles and such refusals are rate-limited (`max_failures`, `max_failures_per_name` per
+/// `failure_window`): past the limit files wait in the inbox.
+///
+/// Everything here runs on `serial`: inotify events, scans and the held-file checks never race.
 public final class Inbox: @unchecked Sendable {
     public let folder: URL
     let state: StateDirectory
     let queue: JobQueue
+    let outbox: Outbox
+    let configuration: DaemonConfiguration
     let logger: Logger
-    let settleTime: Double
     /// Called after each new job is queued (to wake the workers).
     let onEnqueued: @Sendable () -> Void
-    private var counter = 0
-    /// Files already reported as unreadable, so a scan does not repeat itself every time.
-    private var reported: Set<String> = []
-    /// Serialises taking files: inotify events and scans never race for one file.
+    /// Serialises everything the inbox does.
     let serial = DispatchQueue(label: "augerino.inbox")
 
-    public init(folder: URL, state: StateDirectory, queue: JobQueue, logger: Logger, settleTime: Double, onEnqueued: @escaping @Sendable () -> Void) {
-        (self.folder, self.state, self.queue, self.logger, self.settleTime, self.onEnqueued) = (folder, state, queue, logger, settleTime, onEnqueued)
+    var counter = 0
+    /// Names inotify saw created or written and not yet closed after writing, with when.
+    var writing: [String: Date] = [:]
+    /// The last problem logged for a name, so each problem is logged (and explained) once.
+    var reported: [String: String] = [:]
+    /// Descriptors of files taken within `rewrite_window`.
+    var held: [HeldFile] = []
+    /// When refusals wrote an ingest error.json, for the overall failure limit.
+    var refusalTimes: [Date] = []
+    private let stopLock = NSLock()
+    private var stopRequested = false
+
+    /// Asks a copy in progress to stop (graceful shutdown): its partial copy is removed and
+    /// the file stays in the inbox for the next start.
+    public func stop() { stopLock.withLock { stopRequested = true } }
+
+    var isStopping: Bool { stopLock.withLock { stopRequested } }
+
+    public init(configuration: DaemonConfiguration, state: StateDirectory, queue: JobQueue, logger: Logger,
+                onEnqueued: @escaping @Sendable () -> Void) {
+        folder = configuration.inbox
+        outbox = Outbox(configuration.outbox)
+        (self.configuration, self.state, self.queue, self.logger, self.onEnqueued) = (configuration, state, queue, logger, onEnqueued)
     }
 
     /// Whether a name in the inbox is never taken: dot-files and partial uploads.
@@ -60,75 +97,202 @@ public final class Inbox: @unchecked Sendable {
         return String(spoolName[range.upperBound...])
     }
 
+    /// The largest file a valid bundle can be: its uncompressed cap, tar's headers, and what
+    /// gzip adds to data it cannot compress.
+    var maxBundleFileSize: Int64 {
+        let limits = configuration.bundleLimits
+        let uncompressed = Int64(limits.maxTotalBytes) + Int64(limits.maxMembers + 2) * 1024
+        return uncompressed + uncompressed / 500 + (1 << 20)
+    }
+
+    // MARK: inotify's news
+
+    /// inotify: `name` was created or written to (a writer has it open).
+    func noteWriting(_ name: String) {
+        guard !Self.ignores(name) else { return }
+        if writing.count < 100_000 || writing[name] != nil { writing[name] = Date() }
+    }
+
+    /// inotify: `name` was closed after writing, or moved in.
+    func noteComplete(_ name: String) { writing[name] = nil }
+
+    /// inotify: `name` left the inbox.
+    func noteGone(_ name: String) {
+        writing[name] = nil
+        reported[name] = nil
+    }
+
+    /// inotify lost events (overflow, or the watch was added again): what it said of writers
+    /// is no longer known, so the settle time and the copy checks decide alone.
+    func forgetWriters() { writing.removeAll() }
+
+    // MARK: Taking
+
     /// Takes one file from the inbox. `announced`: inotify said it is complete.
-    func take(_ fileName: String, announced: Bool) {
-        guard !Self.ignores(fileName) else { return }
-        let source = folder.appendingPathComponent(fileName).path
+    func take(_ name: String, announced: Bool) {
+        guard !Self.ignores(name), !isStopping else { return }
+        let inboxPath = folder.appendingPathComponent(name).path
+        let dir = open(folder.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else {
+            report(name, key: "inbox", level: .error, "\(folder.path): cannot open the inbox (\(String(cString: strerror(errno)))); create it or fix `inbox =` in daemon.conf")
+            return
+        }
+        defer { close(dir) }
         var info = stat()
-        guard lstat(source, &info) == 0 else { return }  // already taken, or gone
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            if reported.insert(fileName).inserted {
-                logger.warning("\(source): not a regular file (a folder, link or device); only bundle files are taken: leaving it in the inbox")
-            }
+        guard fstatat(dir, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+            if errno == ENOENT { noteGone(name) }
+            return
+        }
+        let kind = info.st_mode & S_IFMT
+        guard kind == S_IFREG else {
+            refuse(name, .notARegularFile(kind: InboxFile.kind(info.st_mode)), key: "\(kind):\(info.st_dev):\(info.st_ino)")
+            return
+        }
+        guard info.st_nlink == 1 else {
+            refuse(name, .hardLinked(links: Int(info.st_nlink)), key: "links:\(info.st_dev):\(info.st_ino)")
             return
         }
         if !announced {
+            if writing[name] != nil { return }  // inotify saw it written and not closed: its writer is not done
             let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
-            if Date().timeIntervalSince1970 - modified < settleTime { return }  // still being written, perhaps; a later scan takes it
+            if Date().timeIntervalSince1970 - modified < configuration.settleTime { return }  // a later scan looks again
         }
+        if let deferral = failureLimit(for: name) {
+            report(name, key: "limit", level: .warning, "\(inboxPath.escapingControlCharacters): not taken yet: \(deferral); it stays in the inbox and is taken once the window has room")
+            return
+        }
+
+        var file: InboxFile
+        switch InboxFile.open(name, in: dir, maxSize: maxBundleFileSize) {
+        case .success(let opened): file = opened
+        case .failure(.vanished), .failure(.stillBeingWritten): return
+        case .failure(let refusal):
+            refuse(name, refusal, key: "\(refusal):\(info.st_dev):\(info.st_ino):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)")
+            return
+        }
+        guard file.leaseIfAllowed() else {
+            file.close()
+            logger.debug("\(inboxPath): open for writing elsewhere; taken once its writer closes it")
+            return
+        }
+        let copy: InboxFile.Copy
+        do {
+            copy = try file.copy(into: state.spool, name: nextIncomingName(), stopping: { isStopping })
+        } catch {
+            file.close()
+            copyFailed(name, error)
+            return
+        }
+        file.releaseLease()
+        let source = file.identity.text(copy.snapshot)
+        // A crash after recording the job but before removing the inbox entry: the same file, the same bytes.
+        if let earlier = try? queue.job(source: source), earlier.sha256 == copy.sha256 {
+            unlink(copy.path)
+            logger.notice("\(inboxPath): already taken as job \(earlier.id) (the daemon stopped before removing it from the inbox); removing it now")
+            removeEntry(name, in: dir, ifStill: file.identity)
+            file.close()
+            return
+        }
+        guard let job = record(copy, fileName: name, source: source, supersedes: nil) else {
+            file.close()
+            return
+        }
+        removeEntry(name, in: dir, ifStill: file.identity)
+        file.resnapshot()
+        hold(HeldFile(file: file, name: name, job: job.id, sha256: copy.sha256))
+        withdrawIngestErrors(name)
+        reported[name] = nil
+        writing[name] = nil
+        onEnqueued()
+    }
+
+    /// A hidden name in the spool for a copy in progress.
+    func nextIncomingName() -> String {
         counter += 1
-        // The original name, made safe and short enough for NAME_MAX with the prefix.
+        return "\(StateDirectory.incomingPrefix)\(getpid())-\(counter).part"
+    }
+
+    /// Renames a finished copy into the spool and records its job; nil (with the copy removed
+    /// and the reason logged) when that fails, so the inbox file stays and is taken later.
+    func record(_ copy: InboxFile.Copy, fileName: String, source: String, supersedes: Int64?) -> Job? {
+        counter += 1
         let spoolName = "\(Int64(Date().timeIntervalSince1970 * 1000))-\(getpid())-\(counter)--\(Self.safeName(fileName))"
         let target = state.spool.appendingPathComponent(spoolName).path
         do {
-            try moveFile(source, to: target)
+            guard rename(copy.path, target) == 0 else { throw PipelineError.io(copy.path, "renaming to \(target)") }
             try syncFolder(state.spool)
-            reported.remove(fileName)
-        } catch {
-            if reported.insert(fileName).inserted {
-                logger.error("cannot take \(source) into the spool: \(error); it stays in the inbox and is taken once the state folder is writable")
+            let job = try queue.enqueue(NewJob(name: Self.jobName(fileName: fileName), fileName: fileName, bundlePath: target,
+                                               sha256: copy.sha256, source: source, supersedes: supersedes), now: Date())
+            if let original = job.duplicateOf {
+                logger.info("job \(job.id): \(fileName) has the same content as job \(original) (sha256 \(copy.sha256.prefix(12))…); its result will point there")
+            } else {
+                logger.info("job \(job.id): queued \(fileName) (\(copy.bytes) bytes, sha256 \(copy.sha256.prefix(12))…)")
             }
-            return
+            return job
+        } catch {
+            unlink(copy.path)
+            unlink(target)
+            report(fileName, key: "record", level: .error, "cannot take \(folder.appendingPathComponent(fileName).path) into the queue: \(error); it stays in the inbox and is taken once the state folder is writable")
+            return nil
         }
-        enqueue(spoolPath: target, fileName: fileName)
     }
 
-    /// Hashes a spool file and records it as a job; on failure it stays in the spool, where
-    /// `adoptOrphans()` finds it again.
-    private func enqueue(spoolPath: String, fileName: String) {
-        do {
-            let hash = try SHA256.hash(file: spoolPath)
-            let job = try queue.enqueue(name: Self.jobName(fileName: fileName), fileName: fileName, bundlePath: spoolPath, sha256: hash, now: Date())
-            if let original = job.duplicateOf {
-                logger.info("job \(job.id): \(fileName) has the same content as job \(original) (sha256 \(hash.prefix(12))…); its result will point there")
-            } else {
-                logger.info("job \(job.id): queued \(fileName) (sha256 \(hash.prefix(12))…)")
-            }
-            onEnqueued()
-        } catch {
-            logger.error("cannot queue \(spoolPath): \(error); it stays in the spool and is queued at the next scan")
+    func copyFailed(_ name: String, _ error: InboxFile.CopyFailure) {
+        let path = folder.appendingPathComponent(name).path
+        switch error {
+        case .changed:
+            logger.debug("\(path): changed while it was copied; taken once its writer is done")
+        case .stopped:
+            logger.notice("\(path): stopping; its copy into the spool is dropped and it stays in the inbox for the next start")
+        case .reading(let code):
+            report(name, key: "read:\(code)", level: .error, "\(path): reading it failed (\(String(cString: strerror(code)))); it stays in the inbox and is tried again at the next scan")
+        case .spool(let failure):
+            report(name, key: "spool", level: .error, "cannot take \(path) into the spool: \(failure); it stays in the inbox and is taken once the state folder is writable")
         }
     }
+
+    /// Removes the inbox entry `name` if it is still the file that was taken (a new file
+    /// renamed over it meanwhile stays).
+    private func removeEntry(_ name: String, in dir: Int32, ifStill identity: InboxFile.Identity) {
+        var info = stat()
+        guard fstatat(dir, name, &info, AT_SYMLINK_NOFOLLOW) == 0, InboxFile.Identity(info) == identity else { return }
+        if unlinkat(dir, name, 0) != 0 {
+            report(name, key: "unlink", level: .error, "\(folder.appendingPathComponent(name).path): cannot remove it from the inbox after taking it (\(String(cString: strerror(errno)))); give the daemon's user write access to the inbox")
+        }
+    }
+
+    // MARK: Scans
 
     /// Takes every complete file now in the inbox and queues spool files no job names.
     public func scan() {
         adoptOrphans()
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else {
-            logger.error("\(folder.path): cannot list the inbox; create it or fix `inbox =` in daemon.conf")
+            report("", key: "list", level: .error, "\(folder.path): cannot list the inbox; create it or fix `inbox =` in daemon.conf")
             return
         }
+        let present = Set(names)
+        reported = reported.filter { present.contains($0.key) || $0.key.isEmpty }
+        writing = writing.filter { present.contains($0.key) }
         for name in names.sorted() { take(name, announced: false) }
     }
 
-    /// Queues spool files that no job names (a crash came between the move and the enqueue).
+    /// Queues spool files that no job names (a crash came between the copy's rename into the
+    /// spool and the job's record; the job is recorded now, from the daemon's own copy).
     func adoptOrphans() {
         guard let known = try? queue.bundlePaths(),
               let names = try? FileManager.default.contentsOfDirectory(atPath: state.spool.path) else { return }
-        for name in names.sorted() where !name.hasSuffix(".part") {
+        for name in names.sorted() where !name.hasPrefix(".") && !name.hasSuffix(".part") {
             let path = state.spool.appendingPathComponent(name).path
-            if !known.contains(path) {
-                logger.notice("\(path): in the spool but in no job (the daemon stopped while taking it); queueing it now")
-                enqueue(spoolPath: path, fileName: Self.originalName(spoolName: name))
+            guard !known.contains(path) else { continue }
+            logger.notice("\(path): in the spool but in no job (the daemon stopped while taking it); queueing it now")
+            do {
+                let hash = try SHA256.hash(file: path)
+                let fileName = Self.originalName(spoolName: name)
+                let job = try queue.enqueue(NewJob(name: Self.jobName(fileName: fileName), fileName: fileName, bundlePath: path, sha256: hash), now: Date())
+                logger.info("job \(job.id): queued \(fileName) from the spool (sha256 \(hash.prefix(12))…)")
+                onEnqueued()
+            } catch {
+                report(name, key: "adopt", level: .error, "cannot queue \(path): \(error); it stays in the spool and is queued at the next scan")
             }
         }
     }

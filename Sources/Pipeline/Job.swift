@@ -69,11 +69,16 @@ public struct Job: Sendable, Equatable, Codable {
     /// The earlier job with the same content whose result this one points at.
     public var duplicateOf: Int64?
     public var cancelRequested: Bool
+    /// The inbox file it was copied from (device and inode), when known.
+    public var source: String?
+    /// The job that replaced this one because its inbox file was written again after it was
+    /// taken (it was taken before its writer had finished).
+    public var supersededBy: Int64?
 
     enum CodingKeys: String, CodingKey {
         case id, name, sha256, state, attempts, progress, error
         case fileName = "file_name", bundlePath = "bundle_path", createdAt = "created_at", startedAt = "started_at"
         case finishedAt = "finished_at", notBefore = "not_before", resultName = "result_name", duplicateOf = "duplicate_of"
-        case cancelRequested = "cancel_requested"
+        case cancelRequested = "cancel_requested", source, supersededBy = "superseded_by"
     }
 }

@@ -5,9 +5,21 @@ import Foundation
 /// `SELECT … FOR UPDATE SKIP LOCKED`, for many hosts) can be added without touching them.
 /// Every method is one transaction; two processes may call it at once.
 public protocol JobQueue: Sendable {
-    /// Records a bundle already moved into the spool. When a job with the same content is
+    /// Records a bundle already copied into the spool. When a job with the same content is
     /// queued, running or done, the new job points at it (`duplicateOf`) and is not trained.
-    func enqueue(name: String, fileName: String, bundlePath: String, sha256: String, now: Date) throws -> Job
+    /// When `new.supersedes` names a job, that job is superseded in the same transaction
+    /// (its inbox file was written again after it was taken): a queued one is cancelled, a
+    /// running one asked to stop at its next batch, and every one records `supersededBy`.
+    func enqueue(_ new: NewJob, now: Date) throws -> Job
+
+    /// The newest job taken from the inbox file `source` (`InboxFile.Identity`), if any: after
+    /// a crash between recording a job and removing its inbox file, the file is not taken twice.
+    func job(source: String) throws -> Job?
+
+    /// What the inbox's limit on failures counts, over all jobs or those of inbox files called
+    /// `fileName`: jobs that failed since `since`, and jobs queued or running (each may still
+    /// fail).
+    func failureCount(since: Date, fileName: String?) throws -> FailureCount
 
     /// Takes the oldest queued job that may run now (its retry time has come, and the job it
     /// duplicates is finished) and marks it running.
@@ -58,4 +70,37 @@ public protocol JobQueue: Sendable {
     func counts() throws -> [JobState: Int]
     /// Every bundle path the queue knows, to adopt spool files left by a crash.
     func bundlePaths() throws -> Set<String>
+}
+
+extension JobQueue {
+    /// Records a bundle with no inbox identity and nothing to supersede.
+    public func enqueue(name: String, fileName: String, bundlePath: String, sha256: String, now: Date) throws -> Job {
+        try enqueue(NewJob(name: name, fileName: fileName, bundlePath: bundlePath, sha256: sha256), now: now)
+    }
+}
+
+/// Failed and unfinished jobs, for the inbox's limit on failures.
+public struct FailureCount: Sendable, Equatable {
+    public var failed: Int
+    public var unfinished: Int
+    public var total: Int { failed + unfinished }
+
+    public init(failed: Int, unfinished: Int) { (self.failed, self.unfinished) = (failed, unfinished) }
+}
+
+/// A bundle in the spool, to be recorded as a job.
+public struct NewJob: Sendable, Equatable {
+    public var name: String
+    public var fileName: String
+    public var bundlePath: String
+    public var sha256: String
+    /// The inbox file it was copied from (`InboxFile.Identity.text`); nil when unknown (a
+    /// spool file adopted after a crash).
+    public var source: String?
+    /// The job this one replaces (the same inbox file, written again after it was taken).
+    public var supersedes: Int64?
+
+    public init(name: String, fileName: String, bundlePath: String, sha256: String, source: String? = nil, supersedes: Int64? = nil) {
+        (self.name, self.fileName, self.bundlePath, self.sha256, self.source, self.supersedes) = (name, fileName, bundlePath, sha256, source, supersedes)
+    }
 }

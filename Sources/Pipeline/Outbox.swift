@@ -91,4 +91,58 @@ public struct Outbox: Sendable {
               (object["id"] as? NSNumber)?.int64Value == job else { return nil }
         return object["result"] as? String
     }
+
+    // MARK: Withdrawing error results
+
+    /// The entries `base`, `base-2`, `base-3`, … that exist (the names a result for `base` gets).
+    func entries(named base: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
+        return names.filter { name in
+            name == base || (name.hasPrefix(base + "-") && Int(name.dropFirst(base.count + 1)).map { $0 >= 2 } == true)
+        }.sorted()
+    }
+
+    /// The error.json of entry `name` as an object, if it is a folder holding one.
+    func errorReport(_ name: String) -> [String: Any]? {
+        let path = folder.appendingPathComponent(name).path
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR,
+              let data = FileManager.default.contents(atPath: path + "/error.json") else { return nil }
+        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    }
+
+    /// Whether an ingest error.json (a file the inbox could not take) for `inboxFile` and
+    /// `problem` is already published under `base`.
+    func hasIngestError(base: String, inboxFile: String, problem: String) -> Bool {
+        entries(named: base).contains { name in
+            guard let report = errorReport(name) else { return false }
+            return report["stage"] as? String == "ingest" && report["inbox_file"] as? String == inboxFile && report["problem"] as? String == problem
+        }
+    }
+
+    /// Withdraws every ingest error.json published for `inboxFile` under `base` (the file was
+    /// taken after all). Returns the entries removed.
+    func withdrawIngestErrors(base: String, inboxFile: String) -> [String] {
+        entries(named: base).filter { name in
+            guard let report = errorReport(name), report["stage"] as? String == "ingest", report["inbox_file"] as? String == inboxFile else { return false }
+            return remove(name)
+        }
+    }
+
+    /// Withdraws outbox/<name> when it is job `job`'s published failure (its job.json says so):
+    /// the failure of a take that was superseded. Returns whether it was removed.
+    public func withdraw(_ name: String, job: Int64) -> Bool {
+        guard publishedResult(name, job: job, linkTarget: nil) == "failed" else { return false }
+        return remove(name)
+    }
+
+    /// Removes an entry so that no reader sees it half removed: renamed to a hidden temporary
+    /// name first (atomic), then deleted.
+    func remove(_ name: String) -> Bool {
+        let hidden = folder.appendingPathComponent("\(Self.temporaryPrefix)withdrawn-\(getpid())-\(UUID().uuidString.prefix(8))")
+        guard rename(folder.appendingPathComponent(name).path, hidden.path) == 0 else { return false }
+        try? FileManager.default.removeItem(at: hidden)
+        try? syncFolder(folder)
+        return true
+    }
 }

@@ -13,6 +13,8 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
     case illegalTransition(id: Int64, from: JobState, action: String)
     /// A file-system step failed; `reason` is the system's message.
     case io(path: String, step: String, reason: String, errno: Int32)
+    /// The queue cannot be read (by `status` or `jobs`).
+    case queueUnreadable(path: String, reason: String, hint: String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,8 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
             return "job \(id) is \(from.rawValue): cannot \(action) it (rule: \(JobState.rule(for: action)))"
         case let .io(path, step, reason, _):
             return "\(path): \(step) failed: \(reason); hint: check free space and permissions of that folder"
+        case let .queueUnreadable(path, reason, hint):
+            return "\(path): cannot read the queue: \(reason); hint: \(hint)"
         }
     }
 

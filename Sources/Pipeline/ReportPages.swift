@@ -40,7 +40,7 @@ public enum ReportPages {
 
     public static func markdown(_ report: InvarianceReport) -> String {
         let (key, label) = metricName(report)
-        var md = "# \(report.name): learned invariances\n\n"
+        var md = "# \(report.name.escapingControlCharacters): learned invariances\n\n"
         md += "\(report.task.capitalized) task, \(report.settings["model"] ?? "model"), \(report.history.count) epochs.\n\n"
         for invariance in report.invariances { md += "- **\(ReportHeadline(invariance).text)**\n" }
         md += "\n## Test \(label)\n\n| predictor | \(label) | seconds per image |\n|---|---|---|\n"
@@ -64,8 +64,23 @@ public enum ReportPages {
             md += "| \(r.epoch) | \(String(format: "%.4f", r.trainLoss)) | \(percentOrValue(report, r.trainMetric)) | \(percentOrValue(report, r.testMetric)) | \(String(format: "%.1f", r.seconds)) |\n"
         }
         md += "\n## Settings\n\n| setting | value |\n|---|---|\n"
-        for k in report.settings.keys.sorted() { md += "| \(k) | `\(report.settings[k]!)` |\n" }
+        for k in report.settings.keys.sorted() { md += "| \(markdownCell(k)) | \(markdownCode(report.settings[k]!)) |\n" }
         return md
+    }
+
+    /// Text for a Markdown table cell: control characters escaped (a newline would end the
+    /// row and let a bundle's name forge rows), `|` escaped.
+    static func markdownCell(_ text: String) -> String {
+        text.escapingControlCharacters.replacingOccurrences(of: "|", with: "\\|")
+    }
+
+    /// A code span in a table cell, fenced with more backticks than the text holds in a row.
+    static func markdownCode(_ text: String) -> String {
+        let cell = markdownCell(text)
+        var longest = 0, run = 0
+        for character in cell { run = character == "`" ? run + 1 : 0; longest = max(longest, run) }
+        let fence = String(repeating: "`", count: longest + 1)
+        return longest == 0 ? fence + cell + fence : fence + " " + cell + " " + fence
     }
 
     static func seconds(_ value: Double?) -> String {
@@ -78,7 +93,7 @@ public enum ReportPages {
     public static func html(_ report: InvarianceReport) -> String {
         let (key, label) = metricName(report)
         let headlines = report.invariances.map(ReportHeadline.init)
-        var body = "<header><h1>\(escapeHTML(report.name))</h1><p class=\"sub\">Learned invariances · \(escapeHTML(report.task)) · "
+        var body = "<header><h1>\(escapeHTML(report.name.escapingControlCharacters))</h1><p class=\"sub\">Learned invariances · \(escapeHTML(report.task)) · "
         body += "\(escapeHTML(report.settings["model"] ?? "model")) · \(report.history.count) epochs · test \(label) "
         body += "\(percentOrValue(report, report.metrics["test_\(key)"])) with \(copies(report)) copies</p></header>"
 
@@ -152,13 +167,13 @@ public enum ReportPages {
         body += "</table></section>"
 
         body += "<section><h2>Reproduce this run</h2><table class=\"data settings\">"
-        for k in report.settings.keys.sorted() { body += "<tr><th>\(escapeHTML(k))</th><td><code>\(escapeHTML(report.settings[k]!))</code></td></tr>" }
+        for k in report.settings.keys.sorted() { body += "<tr><th>\(escapeHTML(k))</th><td><code>\(escapeHTML(report.settings[k]!.escapingControlCharacters))</code></td></tr>" }
         body += "</table></section>"
 
         return """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>\(escapeHTML(report.name)): learned invariances</title>
+            <title>\(escapeHTML(report.name.escapingControlCharacters)): learned invariances</title>
             <style>\(css)</style></head>
             <body><main>\(body)<footer>augerino · \(escapeHTML(report.schema))</footer></main></body></html>
 

@@ -22,13 +22,28 @@ public struct SHA256 {
 
     public mutating func update<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         length += UInt64(bytes.count)
-        pending.append(contentsOf: bytes)
-        let whole = pending.count / 64 * 64
-        guard whole > 0 else { return }
-        pending.withUnsafeBufferPointer { buffer in
-            for start in stride(from: 0, to: whole, by: 64) { compress(buffer.baseAddress! + start) }
+        let direct: Void? = bytes.withContiguousStorageIfAvailable { buffer in absorb(UnsafeRawBufferPointer(buffer)) }
+        if direct == nil { Array(bytes).withUnsafeBytes { absorb($0) } }
+    }
+
+    /// Compresses whole blocks straight from `bytes` (after completing a pending one); keeps
+    /// the tail for later.
+    private mutating func absorb(_ bytes: UnsafeRawBufferPointer) {
+        var start = 0
+        if !pending.isEmpty {
+            let take = min(64 - pending.count, bytes.count)
+            pending.append(contentsOf: bytes[0..<take])
+            start = take
+            guard pending.count == 64 else { return }
+            pending.withUnsafeBufferPointer { compress($0.baseAddress!) }
+            pending.removeAll(keepingCapacity: true)
         }
-        pending.removeFirst(whole)
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        while bytes.count - start >= 64 {
+            compress(base + start)
+            start += 64
+        }
+        pending.append(contentsOf: bytes[start...])
     }
 
     /// The digest as 64 lowercase hexadecimal digits.

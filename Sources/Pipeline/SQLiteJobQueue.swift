@@ -7,7 +7,9 @@ import GRDB
 /// Migrations only grow: a released migration is never edited.
 public struct SQLiteJobQueue: JobQueue {
     public let path: String
-    let pool: DatabasePool
+    let database: any DatabaseWriter
+    /// The private copy a read-only opening reads, removed with the last copy of this value.
+    private let snapshot: TemporaryFolder?
 
     /// Opens (creating if needed) the queue at `path` and applies pending migrations.
     /// - Throws: `DatabaseError` when the file cannot be opened or migrated.
@@ -19,8 +21,55 @@ public struct SQLiteJobQueue: JobQueue {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
-        try Self.migrator.migrate(pool)
+        database = try DatabasePool(path: path, configuration: configuration)
+        snapshot = nil
+        try Self.migrator.migrate(database)
+    }
+
+    private init(path: String, database: any DatabaseWriter, snapshot: TemporaryFolder?) {
+        (self.path, self.database, self.snapshot) = (path, database, snapshot)
+    }
+
+    /// Opens the queue at `path` for reading only, for `augerino status` and `jobs`: no
+    /// migration, no write, and no file created beside it, so it works on a read-only state
+    /// folder, for a user who may only read it, and leaves nothing in the daemon's way. While
+    /// the daemon has the queue open (its -wal and -shm files exist), SQLite reads the live
+    /// file through them. Otherwise SQLite would create those two files, owned by the reader
+    /// (a root-owned -shm would stop the daemon's next start), so the reader reads a private
+    /// copy made in TMPDIR and removed when done: what the file holds at that moment.
+    /// - Throws: `PipelineError.queueUnreadable` naming the file, the reason and what to do.
+    public static func openReadOnly(path: String) throws -> SQLiteJobQueue {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(10)
+        configuration.label = "augerino.queue.reader"
+        func probe(_ queue: SQLiteJobQueue) throws -> SQLiteJobQueue {
+            _ = try queue.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM jobs") }
+            return queue
+        }
+        guard access(path, R_OK) == 0 else {
+            throw PipelineError.queueUnreadable(path: path, reason: String(cString: strerror(errno)),
+                                                hint: "run the command as the daemon's user, or give your user read access to the state folder")
+        }
+        var direct: Error?
+        if FileManager.default.fileExists(atPath: path + "-wal") && FileManager.default.fileExists(atPath: path + "-shm") {
+            do {
+                return try probe(SQLiteJobQueue(path: path, database: DatabaseQueue(path: path, configuration: configuration), snapshot: nil))
+            } catch {
+                direct = error
+            }
+        }
+        do {
+            let folder = try TemporaryFolder(prefix: "augerino-queue-")
+            let copy = folder.url.appendingPathComponent("queue.sqlite").path
+            for suffix in ["", "-wal"] where suffix.isEmpty || FileManager.default.fileExists(atPath: path + suffix) {
+                try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix)
+            }
+            return try probe(SQLiteJobQueue(path: path, database: DatabaseQueue(path: copy, configuration: configuration), snapshot: folder))
+        } catch {
+            throw PipelineError.queueUnreadable(path: path, reason: direct.map { "\($0); reading a copy failed too: \(error)" } ?? "\(error)",
+                                                hint: "check that queue.sqlite and its -wal and -shm files are readable by your user")
+        }
     }
 
     /// The schema's history, oldest first.
@@ -50,12 +99,20 @@ public struct SQLiteJobQueue: JobQueue {
                 CREATE INDEX jobs_by_sha256 ON jobs(sha256);
                 """)
         }
+        migrator.registerMigration("2: inbox sources and superseding") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN source TEXT;
+                ALTER TABLE jobs ADD COLUMN superseded_by INTEGER REFERENCES jobs(id);
+                CREATE INDEX jobs_by_source ON jobs(source);
+                CREATE INDEX jobs_failed_by_time ON jobs(state, finished_at);
+                """)
+        }
         return migrator
     }
 
     /// Runs `body` in one BEGIN IMMEDIATE transaction.
     private func immediate<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.writeWithoutTransaction { db in
+        try database.writeWithoutTransaction { db in
             var result: T?
             try db.inTransaction(.immediate) {
                 result = try body(db)
@@ -82,7 +139,8 @@ public struct SQLiteJobQueue: JobQueue {
         return Job(id: row["id"], name: row["name"], fileName: row["file_name"], bundlePath: row["bundle_path"], sha256: row["sha256"],
                    state: state, attempts: row["attempts"], createdAt: date("created_at")!, startedAt: date("started_at"),
                    finishedAt: date("finished_at"), notBefore: date("not_before"), progress: progress, error: row["error"],
-                   resultName: row["result_name"], duplicateOf: row["duplicate_of"], cancelRequested: row["cancel_requested"])
+                   resultName: row["result_name"], duplicateOf: row["duplicate_of"], cancelRequested: row["cancel_requested"],
+                   source: row["source"], supersededBy: row["superseded_by"])
     }
 
     /// Changes a job's state, checking the transition is one the lifecycle allows.
@@ -93,17 +151,47 @@ public struct SQLiteJobQueue: JobQueue {
         return try fetch(db, id)
     }
 
-    public func enqueue(name: String, fileName: String, bundlePath: String, sha256: String, now: Date) throws -> Job {
+    public func enqueue(_ new: NewJob, now: Date) throws -> Job {
         try immediate { db in
             let original = try Int64.fetchOne(db, sql: """
-                SELECT id FROM jobs WHERE sha256 = ? AND duplicate_of IS NULL AND state IN ('queued', 'running', 'done')
+                SELECT id FROM jobs WHERE sha256 = ? AND duplicate_of IS NULL AND state IN ('queued', 'running', 'done') AND id IS NOT ?
                 ORDER BY id LIMIT 1
-                """, arguments: [sha256])
+                """, arguments: [new.sha256, new.supersedes])
             try db.execute(sql: """
-                INSERT INTO jobs (name, file_name, bundle_path, sha256, state, created_at, duplicate_of)
-                VALUES (?, ?, ?, ?, 'queued', ?, ?)
-                """, arguments: [name, fileName, bundlePath, sha256, now.timeIntervalSince1970, original])
-            return try fetch(db, db.lastInsertedRowID)
+                INSERT INTO jobs (name, file_name, bundle_path, sha256, state, created_at, duplicate_of, source)
+                VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)
+                """, arguments: [new.name, new.fileName, new.bundlePath, new.sha256, now.timeIntervalSince1970, original, new.source])
+            let id = db.lastInsertedRowID
+            if let old = new.supersedes {
+                let reason = "superseded by job \(id): its inbox file was written again after it was taken"
+                switch try fetch(db, old).state {
+                case .queued:
+                    try db.execute(sql: "UPDATE jobs SET state = 'cancelled', superseded_by = ?, error = ?, finished_at = ? WHERE id = ?",
+                                   arguments: [id, reason, now.timeIntervalSince1970, old])
+                case .running:
+                    try db.execute(sql: "UPDATE jobs SET superseded_by = ?, cancel_requested = 1 WHERE id = ?", arguments: [id, old])
+                case .done, .failed, .cancelled:
+                    try db.execute(sql: "UPDATE jobs SET superseded_by = ? WHERE id = ?", arguments: [id, old])
+                }
+            }
+            return try fetch(db, id)
+        }
+    }
+
+    public func job(source: String) throws -> Job? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE source = ? ORDER BY id DESC LIMIT 1", arguments: [source]).map(Self.job)
+        }
+    }
+
+    public func failureCount(since: Date, fileName: String?) throws -> FailureCount {
+        try database.read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT COUNT(CASE WHEN state = 'failed' AND finished_at >= ? THEN 1 END) AS failed,
+                       COUNT(CASE WHEN state IN ('queued', 'running') THEN 1 END) AS unfinished
+                FROM jobs WHERE state IN ('failed', 'queued', 'running') AND (? IS NULL OR file_name = ?)
+                """, arguments: [since.timeIntervalSince1970, fileName, fileName])
+            return FailureCount(failed: row?["failed"] ?? 0, unfinished: row?["unfinished"] ?? 0)
         }
     }
 
@@ -126,7 +214,7 @@ public struct SQLiteJobQueue: JobQueue {
     }
 
     public func isCancelRequested(id: Int64) throws -> Bool {
-        try pool.read { db in try Bool.fetchOne(db, sql: "SELECT cancel_requested FROM jobs WHERE id = ?", arguments: [id]) ?? false }
+        try database.read { db in try Bool.fetchOne(db, sql: "SELECT cancel_requested FROM jobs WHERE id = ?", arguments: [id]) ?? false }
     }
 
     public func reserveResult(id: Int64, name: String) throws {
@@ -200,11 +288,11 @@ public struct SQLiteJobQueue: JobQueue {
     }
 
     public func job(id: Int64) throws -> Job? {
-        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job) }
+        try database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job) }
     }
 
     public func jobs(state: JobState?) throws -> [Job] {
-        try pool.read { db in
+        try database.read { db in
             if let state {
                 return try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE state = ? ORDER BY id", arguments: [state.rawValue]).map(Self.job)
             }
@@ -213,7 +301,7 @@ public struct SQLiteJobQueue: JobQueue {
     }
 
     public func counts() throws -> [JobState: Int] {
-        try pool.read { db in
+        try database.read { db in
             var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state") {
                 if let state = JobState(rawValue: row["state"]) { counts[state] = row["n"] }
@@ -223,6 +311,6 @@ public struct SQLiteJobQueue: JobQueue {
     }
 
     public func bundlePaths() throws -> Set<String> {
-        try pool.read { db in Set(try String.fetchAll(db, sql: "SELECT bundle_path FROM jobs")) }
+        try database.read { db in Set(try String.fetchAll(db, sql: "SELECT bundle_path FROM jobs")) }
     }
 }

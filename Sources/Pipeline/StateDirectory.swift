@@ -23,48 +23,108 @@ public struct StateDirectory: Sendable {
     public func workFolder(job: Int64) -> URL { work.appendingPathComponent(String(job)) }
     public func checkpoint(job: Int64) -> URL { checkpoints.appendingPathComponent("\(job).checkpoint") }
 
-    /// Creates the folders that are missing.
+    /// Creates the folders that are missing. The root stays readable (`augerino status` and
+    /// `jobs` may run as other users); the folders holding users' bundles and their unpacked
+    /// data are the daemon's alone (0700), whatever mode they were made with before.
     /// - Throws: `PipelineError.io` naming the folder.
     public func create() throws {
-        for folder in [root, spool, quarantine, work, checkpoints] { try createFolder(folder) }
+        try createFolder(root)
+        for folder in [spool, quarantine, work, checkpoints] {
+            try createFolder(folder, mode: 0o700)
+            _ = chmod(folder.path, 0o700)
+        }
     }
 
     /// Opens the queue in this folder.
     public func openQueue() throws -> SQLiteJobQueue { try SQLiteJobQueue(path: queuePath) }
 
+    /// The prefix of a spool file still being copied in from the inbox.
+    static let incomingPrefix = ".incoming-"
+
+    /// Removes copies from the inbox that a crash or a stop interrupted (`spool/.incoming-*`);
+    /// their inbox files are still in the inbox and are taken again. Call with the lock held.
+    /// Returns the names removed.
+    @discardableResult
+    public func removeInterruptedCopies() -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: spool.path) else { return [] }
+        return names.filter { $0.hasPrefix(Self.incomingPrefix) && unlink(spool.appendingPathComponent($0).path) == 0 }
+    }
+
     /// Takes the daemon lock, so that two daemons never share a state folder. The lock lasts
-    /// as long as the returned descriptor is open (the process's life).
+    /// as long as the returned descriptor is open (the process's life). The file holds the
+    /// holder's pid, written in one piece over the old text and then cut to length, so that a
+    /// reader never sees it empty once the holder has written it.
     /// - Throws: `PipelineError.stateLocked` with the holder's pid.
     public func lock() throws -> Int32 {
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { throw PipelineError.io(lockPath, "opening the lock file") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            let holder = Self.holderPid(fd).map(String.init) ?? "unknown: it has not written its pid within 2 s"
             close(fd)
             throw PipelineError.stateLocked(path: root.path, pid: holder)
         }
-        let pid = "\(getpid())\n"
-        _ = ftruncate(fd, 0)
-        _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
+        let line = Array("\(getpid())\n".utf8)
+        guard pwrite(fd, line, line.count, 0) == line.count, ftruncate(fd, off_t(line.count)) == 0 else {
+            let failure = PipelineError.io(lockPath, "writing the daemon's pid")
+            close(fd)
+            throw failure
+        }
         return fd
     }
 
-    /// The pid of the daemon holding the lock, or nil when no daemon runs on this folder.
+    /// The pid of the daemon holding the lock, or nil when no daemon runs on this folder
+    /// (-1 when one does but its pid could not be read).
     public func runningDaemon() -> Int32? {
-        let fd = open(lockPath, O_RDONLY | O_CLOEXEC)
+        let fd = open(lockPath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         if flock(fd, LOCK_SH | LOCK_NB) == 0 {
             flock(fd, LOCK_UN)
             return nil
         }
-        let text = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        return text.flatMap { Int32($0) } ?? -1
+        return Self.holderPid(fd) ?? -1
+    }
+
+    /// The pid of the process holding the lock on `fd`'s file. The kernel's table of locks
+    /// (/proc/locks) names it exactly; where that cannot be read, the pid the holder wrote into
+    /// the file is taken once that process is alive (a holder that has just taken the lock may
+    /// not have written its pid yet, and the file may still name the daemon before it, so an
+    /// empty, partial or stale pid is read again for up to 2 s).
+    static func holderPid(_ fd: Int32) -> Int32? {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return nil }
+        for _ in 0..<100 {
+            if let pid = lockTableHolder(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) { return pid }
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = pread(fd, &buffer, buffer.count, 0)
+            if n > 0, let line = String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first,
+               let pid = Int32(line), pid > 0, n > line.utf8.count, kill(pid, 0) == 0 || errno == EPERM {
+                return pid
+            }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    /// The pid /proc/locks gives for an exclusive flock on the file (device, inode), if any.
+    static func lockTableHolder(device: UInt64, inode: UInt64) -> Int32? {
+        guard let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
+        // Linux's encoding of a device number: 12 bits of major, 20 of minor, split.
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~UInt64(0xfff))
+        let minor = (device & 0xff) | ((device >> 12) & ~UInt64(0xff))
+        let file = String(format: "%02llx:%02llx:%llu", major, minor, inode)
+        for line in table.split(separator: "\n") {
+            // "1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF" ("->" marks a waiting request)
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, fields[1] == "FLOCK", fields[3] == "WRITE", fields[5] == file, let pid = Int32(fields[4]) else { continue }
+            return pid
+        }
+        return nil
     }
 }
 
-/// Creates `folder` and its parents when missing.
-func createFolder(_ folder: URL) throws {
+/// Creates `folder` (with `mode`) and its parents (0755) when missing.
+func createFolder(_ folder: URL, mode: mode_t = 0o755) throws {
     var isFolder: ObjCBool = false
     if FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder) {
         guard isFolder.boolValue else { throw PipelineError.io(path: folder.path, step: "using as a folder", reason: "it is a file", errno: ENOTDIR) }
@@ -72,7 +132,7 @@ func createFolder(_ folder: URL) throws {
     }
     let parent = folder.deletingLastPathComponent()
     if parent.path != folder.path, !FileManager.default.fileExists(atPath: parent.path) { try createFolder(parent) }
-    guard mkdir(folder.path, 0o755) == 0 || errno == EEXIST else { throw PipelineError.io(folder.path, "creating the folder") }
+    guard mkdir(folder.path, mode) == 0 || errno == EEXIST else { throw PipelineError.io(folder.path, "creating the folder") }
 }
 
 /// fsync of a folder, so that a rename or new file in it survives power loss.

@@ -49,7 +49,11 @@ public final class SystemdNotifier: @unchecked Sendable {
         }
     }
 
-    public func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
+    /// A STATUS= value on one line: a newline in a job's name would otherwise start a line of
+    /// its own in the datagram (`READY=1`, `MAINPID=…`), a message systemd would believe.
+    static func statusLine(_ text: String) -> String { text.escapingControlCharacters }
+
+    public func ready(status: String) { send("READY=1\nSTATUS=\(Self.statusLine(status))") }
     public func stopping() { send("STOPPING=1\nSTATUS=stopping") }
 
     /// STATUS=, sent only when it changed.
@@ -58,7 +62,7 @@ public final class SystemdNotifier: @unchecked Sendable {
         let changed = text != lastStatus
         lastStatus = text
         lock.unlock()
-        if changed { send("STATUS=\(text)") }
+        if changed { send("STATUS=\(Self.statusLine(text))") }
     }
 
     /// One worker's part of STATUS= (nil: idle); the message joins every busy worker's line,

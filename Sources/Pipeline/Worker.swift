@@ -138,9 +138,15 @@ public final class Worker: @unchecked Sendable {
             logger.notice("job \(job.id): stopping; it goes back to the queue and resumes from its last checkpoint")
             record("requeue job \(job.id)") { try queue.requeue(id: job.id) }
         } catch Interruption.cancelled {
-            let bundle = quarantine(job)
-            record("mark job \(job.id) cancelled") { try queue.markCancelled(id: job.id, bundlePath: bundle, now: Date()) }
-            logger.notice("job \(job.id): cancelled; its bundle is in \(bundle)")
+            if let newer = supersedingJob(job) {
+                unlink(job.bundlePath)
+                record("mark job \(job.id) cancelled") { try queue.markCancelled(id: job.id, bundlePath: job.bundlePath, now: Date()) }
+                logger.notice("job \(job.id): stopped; job \(newer) trains the finished file its inbox file became")
+            } else {
+                let bundle = quarantine(job)
+                record("mark job \(job.id) cancelled") { try queue.markCancelled(id: job.id, bundlePath: bundle, now: Date()) }
+                logger.notice("job \(job.id): cancelled; its bundle is in \(bundle)")
+            }
             removeScratch(job, checkpoint: true)
         } catch {
             failed(job, error, stage: stage)
@@ -266,6 +272,15 @@ public final class Worker: @unchecked Sendable {
             removeScratch(job, checkpoint: true)
         case .bundle, .training:
             let reason = fault == .bundle ? message : "\(message) (failed \(attempts) times; max_attempts = \(configuration.maxAttempts))"
+            if let newer = supersedingJob(job) {
+                // Its inbox file was written again after it was taken: the failure is of a file
+                // that was not finished, and job `newer` has the finished one. No error.json.
+                unlink(job.bundlePath)
+                record("mark job \(job.id) failed") { try queue.fail(id: job.id, error: reason, bundlePath: job.bundlePath, now: Date()) }
+                logger.notice("job \(job.id): failed at \(stage) (\(reason)), but job \(newer) supersedes it; no error.json")
+                removeScratch(job, checkpoint: true)
+                return
+            }
             let bundle = quarantine(job)
             var published: String?
             do {
@@ -280,8 +295,16 @@ public final class Worker: @unchecked Sendable {
             record("mark job \(job.id) failed") { try queue.fail(id: job.id, error: reason, bundlePath: bundle, now: Date()) }
             logger.error("job \(job.id): failed at \(stage): \(reason); bundle kept in \(bundle)\(published.map { ", see outbox/\($0)/error.json" } ?? "")")
             removeScratch(job, checkpoint: true)
+            // Superseded while the error.json was being published: withdraw it (the inbox does
+            // the same when it supersedes a job that had already failed).
+            if let name = published, let newer = supersedingJob(job), outbox.withdraw(name, job: job.id) {
+                logger.notice("job \(job.id): withdrew outbox/\(name); job \(newer) supersedes it")
+            }
         }
     }
+
+    /// The job that superseded `job` (its inbox file was written again after it was taken).
+    private func supersedingJob(_ job: Job) -> Int64? { (try? queue.job(id: job.id))??.supersededBy }
 
     private func finishDone(_ job: Job, resultName: String) {
         record("mark job \(job.id) done") { try queue.complete(id: job.id, resultName: resultName, now: Date()) }

@@ -54,11 +54,8 @@ struct DaemonCommand: AsyncParsableCommand {
         if let threads { configuration.threads = threads }
         if let logLevel { configuration.logLevel = logLevel }
         let level = configuration.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        // Control characters in dropped files' names are shown escaped, so no name forges a line.
+        LoggingSystem.bootstrap { label in EscapingLogHandler.standardError(label: label, level: level) }
         try await Daemon.run(configuration, logger: Logger(label: "augerino"))
     }
 }

@@ -2,14 +2,26 @@ import ArgumentParser
 import Foundation
 import Pipeline
 
-/// The queue of the daemon that `--config` names.
+/// The queue of the daemon that `--config` names, opened to change it (`retry`, `cancel`).
 private func openQueue(_ option: ConfigOption) throws -> (DaemonConfiguration, StateDirectory, SQLiteJobQueue) {
+    let (configuration, state) = try stateFolder(option)
+    return (configuration, state, try state.openQueue())
+}
+
+/// The same queue opened for reading only (`status`, `jobs`): no migration and no write, so
+/// these work on a read-only state folder and for a user who may only read it.
+private func readQueue(_ option: ConfigOption) throws -> (DaemonConfiguration, StateDirectory, SQLiteJobQueue) {
+    let (configuration, state) = try stateFolder(option)
+    return (configuration, state, try SQLiteJobQueue.openReadOnly(path: state.queuePath))
+}
+
+private func stateFolder(_ option: ConfigOption) throws -> (DaemonConfiguration, StateDirectory) {
     let configuration = try option.load()
     let state = StateDirectory(configuration.state)
     guard FileManager.default.fileExists(atPath: state.queuePath) else {
         throw ValidationError("\(state.queuePath): no queue here yet; start `augerino daemon` with this configuration (\(configuration.source)) first")
     }
-    return (configuration, state, try state.openQueue())
+    return (configuration, state)
 }
 
 /// "3m05s", "42s".
@@ -30,7 +42,7 @@ struct Status: ParsableCommand {
     @OptionGroup var configOption: ConfigOption
 
     func run() throws {
-        let (configuration, state, queue) = try openQueue(configOption)
+        let (configuration, state, queue) = try readQueue(configOption)
         switch state.runningDaemon() {
         case nil: print("daemon: not running (state \(configuration.state.path))")
         case let pid?: print("daemon: running, pid \(pid) (state \(configuration.state.path))")
@@ -41,7 +53,7 @@ struct Status: ParsableCommand {
             print("running: job \(job.id) (\(job.name)): " + (job.progress.map(progressText) ?? "starting") + (job.cancelRequested ? " — cancel requested" : ""))
         }
         for job in try queue.jobs(state: .queued) where job.error != nil {
-            print("waiting: job \(job.id) (\(job.name)) retries\(job.notBefore.map { " at \(ISO8601DateFormatter().string(from: $0))" } ?? ""): \(job.error!)")
+            print("waiting: job \(job.id) (\(job.name)) retries\(job.notBefore.map { " at \(ISO8601DateFormatter().string(from: $0))" } ?? ""): \(job.error!.escapingControlCharacters)")
         }
     }
 }
@@ -56,7 +68,7 @@ struct Jobs: ParsableCommand {
     @Flag(help: "One JSON array of jobs (the fields of docs/operations.md).") var json = false
 
     func run() throws {
-        let (_, _, queue) = try openQueue(configOption)
+        let (_, _, queue) = try readQueue(configOption)
         let jobs = try queue.jobs(state: state)
         if json {
             let encoder = JSONEncoder()
@@ -73,13 +85,21 @@ struct Jobs: ParsableCommand {
             case .done: detail = "outbox/\(job.resultName ?? "?")" + (job.duplicateOf.map { " (same content as job \($0))" } ?? "")
             case .running: detail = job.progress.map(progressText) ?? "starting"
             case .queued: detail = job.duplicateOf.map { "waits for job \($0) (same content)" } ?? job.error.map { "retry after: \($0)" } ?? "waiting"
-            case .failed: detail = job.error ?? ""
-            case .cancelled: detail = "bundle kept at \(job.bundlePath)"
+            case .failed: detail = job.supersededBy.map { "superseded by job \($0) (its file was not finished when taken): " } .map { $0 + (job.error ?? "") } ?? job.error ?? ""
+            case .cancelled: detail = job.supersededBy.map { "superseded by job \($0) (its file was not finished when taken)" } ?? "bundle kept at \(job.bundlePath)"
             }
+            // Names and errors come from users' files: control characters are shown escaped,
+            // so a name cannot forge a row (`--json` has the exact text).
             print(String(job.id).padding(toLength: 6, withPad: " ", startingAt: 0) + job.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
-                  + job.name.padding(toLength: 24, withPad: " ", startingAt: 0) + detail)
+                  + job.name.escapingControlCharacters.padding(toLength: 24, withPad: " ", startingAt: 0) + detail.escapingControlCharacters)
         }
     }
+}
+
+/// A request the queue cannot carry out (not a usage error): printed as `Error: …`, exit 1.
+private struct QueueCommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// `augerino retry`
@@ -90,6 +110,10 @@ struct Retry: ParsableCommand {
 
     func run() throws {
         let (_, _, queue) = try openQueue(configOption)
+        if let job = try queue.job(id: id), job.state == .failed || job.state == .cancelled,
+           !FileManager.default.fileExists(atPath: job.bundlePath) {
+            throw QueueCommandError("job \(id) (\(job.fileName.escapingControlCharacters)): its bundle is no longer kept (\(job.bundlePath) was removed, by quarantine_retention or quarantine_max_size in daemon.conf, or superseded); drop the bundle into the inbox again")
+        }
         let job = try queue.retry(id: id)
         print("job \(job.id) (\(job.name)) queued again")
     }

@@ -68,6 +68,38 @@ final class DaemonConfigurationTests: XCTestCase {
         }
     }
 
+    func test_parse_ingestLimits_withDurationUnits_andZeroForNoLimit() throws {
+        let text = """
+            [daemon]
+            rewrite_window = 5m
+            max_failures = 0
+            max_failures_per_name = 3
+            failure_window = 2h
+            quarantine_retention = 7d
+            quarantine_max_size = 0
+            error_retention = 90s
+            settle_time = 1.5
+            """
+        let configuration = try DaemonConfiguration.parse(text, file: "daemon.conf", folder: folder)
+        XCTAssertEqual(configuration.rewriteWindow, 300)
+        XCTAssertEqual(configuration.maxFailures, 0)
+        XCTAssertEqual(configuration.maxFailuresPerName, 3)
+        XCTAssertEqual(configuration.failureWindow, 7200)
+        XCTAssertEqual(configuration.quarantineRetention, 7 * 86_400)
+        XCTAssertEqual(configuration.quarantineMaxSize, 0)
+        XCTAssertEqual(configuration.errorRetention, 90)
+        XCTAssertEqual(configuration.settleTime, 1.5)
+        let defaults = DaemonConfiguration(folder: folder)
+        XCTAssertEqual([defaults.rewriteWindow, defaults.failureWindow, defaults.quarantineRetention, defaults.errorRetention], [300, 3600, 30 * 86_400, 30 * 86_400])
+        XCTAssertEqual([defaults.maxFailures, defaults.maxFailuresPerName, defaults.quarantineMaxSize], [100, 5, 10 << 30])
+        for (line, expected) in [("failure_window = 0", "\"failure_window\" must be seconds from 1.0"), ("error_retention = 3w", "(or with s, m, h or d), not \"3w\""),
+                                 ("quarantine_max_size = -1", "\"quarantine_max_size\" must be a size in bytes")] {
+            XCTAssertThrowsError(try DaemonConfiguration.parse("[daemon]\n" + line, file: "daemon.conf", folder: folder)) { error in
+                XCTAssertTrue("\(error)".contains(expected), "«\(line)» gave «\(error)»")
+            }
+        }
+    }
+
     func test_load_theRepositorysDaemonConf_parses() throws {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../daemon.conf").standardized
         let configuration = try DaemonConfiguration.load(file)

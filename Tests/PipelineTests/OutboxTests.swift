@@ -36,6 +36,39 @@ final class OutboxTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), [])
     }
 
+    func test_withdraw_removesOnlyThatJobsFailure_andIngestErrorsOnlyForThatInboxFile() throws {
+        let folder = try makeScratchFolder("outbox")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let outbox = Outbox(folder)
+        func publish(_ base: String, job: Int64, result: String) throws -> String {
+            try outbox.publish(base: base, job: job, reserve: { _ in }) { temporary in
+                try Data("{\"id\": \(job), \"result\": \"\(result)\"}".utf8).write(to: temporary.appendingPathComponent("job.json"))
+            }
+        }
+        func ingestError(_ base: String, inboxFile: String, problem: String) throws -> String {
+            try outbox.publish(base: base, job: 0, reserve: { _ in }) { temporary in
+                let report: [String: Any] = ["schema": "augerino.error/1", "stage": "ingest", "inbox_file": inboxFile, "problem": problem]
+                try JSONSerialization.data(withJSONObject: report).write(to: temporary.appendingPathComponent("error.json"))
+            }
+        }
+        XCTAssertEqual(try publish("a", job: 1, result: "done"), "a")
+        XCTAssertEqual(try publish("a", job: 2, result: "failed"), "a-2")
+        XCTAssertFalse(outbox.withdraw("a", job: 1), "a result (done) is never withdrawn")
+        XCTAssertFalse(outbox.withdraw("a-2", job: 3), "nor another job's failure")
+        XCTAssertTrue(outbox.withdraw("a-2", job: 2))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), ["a"], "gone whole, no temporary folder left")
+
+        XCTAssertEqual(try ingestError("x", inboxFile: "/in/x.tar.gz", problem: "p1"), "x")
+        XCTAssertEqual(try ingestError("x", inboxFile: "/in/other/x.tar.gz", problem: "p1"), "x-2")
+        XCTAssertTrue(outbox.hasIngestError(base: "x", inboxFile: "/in/x.tar.gz", problem: "p1"))
+        XCTAssertFalse(outbox.hasIngestError(base: "x", inboxFile: "/in/x.tar.gz", problem: "p2"))
+        XCTAssertEqual(outbox.withdrawIngestErrors(base: "x", inboxFile: "/in/x.tar.gz"), ["x"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted(), ["a", "x-2"])
+        XCTAssertEqual(outbox.entries(named: "x"), ["x-2"])
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("x-two"), withIntermediateDirectories: false)
+        XCTAssertEqual(outbox.entries(named: "x"), ["x-2"], "only the names a result for x gets")
+    }
+
     func test_jobName_stripsTheSuffix_andKeepsNamesSafe() {
         XCTAssertEqual(Inbox.jobName(fileName: "rotmnist.tar.gz"), "rotmnist")
         XCTAssertEqual(Inbox.jobName(fileName: "My Data (v2).TGZ"), "My_Data__v2_")

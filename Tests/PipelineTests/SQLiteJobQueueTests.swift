@@ -22,8 +22,8 @@ final class SQLiteJobQueueTests: XCTestCase {
     }
 
     func test_open_usesWALWithFullSync() throws {
-        let mode = try queue.pool.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
-        let sync = try queue.pool.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
+        let mode = try queue.database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+        let sync = try queue.database.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
         XCTAssertEqual(mode, "wal")
         XCTAssertEqual(sync, 2, "synchronous=FULL")
     }
@@ -105,5 +105,96 @@ final class SQLiteJobQueueTests: XCTestCase {
         }
         XCTAssertEqual(ids.count, 200)
         XCTAssertEqual(Set(ids).count, 200, "no job claimed twice")
+    }
+
+    func test_superseding_cancelsAQueuedJob_stopsARunningOne_andMarksAFinishedOne() throws {
+        func replacement(of old: Job, _ hash: String) throws -> Job {
+            try queue.enqueue(NewJob(name: old.name, fileName: old.fileName, bundlePath: "/spool/\(hash)", sha256: hash, source: "1:2:3:4.5", supersedes: old.id), now: now)
+        }
+        let queued = try enqueue("queued")
+        let newer = try replacement(of: queued, "queued-finished")
+        let cancelled = try XCTUnwrap(try queue.job(id: queued.id))
+        XCTAssertEqual(cancelled.state, .cancelled)
+        XCTAssertEqual(cancelled.supersededBy, newer.id)
+        XCTAssertTrue(cancelled.error?.contains("superseded by job \(newer.id)") == true)
+        XCTAssertEqual(newer.source, "1:2:3:4.5")
+        XCTAssertEqual(try queue.claimNext(now: now)?.id, newer.id, "the superseded job never runs")
+        try queue.complete(id: newer.id, resultName: "queued", now: now)
+
+        let running = try enqueue("running")
+        _ = try queue.claimNext(now: now)
+        let second = try replacement(of: running, "running-finished")
+        XCTAssertEqual(try queue.job(id: running.id)?.state, .running)
+        XCTAssertTrue(try queue.isCancelRequested(id: running.id), "a running job stops at its next batch")
+        XCTAssertEqual(try queue.job(id: running.id)?.supersededBy, second.id)
+
+        let failedJob = try enqueue("failed", hash: "truncated")
+        XCTAssertEqual(try queue.claimNext(now: now)?.id, second.id)
+        XCTAssertEqual(try queue.claimNext(now: now)?.id, failedJob.id)
+        try queue.fail(id: failedJob.id, error: "truncated gzip", bundlePath: "/quarantine/f", now: now)
+        let third = try replacement(of: failedJob, "truncated")
+        XCTAssertEqual(try queue.job(id: failedJob.id)?.state, .failed)
+        XCTAssertEqual(try queue.job(id: failedJob.id)?.supersededBy, third.id)
+        XCTAssertNil(third.duplicateOf, "not a duplicate of the job it replaces, even with the same content")
+    }
+
+    func test_jobBySource_findsTheNewestJobTakenFromThatFile() throws {
+        XCTAssertNil(try queue.job(source: "9:9:1:2.3"))
+        _ = try queue.enqueue(NewJob(name: "a", fileName: "a.tar.gz", bundlePath: "/spool/a", sha256: "h1", source: "9:9:1:2.3"), now: now)
+        let second = try queue.enqueue(NewJob(name: "a", fileName: "a.tar.gz", bundlePath: "/spool/b", sha256: "h2", source: "9:9:1:2.3"), now: now)
+        XCTAssertEqual(try queue.job(source: "9:9:1:2.3")?.id, second.id)
+    }
+
+    func test_failureCount_countsFailuresInTheWindowAndUnfinishedJobs_perNameOrAll() throws {
+        for name in ["a", "a", "b"] {
+            let job = try enqueue(name, hash: UUID().uuidString)
+            _ = try queue.claimNext(now: now)
+            try queue.fail(id: job.id, error: "bad", bundlePath: "/q", now: now)
+        }
+        let old = try enqueue("a", hash: "old")
+        _ = try queue.claimNext(now: now)
+        try queue.fail(id: old.id, error: "bad", bundlePath: "/q", now: now - 7200)
+        try enqueue("a", hash: "waiting")
+        try enqueue("c", hash: "other")
+        XCTAssertEqual(try queue.failureCount(since: now - 3600, fileName: "a.tar.gz"), FailureCount(failed: 2, unfinished: 1))
+        XCTAssertEqual(try queue.failureCount(since: now - 3600, fileName: nil), FailureCount(failed: 3, unfinished: 2))
+        XCTAssertEqual(try queue.failureCount(since: now - 10_000, fileName: nil).failed, 4)
+    }
+
+    func test_aQueueWrittenByTheFirstSchema_isMigrated_andItsJobsKept() throws {
+        let path = folder.appendingPathComponent("old.sqlite").path
+        let old = try DatabaseQueue(path: path)
+        try SQLiteJobQueue.migrator.migrate(old, upTo: "1: jobs")
+        try old.write { db in
+            try db.execute(sql: "INSERT INTO jobs (name, file_name, bundle_path, sha256, state, created_at) VALUES ('x', 'x.tar.gz', '/s/x', 'h', 'queued', 1)")
+        }
+        try old.close()
+        let upgraded = try SQLiteJobQueue(path: path)
+        let job = try XCTUnwrap(try upgraded.jobs(state: nil).first)
+        XCTAssertEqual(job.name, "x")
+        XCTAssertNil(job.source)
+        XCTAssertNil(job.supersededBy)
+    }
+
+    func test_openReadOnly_readsTheLiveQueue_writesNothing_andRefusesWrites() throws {
+        try enqueue("a")
+        let reader = try SQLiteJobQueue.openReadOnly(path: queue.path)
+        XCTAssertEqual(try reader.jobs(state: nil).map(\.name), ["a"])
+        try enqueue("b")
+        XCTAssertEqual(try reader.jobs(state: nil).map(\.name), ["a", "b"], "sees what the writer commits")
+        XCTAssertThrowsError(try reader.enqueue(name: "c", fileName: "c", bundlePath: "/c", sha256: "c", now: now), "read only")
+    }
+
+    func test_openReadOnly_whenNobodyHasItOpen_readsACopy_andCreatesNothingBesideIt() throws {
+        try enqueue("a")
+        let path = queue.path
+        queue = nil  // the last connection closes: SQLite removes -wal and -shm
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path + "-wal"))
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        let reader = try SQLiteJobQueue.openReadOnly(path: path)
+        XCTAssertEqual(try reader.jobs(state: nil).map(\.name), ["a"])
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), before, "the file is untouched")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), ["queue.sqlite"],
+                       "no -wal or -shm owned by the reader, which could stop the daemon's next start")
     }
 }

@@ -16,6 +16,45 @@ final class DaemonHarness {
     var log: URL { root.appendingPathComponent("daemon.log") }
     private(set) var process: Process?
     var environment: [String: String] = [:]
+    /// Run the daemon (and `command`s asked to) as this user instead of the test's own
+    /// (`DaemonHarness.unprivilegedUser()`); the scratch folder is given to it at `start()`.
+    var user: UnprivilegedUser?
+
+    /// A user without privileges (nobody) that processes can be started as with setpriv.
+    struct UnprivilegedUser {
+        let uid: UInt32, gid: UInt32
+        /// The command line that runs `arguments` as this user.
+        func wrap(_ executable: URL, _ arguments: [String]) -> (URL, [String]) {
+            (URL(fileURLWithPath: "/usr/bin/setpriv"), ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--", executable.path] + arguments)
+        }
+    }
+
+    /// nobody, when this test runs as root, setpriv exists and nobody can run the binary; else
+    /// the calling test is skipped with a sentence saying why.
+    static func unprivilegedUser() throws -> UnprivilegedUser {
+        guard getuid() == 0 else { throw XCTSkip("needs root to run the daemon as another user (nobody) with setpriv; skipped") }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { throw XCTSkip("needs /usr/bin/setpriv (Debian package util-linux) to run the daemon as nobody; skipped") }
+        guard let entry = getpwnam("nobody") else { throw XCTSkip("this machine has no user nobody; skipped") }
+        let user = UnprivilegedUser(uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
+        var folder = binary.deletingLastPathComponent()
+        while folder.path != "/" {
+            var info = stat()
+            guard stat(folder.path, &info) == 0, info.st_mode & 0o001 != 0 else {
+                throw XCTSkip("\(folder.path) cannot be entered by other users, so nobody cannot run \(binary.path); skipped")
+            }
+            folder.deleteLastPathComponent()
+        }
+        return user
+    }
+
+    /// Gives the scratch folder, its inbox, outbox and state folders (and what is in the state
+    /// folder), daemon.conf and daemon.log to `user`. Files dropped into the inbox stay the
+    /// test's: another user's files, as under the shipped unit.
+    func handOver(to user: UnprivilegedUser) {
+        for item in [root, inbox, outbox, state, config, log] { lchown(item.path, user.uid, user.gid) }
+        let items = FileManager.default.enumerator(atPath: state.path)
+        while let item = items?.nextObject() as? String { lchown(state.appendingPathComponent(item).path, user.uid, user.gid) }
+    }
 
     /// The augerino binary `swift test` built next to the test bundle.
     static var binary: URL {
@@ -26,24 +65,16 @@ final class DaemonHarness {
         return found ?? candidates[0].appendingPathComponent("augerino")
     }
 
+    /// - Parameter extraConfiguration: `[daemon]` lines; a key set here replaces the harness's own.
     init(_ purpose: String, extraConfiguration: String = "") throws {
         root = try makeScratchFolder("daemon-\(purpose)")
         for folder in [inbox, outbox] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
-        try """
-            inbox = inbox
-            outbox = outbox
-            state = state
-            [daemon]
-            threads = 1
-            rescan_interval = 0.5
-            settle_time = 0
-            retry_backoff = 0.2
-            retry_backoff_max = 1
-            shutdown_timeout = 5
-            \(extraConfiguration)
-            [training]
-            probe_images = 4
-            """.write(to: config, atomically: true, encoding: .utf8)
+        let extra = extraConfiguration.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let overridden = Set(extra.compactMap { $0.split(separator: "=").first?.trimmingCharacters(in: .whitespaces) })
+        let defaults = ["threads = 1", "rescan_interval = 0.5", "settle_time = 0", "retry_backoff = 0.2", "retry_backoff_max = 1", "shutdown_timeout = 5"]
+            .filter { !overridden.contains(String($0.split(separator: " ")[0])) }
+        try (["inbox = inbox", "outbox = outbox", "state = state", "[daemon]"] + defaults + extra + ["[training]", "probe_images = 4"])
+            .joined(separator: "\n").write(to: config, atomically: false, encoding: .utf8)
     }
 
     deinit {
@@ -56,6 +87,10 @@ final class DaemonHarness {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = ["daemon", "--config", config.path]
+        if let user {
+            handOver(to: user)
+            (process.executableURL, process.arguments) = user.wrap(Self.binary, process.arguments!)
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)
@@ -64,6 +99,12 @@ final class DaemonHarness {
         process.standardOutput = handle
         try process.run()
         self.process = process
+    }
+
+    /// Waits until the daemon has started its services (it logs its start line just before).
+    func waitUntilReady(file: StaticString = #filePath, line: UInt = #line) {
+        waitUntil("the daemon is ready", timeout: 30, file: file, line: line) { logText.contains(" worker(s) of ") }
+        usleep(300_000)
     }
 
     /// Sends `signal` and waits for the exit; returns (exit status, seconds it took).
@@ -82,10 +123,11 @@ final class DaemonHarness {
     var isRunning: Bool { process?.isRunning ?? false }
 
     /// Runs another augerino command on the same configuration; returns its output and status.
-    func command(_ arguments: [String], withConfig: Bool = true) throws -> (output: String, status: Int32) {
+    func command(_ arguments: [String], withConfig: Bool = true, as commandUser: UnprivilegedUser? = nil) throws -> (output: String, status: Int32) {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments + (withConfig ? ["--config", config.path] : [])
+        if let commandUser { (process.executableURL, process.arguments) = commandUser.wrap(Self.binary, process.arguments!) }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -102,12 +144,19 @@ final class DaemonHarness {
         try FileManager.default.moveItem(at: partial, to: inbox.appendingPathComponent(name))
     }
 
-    /// The queue, opened read-write like `augerino jobs` does.
-    func queue() throws -> SQLiteJobQueue { try SQLiteJobQueue(path: state.appendingPathComponent("queue.sqlite").path) }
+    /// The queue, opened for reading only like `augerino jobs` does.
+    func queue() throws -> SQLiteJobQueue { try SQLiteJobQueue.openReadOnly(path: state.appendingPathComponent("queue.sqlite").path) }
 
+    /// The jobs; read by `augerino jobs --json` as the daemon's user when it has one, so that
+    /// no file the test's user creates beside the queue is in that user's way.
     func jobs() throws -> [Job] {
         guard FileManager.default.fileExists(atPath: state.appendingPathComponent("queue.sqlite").path) else { return [] }
-        return try queue().jobs(state: nil)
+        guard let user else { return try queue().jobs(state: nil) }
+        let listing = try command(["jobs", "--json"], as: user)
+        guard listing.status == 0 else { throw NSError(domain: "augerino jobs", code: Int(listing.status), userInfo: [NSLocalizedDescriptionKey: listing.output]) }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode([Job].self, from: Data(listing.output.utf8))
     }
 
     /// Polls `condition` every 50 ms until it holds or `timeout` passes; fails with the log.

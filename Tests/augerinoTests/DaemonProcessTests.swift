@@ -279,6 +279,41 @@ final class DaemonProcessTests: XCTestCase {
     }
 }
 
+extension DaemonProcessTests {
+    func test_statusAndJobs_forAUserWhoMayOnlyRead_workAndChangeNothing() throws {
+        let reader = try DaemonHarness.unprivilegedUser()
+        let daemon = try DaemonHarness("reader")
+        try daemon.start()
+        try daemon.drop(TinyBundle.make(seed: 9, epochs: 1), as: "r.tar.gz")
+        daemon.waitUntil("the bundle is done") { try daemon.jobs().first?.state == .done }
+
+        // While the daemon runs (it owns the queue's -wal and -shm; the reader may not write them).
+        var status = try daemon.command(["status"], as: reader)
+        XCTAssertEqual(status.status, 0, status.output)
+        XCTAssertTrue(status.output.contains("daemon: running") && status.output.contains("1 done"), status.output)
+
+        // And when it does not: nothing may be created or changed in the state folder.
+        daemon.stop()
+        let queueFile = daemon.state.appendingPathComponent("queue.sqlite")
+        let before = try Data(contentsOf: queueFile)
+        let listingBefore = try FileManager.default.contentsOfDirectory(atPath: daemon.state.path).sorted()
+        status = try daemon.command(["status"], as: reader)
+        XCTAssertEqual(status.status, 0, status.output)
+        XCTAssertTrue(status.output.contains("daemon: not running") && status.output.contains("1 done"), status.output)
+        let listing = try daemon.command(["jobs"], as: reader)
+        XCTAssertEqual(listing.status, 0, listing.output)
+        XCTAssertTrue(listing.output.contains("outbox/r"), listing.output)
+        XCTAssertEqual(try Data(contentsOf: queueFile), before, "the queue is not written")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: daemon.state.path).sorted(), listingBefore, "no file created beside it")
+
+        // The daemon starts again afterwards (no file of the reader's in its way).
+        try daemon.start()
+        try daemon.drop(TinyBundle.make(seed: 10, epochs: 1), as: "r2.tar.gz")
+        daemon.waitUntil("the second bundle is done") { try daemon.jobs().count == 2 && daemon.jobs().allSatisfy { $0.state == .done } }
+        daemon.stop()
+    }
+}
+
 private extension URL {
     func isReachable() -> Bool { FileManager.default.fileExists(atPath: path) }
 }

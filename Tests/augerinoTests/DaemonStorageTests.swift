@@ -22,7 +22,12 @@ final class DaemonStorageTests: XCTestCase {
         guard run(["mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", daemon.state.path]) == 0 else {
             throw XCTSkip("needs to mount a tmpfs (root or CAP_SYS_ADMIN) to make a full or read-only state folder; skipped")
         }
-        addTeardownBlock { [self] in _ = run(["umount", "-l", daemon.state.path]) }
+        // The harness cannot remove its folder while the tmpfs is mounted in it: remove it here.
+        let root = daemon.root
+        addTeardownBlock { [self] in
+            _ = run(["umount", "-l", daemon.state.path])
+            try? FileManager.default.removeItem(at: root)
+        }
     }
 
     /// Writes zeros into `folder` until the file system is full; returns the filler file.
@@ -97,5 +102,23 @@ final class DaemonStorageTests: XCTestCase {
         let (exit, seconds) = daemon.stop()
         XCTAssertEqual(exit, 0)
         XCTAssertLessThan(seconds, 10)
+    }
+
+    func test_statusAndJobs_onAReadOnlyStateFolder_readTheQueue() throws {
+        let daemon = try DaemonHarness("readonly-commands")
+        try mountState(daemon, size: "16m")
+        try daemon.start()
+        try daemon.drop(TinyBundle.make(seed: 14, epochs: 1), as: "ro.tar.gz")
+        daemon.waitUntil("the bundle is done") { try daemon.jobs().first?.state == .done }
+        daemon.stop()
+        guard run(["mount", "-o", "remount,ro", daemon.state.path]) == 0 else { throw XCTSkip("cannot remount the tmpfs read-only; skipped") }
+        let status = try daemon.command(["status"])
+        XCTAssertEqual(status.status, 0, status.output)
+        XCTAssertTrue(status.output.contains("daemon: not running") && status.output.contains("1 done"), status.output)
+        let listing = try daemon.command(["jobs"])
+        XCTAssertEqual(listing.status, 0, listing.output)
+        XCTAssertTrue(listing.output.contains("outbox/ro"), listing.output)
+        let json = try daemon.command(["jobs", "--json"])
+        XCTAssertTrue(json.output.contains("\"state\" : \"done\""), json.output)
     }
 }
