@@ -4,30 +4,49 @@ import Logging
 /// Files the inbox cannot take, explained once each (a log line and an ingest error.json), and
 /// the limits on failures that keep a flood of bad files from costing without bound.
 extension Inbox {
-    /// Logs `message` once per name and problem `key`.
+    /// Logs `message` once per name and problem `key`. A name under which more than eight
+    /// problems were seen (an entry swapped again and again) gets one line saying so, then
+    /// nothing more until it is taken or gone.
     func report(_ name: String, key: String, level: Logger.Level, _ message: @autoclosure () -> String) {
-        guard reported[name] != key else { return }
-        reported[name] = key
+        var keys = reported[name, default: []]
+        guard !keys.contains(key) else { return }
+        if keys.count >= 8 {
+            if keys.insert("…").inserted {
+                reported[name] = keys
+                logger.warning("\(folder.appendingPathComponent(name).path): keeps changing (more than 8 different problems under this name); nothing more is logged about it until it is taken or gone")
+            }
+            return
+        }
+        keys.insert(key)
+        reported[name] = keys
         logger.log(level: level, "\(message())")
     }
 
-    /// A file that stays in the inbox: one log line and one outbox error.json per problem.
+    /// A file that stays in the inbox: one log line per problem, and one outbox error.json per
+    /// inbox file saying what is wrong (replaced when the kind of problem changes). Past the
+    /// failure limits nothing is written, and one line per `failure_window` says so.
     func refuse(_ name: String, _ refusal: InboxFile.Refusal, key: String) {
-        guard reported[name] != key else { return }
+        guard reported[name]?.contains(key) != true else { return }
         let path = folder.appendingPathComponent(name).path
         let (sentence, hint) = explain(refusal, path: path)
         if let limited = failureLimit(for: name) {
-            report(name, key: key, level: .warning, "\(path): \(sentence); not taken, left in the inbox (no error.json: \(limited)); hint: \(hint)")
+            reported[name, default: []].insert(key)
+            if limitLoggedAt.map({ Date().timeIntervalSince($0) >= configuration.failureWindow }) ?? true {
+                limitLoggedAt = Date()
+                logger.warning("\(path): \(sentence); not taken, and not explained in an error.json: \(limited); further refusals are not logged for \(Int(configuration.failureWindow)) s")
+            }
             return
         }
         report(name, key: key, level: .warning, "\(path): \(sentence); not taken, left in the inbox; hint: \(hint)")
-        if outbox.hasIngestError(base: Self.jobName(fileName: name), inboxFile: path, problem: key) { return }
+        let base = Self.jobName(fileName: name)
+        if outbox.hasIngestError(base: base, inboxFile: path, problem: refusal.kind) { return }
+        _ = outbox.withdrawIngestErrors(base: base, inboxFile: path)  // it was another problem before
         do {
-            let published = try outbox.publish(base: Self.jobName(fileName: name), job: 0, reserve: { _ in }) { folder in
+            let published = try outbox.publish(base: base, job: 0, reserve: { _ in }) { folder in
                 try JSONFile([
                     "schema": "augerino.error/1", "job": NSNull(), "bundle": name, "sha256": NSNull(), "stage": "ingest",
                     "error": "\(name): \(sentence)", "hint": hint, "fault": "ingest", "attempts": 0, "quarantined_bundle": NSNull(),
-                    "inbox_file": path, "problem": key,
+                    "inbox_file": path, "problem": refusal.kind,
                 ]).write(to: folder.appendingPathComponent("error.json"))
             }
             refusalTimes.append(Date())

@@ -43,8 +43,10 @@ public final class Inbox: @unchecked Sendable {
     var counter = 0
     /// Names inotify saw created or written and not yet closed after writing, with when.
     var writing: [String: Date] = [:]
-    /// The last problem logged for a name, so each problem is logged (and explained) once.
-    var reported: [String: String] = [:]
+    /// The problems logged for each name, so each is logged (and explained) once.
+    var reported: [String: Set<String>] = [:]
+    /// When the failure limit last stopped refusals from being explained (one line per window).
+    var limitLoggedAt: Date?
     /// Descriptors of files taken within `rewrite_window`.
     var held: [HeldFile] = []
     /// When refusals wrote an ingest error.json, for the overall failure limit.
@@ -116,11 +118,9 @@ public final class Inbox: @unchecked Sendable {
     /// inotify: `name` was closed after writing, or moved in.
     func noteComplete(_ name: String) { writing[name] = nil }
 
-    /// inotify: `name` left the inbox.
-    func noteGone(_ name: String) {
-        writing[name] = nil
-        reported[name] = nil
-    }
+    /// inotify: `name` left the inbox. (What was reported about it is forgotten by the next
+    /// scan, not here: an entry swapped in and out again is not reported again.)
+    func noteGone(_ name: String) { writing[name] = nil }
 
     /// inotify lost events (overflow, or the watch was added again): what it said of writers
     /// is no longer known, so the settle time and the copy checks decide alone.
@@ -139,10 +139,7 @@ public final class Inbox: @unchecked Sendable {
         }
         defer { close(dir) }
         var info = stat()
-        guard fstatat(dir, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
-            if errno == ENOENT { noteGone(name) }
-            return
-        }
+        guard fstatat(dir, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return }
         let kind = info.st_mode & S_IFMT
         guard kind == S_IFREG else {
             refuse(name, .notARegularFile(kind: InboxFile.kind(info.st_mode)), key: "\(kind):\(info.st_dev):\(info.st_ino)")
@@ -251,15 +248,69 @@ public final class Inbox: @unchecked Sendable {
         }
     }
 
-    /// Removes the inbox entry `name` if it is still the file that was taken (a new file
-    /// renamed over it meanwhile stays).
+    /// Removes the inbox entry `name` if it is still the file that was taken. The entry is
+    /// first renamed to a private name and checked there, so an entry swapped in at the last
+    /// moment (someone else's upload, in an inbox without the sticky bit) is put back under its
+    /// name, never removed.
     private func removeEntry(_ name: String, in dir: Int32, ifStill identity: InboxFile.Identity) {
         var info = stat()
         guard fstatat(dir, name, &info, AT_SYMLINK_NOFOLLOW) == 0, InboxFile.Identity(info) == identity else { return }
-        if unlinkat(dir, name, 0) != 0 {
-            report(name, key: "unlink", level: .error, "\(folder.appendingPathComponent(name).path): cannot remove it from the inbox after taking it (\(String(cString: strerror(errno)))); give the daemon's user write access to the inbox")
+        counter += 1
+        var aside = "\(Self.asidePrefix)\(getpid())-\(counter)-\(UInt32.random(in: 0...UInt32.max))"
+        if aside.utf8.count + 2 + name.utf8.count <= 255 { aside += "--" + name }  // the name, for a recovery after a crash
+        guard renameat(dir, name, dir, aside) == 0 else {
+            if errno != ENOENT {
+                report(name, key: "unlink", level: .error, "\(folder.appendingPathComponent(name).path): cannot remove it from the inbox after taking it (\(String(cString: strerror(errno)))); give the daemon's user write access to the inbox")
+            }
+            return
+        }
+        if fstatat(dir, aside, &info, AT_SYMLINK_NOFOLLOW) == 0, InboxFile.Identity(info) == identity {
+            unlinkat(dir, aside, 0)
+            return
+        }
+        // Not the file taken: it goes back under its own name, or the first free `name.restored-N`.
+        for candidate in [name] + (1...100).map({ "\(name).restored-\($0)" }) where Self.renameNoReplace(dir, aside, candidate) {
+            logger.warning("\(folder.appendingPathComponent(name).path): another entry was swapped in while the taken file was being removed; it was left in the inbox as \(candidate)")
+            return
+        }
+        logger.error("\(folder.appendingPathComponent(aside).path): an entry swapped in while a taken file was being removed could not be given its name back; it stays under this name")
+    }
+
+    /// The hidden names `removeEntry` uses for a moment.
+    static let asidePrefix = ".augerino-taken-"
+
+    /// A crash between `removeEntry`'s rename and its unlink leaves an aside entry: the taken
+    /// file (a job has its identity) goes; anything else gets its name back.
+    func recoverAsideEntry(_ aside: String, in dir: Int32) {
+        var info = stat()
+        guard fstatat(dir, aside, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+        if (info.st_mode & S_IFMT) == S_IFREG,
+           let job = try? queue.job(source: InboxFile.Identity(info).text(InboxFile.Snapshot(info))) {
+            unlinkat(dir, aside, 0)
+            logger.notice("\(folder.appendingPathComponent(aside).path): removed; it is job \(job.id)'s file, left aside by a stop")
+            return
+        }
+        let original = aside.range(of: "--").map { String(aside[$0.upperBound...]) } ?? "restored-\(aside.dropFirst(Self.asidePrefix.count))"
+        for candidate in [original] + (1...100).map({ "\(original).restored-\($0)" }) where Self.renameNoReplace(dir, aside, candidate) {
+            logger.notice("\(folder.appendingPathComponent(aside).path): given its name back as \(candidate) (left aside by a stop)")
+            return
         }
     }
+
+    /// renameat2(RENAME_NOREPLACE), looked up at run time (Glibc's Swift module does not export
+    /// it); false when `target` exists or the call failed.
+    static func renameNoReplace(_ dir: Int32, _ source: String, _ target: String) -> Bool {
+        guard let function = renameAt2 else {
+            // Without renameat2: link then unlink never replaces, for anything but a folder.
+            guard linkat(dir, source, dir, target, 0) == 0 else { return false }
+            unlinkat(dir, source, 0)
+            return true
+        }
+        return function(dir, source, dir, target, 1) == 0
+    }
+
+    private static let renameAt2: (@convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32)? =
+        dlsym(nil, "renameat2").map { unsafeBitCast($0, to: (@convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32).self) }
 
     // MARK: Scans
 
@@ -273,6 +324,14 @@ public final class Inbox: @unchecked Sendable {
         let present = Set(names)
         reported = reported.filter { present.contains($0.key) || $0.key.isEmpty }
         writing = writing.filter { present.contains($0.key) }
+        let asides = names.filter { $0.hasPrefix(Self.asidePrefix) }
+        if !asides.isEmpty {
+            let dir = open(folder.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dir >= 0 {
+                for aside in asides { recoverAsideEntry(aside, in: dir) }
+                close(dir)
+            }
+        }
         for name in names.sorted() { take(name, announced: false) }
     }
 

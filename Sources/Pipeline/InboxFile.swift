@@ -58,6 +58,19 @@ struct InboxFile {
         case stillBeingWritten
         /// Opening failed for a reason of the machine's (too many open files, I/O error).
         case system(step: String, errno: Int32)
+
+        /// The kind of problem, without its details: an ingest error.json is written once per kind.
+        var kind: String {
+            switch self {
+            case .vanished: return "vanished"
+            case .notARegularFile(let kind): return "not a regular file: \(kind)"
+            case .unreadable: return "unreadable"
+            case .hardLinked: return "hard links"
+            case .tooLarge: return "too large"
+            case .stillBeingWritten: return "being written"
+            case .system: return "system"
+            }
+        }
     }
 
     let descriptor: Int32
