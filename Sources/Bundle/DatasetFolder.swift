@@ -19,10 +19,13 @@ public struct DatasetFolder {
     /// Class names (from the manifest, else "0", "1", …); nil for regression.
     public let classes: [String]?
 
-    /// Reads `folder`/manifest.json and the data it names.
+    /// Reads `folder`/manifest.json and the data it names. `reading` hears the path (relative
+    /// to `folder`) of each file just before it is read, for progress and for saying where a
+    /// crash or a resource limit struck.
     /// - Throws: `BundleError` naming the file, the key or member and the rule.
-    public static func load(_ folder: URL) throws -> DatasetFolder {
+    public static func load(_ folder: URL, reading: (String) -> Void = { _ in }) throws -> DatasetFolder {
         let manifestURL = folder.appendingPathComponent("manifest.json")
+        reading("manifest.json")
         let manifestData: Data
         do { manifestData = try Data(contentsOf: manifestURL) } catch {
             throw BundleError.unreadable(file: manifestURL.path, reason: "no readable manifest.json in \(folder.path) (\(error.localizedDescription))")
@@ -37,13 +40,15 @@ public struct DatasetFolder {
                 guard manifest.task == .classification else {
                     throw BundleError.manifest(file: manifestURL.path, key: "splits.\(name).inputs", rule: "names a folder of class folders, which only a classification task has")
                 }
-                (inputs, targets, classNames) = try classFolders(URL(fileURLWithPath: inputFile), classes: classNames)
+                (inputs, targets, classNames) = try classFolders(URL(fileURLWithPath: inputFile), classes: classNames) { reading(split.inputs + "/" + $0) }
                 targetFile = inputFile
             } else {
                 guard let targetsPath = split.targets else {
                     throw BundleError.manifest(file: manifestURL.path, key: "splits.\(name).targets", rule: "is required when the inputs are a file")
                 }
+                reading(split.inputs)
                 inputs = try array(folder, split.inputs, key: "splits.\(name).inputs", manifest: manifestURL.path, classes: nil)
+                reading(targetsPath)
                 targets = try array(folder, targetsPath, key: "splits.\(name).targets", manifest: manifestURL.path, classes: classNames)
                 targetFile = folder.appendingPathComponent(targetsPath).path
             }
@@ -113,7 +118,7 @@ public struct DatasetFolder {
 
     /// PNG images in one folder per class (`<folder>/<class>/*.png`): the class names are the
     /// manifest's (each must have a folder) or the sorted folder names.
-    private static func classFolders(_ folder: URL, classes: [String]?) throws -> (IDXArray, IDXArray, [String]) {
+    private static func classFolders(_ folder: URL, classes: [String]?, reading: (String) -> Void) throws -> (IDXArray, IDXArray, [String]) {
         let manager = FileManager.default
         let found = try manager.contentsOfDirectory(atPath: folder.path).filter { name in
             var isFolder: ObjCBool = false
@@ -132,6 +137,7 @@ public struct DatasetFolder {
             let classFolder = folder.appendingPathComponent(name)
             for file in try manager.contentsOfDirectory(atPath: classFolder.path).filter({ $0.lowercased().hasSuffix(".png") }).sorted() {
                 let url = classFolder.appendingPathComponent(file)
+                reading(name + "/" + file)
                 let image = try PNG.decode(try Data(contentsOf: url), file: url.path)
                 if let shape, shape != (image.channels, image.height, image.width) {
                     throw BundleError.data(file: url.path, rule: "the image is \(image.channels)×\(image.height)×\(image.width), the others \(shape.0)×\(shape.1)×\(shape.2); all images must have one size")

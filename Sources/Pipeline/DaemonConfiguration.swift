@@ -45,6 +45,28 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Seconds an outbox entry holding only an error.json is kept (0: for ever).
     public var errorRetention: Double = 30 * 86_400
     public var bundleLimits = BundleLimits()
+    /// The resource limits of each job's child process (`[job]`); 0: none.
+    public var jobLimits = JobLimits(memory: DaemonConfiguration.defaultJobMemory, cpuSeconds: 0, fileSize: 0, openFiles: 256)
+    /// Seconds a job's child may go without a word (progress, a step begun) before it counts
+    /// as hung and is ended.
+    public var jobSilenceLimit: Double = 900
+
+    /// A job's address space when daemon.conf says nothing: three quarters of this machine's
+    /// memory, at least 2 GiB, so that a bomb stops well before the machine runs out.
+    public static var defaultJobMemory: Int {
+        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        return max(2 << 30, physical / 4 * 3)
+    }
+
+    /// The largest file a job may write: what an extracted member may be, or a model, with room.
+    public var jobFileSizeLimit: Int { jobLimits.fileSize > 0 ? jobLimits.fileSize : max(bundleLimits.maxMemberBytes, 1 << 30) + (64 << 20) }
+
+    /// The limits a child gets, with the file-size limit derived from the bundle caps when unset.
+    public var effectiveJobLimits: JobLimits {
+        var limits = jobLimits
+        limits.fileSize = jobFileSizeLimit
+        return limits
+    }
     /// Defaults for settings a bundle's manifest leaves open.
     public var training = TrainingOptions()
 
@@ -113,12 +135,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case quarantineMaxSize = "daemon.quarantine_max_size", errorRetention = "daemon.error_retention"
         case maxMembers = "bundle.max_members", maxMemberSize = "bundle.max_member_size", maxTotalSize = "bundle.max_total_size"
         case maxCompressionRatio = "bundle.max_compression_ratio"
+        case jobMemoryLimit = "job.memory_limit", jobCPULimit = "job.cpu_limit", jobFileSizeLimit = "job.file_size_limit"
+        case jobOpenFiles = "job.open_files", jobSilenceLimit = "job.silence_limit"
         case epochs = "training.epochs", batchSize = "training.batch_size", learningRate = "training.learning_rate"
         case regularization = "training.regularization", testCopies = "training.test_copies", seed = "training.seed"
         case width = "training.width", rewardUnits = "training.reward_units", probeImages = "training.probe_images"
         case schedule = "training.schedule", rewardCap = "training.reward_cap", widthLearningRate = "training.width_learning_rate"
 
-        static let sections = ["", "daemon", "bundle", "training"]
+        static let sections = ["", "daemon", "bundle", "job", "training"]
         var section: String { rawValue.contains(".") ? String(rawValue.split(separator: ".")[0]) : "" }
         var name: String { rawValue.contains(".") ? String(rawValue.split(separator: ".")[1]) : rawValue }
     }
@@ -180,6 +204,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case .maxMemberSize: bundleLimits.maxMemberBytes = try bytes()
         case .maxTotalSize: bundleLimits.maxTotalBytes = try bytes()
         case .maxCompressionRatio: bundleLimits.maxCompressionRatio = try integer(1...100_000)
+        case .jobMemoryLimit: jobLimits.memory = try bytes(allowZero: true)
+        case .jobCPULimit: jobLimits.cpuSeconds = Int(try seconds(0...31_536_000))
+        case .jobFileSizeLimit: jobLimits.fileSize = try bytes(allowZero: true)
+        case .jobOpenFiles: jobLimits.openFiles = try integer(32...1_048_576)
+        case .jobSilenceLimit: jobSilenceLimit = try seconds(1...604_800)
         case .epochs: training.epochs = try integer(1...10_000)
         case .batchSize: training.batchSize = try integer(2...65_536)
         case .learningRate: training.learningRate = try real(1e-12...9.999)

@@ -3,7 +3,7 @@ import Invariance
 /// Training settings that may be left open: the command line's flags, or daemon.conf's
 /// `[training]` defaults. A run takes each setting from its flag, else the bundle's manifest,
 /// else daemon.conf, else the built-in default (`TrainingOptions.builtIn`).
-public struct TrainingOptions: Sendable, Equatable {
+public struct TrainingOptions: Sendable, Equatable, Codable {
     public var epochs: Int?
     public var batchSize: Int?
     public var learningRate: Float?

@@ -1,20 +1,22 @@
-import Bundle
 import Foundation
-import Invariance
 import Kernels
 import Logging
 import NN
 
-/// Takes jobs from the queue in order and trains them, on a thread of its own (training is
-/// long, blocking work). Every epoch ends with a checkpoint in the state folder, so a job
-/// interrupted by SIGTERM, kill -9 or power loss resumes where it was and ends with bitwise
-/// the weights an uninterrupted run gives. Outcomes:
+/// Takes jobs from the queue in order and has each one run by a confined child process of this
+/// binary (`ConfinedJob`, `JobChild`; supervised in Worker+Child.swift), on a thread of its own.
+/// The worker never opens a bundle itself: it owns the queue, the spool and the outbox, and
+/// turns whatever the child does (a result, a failure, a crash, a resource limit, silence)
+/// into a recorded outcome. Every epoch ends with a checkpoint in the state folder, so a job
+/// interrupted by SIGTERM, kill -9 (of the daemon or the child) or power loss resumes where it
+/// was and ends with bitwise the weights an uninterrupted run gives. Outcomes:
 /// - done: the result published in the outbox (model.safetensors, report.json, manifest.json,
 ///   job.json); the bundle leaves the spool.
 /// - failed: outbox/<name>/error.json and the bundle in quarantine. An invalid bundle fails at
 ///   once; a training failure is retried with backoff up to `max_attempts`; trouble with the
 ///   machine (disk full, read-only or failing storage) is retried without limit, since it is
-///   not the bundle's fault.
+///   not the bundle's fault; a child that crashed, hit a resource limit or hung is retried up
+///   to `max_attempts` like a training failure, so a poison bundle fails for good.
 /// - cancelled (`augerino cancel`): stops at the next batch; the bundle goes to quarantine.
 public final class Worker: @unchecked Sendable {
     public let index: Int
@@ -25,15 +27,19 @@ public final class Worker: @unchecked Sendable {
     let notifier: SystemdNotifier
     let logger: Logger
     let parallelism: Parallelism
-    private let wakeSignal = DispatchSemaphore(value: 0)
+    /// This binary, which runs each job as `augerino job-child`.
+    let executable: URL
+    let wakeSignal = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var stopping = false
     private var currentJob: Int64?
     /// Consecutive failures of the machine (not of a job), for the backoff.
     private var machineFailures = 0
 
-    public init(index: Int, configuration: DaemonConfiguration, queue: JobQueue, notifier: SystemdNotifier, logger: Logger, parallelism: Parallelism) {
+    public init(index: Int, configuration: DaemonConfiguration, queue: JobQueue, notifier: SystemdNotifier, logger: Logger, parallelism: Parallelism,
+                executable: URL = URL(fileURLWithPath: "/proc/self/exe")) {
         self.index = index
+        self.executable = executable
         self.configuration = configuration
         state = StateDirectory(configuration.state)
         outbox = Outbox(configuration.outbox)
@@ -53,9 +59,6 @@ public final class Worker: @unchecked Sendable {
 
     /// The job being trained, if any.
     public var runningJob: Int64? { lock.withLock { currentJob } }
-
-    /// Why a job's training was interrupted on purpose.
-    enum Interruption: Error { case shutdown, cancelled }
 
     /// The loop: claim, train, record; until `stop()`.
     public func run() {
@@ -123,21 +126,25 @@ public final class Worker: @unchecked Sendable {
                 return
             }
         }
-        var stage = "extract"
-        do {
-            let result = try train(job, stage: &stage)
-            stage = "publish"
-            let name = try outbox.publish(base: job.name, job: job.id, reserve: { try queue.reserveResult(id: job.id, name: $0) }) { folder in
-                try result.write(into: folder)
-                if let manifest = result.manifest { try AtomicFileCopy.copy(manifest, to: folder.appendingPathComponent("manifest.json")) }
-                try jobRecord(job, extra: ["result": "done"]).write(to: folder.appendingPathComponent("job.json"))
+        switch runConfined(job) {
+        case .done(let resultFolder):
+            do {
+                let name = try outbox.publish(base: job.name, job: job.id, reserve: { try queue.reserveResult(id: job.id, name: $0) }) { folder in
+                    for file in try FileManager.default.contentsOfDirectory(atPath: resultFolder.path).sorted() {
+                        try AtomicFileCopy.copy(resultFolder.appendingPathComponent(file), to: folder.appendingPathComponent(file))
+                    }
+                    try jobRecord(job, extra: ["result": "done"]).write(to: folder.appendingPathComponent("job.json"))
+                }
+                logger.info("job \(job.id): done; wrote outbox/\(name)")
+                finishDone(job, resultName: name)
+            } catch {
+                failed(job, error, stage: "publish")
             }
-            logger.info("job \(job.id): done; wrote outbox/\(name)")
-            finishDone(job, resultName: name)
-        } catch Interruption.shutdown {
+        case .stopped(cancelled: false):
             logger.notice("job \(job.id): stopping; it goes back to the queue and resumes from its last checkpoint")
             record("requeue job \(job.id)") { try queue.requeue(id: job.id) }
-        } catch Interruption.cancelled {
+            removeScratch(job, checkpoint: false)
+        case .stopped(cancelled: true):
             if let newer = supersedingJob(job) {
                 unlink(job.bundlePath)
                 record("mark job \(job.id) cancelled") { try queue.markCancelled(id: job.id, bundlePath: job.bundlePath, now: Date()) }
@@ -148,115 +155,18 @@ public final class Worker: @unchecked Sendable {
                 logger.notice("job \(job.id): cancelled; its bundle is in \(bundle)")
             }
             removeScratch(job, checkpoint: true)
-        } catch {
-            failed(job, error, stage: stage)
+        case .failed(let fault, let stage, let message):
+            failed(job, fault: fault, message: message, stage: stage)
         }
     }
 
-    /// What a finished training leaves for publishing.
-    struct Trained {
-        let result: TrainingResult
-        let manifest: URL?
-        func write(into folder: URL) throws { try result.write(into: folder) }
-    }
-
-    private func train(_ job: Job, stage: inout String) throws -> Trained {
-        let work = state.workFolder(job: job.id)
-        try? FileManager.default.removeItem(at: work)
-        let root = try BundleArchive.extract(URL(fileURLWithPath: job.bundlePath), into: work, limits: configuration.bundleLimits,
-                                              displayName: job.fileName)
-        stage = "validate"
-        let dataset = try DatasetFolder.load(root)
-        stage = "train"
-        let run = TrainingRun(dataset: dataset, defaults: configuration.training)
-        let checkpointURL = state.checkpoint(job: job.id)
-        if FileManager.default.fileExists(atPath: checkpointURL.path) {
-            do {
-                try run.resume(from: TrainingCheckpoint.read(from: checkpointURL), source: checkpointURL.path)
-                logger.info("job \(job.id): resuming after epoch \(run.epochsDone) of \(run.settings.epochs) from \(checkpointURL.path)")
-            } catch let error as NNError {
-                if case .io = error { throw error }
-                logger.warning("job \(job.id): the checkpoint does not fit this run (\(error)); starting from the beginning")
-                try? FileManager.default.removeItem(at: checkpointURL)
-                return try train(job, stage: &stage)
-            }
-        }
-        logger.info("job \(job.id): \(run.summary), \(parallelism)")
-        let attemptStart = Date()
-        var batchesThisAttempt = 0
-        var lastCancelCheck = Date.distantPast, lastProgress = Date.distantPast
-        var lastMetrics: [String: Double] = [:]
-        let result: TrainingResult = try TensorContext.with(parallelism) {
-            while !run.isFinished {
-                let epoch = run.epochsDone + 1
-                let record = try run.trainNextEpoch { done, total in
-                    batchesThisAttempt += 1
-                    if isStopping { throw Interruption.shutdown }
-                    let now = Date()
-                    if now.timeIntervalSince(lastCancelCheck) >= 0.25 {
-                        lastCancelCheck = now
-                        if (try? queue.isCancelRequested(id: job.id)) == true { throw Interruption.cancelled }
-                    }
-                    notifier.watchdog()
-                    if now.timeIntervalSince(lastProgress) >= 1 || done == total {
-                        lastProgress = now
-                        let left = (run.settings.epochs - epoch) * total + (total - done)
-                        let pace = now.timeIntervalSince(attemptStart) / Double(batchesThisAttempt)
-                        let progress = JobProgress(epoch: epoch, epochs: run.settings.epochs, batch: done, batches: total,
-                                                   etaSeconds: pace * Double(left), metrics: lastMetrics)
-                        try? queue.recordProgress(id: job.id, progress)
-                        notifier.worker(index, status: String(format: "job %lld (%@): epoch %d/%d, %.0f%%, ETA %.0f s", job.id, job.name, epoch,
-                                               run.settings.epochs, progress.fraction * 100, progress.etaSeconds ?? 0))
-                    }
-                }
-                try run.checkpoint().write(to: checkpointURL)
-                lastMetrics = ["train_loss": record.trainLoss, "train_metric": record.trainMetric]
-                if let test = record.testMetric { lastMetrics["test_metric"] = test }
-                for (name, theta) in record.theta { lastMetrics["theta_\(name)"] = Double(theta) }
-                logger.info("job \(job.id): epoch \(record.epoch)/\(run.settings.epochs): loss \(String(format: "%.4f", record.trainLoss))\(record.testMetric.map { String(format: ", test %.4f", $0) } ?? "")")
-            }
-            if isStopping { throw Interruption.shutdown }
-            try? queue.recordProgress(id: job.id, JobProgress(epoch: run.settings.epochs, epochs: run.settings.epochs, batch: 1, batches: 1,
-                                                              etaSeconds: nil, metrics: lastMetrics))
-            notifier.worker(index, status: "job \(job.id) (\(job.name)): evaluating and probing")
-            return run.finish(threads: parallelism.threads, provenance: ["bundle": job.fileName, "bundle_sha256": job.sha256])
-        }
-        let manifest = root.appendingPathComponent("manifest.json")
-        return Trained(result: result, manifest: FileManager.default.fileExists(atPath: manifest.path) ? manifest : nil)
-    }
-
-    /// Whose fault a failure is.
-    enum Fault: Equatable {
-        /// The bundle is invalid: fail at once.
-        case bundle
-        /// Training failed: retry up to max_attempts.
-        case training
-        /// The machine (storage, database): retry without limit.
-        case machine
-    }
-
-    static func fault(of error: Error) -> Fault {
-        switch error {
-        case let error as BundleError:
-            if case .storage = error { return .machine }
-            return .bundle
-        case is InvarianceError: return .training
-        case let error as NNError:
-            if case .io = error { return .machine }
-            return .training
-        case is PipelineError: return .machine
-        case is CocoaError, is POSIXError: return .machine
-        default:
-            // GRDB's DatabaseError and anything unknown from below: the machine's.
-            return String(describing: type(of: error)) == "DatabaseError" ? .machine : .training
-        }
-    }
-
+    /// A failure in the daemon's own steps (publishing, the queue).
     private func failed(_ job: Job, _ error: Error, stage: String) {
-        let fault = Self.fault(of: error)
-        let attempts = job.attempts + (fault == .training ? 1 : 0)
-        // Name files inside the bundle by the bundle, not by the work folder they were unpacked to.
-        let message = "\(error)".replacingOccurrences(of: state.workFolder(job: job.id).path + "/", with: "\(job.fileName): ")
+        failed(job, fault: JobFault.of(error), message: "\(error)", stage: stage)
+    }
+
+    private func failed(_ job: Job, fault: JobFault, message: String, stage: String) {
+        let attempts = job.attempts + (fault.countsAttempt ? 1 : 0)
         switch fault {
         case .machine:
             machineFailures += 1
@@ -265,12 +175,12 @@ public final class Worker: @unchecked Sendable {
             notifier.worker(index, status: "job \(job.id): waiting \(Int(delay)) s after: \(message)")
             record("requeue job \(job.id)") { try queue.retryLater(id: job.id, error: message, notBefore: Date() + delay, countsAttempt: false) }
             removeScratch(job, checkpoint: false)
-        case .training where attempts < configuration.maxAttempts:
+        case .training where attempts < configuration.maxAttempts, .process where attempts < configuration.maxAttempts:
             let delay = min(configuration.retryBackoffMax, configuration.retryBackoff * pow(2, Double(attempts - 1)))
             logger.warning("job \(job.id): attempt \(attempts) of \(configuration.maxAttempts) failed: \(message); trying again in \(Int(delay)) s")
             record("requeue job \(job.id)") { try queue.retryLater(id: job.id, error: message, notBefore: Date() + delay, countsAttempt: true) }
             removeScratch(job, checkpoint: true)
-        case .bundle, .training:
+        case .bundle, .training, .process:
             let reason = fault == .bundle ? message : "\(message) (failed \(attempts) times; max_attempts = \(configuration.maxAttempts))"
             if let newer = supersedingJob(job) {
                 // Its inbox file was written again after it was taken: the failure is of a file
@@ -329,7 +239,7 @@ public final class Worker: @unchecked Sendable {
         }
     }
 
-    private func removeScratch(_ job: Job, checkpoint: Bool) {
+    func removeScratch(_ job: Job, checkpoint: Bool) {
         try? FileManager.default.removeItem(at: state.workFolder(job: job.id))
         if checkpoint { try? FileManager.default.removeItem(at: state.checkpoint(job: job.id)) }
     }
@@ -337,7 +247,7 @@ public final class Worker: @unchecked Sendable {
     /// Records an outcome in the queue, trying again (with backoff) while the queue cannot be
     /// written, so an outcome is never dropped; gives up only when stopping (the job is then
     /// still running in the queue, and the next start requeues it).
-    private func record(_ what: String, _ body: () throws -> Void) {
+    func record(_ what: String, _ body: () throws -> Void) {
         var delay = 1.0
         while true {
             do { return try body() } catch {
@@ -361,7 +271,7 @@ public final class Worker: @unchecked Sendable {
 
 /// error.json: what went wrong, where, and what to do.
 struct ErrorReport {
-    let job: Job, stage: String, message: String, fault: Worker.Fault, attempts: Int, quarantined: String
+    let job: Job, stage: String, message: String, fault: JobFault, attempts: Int, quarantined: String
 
     func write(to url: URL) throws {
         let hint = message.range(of: "hint: ").map { String(message[$0.upperBound...]) }
@@ -369,7 +279,7 @@ struct ErrorReport {
             "schema": "augerino.error/1", "job": job.id, "bundle": job.fileName, "sha256": job.sha256,
             "stage": stage, "error": message, "hint": hint ?? (fault == .bundle ? "fix the bundle (see docs/bundle-format.md), then drop it in the inbox again" :
                 "see the error; `augerino retry \(job.id)` runs it again"),
-            "fault": fault == .bundle ? "bundle" : "training", "attempts": attempts, "quarantined_bundle": quarantined,
+            "fault": fault.rawValue, "attempts": attempts, "quarantined_bundle": quarantined,
         ]
         try JSONFile(fields).write(to: url)
     }

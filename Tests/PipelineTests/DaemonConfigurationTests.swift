@@ -53,7 +53,7 @@ final class DaemonConfigurationTests: XCTestCase {
             ("[daemon]\nworkers = 0", "daemon.conf, line 2: \"workers\" must be a whole number from 1 to 64, not \"0\""),
             ("[daemon]\nlog_level = loud", "line 2: \"log_level\" must be one of trace, debug, info"),
             ("[bundle]\nmax_total_size = 12Q", "line 2: \"max_total_size\" must be a positive size in bytes"),
-            ("[traning]", "line 1: unknown section [traning]; the sections are [daemon], [bundle], [training]"),
+            ("[traning]", "line 1: unknown section [traning]; the sections are [daemon], [bundle], [job], [training]"),
             ("inbox", "line 1: expected `key = value`, found \"inbox\""),
             ("inbox = a\ninbox = b", "line 2: \"inbox\" is set twice"),
             ("[training]\nepochs =", "line 2: \"epochs\" has no value"),
