@@ -43,12 +43,14 @@ public enum BundleArchive {
             throw BundleError.storage(path: destination.path, reason: "cannot create the extraction folder (it must not exist yet): \(String(cString: strerror(errno)))")
         }
         do {
-            var fileNames: Set<String> = [], seen: Set<String> = []
+            // Names are kept as bytes: the file system compares bytes, and comparing or hashing
+            // long Strings of combining marks costs time quadratic in their length.
+            var fileNames: Set<[UInt8]> = [], seen: Set<[UInt8]> = []
             var total = 0
             while let member = try tar.next() {
                 func fail(_ rule: String) -> BundleError { .archive(file: name, member: member.path, rule: rule) }
                 let path = try safePath(member.path, fail)
-                guard seen.insert(path).inserted else { throw fail("the name appears twice (rule: no duplicate names)") }
+                guard seen.insert(Array(path.utf8)).inserted else { throw fail("the name appears twice (rule: no duplicate names)") }
                 switch member.kind {
                 case .file:
                     guard member.size <= limits.maxMemberBytes else { throw fail("it holds \(member.size) bytes, more than \(limits.maxMemberBytes) (rule: member size cap)") }
@@ -57,7 +59,7 @@ public enum BundleArchive {
                     let target = destination.appendingPathComponent(path)
                     try makeFolders(target.deletingLastPathComponent(), under: destination, member: member.path, bundle: name)
                     try writeMember(tar, to: target, member: member.path, bundle: name)
-                    fileNames.insert(path)
+                    fileNames.insert(Array(path.utf8))
                 case .directory:
                     try makeFolders(destination.appendingPathComponent(path), under: destination, member: member.path, bundle: name)
                 case .symbolicLink, .hardLink: throw fail("it is a link (rule: no symbolic or hard links)")
@@ -65,12 +67,13 @@ public enum BundleArchive {
                 case .other(let type): throw fail("it has tar type '\(Character(UnicodeScalar(type)))' (rule: regular files and folders only)")
                 }
             }
-            if fileNames.contains("manifest.json") { return destination }
-            let tops = Set(fileNames.map { String($0.split(separator: "/")[0]) })
-            guard tops.count == 1, let top = tops.first, fileNames.contains(top + "/manifest.json") else {
+            let manifest = Array("manifest.json".utf8)
+            if fileNames.contains(manifest) { return destination }
+            let tops = Set(fileNames.map { Array($0.prefix { $0 != UInt8(ascii: "/") }) })
+            guard tops.count == 1, let top = tops.first, fileNames.contains(top + [UInt8(ascii: "/")] + manifest) else {
                 throw BundleError.archive(file: name, member: "manifest.json", rule: "there is no manifest.json at the root or inside one top-level folder")
             }
-            return destination.appendingPathComponent(top)
+            return destination.appendingPathComponent(String(decoding: top, as: UTF8.self))
         } catch {
             try? FileManager.default.removeItem(at: destination)
             throw error
@@ -114,9 +117,14 @@ public enum BundleArchive {
     /// A failed create: the bundle's fault when the name is taken (by a member of another
     /// kind), the storage's otherwise (full, read-only, no permission).
     private static func storageOrConflict(_ code: Int32, _ path: String, member: String, bundle: String) -> BundleError {
-        code == EEXIST || code == ENOTDIR || code == EISDIR
-            ? .archive(file: bundle, member: member, rule: "it collides with another member of the same name (rule: no duplicate names)")
-            : .storage(path: path, reason: String(cString: strerror(code)))
+        switch code {
+        case EEXIST, ENOTDIR, EISDIR:
+            return .archive(file: bundle, member: member, rule: "it collides with another member of the same name (rule: no duplicate names)")
+        case ENAMETOOLONG:
+            return .archive(file: bundle, member: member, rule: "its name is longer than this file system allows (rule: name length)")
+        default:
+            return .storage(path: path, reason: String(cString: strerror(code)))
+        }
     }
 
     /// Packs every regular file under `folder` (paths relative to it, sorted) as a bundle,
@@ -160,13 +168,16 @@ public enum BundleArchive {
         }
     }
 
-    /// A member path checked and normalised: relative, no "..", no empty name; "./" dropped.
-    private static func safePath(_ raw: String, _ fail: (String) -> BundleError) throws -> String {
-        guard !raw.hasPrefix("/") else { throw fail("path is absolute (rule: relative paths only)") }
-        guard !raw.contains("\0") else { throw fail("path contains a NUL byte") }
-        let parts = raw.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
-        guard !parts.contains("..") else { throw fail("path leaves the bundle (rule: no \"..\" components)") }
+    /// A member path checked and normalised: relative, no "..", no empty name, no NUL, within
+    /// the name-length caps; "./" dropped. Split on the byte "/" (never on Characters).
+    static func safePath(_ raw: String, _ fail: (String) -> BundleError) throws -> String {
+        if let rule = TarReader.nameRule(raw) { throw fail(rule) }
+        let bytes = Array(raw.utf8)
+        guard bytes.first != UInt8(ascii: "/") else { throw fail("path is absolute (rule: relative paths only)") }
+        guard !bytes.contains(0) else { throw fail("path contains a NUL byte") }
+        let parts = bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).filter { $0.elementsEqual([UInt8(ascii: ".")]) == false }
+        guard !parts.contains(where: { $0.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) }) else { throw fail("path leaves the bundle (rule: no \"..\" components)") }
         guard !parts.isEmpty else { throw fail("path is empty") }
-        return parts.joined(separator: "/")
+        return String(decoding: Array(parts.joined(separator: [UInt8(ascii: "/")])), as: UTF8.self)
     }
 }

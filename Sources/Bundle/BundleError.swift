@@ -35,4 +35,21 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
             return "\(path): cannot write the extracted bundle: \(reason); hint: free space or fix the folder's permissions, then try again"
         }
     }
+
+    /// The same error with every file path under `folder` named as `name: member` instead
+    /// (`bundle.tar.gz: train/images.idx`), so no message shows a staging folder.
+    public func naming(folder: String, as name: String) -> BundleError {
+        let prefix = folder.hasSuffix("/") ? folder : folder + "/"
+        func rename(_ path: String) -> String {
+            path == folder ? name : path.hasPrefix(prefix) ? "\(name): " + path.dropFirst(prefix.count) : path
+        }
+        switch self {
+        case let .gzip(file, rule): return .gzip(file: rename(file), rule: rule)
+        case let .idx(file, rule): return .idx(file: rename(file), rule: rule)
+        case let .unreadable(file, reason): return .unreadable(file: rename(file), reason: reason.replacingOccurrences(of: prefix, with: "\(name): "))
+        case let .manifest(file, key, rule): return .manifest(file: rename(file), key: key, rule: rule)
+        case let .data(file, rule): return .data(file: rename(file), rule: rule)
+        case .archive, .storage: return self
+        }
+    }
 }

@@ -23,9 +23,32 @@ public struct DatasetFolder {
     /// to `folder`) of each file just before it is read, for progress and for saying where a
     /// crash or a resource limit struck.
     /// - Throws: `BundleError` naming the file, the key or member and the rule.
-    public static func load(_ folder: URL, reading: (String) -> Void = { _ in }) throws -> DatasetFolder {
+    /// - Parameters:
+    ///   - limits: the caps; a gzip-compressed IDX file may inflate to at most `maxMemberBytes`.
+    ///   - displayName: when set (a bundle's name), errors name files as `displayName: member`
+    ///     instead of by their path under `folder` (a staging folder).
+    public static func load(_ folder: URL, limits: BundleLimits = BundleLimits(), displayName: String? = nil,
+                            reading: (String) -> Void = { _ in }) throws -> DatasetFolder {
+        do {
+            return try load(folder, limits: limits, reading: reading)
+        } catch let error as BundleError {
+            guard let displayName else { throw error }
+            throw error.naming(folder: folder.path, as: displayName)
+        }
+    }
+
+    /// The largest manifest.json read (it is a few hundred bytes in practice).
+    public static let maxManifestBytes = 1 << 20
+    /// Classes a classification may have when the manifest names none (labels are indices).
+    public static let maxClasses = 10_000
+
+    private static func load(_ folder: URL, limits: BundleLimits, reading: (String) -> Void) throws -> DatasetFolder {
         let manifestURL = folder.appendingPathComponent("manifest.json")
         reading("manifest.json")
+        var manifestInfo = stat()
+        if stat(manifestURL.path, &manifestInfo) == 0, Int(manifestInfo.st_size) > maxManifestBytes {
+            throw BundleError.manifest(file: manifestURL.path, key: "(root)", rule: "is \(manifestInfo.st_size) bytes, more than \(maxManifestBytes) (rule: manifest size cap)")
+        }
         let manifestData: Data
         do { manifestData = try Data(contentsOf: manifestURL) } catch {
             throw BundleError.unreadable(file: manifestURL.path, reason: "no readable manifest.json in \(folder.path) (\(error.localizedDescription))")
@@ -33,6 +56,13 @@ public struct DatasetFolder {
         let manifest = try Manifest.parse(manifestData, file: manifestURL.path)
         var classNames = manifest.classes
         func read(_ split: Manifest.Split, _ name: String) throws -> Split {
+            // The path rules for every path the manifest names, files and folders alike.
+            for (key, path) in [("splits.\(name).inputs", split.inputs), ("splits.\(name).targets", split.targets)] {
+                guard let path else { continue }
+                _ = try BundleArchive.safePath(path) { rule in
+                    BundleError.manifest(file: manifestURL.path, key: key, rule: "must be a relative path inside the bundle: \(rule)")
+                }
+            }
             let inputFile = folder.appendingPathComponent(split.inputs).path
             let inputs: IDXArray, targets: IDXArray, targetFile: String
             var isFolder: ObjCBool = false
@@ -40,16 +70,16 @@ public struct DatasetFolder {
                 guard manifest.task == .classification else {
                     throw BundleError.manifest(file: manifestURL.path, key: "splits.\(name).inputs", rule: "names a folder of class folders, which only a classification task has")
                 }
-                (inputs, targets, classNames) = try classFolders(URL(fileURLWithPath: inputFile), classes: classNames) { reading(split.inputs + "/" + $0) }
+                (inputs, targets, classNames) = try classFolders(URL(fileURLWithPath: inputFile), classes: classNames, limits: limits) { reading(split.inputs + "/" + $0) }
                 targetFile = inputFile
             } else {
                 guard let targetsPath = split.targets else {
                     throw BundleError.manifest(file: manifestURL.path, key: "splits.\(name).targets", rule: "is required when the inputs are a file")
                 }
                 reading(split.inputs)
-                inputs = try array(folder, split.inputs, key: "splits.\(name).inputs", manifest: manifestURL.path, classes: nil)
+                inputs = try array(folder, split.inputs, key: "splits.\(name).inputs", manifest: manifestURL.path, classes: nil, limits: limits)
                 reading(targetsPath)
-                targets = try array(folder, targetsPath, key: "splits.\(name).targets", manifest: manifestURL.path, classes: classNames)
+                targets = try array(folder, targetsPath, key: "splits.\(name).targets", manifest: manifestURL.path, classes: classNames, limits: limits)
                 targetFile = folder.appendingPathComponent(targetsPath).path
             }
             let (channels, height, width): (Int, Int, Int)
@@ -65,6 +95,7 @@ public struct DatasetFolder {
             guard targets.shape[0] == inputs.shape[0] else {
                 throw BundleError.data(file: targetFile, rule: "\(targets.shape[0]) targets for \(inputs.shape[0]) images in \(split.inputs)")
             }
+            guard inputs.shape[0] > 0 else { throw BundleError.data(file: inputFile, rule: "the \(name) split has no images (rule: splits are not empty)") }
             if let bad = inputs.values.firstIndex(where: { !$0.isFinite }) {
                 throw BundleError.data(file: inputFile, rule: "value \(bad) is \(inputs.values[bad]); inputs must be finite")
             }
@@ -81,15 +112,20 @@ public struct DatasetFolder {
         }
         var classes: [String]? = nil
         if manifest.task == .classification {
-            let largest = Int(max(train.targets.max() ?? 0, test?.targets.max() ?? 0))
-            classes = classNames ?? (0...max(1, largest)).map(String.init)
+            // Labels are checked as floats before any becomes an Int (1e30 does not fit one), and
+            // without a class list they may not imply more than `maxClasses` classes.
+            let count = classNames?.count ?? maxClasses
             for (split, file) in [(train, manifest.train.targets ?? manifest.train.inputs), (test, manifest.test.map { $0.targets ?? $0.inputs })] {
                 guard let split, let file else { continue }
-                if let bad = split.targets.firstIndex(where: { $0 != $0.rounded() || $0 < 0 || Int($0) >= classes!.count }) {
-                    throw BundleError.data(file: folder.appendingPathComponent(file).path,
-                                           rule: "label \(bad) is \(split.targets[bad]); labels must be class indices 0...\(classes!.count - 1)")
+                if let bad = split.targets.firstIndex(where: { $0 != $0.rounded() || $0 < 0 || $0 >= Float(count) }) {
+                    let rule = classNames == nil
+                        ? "label \(bad) is \(split.targets[bad]); labels must be class indices from 0 to \(maxClasses - 1) when the manifest names no classes (rule: class count cap; name them in \"classes\")"
+                        : "label \(bad) is \(split.targets[bad]); labels must be class indices 0...\(count - 1)"
+                    throw BundleError.data(file: folder.appendingPathComponent(file).path, rule: rule)
                 }
             }
+            let largest = Int(max(train.targets.max() ?? 0, test?.targets.max() ?? 0))
+            classes = classNames ?? (0...max(1, largest)).map(String.init)
             guard Set(train.targets).count >= 2 else {
                 throw BundleError.data(file: folder.appendingPathComponent(manifest.train.targets ?? manifest.train.inputs).path,
                                        rule: "the training labels hold only one class; classification needs at least two")
@@ -100,7 +136,7 @@ public struct DatasetFolder {
 
     /// Reads one data file named by the manifest, by its name: .npy (NumPy), .csv (a column of
     /// targets under a header row), else IDX (gzip-compressed or not).
-    private static func array(_ folder: URL, _ path: String, key: String, manifest: String, classes: [String]?) throws -> IDXArray {
+    private static func array(_ folder: URL, _ path: String, key: String, manifest: String, classes: [String]?, limits: BundleLimits) throws -> IDXArray {
         guard !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
             throw BundleError.manifest(file: manifest, key: key, rule: "must be a relative path inside the bundle without \"..\" (is \"\(path)\")")
         }
@@ -113,12 +149,12 @@ public struct DatasetFolder {
         do { data = try Data(contentsOf: url) } catch { throw BundleError.unreadable(file: url.path, reason: error.localizedDescription) }
         if lower.hasSuffix(".npy") { return try NPY.parse(data, file: url.path) }
         if lower.hasSuffix(".csv") { return try CSVTargets.parse(data, file: url.path, classes: classes) }
-        return try IDXArray.parse(data, file: url.path)
+        return try IDXArray.parse(data, file: url.path, limit: limits.maxMemberBytes)
     }
 
     /// PNG images in one folder per class (`<folder>/<class>/*.png`): the class names are the
     /// manifest's (each must have a folder) or the sorted folder names.
-    private static func classFolders(_ folder: URL, classes: [String]?, reading: (String) -> Void) throws -> (IDXArray, IDXArray, [String]) {
+    private static func classFolders(_ folder: URL, classes: [String]?, limits: BundleLimits, reading: (String) -> Void) throws -> (IDXArray, IDXArray, [String]) {
         let manager = FileManager.default
         let found = try manager.contentsOfDirectory(atPath: folder.path).filter { name in
             var isFolder: ObjCBool = false
@@ -139,6 +175,9 @@ public struct DatasetFolder {
                 let url = classFolder.appendingPathComponent(file)
                 reading(name + "/" + file)
                 let image = try PNG.decode(try Data(contentsOf: url), file: url.path)
+                guard images.count + image.values.count <= limits.maxTotalBytes else {
+                    throw BundleError.data(file: url.path, rule: "the images decoded so far hold more than \(limits.maxTotalBytes) values (rule: total size cap, counted in pixels)")
+                }
                 if let shape, shape != (image.channels, image.height, image.width) {
                     throw BundleError.data(file: url.path, rule: "the image is \(image.channels)×\(image.height)×\(image.width), the others \(shape.0)×\(shape.1)×\(shape.2); all images must have one size")
                 }

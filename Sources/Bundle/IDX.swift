@@ -8,10 +8,13 @@ public struct IDXArray: Equatable {
     /// The elements as floats (bytes keep their 0...255 values).
     public var values: [Float]
 
-    /// Parses an IDX file already in memory (gzip-compressed ones are detected and inflated).
+    /// Parses an IDX file already in memory (gzip-compressed ones are detected and inflated, to
+    /// at most `limit` bytes: a small file may not inflate to gigabytes).
     /// - Throws: `BundleError.idx` or `.gzip` naming the rule broken.
-    public static func parse(_ raw: Data, file: String) throws -> IDXArray {
-        let data = raw.starts(with: [0x1F, 0x8B]) ? try Gzip.decompress(raw, file: file) : raw
+    public static func parse(_ raw: Data, file: String, limit: Int = BundleLimits().maxMemberBytes) throws -> IDXArray {
+        let data = raw.starts(with: [0x1F, 0x8B])
+            ? try Gzip.decompress(raw, file: file, limit: limit, limitRule: "the \(limit)-byte member size cap (rule: member size cap, which a compressed IDX file's content obeys too)")
+            : raw
         func fail(_ rule: String) -> BundleError { .idx(file: file, rule: rule) }
         let bytes = [UInt8](data.prefix(4))
         guard bytes.count == 4 else { throw fail("it has \(data.count) bytes, fewer than the 4-byte magic") }

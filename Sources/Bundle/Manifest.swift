@@ -44,11 +44,14 @@ public struct Manifest: Equatable, Sendable {
     /// - Throws: `BundleError.manifest` naming the key and the rule.
     public static func parse(_ data: Data, file: String) throws -> Manifest {
         func fail(_ key: String, _ rule: String) -> BundleError { .manifest(file: file, key: key, rule: rule) }
-        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw fail("(root)", "the file is not a JSON object")
+        let root: [String: Any]
+        do { root = try StrictJSON.parseObject(data) } catch let failure as StrictJSON.Failure {
+            throw fail("(root)", "is not valid JSON: \(failure.description) (manifest.json is one JSON object in UTF-8, each key once)")
         }
         try checkKeys(root, allowed: ["format", "name", "task", "splits", "classes", "input", "augmentation", "model", "training"], at: "", fail)
-        guard let format = root["format"] as? NSNumber, format.intValue == 1, !isBool(format) else { throw fail("format", "must be 1") }
+        guard let format = root["format"] as? StrictJSON.Number, format.isIntegerLiteral, format.value == 1 else {
+            throw fail("format", "must be the whole number 1 (found \(root["format"].map { "\($0)" } ?? "nothing"))")
+        }
         guard let name = root["name"] as? String, isSafeName(name) else {
             throw fail("name", "must be 1-100 letters, digits, '.', '_' or '-', not starting with '.'")
         }
@@ -194,21 +197,21 @@ public struct Manifest: Equatable, Sendable {
         }
     }
 
-    private static func isBool(_ value: Any) -> Bool { String(describing: type(of: value)).contains("Boolean") }
-
+    /// A number that is finite as a Float (1e39 is not).
     private static func number(_ value: Any?, _ key: String, _ fail: (String, String) -> BundleError) throws -> Float? {
         guard let value else { return nil }
-        guard let number = value as? NSNumber, !isBool(value), number.doubleValue.isFinite else { throw fail(key, "must be a number") }
-        return number.floatValue
+        guard let number = value as? StrictJSON.Number else { throw fail(key, "must be a number") }
+        guard Float(number.value).isFinite else { throw fail(key, "must be a number a float32 can hold (±3.4e38), not \(number.literal)") }
+        return Float(number.value)
     }
 
     private static func integer(_ value: Any?, _ key: String, _ range: ClosedRange<Int>, _ fail: (String, String) -> BundleError) throws -> Int? {
         guard let value else { return nil }
-        guard let number = value as? NSNumber, !isBool(value), number.doubleValue == number.doubleValue.rounded(),
-              abs(number.doubleValue) < 9e18, range.contains(number.intValue) else {
+        guard let number = value as? StrictJSON.Number, number.value == number.value.rounded(), abs(number.value) < 9e18,
+              range.contains(Int(number.value)) else {
             throw fail(key, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
-        return number.intValue
+        return Int(number.value)
     }
 
     private static func isSafeName(_ name: String) -> Bool {

@@ -68,6 +68,9 @@ public enum PNG {
         guard let (width, height, depth, color, interlace) = header else { throw fail("there is no IHDR chunk") }
         guard ended else { throw fail("there is no IEND chunk; the file is truncated") }
         guard width > 0, height > 0, width <= 16384, height <= 16384 else { throw fail("size \(width)×\(height) is outside 1…16384") }
+        guard width * height <= maxPixels else {
+            throw fail("size \(width)×\(height) has more than \(maxPixels) pixels (rule: image size cap; training images are small)")
+        }
         let samplesPerPixel: Int
         switch (color, depth) {
         case (0, 1), (0, 2), (0, 4), (0, 8), (0, 16): samplesPerPixel = 1
@@ -140,23 +143,36 @@ public enum PNG {
         return Image(channels: channels, height: height, width: width, values: values)
     }
 
-    /// zlib-format (RFC 1950) inflation of exactly `expected` bytes.
+    /// The most pixels one image may have (4096×4096): checked on the header, before anything
+    /// is allocated for the pixels.
+    public static let maxPixels = 4096 * 4096
+
+    /// zlib-format (RFC 1950) inflation of exactly `expected` bytes. The output grows as data
+    /// arrives (a small file whose header declares a large image allocates no more than it
+    /// really inflates to) and stops at `expected`.
     private static func inflateZlib(_ input: [UInt8], expected: Int, _ fail: (String) -> BundleError) throws -> [UInt8] {
-        var output = [UInt8](repeating: 0, count: max(1, expected))
+        var output: [UInt8] = []
         var stream = z_stream()
         guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { throw fail("zlib could not start") }
         defer { inflateEnd(&stream) }
         var input = input
-        let status = input.withUnsafeMutableBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { target -> Int32 in
-                stream.next_in = source.baseAddress
-                stream.avail_in = UInt32(source.count)
-                stream.next_out = target.baseAddress
-                stream.avail_out = UInt32(expected)
-                return inflate(&stream, Z_FINISH)
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var status = Z_OK
+        input.withUnsafeMutableBufferPointer { source in
+            stream.next_in = source.baseAddress
+            stream.avail_in = UInt32(source.count)
+            while status == Z_OK && output.count <= expected {
+                status = chunk.withUnsafeMutableBufferPointer { target -> Int32 in
+                    stream.next_out = target.baseAddress
+                    stream.avail_out = UInt32(target.count)
+                    return inflate(&stream, Z_NO_FLUSH)
+                }
+                output.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
+                if status == Z_BUF_ERROR && stream.avail_in == 0 { break }  // the data ends before the stream does
+                if status == Z_BUF_ERROR { status = Z_OK }
             }
         }
-        guard status == Z_STREAM_END, Int(stream.total_out) == expected else {
+        guard status == Z_STREAM_END, output.count == expected else {
             throw fail(status == Z_DATA_ERROR ? "the compressed image data is corrupt"
                                               : "the image data does not inflate to the \(expected) bytes its header implies")
         }

@@ -23,6 +23,18 @@ public final class TarReader {
     private var current = ""
     static let maxExtendedHeader = 1 << 20
     static let maxPadding = 1 << 20
+    /// Extended headers (pax, GNU long names) before one member, and their bytes in one archive:
+    /// they are not members, so the member cap does not count them.
+    static let maxExtendedHeadersPerMember = 8
+    static let maxExtendedHeaderBytes = 32 << 20
+    /// No member is larger (a size field near the integer maximum would overflow the arithmetic
+    /// of skipping it; every real cap is far below).
+    static let maxSize = 1 << 50
+    /// Member paths: at most PATH_MAX bytes, each component at most NAME_MAX bytes, checked on
+    /// the bytes before any text processing (a name of a million combining marks costs time
+    /// quadratic in its length when compared or hashed as a String).
+    static let maxPathBytes = 4096, maxComponentBytes = 255
+    private var extendedHeaderBytes = 0
 
     /// - Parameter read: fills the buffer with up to its size of the next bytes, 0 at the end.
     public init(file: String, maxMembers: Int = 200_000, read: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) {
@@ -75,6 +87,7 @@ public final class TarReader {
         var longName: String? = nil
         var pax: [String: String] = [:]
         var header = [UInt8](repeating: 0, count: 512)
+        var extendedHeaders = 0
         while true {
             let n = try header.withUnsafeMutableBytes { try fill($0) }
             guard n == 512 else { throw fail("(end)", "the archive ends without the tar end marker (two zero blocks); it is truncated") }
@@ -105,13 +118,28 @@ public final class TarReader {
                 size = value
             }
             guard size >= 0 else { throw fail(rawName, "the size field is negative") }
+            guard size <= Self.maxSize else { throw fail(rawName, "the size field declares \(size) bytes, more than any member may hold (rule: size)") }
             let type = header[156]
+            if type == UInt8(ascii: "L") || type == UInt8(ascii: "x") || type == UInt8(ascii: "g") {
+                extendedHeaders += 1
+                extendedHeaderBytes += size
+                guard extendedHeaders <= Self.maxExtendedHeadersPerMember else {
+                    throw fail(rawName, "more than \(Self.maxExtendedHeadersPerMember) extended headers come before one member (rule: extended header cap)")
+                }
+                guard extendedHeaderBytes <= Self.maxExtendedHeaderBytes else {
+                    throw fail(rawName, "the extended headers hold more than \(Self.maxExtendedHeaderBytes) bytes in all (rule: extended header cap)")
+                }
+            }
             switch type {
             case UInt8(ascii: "L"):  // GNU: the next member's long name
+                guard size <= Self.maxPathBytes + 1 else { throw fail(rawName, "a long name of \(size) bytes is longer than \(Self.maxPathBytes) (rule: name length)") }
                 longName = try Tar.utf8(payload(size, rawName).prefix { $0 != 0 }, rawName, fail)
                 continue
             case UInt8(ascii: "x"):  // pax: records for the next member
                 pax = try Tar.paxRecords(payload(size, rawName), rawName, fail)
+                if let path = pax["path"], path.utf8.count > Self.maxPathBytes {
+                    throw fail(String(path.prefix(100)) + "…", "the pax path has \(path.utf8.count) bytes, more than \(Self.maxPathBytes) (rule: name length)")
+                }
                 continue
             case UInt8(ascii: "g"):  // pax global header: nothing here depends on it
                 _ = try payload(size, rawName)
@@ -139,12 +167,26 @@ public final class TarReader {
             case UInt8(ascii: "6"): kind = .fifo
             default: kind = .other(type)
             }
+            if let rule = Self.nameRule(path) { throw fail(String(decoding: path.utf8.prefix(200), as: UTF8.self) + "…", rule) }
             members += 1
             guard members <= maxMembers else { throw fail(path, "the archive has more than \(maxMembers) members (rule: member count cap)") }
             current = path
             (pendingData, pendingPadding) = (size, (512 - size % 512) % 512)
             return Entry(path: path, kind: kind, size: size)
         }
+    }
+
+    /// The rule a member path breaks by its length, or nil: counted in bytes, before any
+    /// comparison of Characters.
+    static func nameRule(_ path: String) -> String? {
+        let utf8 = path.utf8
+        guard utf8.count <= maxPathBytes else { return "the path has \(utf8.count) bytes, more than \(maxPathBytes) (rule: name length)" }
+        var component = 0
+        for byte in utf8 {
+            component = byte == UInt8(ascii: "/") ? 0 : component + 1
+            if component > maxComponentBytes { return "a part of the path is longer than \(maxComponentBytes) bytes (rule: name length)" }
+        }
+        return nil
     }
 
     /// Streams the current member's data to `body` in pieces of at most 64 KiB.

@@ -61,7 +61,7 @@ public enum JobChild {
         let root = try BundleArchive.extract(URL(fileURLWithPath: spec.bundlePath), into: spec.bundleFolder,
                                              limits: spec.bundleLimits.bundleLimits, displayName: spec.fileName)
         stage = "validate"
-        let dataset = try DatasetFolder.load(root) { member in
+        let dataset = try DatasetFolder.load(root, limits: spec.bundleLimits.bundleLimits, displayName: spec.fileName) { member in
             events.send(JobEvent(.stage, stage: "validate", detail: String(member)))
         }
         stage = "train"

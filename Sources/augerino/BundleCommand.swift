@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bundle
 import Foundation
+import Pipeline
 
 /// `augerino bundle pack|check`: making and validating dataset bundles.
 struct BundleCommand: ParsableCommand {
@@ -68,27 +69,28 @@ struct BundleCheck: ParsableCommand {
                 print("  classes: " + zip(classes, counts).map { "\($0) (\($1))" }.joined(separator: ", "))
             }
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \("\(error)".escapingControlCharacters)\n".utf8))
             throw ExitCode(1)
         }
     }
 }
 
-/// Loads a dataset from a bundle file (extracted into a fresh temporary folder) or a folder;
-/// the returned closure removes what was extracted.
+/// Loads a dataset from a bundle file (unpacked into a `StagingFolder`) or a folder; the
+/// returned closure removes what was unpacked. Errors name the bundle and its members, never
+/// the staging folder.
 func openDataset(_ path: String) throws -> (DatasetFolder, () -> Void) {
     var isFolder: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
         throw ValidationError("\(path): no such file or folder; give a .tar.gz bundle or a dataset folder with manifest.json")
     }
     if isFolder.boolValue { return (try DatasetFolder.load(URL(fileURLWithPath: path)), {}) }
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-bundle-\(UUID().uuidString)")
-    let cleanup = { _ = try? FileManager.default.removeItem(at: scratch) }
+    let staging = try StagingFolder()
+    let name = URL(fileURLWithPath: path).lastPathComponent
     do {
-        let root = try BundleArchive.extract(URL(fileURLWithPath: path), into: scratch)
-        return (try DatasetFolder.load(root), cleanup)
+        let root = try BundleArchive.extract(URL(fileURLWithPath: path), into: staging.url.appendingPathComponent("bundle"), displayName: name)
+        return (try DatasetFolder.load(root, displayName: name), { staging.remove() })
     } catch {
-        cleanup()
+        staging.remove()
         throw error
     }
 }

@@ -83,7 +83,8 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let parallelism = try threading.parallelism()
-        let (folder, cleanup) = try openDataset(dataset)
+        let folder: DatasetFolder, cleanup: () -> Void
+        do { (folder, cleanup) = try openDataset(dataset) } catch let error as BundleError { throw CommandFailure("\(error)") }
         defer { cleanup() }
         let overrides = TrainingOptions(epochs: epochs, batchSize: batch, learningRate: learningRate, regularization: reg,
                                         testCopies: copies, seed: seed, width: width, rewardUnits: rewardUnits, probeImages: probeImages,

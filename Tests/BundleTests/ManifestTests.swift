@@ -24,6 +24,30 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(try Manifest.parse(parsed.encoded(), file: "again.json"), parsed)
     }
 
+    func test_parse_rejectsWhatJSONSerializationLetThrough_withTheRuleAndThePlace() {
+        let text = minimal.dropLast()  // without its closing brace, to append keys
+        let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
+        let cases: [(Data, String)] = [
+            (Data((text + #", "task": "regression"}"#).utf8), #"line 1, column 121: the key "task" appears twice in one object (rule: no duplicate keys)"#),
+            (Data(minimal.replacingOccurrences(of: #""format": 1"#, with: #""format": 1.5"#).utf8), #""format" must be the whole number 1 (found 1.5)"#),
+            (Data(minimal.replacingOccurrences(of: #""format": 1"#, with: #""format": 1e0"#).utf8), #""format" must be the whole number 1 (found 1e0)"#),
+            (Data((text + #", "input": {"mean": 1e39, "std": 1}}"#).utf8), #""input.mean" must be a number a float32 can hold (±3.4e38), not 1e39"#),
+            (Data((text + #", "input": {"mean": 1, "std": 1e999}}"#).utf8), "the number 1e999 is too large to be finite (rule: number)"),
+            (Data((text + #", "input": {"mean": NaN, "std": 1}}"#).utf8), "expected a value, found 'N' (rule: syntax)"),
+            (Data((text + #", "x": \#(deep)}"#).utf8), "nest more than 32 deep (rule: depth)"),
+            (Data(minimal.utf8).prefix(20) + Data([0xC3, 0x28]) + Data(minimal.utf8).dropFirst(20), "is not valid UTF-8 (byte 20 of the file) (rule: encoding)"),
+            (Data("{\n  \"format\": 01}".utf8), "line 2, column 13: a number has a leading zero (rule: number)"),
+            (Data(#"{"name": "a\u0000b"}"#.utf8), "\"format\" must be the whole number 1"),
+            (Data("{\"name\": \"a\nb\"}".utf8), "a string holds the control byte 0x0A"),
+        ]
+        for (data, rule) in cases {
+            XCTAssertThrowsError(try Manifest.parse(data, file: "b/manifest.json"), rule) {
+                let text = String(describing: $0)
+                XCTAssertTrue(text.hasPrefix("b/manifest.json: manifest key") && text.contains(rule), "expected «\(rule)» in «\(text)»")
+            }
+        }
+    }
+
     func test_parse_rejectsEachBrokenRule_namingTheKey() {
         func with(_ edit: (inout [String: Any]) -> Void) -> Data {
             var root = try! JSONSerialization.jsonObject(with: Data(minimal.utf8)) as! [String: Any]
@@ -31,9 +55,9 @@ final class ManifestTests: XCTestCase {
             return try! JSONSerialization.data(withJSONObject: root)
         }
         let cases: [(Data, String)] = [
-            (Data("[1]".utf8), "\"(root)\" the file is not a JSON object"),
+            (Data("[1]".utf8), "\"(root)\" is not valid JSON: line 1, column 1: the manifest must be one JSON object"),
             (with { $0["trainig"] = [:] }, "\"trainig\" is not a known key"),
-            (with { $0["format"] = 2 }, "\"format\" must be 1"),
+            (with { $0["format"] = 2 }, "\"format\" must be the whole number 1 (found 2)"),
             (with { $0["name"] = "../evil" }, "\"name\" must be"),
             (with { $0["task"] = "ranking" }, "\"task\" must be"),
             (with { $0["splits"] = ["test": ["inputs": "a", "targets": "b"]] }, "\"splits.train\" is required"),
@@ -89,7 +113,7 @@ final class DatasetFolderTests: XCTestCase {
         XCTAssertThrowsError(try DatasetFolder.load(folder)) { XCTAssertTrue(String(describing: $0).contains("only one class"), "\($0)") }
         try write(images: (0..<32).map(Float.init), shape: [2, 4, 4], labels: [1, 0],
                   manifest: #"{"format": 1, "name": "t", "task": "classification", "splits": {"train": {"inputs": "../x.idx", "targets": "y.idx.gz"}}}"#)
-        XCTAssertThrowsError(try DatasetFolder.load(folder)) { XCTAssertTrue(String(describing: $0).contains("without \"..\""), "\($0)") }
+        XCTAssertThrowsError(try DatasetFolder.load(folder)) { XCTAssertTrue(String(describing: $0).contains("(rule: no \"..\" components)"), "\($0)") }
         try write(images: (0..<32).map(Float.init), shape: [2, 4, 4], labels: [1, 0],
                   manifest: #"{"format": 1, "name": "t", "task": "classification", "splits": {"train": {"inputs": "missing.idx", "targets": "y.idx.gz"}}}"#)
         XCTAssertThrowsError(try DatasetFolder.load(folder)) { XCTAssertTrue(String(describing: $0).contains("\"missing.idx\", which is not in the bundle"), "\($0)") }
