@@ -45,16 +45,18 @@ public struct DatasetFolder {
     private static func load(_ folder: URL, limits: BundleLimits, reading: (String) -> Void) throws -> DatasetFolder {
         let manifestURL = folder.appendingPathComponent("manifest.json")
         reading("manifest.json")
-        var manifestInfo = stat()
-        if stat(manifestURL.path, &manifestInfo) == 0, Int(manifestInfo.st_size) > maxManifestBytes {
-            throw BundleError.manifest(file: manifestURL.path, key: "(root)", rule: "is \(manifestInfo.st_size) bytes, more than \(maxManifestBytes) (rule: manifest size cap)")
-        }
         let manifestData: Data
-        do { manifestData = try Data(contentsOf: manifestURL) } catch {
-            throw BundleError.unreadable(file: manifestURL.path, reason: "no readable manifest.json in \(folder.path) (\(error.localizedDescription))")
+        do {
+            manifestData = try BoundedFile.read(manifestURL, limit: maxManifestBytes, limitRule: "manifest size cap")
+        } catch let error as BundleError {
+            if case .data(_, let rule) = error { throw BundleError.manifest(file: manifestURL.path, key: "(root)", rule: rule) }
+            throw BundleError.unreadable(file: manifestURL.path, reason: "no readable manifest.json in \(folder.path) (\(error))")
         }
         let manifest = try Manifest.parse(manifestData, file: manifestURL.path)
         var classNames = manifest.classes
+        // Every value decoded becomes a float: all splits together may hold at most a quarter
+        // of the total size cap in values, so the floats never take more memory than the cap.
+        var valuesLeft = max(1, limits.maxTotalBytes / 4)
         func read(_ split: Manifest.Split, _ name: String) throws -> Split {
             // The path rules for every path the manifest names, files and folders alike.
             for (key, path) in [("splits.\(name).inputs", split.inputs), ("splits.\(name).targets", split.targets)] {
@@ -70,16 +72,19 @@ public struct DatasetFolder {
                 guard manifest.task == .classification else {
                     throw BundleError.manifest(file: manifestURL.path, key: "splits.\(name).inputs", rule: "names a folder of class folders, which only a classification task has")
                 }
-                (inputs, targets, classNames) = try classFolders(URL(fileURLWithPath: inputFile), classes: classNames, limits: limits) { reading(split.inputs + "/" + $0) }
+                (inputs, targets, classNames) = try classFolders(URL(fileURLWithPath: inputFile), classes: classNames, maxValues: valuesLeft, limits: limits) { reading(split.inputs + "/" + $0) }
                 targetFile = inputFile
+                valuesLeft -= inputs.values.count
             } else {
                 guard let targetsPath = split.targets else {
                     throw BundleError.manifest(file: manifestURL.path, key: "splits.\(name).targets", rule: "is required when the inputs are a file")
                 }
                 reading(split.inputs)
-                inputs = try array(folder, split.inputs, key: "splits.\(name).inputs", manifest: manifestURL.path, classes: nil, limits: limits)
+                inputs = try array(folder, split.inputs, key: "splits.\(name).inputs", manifest: manifestURL.path, classes: nil, maxValues: valuesLeft, limits: limits)
+                valuesLeft -= inputs.values.count
                 reading(targetsPath)
-                targets = try array(folder, targetsPath, key: "splits.\(name).targets", manifest: manifestURL.path, classes: classNames, limits: limits)
+                targets = try array(folder, targetsPath, key: "splits.\(name).targets", manifest: manifestURL.path, classes: classNames, maxValues: valuesLeft, limits: limits)
+                valuesLeft -= targets.values.count
                 targetFile = folder.appendingPathComponent(targetsPath).path
             }
             let (channels, height, width): (Int, Int, Int)
@@ -136,7 +141,7 @@ public struct DatasetFolder {
 
     /// Reads one data file named by the manifest, by its name: .npy (NumPy), .csv (a column of
     /// targets under a header row), else IDX (gzip-compressed or not).
-    private static func array(_ folder: URL, _ path: String, key: String, manifest: String, classes: [String]?, limits: BundleLimits) throws -> IDXArray {
+    private static func array(_ folder: URL, _ path: String, key: String, manifest: String, classes: [String]?, maxValues: Int, limits: BundleLimits) throws -> IDXArray {
         guard !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
             throw BundleError.manifest(file: manifest, key: key, rule: "must be a relative path inside the bundle without \"..\" (is \"\(path)\")")
         }
@@ -145,16 +150,15 @@ public struct DatasetFolder {
             throw BundleError.manifest(file: manifest, key: key, rule: "names \"\(path)\", which is not in the bundle")
         }
         let lower = path.lowercased()
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw BundleError.unreadable(file: url.path, reason: error.localizedDescription) }
-        if lower.hasSuffix(".npy") { return try NPY.parse(data, file: url.path) }
+        let data = try BoundedFile.read(url, limit: limits.maxMemberBytes)
+        if lower.hasSuffix(".npy") { return try NPY.parse(data, file: url.path, maxValues: maxValues) }
         if lower.hasSuffix(".csv") { return try CSVTargets.parse(data, file: url.path, classes: classes) }
-        return try IDXArray.parse(data, file: url.path, limit: limits.maxMemberBytes)
+        return try IDXArray.parse(data, file: url.path, limit: limits.maxMemberBytes, maxValues: maxValues)
     }
 
     /// PNG images in one folder per class (`<folder>/<class>/*.png`): the class names are the
     /// manifest's (each must have a folder) or the sorted folder names.
-    private static func classFolders(_ folder: URL, classes: [String]?, limits: BundleLimits, reading: (String) -> Void) throws -> (IDXArray, IDXArray, [String]) {
+    private static func classFolders(_ folder: URL, classes: [String]?, maxValues: Int, limits: BundleLimits, reading: (String) -> Void) throws -> (IDXArray, IDXArray, [String]) {
         let manager = FileManager.default
         let found = try manager.contentsOfDirectory(atPath: folder.path).filter { name in
             var isFolder: ObjCBool = false
@@ -174,9 +178,9 @@ public struct DatasetFolder {
             for file in try manager.contentsOfDirectory(atPath: classFolder.path).filter({ $0.lowercased().hasSuffix(".png") }).sorted() {
                 let url = classFolder.appendingPathComponent(file)
                 reading(name + "/" + file)
-                let image = try PNG.decode(try Data(contentsOf: url), file: url.path)
-                guard images.count + image.values.count <= limits.maxTotalBytes else {
-                    throw BundleError.data(file: url.path, rule: "the images decoded so far hold more than \(limits.maxTotalBytes) values (rule: total size cap, counted in pixels)")
+                let image = try PNG.decode(try BoundedFile.read(url, limit: limits.maxMemberBytes), file: url.path)
+                guard images.count + image.values.count <= maxValues else {
+                    throw BundleError.data(file: url.path, rule: "the images decoded so far hold more than the \(maxValues) values left to the dataset (rule: total size cap, counted in values)")
                 }
                 if let shape, shape != (image.channels, image.height, image.width) {
                     throw BundleError.data(file: url.path, rule: "the image is \(image.channels)×\(image.height)×\(image.width), the others \(shape.0)×\(shape.1)×\(shape.2); all images must have one size")

@@ -11,7 +11,8 @@ public struct IDXArray: Equatable {
     /// Parses an IDX file already in memory (gzip-compressed ones are detected and inflated, to
     /// at most `limit` bytes: a small file may not inflate to gigabytes).
     /// - Throws: `BundleError.idx` or `.gzip` naming the rule broken.
-    public static func parse(_ raw: Data, file: String, limit: Int = BundleLimits().maxMemberBytes) throws -> IDXArray {
+    /// `maxValues`: the most elements accepted (checked on the header, before allocating).
+    public static func parse(_ raw: Data, file: String, limit: Int = BundleLimits().maxMemberBytes, maxValues: Int = .max) throws -> IDXArray {
         let data = raw.starts(with: [0x1F, 0x8B])
             ? try Gzip.decompress(raw, file: file, limit: limit, limitRule: "the \(limit)-byte member size cap (rule: member size cap, which a compressed IDX file's content obeys too)")
             : raw
@@ -41,6 +42,7 @@ public struct IDXArray: Equatable {
         guard data.count == expected else {
             throw fail("shape \(shape) needs \(expected) bytes but the file has \(data.count)")
         }
+        guard count <= maxValues else { throw fail("shape \(shape) holds \(count) values, more than the \(maxValues) left to the dataset (rule: total size cap, counted in values)") }
         var values = [Float](repeating: 0, count: count)
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let body = raw.baseAddress! + 4 + 4 * rank

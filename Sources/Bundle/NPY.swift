@@ -6,7 +6,8 @@ import Foundation
 /// data in C order. Element types read: |u1, <f4, <f8, <i8 (little-endian), as floats.
 public enum NPY {
     /// - Throws: `BundleError.data` naming the file and the rule.
-    public static func parse(_ data: Data, file: String) throws -> IDXArray {
+    /// `maxValues`: the most elements accepted (checked on the header, before allocating).
+    public static func parse(_ data: Data, file: String, maxValues: Int = .max) throws -> IDXArray {
         func fail(_ rule: String) -> BundleError { .data(file: file, rule: "not a valid NPY file: \(rule)") }
         let bytes = [UInt8](data.prefix(12))
         guard bytes.count >= 10, bytes[0..<6] == [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59] else { throw fail("it does not start with \\x93NUMPY") }
@@ -46,6 +47,7 @@ public enum NPY {
         guard data.count == body + count * size else {
             throw fail("shape \(shape) of \(descr) needs \(count * size) bytes of data, the file has \(data.count - body)")
         }
+        guard count <= maxValues else { throw fail("the shape \(shape) holds \(count) values, more than the \(maxValues) left to the dataset (rule: total size cap, counted in values)") }
         var values = [Float](repeating: 0, count: count)
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let base = raw.baseAddress! + body

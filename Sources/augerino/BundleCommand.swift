@@ -66,7 +66,7 @@ struct BundleCheck: ParsableCommand {
             }
             if let classes = dataset.classes {
                 let counts = classes.indices.map { c in dataset.train.targets.filter { Int($0) == c }.count }
-                print("  classes: " + zip(classes, counts).map { "\($0) (\($1))" }.joined(separator: ", "))
+                print("  classes: " + zip(classes, counts).map { "\($0.escapingControlCharacters) (\($1))" }.joined(separator: ", "))
             }
         } catch {
             FileHandle.standardError.write(Data("error: \("\(error)".escapingControlCharacters)\n".utf8))

@@ -150,6 +150,19 @@ final class HostileBundleTests: XCTestCase {
         }
     }
 
+    func test_theValuesOfADataset_fitTheTotalSizeCapAsFloats_checkedOnTheHeaders() throws {
+        var limits = BundleLimits()
+        limits.maxTotalBytes = 4000  // room for 1,000 float values
+        try IDXArray.encodeBytes(shape: [10, 10, 10], values: [Float](repeating: 1, count: 1000)).write(to: folder.appendingPathComponent("x.idx"))
+        try IDXArray.encodeBytes(shape: [10], values: (0..<10).map { Float($0 % 2) }).write(to: folder.appendingPathComponent("y.idx"))
+        try manifest.write(to: folder.appendingPathComponent("manifest.json"))
+        XCTAssertThrowsError(try DatasetFolder.load(folder, limits: limits)) {
+            XCTAssertTrue("\($0)".contains("holds 10 values, more than the 0 left to the dataset (rule: total size cap, counted in values)"), "\($0)")
+        }
+        limits.maxTotalBytes = 4040
+        XCTAssertNoThrow(try DatasetFolder.load(folder, limits: limits))
+    }
+
     func test_aHugeManifest_isNotReadWhole() throws {
         try Data(count: 2 << 20).write(to: folder.appendingPathComponent("manifest.json"))
         XCTAssertThrowsError(try DatasetFolder.load(folder)) { XCTAssertTrue("\($0)".contains("more than 1048576 (rule: manifest size cap)"), "\($0)") }

@@ -1,5 +1,6 @@
 // libFuzzer entry point for the Bundle readers: Tests/Fuzz/run.sh compiles this file together
-// with Sources/Bundle once per reader, choosing the reader with -D FUZZ_<NAME>. A reader may
+// with Sources/Bundle once per reader, choosing the reader with -D FUZZ_<NAME> (FUZZ_BUNDLE: the
+// whole `bundle check` path, structure-aware; BundleFuzzer.swift). A reader may
 // reject an input with an error; any crash, hang or sanitizer report is a bug.
 import Foundation
 
@@ -18,6 +19,8 @@ public func fuzzOneInput(_ bytes: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = try? IDXArray.parse(data, file: "fuzz")
     #elseif FUZZ_MANIFEST
     _ = try? Manifest.parse(data, file: "fuzz")
+    #elseif FUZZ_BUNDLE
+    BundleFuzzer.run(UnsafeBufferPointer(start: bytes, count: size))
     #endif
     return 0
 }

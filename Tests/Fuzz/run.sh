@@ -2,7 +2,12 @@
 # Fuzzes each Bundle reader with libFuzzer (swiftc -sanitize=fuzzer,address) for a bounded
 # time and prints the number of inputs each one ran.
 #   Tests/Fuzz/run.sh [SECONDS_PER_READER]     (default 60)
-#   FUZZ_READERS="png tar" Tests/Fuzz/run.sh 30  (a subset of gzip tar png npy idx manifest)
+#   FUZZ_READERS="png tar" Tests/Fuzz/run.sh 30  (a subset of gzip tar png npy idx manifest bundle)
+#   FUZZ_RUNS=10000000 FUZZ_READERS=bundle Tests/Fuzz/run.sh 0   (a number of inputs instead of a time)
+#   FUZZ_JOBS=2 ...                               (that many fuzzing processes at once)
+# "bundle" is the end-to-end harness: the inputs are choices that build a whole bundle (tar
+# headers with random fields, manifests with random keys and numbers, data files with random
+# shapes), unpacked and loaded as `augerino bundle check` does.
 # Seeds come from small valid files the script writes; crashes are saved under
 # .build-fuzz/<reader>/crash-* and make the script fail.
 set -euo pipefail
@@ -35,15 +40,25 @@ put("manifest", "a", json.dumps({"format": 1, "name": "x", "task": "classificati
                                  "training": {"epochs": 2}, "augmentation": {"initial_theta": {"rotation": 0.3}}}).encode())
 PY
 status=0
-for reader in ${FUZZ_READERS:-gzip tar png npy idx manifest}; do
+for reader in ${FUZZ_READERS:-gzip tar png npy idx manifest bundle}; do
     flag=FUZZ_$(echo "$reader" | tr a-z A-Z)
     mkdir -p "$out/$reader/corpus"
     swiftc -O -sanitize=fuzzer,address -parse-as-library -D "$flag" -I Sources/CZlib -lz \
-        Tests/Fuzz/FuzzTargets.swift Sources/Bundle/*.swift -o "$out/$reader/fuzz" 2>"$out/$reader/build.log" \
+        Tests/Fuzz/FuzzTargets.swift Tests/Fuzz/BundleFuzzer.swift Sources/Bundle/*.swift -o "$out/$reader/fuzz" 2>"$out/$reader/build.log" \
         || { echo "$reader: build failed (see $out/$reader/build.log)"; status=1; continue; }
-    if ( cd "$out/$reader" && ./fuzz -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 corpus ../seeds/"$reader" > run.log 2>&1 ); then
-        runs=$(grep -Eo 'Done [0-9]+ runs' "$out/$reader/run.log" | grep -Eo '[0-9]+' || echo "?")
-        echo "$reader: $runs inputs in ${seconds}s, no crash"
+    mkdir -p "$out/seeds/$reader"
+    limit=(-max_total_time="$seconds")
+    [[ -n ${FUZZ_RUNS:-} ]] && limit=(-runs="$FUZZ_RUNS")
+    jobs=${FUZZ_JOBS:-1}
+    if ( cd "$out/$reader" && if (( jobs > 1 )); then
+             # libFuzzer's -runs counts per job: split the runs among the jobs.
+             [[ -n ${FUZZ_RUNS:-} ]] && limit=(-runs=$(( FUZZ_RUNS / jobs )))
+             ./fuzz "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=4096 -jobs="$jobs" -workers="$jobs" corpus ../seeds/"$reader" > run.log 2>&1
+         else
+             ./fuzz "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536 corpus ../seeds/"$reader" > run.log 2>&1
+         fi ); then
+        runs=$(cat "$out/$reader"/run.log "$out/$reader"/fuzz-*.log 2>/dev/null | grep -Eo 'Done [0-9]+ runs' | grep -Eo '[0-9]+' | paste -sd+ | bc 2>/dev/null || echo "?")
+        echo "$reader: $runs inputs, no crash"
     else
         echo "$reader: FAILED (see $out/$reader/run.log)"
         status=1
