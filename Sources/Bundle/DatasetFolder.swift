@@ -150,10 +150,12 @@ public struct DatasetFolder {
             throw BundleError.manifest(file: manifest, key: key, rule: "names \"\(path)\", which is not in the bundle")
         }
         let lower = path.lowercased()
+        if !lower.hasSuffix(".npy") && !lower.hasSuffix(".csv") {
+            return try IDXArray.stream(from: url, limit: limits.maxMemberBytes, maxValues: maxValues)
+        }
         let data = try BoundedFile.read(url, limit: limits.maxMemberBytes)
         if lower.hasSuffix(".npy") { return try NPY.parse(data, file: url.path, maxValues: maxValues) }
-        if lower.hasSuffix(".csv") { return try CSVTargets.parse(data, file: url.path, classes: classes) }
-        return try IDXArray.parse(data, file: url.path, limit: limits.maxMemberBytes, maxValues: maxValues)
+        return try CSVTargets.parse(data, file: url.path, classes: classes)
     }
 
     /// PNG images in one folder per class (`<folder>/<class>/*.png`): the class names are the
@@ -173,22 +175,36 @@ public struct DatasetFolder {
         }
         var images: [Float] = [], labels: [Float] = []
         var shape: (Int, Int, Int)? = nil
+        // Every image's header first: their values together must fit what is left to the
+        // dataset, before any image is decoded (a folder of small files declaring large images
+        // costs nothing), and the array is then allocated once.
+        var files: [(label: Int, url: URL, name: String)] = []
+        var total = 0
         for (label, name) in names.enumerated() {
             let classFolder = folder.appendingPathComponent(name)
             for file in try manager.contentsOfDirectory(atPath: classFolder.path).filter({ $0.lowercased().hasSuffix(".png") }).sorted() {
                 let url = classFolder.appendingPathComponent(file)
-                reading(name + "/" + file)
-                let image = try PNG.decode(try BoundedFile.read(url, limit: limits.maxMemberBytes), file: url.path)
-                guard images.count + image.values.count <= maxValues else {
-                    throw BundleError.data(file: url.path, rule: "the images decoded so far hold more than the \(maxValues) values left to the dataset (rule: total size cap, counted in values)")
+                let (channels, height, width) = try PNG.dimensions(of: url)
+                total += channels * height * width
+                guard total <= maxValues else {
+                    throw BundleError.data(file: url.path, rule: "the images so far hold more than the \(maxValues) values left to the dataset (rule: total size cap, counted in values)")
                 }
-                if let shape, shape != (image.channels, image.height, image.width) {
-                    throw BundleError.data(file: url.path, rule: "the image is \(image.channels)×\(image.height)×\(image.width), the others \(shape.0)×\(shape.1)×\(shape.2); all images must have one size")
-                }
-                shape = (image.channels, image.height, image.width)
-                images += image.values
-                labels.append(Float(label))
+                files.append((label, url, name + "/" + file))
             }
+        }
+        images.reserveCapacity(total)
+        for (label, url, member) in files {
+            reading(member)
+            let image = try PNG.decode(try BoundedFile.read(url, limit: limits.maxMemberBytes), file: url.path)
+            guard images.count + image.values.count <= maxValues else {
+                throw BundleError.data(file: url.path, rule: "the images decoded so far hold more than the \(maxValues) values left to the dataset (rule: total size cap, counted in values)")
+            }
+            if let shape, shape != (image.channels, image.height, image.width) {
+                throw BundleError.data(file: url.path, rule: "the image is \(image.channels)×\(image.height)×\(image.width), the others \(shape.0)×\(shape.1)×\(shape.2); all images must have one size")
+            }
+            shape = (image.channels, image.height, image.width)
+            images += image.values
+            labels.append(Float(label))
         }
         guard let (c, h, w) = shape else { throw BundleError.data(file: folder.path, rule: "the class folders hold no .png images") }
         return (IDXArray(shape: [labels.count, c, h, w], values: images), IDXArray(shape: [labels.count], values: labels), names)

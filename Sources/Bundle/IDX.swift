@@ -55,6 +55,81 @@ public struct IDXArray: Equatable {
         return IDXArray(shape: shape, values: values)
     }
 
+    /// Reads an IDX file (gzip-compressed or not) as a stream: the header first, its shape
+    /// checked against `maxValues` and the file's size, then the elements converted as they
+    /// arrive, so memory is the values alone (never the file's bytes as well).
+    /// - Throws: `BundleError.idx`, `.gzip` or `.unreadable` naming the file and the rule.
+    public static func stream(from url: URL, limit: Int, maxValues: Int) throws -> IDXArray {
+        func fail(_ rule: String) -> BundleError { .idx(file: url.path, rule: rule) }
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BundleError.unreadable(file: url.path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw BundleError.unreadable(file: url.path, reason: "it is not a regular file") }
+        var magic = [UInt8](repeating: 0, count: 2)
+        let compressed = pread(fd, &magic, 2, 0) == 2 && magic == [0x1F, 0x8B]
+        let gzip = compressed ? try GzipReader(descriptor: fd, name: url.path, limit: limit,
+                                               limitRule: "the \(limit)-byte member size cap (rule: member size cap, which a compressed IDX file's content obeys too)") : nil
+        guard compressed || Int(info.st_size) <= limit else { throw fail("it holds \(info.st_size) bytes, more than \(limit) (rule: member size cap)") }
+        func read(_ buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+            if let gzip { return try gzip.readFully(into: buffer) }
+            var filled = 0
+            while filled < buffer.count {
+                let n = Glibc.read(fd, buffer.baseAddress! + filled, buffer.count - filled)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw BundleError.unreadable(file: url.path, reason: String(cString: strerror(errno))) }
+                if n == 0 { break }
+                filled += n
+            }
+            return filled
+        }
+        var head = [UInt8](repeating: 0, count: 4)
+        guard try head.withUnsafeMutableBytes(read) == 4 else { throw fail("it has fewer than the 4 bytes of the magic") }
+        guard head[0] == 0, head[1] == 0 else { throw fail("the magic must start with two zero bytes") }
+        let elementSize: Int
+        switch head[2] {
+        case 0x08: elementSize = 1
+        case 0x0D: elementSize = 4
+        default: throw fail(String(format: "element type 0x%02X is not supported (0x08 unsigned byte, 0x0D float32)", head[2]))
+        }
+        let rank = Int(head[3])
+        guard rank >= 1 else { throw fail("it declares 0 dimensions") }
+        var dims = [UInt8](repeating: 0, count: 4 * rank)
+        guard try dims.withUnsafeMutableBytes(read) == 4 * rank else { throw fail("the header declares \(rank) dimensions but the file ends inside it") }
+        let shape = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(dims[4 * d + $1]) } }
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard !overflow, product <= limit else { throw fail("shape \(shape) is larger than the \(limit)-byte member size cap") }
+            count = product
+        }
+        if !compressed, Int(info.st_size) != 4 + 4 * rank + count * elementSize {
+            throw fail("shape \(shape) needs \(4 + 4 * rank + count * elementSize) bytes but the file has \(info.st_size)")
+        }
+        guard count <= maxValues else { throw fail("shape \(shape) holds \(count) values, more than the \(maxValues) left to the dataset (rule: total size cap, counted in values)") }
+        var values = [Float](repeating: 0, count: count)
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var done = 0
+        while done < count {
+            let want = min(chunk.count / elementSize, count - done) * elementSize
+            let got = try chunk.withUnsafeMutableBytes { try read(UnsafeMutableRawBufferPointer(rebasing: $0[0..<want])) }
+            guard got == want else { throw fail("shape \(shape) needs \(count * elementSize) bytes of data but the file ends after \(done * elementSize + got)") }
+            values.withUnsafeMutableBufferPointer { target in
+                chunk.withUnsafeBytes { source in
+                    if elementSize == 1 {
+                        for i in 0..<want { target[done + i] = Float(source[i]) }
+                    } else {
+                        for i in 0..<(want / 4) { target[done + i] = Float(bitPattern: UInt32(bigEndian: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+                    }
+                }
+            }
+            done += want / elementSize
+        }
+        var extra = [UInt8](repeating: 0, count: 1)
+        guard try extra.withUnsafeMutableBytes(read) == 0 else { throw fail("there are bytes after the \(count) values its shape \(shape) holds") }
+        return IDXArray(shape: shape, values: values)
+    }
+
     /// Reads and parses a file.
     public static func read(from url: URL) throws -> IDXArray {
         let data: Data

@@ -143,6 +143,24 @@ public enum PNG {
         return Image(channels: channels, height: height, width: width, values: values)
     }
 
+    /// An image's channels as decoded (1 for grey, 3 otherwise), height and width, from its
+    /// header alone (the first 33 bytes of the file), checked against the size caps.
+    /// - Throws: `BundleError.data` naming the file and the rule.
+    public static func dimensions(of url: URL) throws -> (channels: Int, height: Int, width: Int) {
+        func fail(_ rule: String) -> BundleError { .data(file: url.path, rule: "not a valid PNG file: \(rule)") }
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BundleError.unreadable(file: url.path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 33)
+        guard pread(fd, &head, 33, 0) == 33, head[0..<8] == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A],
+              head[12..<16] == [0x49, 0x48, 0x44, 0x52] else { throw fail("it does not start with the PNG signature and an IHDR chunk") }
+        let width = head[16..<20].reduce(0) { $0 << 8 | Int($1) }, height = head[20..<24].reduce(0) { $0 << 8 | Int($1) }
+        guard width > 0, height > 0, width <= 16384, height <= 16384 else { throw fail("size \(width)×\(height) is outside 1…16384") }
+        guard width * height <= maxPixels else { throw fail("size \(width)×\(height) has more than \(maxPixels) pixels (rule: image size cap; training images are small)") }
+        let color = head[25]
+        return (color == 0 || color == 4 ? 1 : 3, height, width)
+    }
+
     /// The most pixels one image may have (4096×4096): checked on the header, before anything
     /// is allocated for the pixels.
     public static let maxPixels = 4096 * 4096
