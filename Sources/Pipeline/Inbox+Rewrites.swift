@@ -87,6 +87,8 @@ extension Inbox {
             if let name = old.resultName, outbox.withdraw(name, job: old.id) {
                 logger.notice("job \(old.id): withdrew outbox/\(name) (its file was not finished when taken; job \(old.supersededBy ?? 0) has the finished one)")
             }
+            // Its quarantined copy is a prefix of the finished file: nothing to keep.
+            if old.bundlePath.hasPrefix(state.quarantine.path + "/") { unlink(old.bundlePath) }
         case .queued, .running, .done:
             break
         }

@@ -29,7 +29,7 @@ public final class Worker: @unchecked Sendable {
     let parallelism: Parallelism
     /// This binary, which runs each job as `augerino job-child`.
     let executable: URL
-    let wakeSignal = DispatchSemaphore(value: 0)
+    private let wakeSignal = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var stopping = false
     private var currentJob: Int64?
