@@ -50,6 +50,7 @@ for reader in ${FUZZ_READERS:-gzip tar png npy idx manifest bundle}; do
     limit=(-max_total_time="$seconds")
     [[ -n ${FUZZ_RUNS:-} ]] && limit=(-runs="$FUZZ_RUNS")
     jobs=${FUZZ_JOBS:-1}
+    rm -f "$out/$reader"/fuzz-*.log
     if ( cd "$out/$reader" && if (( jobs > 1 )); then
              # libFuzzer's -runs counts per job: split the runs among the jobs.
              [[ -n ${FUZZ_RUNS:-} ]] && limit=(-runs=$(( FUZZ_RUNS / jobs )))
@@ -57,7 +58,10 @@ for reader in ${FUZZ_READERS:-gzip tar png npy idx manifest bundle}; do
          else
              ./fuzz "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536 corpus ../seeds/"$reader" > run.log 2>&1
          fi ); then
-        runs=$(cat "$out/$reader"/run.log "$out/$reader"/fuzz-*.log 2>/dev/null | grep -Eo 'Done [0-9]+ runs' | grep -Eo '[0-9]+' | paste -sd+ | bc 2>/dev/null || echo "?")
+        # With -jobs each job logs to fuzz-N.log (run.log repeats their last lines): count those.
+        logs=("$out/$reader"/run.log)
+        (( jobs > 1 )) && logs=("$out/$reader"/fuzz-*.log)
+        runs=$(cat "${logs[@]}" 2>/dev/null | grep -Eo 'Done [0-9]+ runs' | grep -Eo '[0-9]+' | paste -sd+ | bc 2>/dev/null || echo "?")
         echo "$reader: $runs inputs, no crash"
     else
         echo "$reader: FAILED (see $out/$reader/run.log)"
