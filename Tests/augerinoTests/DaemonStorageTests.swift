@@ -45,7 +45,9 @@ final class DaemonStorageTests: XCTestCase {
         let daemon = try DaemonHarness("full")
         try mountState(daemon, size: "6m")
         try daemon.start()
-        daemon.waitUntil("the queue exists") { FileManager.default.fileExists(atPath: daemon.state.appendingPathComponent("queue.sqlite").path) }
+        // Ready, not just a queue file: filling the disk while the first migration commits
+        // leaves the daemon retrying its start ("database or disk is full") instead.
+        daemon.waitUntilReady()
 
         // 1. Full before the bundle arrives: it stays in the inbox until there is room.
         var filler = fill(daemon.state)
