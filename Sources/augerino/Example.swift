@@ -37,32 +37,43 @@ struct MNISTExampleOptions: ParsableArguments {
 
     /// The first `count` images (as 0...255 floats) and labels of a split.
     func load(_ prefix: String, count: Int) throws -> (images: [Float], labels: [Float]) {
-        func read(_ name: String) throws -> IDXArray {
-            let folder = URL(fileURLWithPath: mnist)
-            let gz = folder.appendingPathComponent(name + ".gz")
-            return try IDXArray.read(from: FileManager.default.fileExists(atPath: gz.path) ? gz : folder.appendingPathComponent(name))
-        }
-        let images = try read("\(prefix)-images-idx3-ubyte"), labels = try read("\(prefix)-labels-idx1-ubyte")
-        guard images.shape.count == 3, images.shape[1] == 28, images.shape[2] == 28, images.shape[0] >= count, labels.shape == [images.shape[0]] else {
-            throw ValidationError("\(mnist): \(prefix) files should hold at least \(count) 28×28 images with labels; found \(images.shape) and \(labels.shape)")
-        }
-        return (Array(images.values[0..<(count * 784)]), Array(labels.values[0..<count]))
+        try readMNISTStyle(folder: URL(fileURLWithPath: mnist), prefix: prefix, count: count)
     }
 
     /// Each 28×28 image rotated by its angle (radians), bilinear with zero fill.
     func rotate(_ images: [Float], by angles: [Float]) throws -> [Float] {
-        let n = angles.count
-        let parallelism = try Parallelism.fromEnvironment()
-        let theta: [Float] = angles.flatMap { angle -> [Float] in [cos(angle), -sin(angle), 0, sin(angle), cos(angle), 0] }
-        var out = [Float](repeating: 0, count: images.count)
-        images.withUnsafeBufferPointer { x in theta.withUnsafeBufferPointer { t in out.withUnsafeMutableBufferPointer { y in
-            affineWarpForward(AffineWarpShape(batch: n, channels: 1, height: 28, width: 28), input: x.baseAddress!, theta: t.baseAddress!,
-                              output: y.baseAddress!, parallelism: parallelism)
-        } } }
-        return out
+        try rotated(images, channels: 1, size: 28, by: angles)
     }
 
     func write(_ manifest: Manifest, files: [(String, Data)]) throws { try writeDataset(manifest, files: files, to: out) }
+}
+
+/// The first `count` images (as 0...255 floats) and labels of an MNIST-style split: files
+/// `<prefix>-images-idx3-ubyte` and `<prefix>-labels-idx1-ubyte` in `folder`, gzip-compressed
+/// (`.gz`) or not.
+func readMNISTStyle(folder: URL, prefix: String, count: Int) throws -> (images: [Float], labels: [Float]) {
+    func read(_ name: String) throws -> IDXArray {
+        let gz = folder.appendingPathComponent(name + ".gz")
+        return try IDXArray.read(from: FileManager.default.fileExists(atPath: gz.path) ? gz : folder.appendingPathComponent(name))
+    }
+    let images = try read("\(prefix)-images-idx3-ubyte"), labels = try read("\(prefix)-labels-idx1-ubyte")
+    guard images.shape.count == 3, images.shape[1] == 28, images.shape[2] == 28, images.shape[0] >= count, labels.shape == [images.shape[0]] else {
+        throw ValidationError("\(folder.path): \(prefix) files should hold at least \(count) 28×28 images with labels; found \(images.shape) and \(labels.shape)")
+    }
+    return (Array(images.values[0..<(count * 784)]), Array(labels.values[0..<count]))
+}
+
+/// Each square image ([N, C, size, size]) rotated by its angle (radians) about its centre,
+/// bilinear with zero fill.
+func rotated(_ images: [Float], channels: Int, size: Int, by angles: [Float]) throws -> [Float] {
+    let parallelism = try Parallelism.fromEnvironment()
+    let theta: [Float] = angles.flatMap { angle -> [Float] in [cos(angle), -sin(angle), 0, sin(angle), cos(angle), 0] }
+    var out = [Float](repeating: 0, count: images.count)
+    images.withUnsafeBufferPointer { x in theta.withUnsafeBufferPointer { t in out.withUnsafeMutableBufferPointer { y in
+        affineWarpForward(AffineWarpShape(batch: angles.count, channels: channels, height: size, width: size), input: x.baseAddress!,
+                          theta: t.baseAddress!, output: y.baseAddress!, parallelism: parallelism)
+    } } }
+    return out
 }
 
 /// Refuses an output that exists, so an example never overwrites anything.

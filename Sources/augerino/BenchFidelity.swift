@@ -1,0 +1,408 @@
+import ArgumentParser
+import Bundle
+import Foundation
+import Invariance
+import Kernels
+import NN
+import Pipeline
+
+/// `augerino bench fidelity`: datasets with transformations planted at known magnitudes, trained
+/// with the product's defaults; prints planted against recovered for every generator and seed.
+struct BenchFidelity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fidelity",
+        abstract: "Plant transformations of known magnitude in MNIST, Fashion-MNIST and sprites; check the learned widths recover them.",
+        discussion: """
+            Each case is a dataset generated from the real MNIST or Fashion-MNIST files (or the \
+            example's two sprites) whose images were warped by the method's own family: ε uniform in \
+            [−θ/2, θ/2] per planted generator. A run trains with the defaults a user gets (change them \
+            with the flags below) and is judged: a planted width must come back within the tolerance \
+            (15%; 10% for the two sprites), an unplanted one must read as "none" in the report's terms \
+            (below 5°, 1 px, ×1.05, slope 0.05), and a negative control must stay below the magnitude \
+            that turns one class into another. Progress goes to standard error, one line per run; the \
+            table (Markdown) to standard output. See docs/performance.md, "Fidelity".
+            """)
+
+    @Option(help: "Folder holding mnist/ and fashion-mnist/ with their IDX files.")
+    var data: String = "../shared/data"
+
+    @Option(help: "Cases to run, comma-separated names or prefixes (default: all; --list shows them).")
+    var cases: String?
+
+    @Flag(help: "List the cases with what each plants, and stop.")
+    var list = false
+
+    @Option(help: "Seeds per case (0, 1, …): each draws its own images, transformations and run.")
+    var seeds: Int = 2
+
+    @Option(help: "Training images per case.")
+    var train: Int = 2_000
+
+    @Option(help: "Test images per case.")
+    var test: Int = 1_000
+
+    @Option(help: "Epochs (default: the product's, from its step budget).")
+    var epochs: Int?
+
+    @Option(help: "Network width (default: the product's).")
+    var width: Int?
+
+    @Option(help: "λ, the width reward's weight (default: the product's for the task).")
+    var reg: Float?
+
+    @Option(help: "Units of the width reward: parameter (the reference's) or displacement (default: the product's).")
+    var rewardUnits: RewardUnits?
+
+    @Option(help: "Learning-rate schedule: constant (the reference's) or cosine (default: the product's).")
+    var schedule: ScheduleKind?
+
+    @OptionGroup var threading: ThreadOption
+
+    func validate() throws {
+        guard (1...10).contains(seeds) else { throw ValidationError("--seeds \(seeds): must be from 1 to 10") }
+        guard (100...60_000).contains(train) else { throw ValidationError("--train \(train): must be from 100 to 60000") }
+        guard (100...10_000).contains(test) else { throw ValidationError("--test \(test): must be from 100 to 10000") }
+        if let epochs, !(1...10_000).contains(epochs) { throw ValidationError("--epochs \(epochs): must be from 1 to 10000") }
+        if let width, !(1...1024).contains(width) { throw ValidationError("--width \(width): must be from 1 to 1024") }
+        if let reg, !(reg >= 0 && reg < 100) { throw ValidationError("--reg \(reg): must be from 0 to 100") }
+        _ = try selectedCases()
+    }
+
+    func selectedCases() throws -> [FidelityCase] {
+        guard let cases else { return FidelityCase.all }
+        let wanted = cases.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        let chosen = FidelityCase.all.filter { c in wanted.contains { c.name == $0 || c.name.hasPrefix($0) } }
+        for name in wanted where !FidelityCase.all.contains(where: { $0.name == name || $0.name.hasPrefix(name) }) {
+            throw ValidationError("--cases: no case is named \(name) or starts with it; --list shows the names")
+        }
+        return chosen
+    }
+
+    func run() throws {
+        let chosen = try selectedCases()
+        if list {
+            for c in chosen { print("\(c.name.padding(toLength: 52, withPad: " ", startingAt: 0)) \(c.summary)") }
+            return
+        }
+        let parallelism = try threading.parallelism()
+        let sources = FidelitySources(data: URL(fileURLWithPath: data), train: train, test: test)
+        let overrides = TrainingOptions(epochs: epochs, regularization: reg, seed: nil, width: width, rewardUnits: rewardUnits,
+                                        probeImages: 0, schedule: schedule)
+        print(FidelityRow.header(seeds: seeds))
+        var (checks, passed, failedCases) = (0, 0, [String]())
+        let start = Date()
+        for c in chosen {
+            var outcomes: [FidelityOutcome] = []
+            do {
+                for seed in 0..<UInt64(seeds) {
+                    let outcome = try TensorContext.with(parallelism) { try c.run(seed: seed, sources: sources, overrides: overrides) }
+                    outcomes.append(outcome)
+                    let widths = AffineGenerator.allCases.map { "\($0.rawValue) \(String(format: "%.3f", outcome.widths[$0] ?? 0))" }
+                    FileHandle.standardError.write(Data(("\(c.name) seed \(seed): \(outcome.epochs) epochs in \(String(format: "%.0f", outcome.seconds)) s, " +
+                        "test \(outcome.metricText); θ: \(widths.joined(separator: ", "))\n").utf8))
+                }
+            } catch {
+                // One case that cannot run (its data missing, say) is reported; the others still run.
+                FileHandle.standardError.write(Data("\(c.name): \(error)\n".utf8))
+                failedCases.append(c.name)
+                continue
+            }
+            let rows = c.judge(outcomes)
+            for row in rows { print(row.markdown) }
+            fflush(stdout)
+            (checks, passed) = (checks + rows.count, passed + rows.filter(\.passes).count)
+        }
+        print("\n\(passed) of \(checks) checks pass (\(chosen.count - failedCases.count) cases × \(seeds) seeds, " +
+              "\(String(format: "%.0f", Date().timeIntervalSince(start))) s, \(parallelism))." +
+              (failedCases.isEmpty ? "" : " Could not run: \(failedCases.joined(separator: ", ")) (standard error says why)."))
+        if !failedCases.isEmpty { throw ExitCode.failure }
+    }
+}
+
+/// Where a case's base images come from: the real files, read once.
+final class FidelitySources {
+    let data: URL, train: Int, test: Int
+    private var cache: [String: (images: [Float], labels: [Float])] = [:]
+
+    init(data: URL, train: Int, test: Int) { (self.data, self.train, self.test) = (data, train, test) }
+
+    /// The first images (0…255) and labels of MNIST or Fashion-MNIST's `split` ("train" or "t10k").
+    func idx(_ dataset: String, _ split: String) throws -> (images: [Float], labels: [Float]) {
+        let key = "\(dataset)/\(split)"
+        if let cached = cache[key] { return cached }
+        let folder = data.appendingPathComponent(dataset)
+        guard FileManager.default.fileExists(atPath: folder.path) else {
+            throw CommandFailure("\(folder.path): no such folder; --data must name the folder that holds mnist/ and fashion-mnist/ with their IDX files (../shared/data next to this project)")
+        }
+        let loaded = try readMNISTStyle(folder: folder, prefix: split, count: split == "train" ? 60_000 : 10_000)
+        cache[key] = loaded
+        return loaded
+    }
+}
+
+/// One dataset of the benchmark: where its images come from, what is planted, and what a
+/// faithful answer is.
+struct FidelityCase {
+    enum Source {
+        case mnist, fashion, sixNine, sprites, rotationAngle
+        /// MNIST digits of every class, labelled by pose: class 0 moved by −2a, class 1 by +2a
+        /// along the planted generator, each then planted within ±a. Augmented, the two poses
+        /// meet at a half-width of exactly a: the planted magnitude is where the label starts
+        /// to change, as in the two-sprite task.
+        case poseClasses
+    }
+    let name: String
+    let source: Source
+    let planted: PlantedTransformation
+    /// A negative control: the half-width (natural units) a generator must stay below, and why.
+    var limit: (generator: AffineGenerator, halfWidth: Double, why: String)? = nil
+    var tolerance = 0.15
+    /// Whether unplanted generators must read as none (not for pose classes: moving a digit
+    /// by a generator that is not planted leaves its pose class as it is, so any width of it
+    /// is harmless there).
+    var judgesUnplanted = true
+
+    var imageSize: Int { source == .sprites ? 32 : 28 }
+
+    var summary: String {
+        let planted = AffineGenerator.allCases.filter { self.planted.width($0) > 0 }
+            .map { "\($0.rawValue) \(FidelityRow.range($0, theta: self.planted.width($0), size: imageSize))" }
+        var text = planted.isEmpty ? "nothing planted" : "planted " + planted.joined(separator: ", ")
+        if source == .rotationAngle { text += "; the target is the angle" }
+        if source == .poseClasses { text += "; two classes: the same digits moved by −2× and +2× that (the target is which)" }
+        if let limit { text += "; control: \(limit.generator.rawValue) at most ±\(Int(limit.halfWidth)) (\(limit.why))" }
+        return text
+    }
+
+    static let all: [FidelityCase] = {
+        func mnist(_ name: String, _ planted: [(AffineGenerator, Double)], source: Source = .mnist) -> FidelityCase {
+            FidelityCase(name: name, source: source, planted: PlantedTransformation(Dictionary(uniqueKeysWithValues: planted.map { ($0.0, PlantedTransformation.width($0.0, halfWidth: $0.1, size: 28)) })))
+        }
+        var cases = [
+            mnist("mnist-none", []),
+            mnist("mnist-rotation-30", [(.rotation, 30)]), mnist("mnist-rotation-60", [(.rotation, 60)]),
+            mnist("mnist-translate_x-2px", [(.translateX, 2)]), mnist("mnist-translate_x-4px", [(.translateX, 4)]),
+            mnist("mnist-translate_y-2px", [(.translateY, 2)]), mnist("mnist-translate_y-4px", [(.translateY, 4)]),
+            mnist("mnist-scale-1.2", [(.scale, 1.2)]), mnist("mnist-scale-1.4", [(.scale, 1.4)]),
+            mnist("mnist-stretch-1.2", [(.stretch, 1.2)]), mnist("mnist-stretch-1.4", [(.stretch, 1.4)]),
+            mnist("mnist-shear-0.2", [(.shear, 0.2)]), mnist("mnist-shear-0.4", [(.shear, 0.4)]),
+            mnist("mnist-together-rotation-30-translate-2px-scale-1.2", [(.rotation, 30), (.translateX, 2), (.translateY, 2), (.scale, 1.2)]),
+            mnist("fashion-none", [], source: .fashion),
+            mnist("fashion-rotation-60", [(.rotation, 60)], source: .fashion),
+            mnist("fashion-together-translate-3px-shear-0.3", [(.translateX, 3), (.translateY, 3), (.shear, 0.3)], source: .fashion),
+        ]
+        var sixNine = mnist("control-6-or-9-rotation-45", [(.rotation, 45)], source: .sixNine)
+        sixNine.limit = (.rotation, 45, "past ±45° the augmented 6s (poses within ±45°) reach into the 9s (a 6 at 180° ± 45°)")
+        var sprites = FidelityCase(name: "control-sprites-upright-or-upside-down", source: .sprites,
+                                   planted: PlantedTransformation([.rotation: .pi / 2]))
+        sprites.limit = (.rotation, 45, "past ±45° the augmented upright sprites reach into the upside-down ones (180° ± 45°)")
+        sprites.tolerance = 0.10
+        let angle = FidelityCase(name: "control-rotation-angle-regression", source: .rotationAngle, planted: .none,
+                                 limit: (.rotation, 5, "the target is the rotation angle: any rotation invariance discards it"))
+        cases += [sixNine, sprites, angle]
+        for (generator, halfWidth) in [(AffineGenerator.rotation, 30.0), (.translateX, 2), (.scale, 1.2), (.stretch, 1.2), (.shear, 0.2)] {
+            let unit = generator == .rotation ? "" : generator == .translateX ? "px" : ""
+            var pose = mnist("pose-\(generator.rawValue)-\(halfWidth.formatted())\(unit)", [(generator, halfWidth)], source: .poseClasses)
+            pose.judgesUnplanted = false
+            cases.append(pose)
+        }
+        return cases
+    }()
+
+    /// Generates the dataset for `seed`, trains it with the defaults and `overrides`, and
+    /// returns the learned widths.
+    func run(seed: UInt64, sources: FidelitySources, overrides: TrainingOptions) throws -> FidelityOutcome {
+        var random = RandomGenerator(seed: seed).stream(UInt64(1 + (FidelityCase.all.firstIndex { $0.name == name } ?? 0)))
+        let staging = try StagingFolder()
+        defer { staging.remove() }
+        var manifest: Manifest
+        let channels = source == .sprites ? 3 : 1
+        for (split, count) in [("train", sources.train), ("test", sources.test)] {
+            var (images, targets) = try baseImages(split: split, count: count, sources: sources, random: &random)
+            images = planted.apply(to: images, channels: channels, height: imageSize, width: imageSize, random: &random)
+            if source == .rotationAngle {
+                let angles = (0..<targets.count).map { _ in (random.nextFloat() - 0.5) * .pi }
+                images = try rotated(images, channels: 1, size: imageSize, by: angles)
+                targets = angles
+                try IDXArray.encodeFloats(shape: [targets.count], values: targets).write(to: staging.url.appendingPathComponent("\(split)-targets.idx"))
+            } else {
+                try IDXArray.encodeBytes(shape: [targets.count], values: targets).write(to: staging.url.appendingPathComponent("\(split)-targets.idx"))
+            }
+            try IDXArray.encodeBytes(shape: [targets.count, channels, imageSize, imageSize], values: images)
+                .write(to: staging.url.appendingPathComponent("\(split)-images.idx"))
+        }
+        manifest = Manifest(name: name, task: source == .rotationAngle ? .regression : .classification,
+                            train: .init(inputs: "train-images.idx", targets: "train-targets.idx"),
+                            test: .init(inputs: "test-images.idx", targets: "test-targets.idx"))
+        if source == .sixNine { manifest.classes = ["6", "9"] }
+        if source == .sprites { manifest.classes = ["mario upright", "mario upside down", "iggy upright", "iggy upside down"] }
+        try manifest.encoded().write(to: staging.url.appendingPathComponent("manifest.json"))
+        let folder = try DatasetFolder.load(staging.url, displayName: name)
+        var options = overrides
+        options.seed = seed
+        let run = TrainingRun(dataset: folder, overrides: options)
+        let start = Date()
+        while !run.isFinished { _ = try run.trainNextEpoch() }
+        return FidelityOutcome(widths: run.trainer.augmentation.widthValues, testMetric: run.trainer.history.last?.testMetric ?? .nan,
+                               regression: source == .rotationAngle, epochs: run.settings.epochs, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// The unplanted images and their targets (class indices) of one split.
+    private func baseImages(split: String, count: Int, sources: FidelitySources, random: inout RandomGenerator) throws -> ([Float], [Float]) {
+        switch source {
+        case .poseClasses:
+            let all = try sources.idx("mnist", split == "train" ? "train" : "t10k")
+            let chosen = Array(random.permutation(all.labels.count).prefix(count))
+            let (generator, theta) = planted.widths.first!
+            var images: [Float] = [], labels: [Float] = []
+            for i in chosen {
+                let label = random.nextInt(below: 2)
+                let digit = Tensor(shape: [1, 1, 28, 28], values: Array(all.images[(i * 784)..<((i + 1) * 784)]))
+                images += transform(digit, by: generator, epsilon: (label == 0 ? -1 : 1) * theta).values
+                labels.append(Float(label))
+            }
+            return (images, labels)
+        case .mnist, .fashion, .rotationAngle:
+            let all = try sources.idx(source == .fashion ? "fashion-mnist" : "mnist", split == "train" ? "train" : "t10k")
+            let chosen = Array(random.permutation(all.labels.count).prefix(count))
+            return (chosen.flatMap { all.images[($0 * 784)..<(($0 + 1) * 784)] }, chosen.map { all.labels[$0] })
+        case .sixNine:
+            let all = try sources.idx("mnist", split == "train" ? "train" : "t10k")
+            let chosen = Array(random.permutation(all.labels.count).filter { all.labels[$0] == 6 || all.labels[$0] == 9 }.prefix(count))
+            return (chosen.flatMap { all.images[($0 * 784)..<(($0 + 1) * 784)] }, chosen.map { all.labels[$0] == 6 ? 0 : 1 })
+        case .sprites:
+            var images: [Float] = [], labels: [Float] = []
+            for _ in 0..<count {
+                let sprite = random.nextInt(below: 2), turned = random.nextInt(below: 2)
+                let upright = sprite == 0 ? ExampleMarioIggy.mario : ExampleMarioIggy.iggy
+                images += turned == 1 ? upsideDown(upright, channels: 3) : upright
+                labels.append(Float(2 * sprite + turned))
+            }
+            return (images, labels)
+        }
+    }
+
+    /// Planted against recovered, one row per generator that is planted, limited, or not
+    /// reported as none in some seed.
+    func judge(_ outcomes: [FidelityOutcome]) -> [FidelityRow] {
+        AffineGenerator.allCases.compactMap { generator in
+            let plantedTheta = planted.width(generator)
+            let thetas = outcomes.map { $0.widths[generator] ?? 0 }
+            let limited = limit?.generator == generator
+            let expected: FidelityRow.Expectation
+            if source == .rotationAngle, let limit, limited {
+                expected = .below(limit.halfWidth, limit.why)
+            } else if plantedTheta > 0 {
+                expected = .within(plantedTheta, tolerance, limited ? limit?.halfWidth : nil)
+            } else if judgesUnplanted {
+                expected = .none
+            } else {
+                expected = .anything
+            }
+            let row = FidelityRow(name: name, generator: generator, size: imageSize, expected: expected, recovered: thetas,
+                                  metrics: outcomes.map(\.metricText))
+            return plantedTheta > 0 || limited || !row.passes || !judgesUnplanted ? row : nil
+        }
+    }
+}
+
+/// What one run learned.
+struct FidelityOutcome {
+    let widths: [AffineGenerator: Float]
+    let testMetric: Double
+    let regression: Bool
+    let epochs: Int
+    let seconds: Double
+
+    var metricText: String { regression ? String(format: "MSE %.3f", testMetric) : String(format: "%.1f%%", testMetric * 100) }
+}
+
+/// One generator of one case: what was expected, what each seed learned, and whether it passes.
+struct FidelityRow {
+    enum Expectation {
+        /// Planted θ, recovered within the relative tolerance (and below a half-width, for a control).
+        case within(Float, Double, Double?)
+        /// Not planted: must read as none.
+        case none
+        /// Not judged (shown for information).
+        case anything
+        /// A negative control: half-width below this (natural units).
+        case below(Double, String)
+    }
+    let name: String
+    let generator: AffineGenerator
+    let size: Int
+    let expected: Expectation
+    let recovered: [Float]
+    let metrics: [String]
+
+    func passes(_ theta: Float) -> Bool {
+        let high = naturalInterval(generator, theta: theta, height: size, width: size).0.last ?? 0
+        switch expected {
+        case .within(let planted, let tolerance, let limit):
+            return abs(Double(theta / planted) - 1) <= tolerance && (limit.map { high <= $0 } ?? true)
+        case .none:
+            return Self.readsAsNone(generator, high: high)
+        case .anything:
+            return true
+        case .below(let halfWidth, _):
+            return high < halfWidth
+        }
+    }
+
+    var passes: Bool { recovered.allSatisfy(passes) }
+
+    /// The report's "none": below 5°, 1 px, ×1.05 or slope 0.05 (`ReportHeadline`).
+    static func readsAsNone(_ generator: AffineGenerator, high: Double) -> Bool {
+        switch generator {
+        case .rotation: return high < 5
+        case .translateX, .translateY: return high < 1
+        case .scale, .stretch: return high < 1.05
+        case .shear: return high < 0.05
+        }
+    }
+
+    /// The interval of width θ as the report writes it: ±45°, ±2.0 px, ×0.83–1.20, slope ±0.20.
+    static func range(_ generator: AffineGenerator, theta: Float, size: Int) -> String {
+        let (interval, unit) = naturalInterval(generator, theta: theta, height: size, width: size)
+        let high = interval.last ?? 0
+        switch unit {
+        case "degrees": return String(format: "±%.1f°", high)
+        case "pixels": return String(format: "±%.2f px", high)
+        case "factor": return String(format: "×%.2f–%.2f", interval.first ?? 0, high)
+        default: return String(format: "slope ±%.2f", high)
+        }
+    }
+
+    var expectedText: String {
+        switch expected {
+        case .within(let planted, let tolerance, let limit):
+            return "\(Self.range(generator, theta: planted, size: size)) (θ \(String(format: "%.3f", planted)), ±\(Int(tolerance * 100))%" +
+                (limit.map { "; at most ±\(Int($0))" } ?? "") + ")"
+        case .none: return "none"
+        case .anything: return "not judged"
+        case .below(let halfWidth, _): return "none (control: below ±\(Int(halfWidth)))"
+        }
+    }
+
+    /// The table's first two lines.
+    static func header(seeds: Int) -> String {
+        "| case | generator | planted | " + (0..<seeds).map { "seed \($0)" }.joined(separator: " | ") + " | test | pass |\n" +
+            "|---|---|---|" + String(repeating: "---|", count: seeds) + "---|---|"
+    }
+
+    /// This row of the table.
+    var markdown: String {
+        let learned = recovered.map { theta in
+            "\(Self.range(generator, theta: theta, size: size)) (θ \(String(format: "%.3f", theta)))\(passes(theta) ? "" : " ✗")"
+        }
+        return "| \(name) | \(generator.rawValue) | \(expectedText) | \(learned.joined(separator: " | ")) | " +
+            "\(metrics.joined(separator: ", ")) | \(passes ? "yes" : "**no**") |"
+    }
+}
+
+/// An image turned by 180°: each channel's pixels in reverse order.
+func upsideDown(_ image: [Float], channels: Int) -> [Float] {
+    let plane = image.count / channels
+    return (0..<channels).flatMap { c in image[(c * plane)..<((c + 1) * plane)].reversed() }
+}
