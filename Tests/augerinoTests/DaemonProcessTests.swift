@@ -65,7 +65,8 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertEqual(job.state, .done)
         XCTAssertEqual(job.resultName, "tiny")
         XCTAssertEqual(job.sha256.count, 64)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: job.bundlePath), "the spool copy goes once the result is out")
+        // The worker records "done" and then removes the copy: wait for it.
+        daemon.waitUntil("the spool copy goes once the job is done", timeout: 10) { !FileManager.default.fileExists(atPath: job.bundlePath) }
 
         // The result is usable at once: predict reads PNG and NPY inputs (and IDX).
         let left = (0..<64).map { UInt8($0 % 8 < 4 ? 210 : 25) }, right = (0..<64).map { UInt8($0 % 8 < 4 ? 25 : 210) }
