@@ -3,9 +3,8 @@ import NN
 
 /// A transformation planted in a dataset with a known magnitude: every image warped by
 /// exp(Σ ε_k G_k) with ε_k uniform in [−θ_k/2, θ_k/2] — the family and the parameterisation the
-/// method learns (`AffineAugmentation`), so a faithful run learns θ_k back. The fidelity
-/// benchmark (`augerino bench fidelity`) and its small twin in the tests generate their
-/// datasets with it.
+/// method learns (`AffineAugmentation`), so θ_k is what a run's learned width is judged against.
+/// The fidelity benchmark (`augerino bench fidelity`) generates its datasets with it.
 public struct PlantedTransformation: Sendable, Equatable {
     /// Full widths θ by generator; generators not named are not planted (θ = 0).
     public let widths: [AffineGenerator: Float]
