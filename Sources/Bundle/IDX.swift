@@ -61,27 +61,16 @@ public struct IDXArray: Equatable {
     /// - Throws: `BundleError.idx`, `.gzip` or `.unreadable` naming the file and the rule.
     public static func stream(from url: URL, limit: Int, maxValues: Int) throws -> IDXArray {
         func fail(_ rule: String) -> BundleError { .idx(file: url.path, rule: rule) }
-        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BundleError.unreadable(file: url.path, reason: String(cString: strerror(errno))) }
+        let (fd, size) = try BoundedFile.openRegularFile(url)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw BundleError.unreadable(file: url.path, reason: "it is not a regular file") }
         var magic = [UInt8](repeating: 0, count: 2)
         let compressed = pread(fd, &magic, 2, 0) == 2 && magic == [0x1F, 0x8B]
         let gzip = compressed ? try GzipReader(descriptor: fd, name: url.path, limit: limit,
                                                limitRule: "the \(limit)-byte member size cap (rule: member size cap, which a compressed IDX file's content obeys too)") : nil
-        guard compressed || Int(info.st_size) <= limit else { throw fail("it holds \(info.st_size) bytes, more than \(limit) (rule: member size cap)") }
+        guard compressed || size <= limit else { throw fail("it holds \(size) bytes, more than \(limit) (rule: member size cap)") }
         func read(_ buffer: UnsafeMutableRawBufferPointer) throws -> Int {
             if let gzip { return try gzip.readFully(into: buffer) }
-            var filled = 0
-            while filled < buffer.count {
-                let n = Glibc.read(fd, buffer.baseAddress! + filled, buffer.count - filled)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { throw BundleError.unreadable(file: url.path, reason: String(cString: strerror(errno))) }
-                if n == 0 { break }
-                filled += n
-            }
-            return filled
+            return try BoundedFile.readFully(fd, into: buffer, file: url.path)
         }
         var head = [UInt8](repeating: 0, count: 4)
         guard try head.withUnsafeMutableBytes(read) == 4 else { throw fail("it has fewer than the 4 bytes of the magic") }
@@ -103,8 +92,8 @@ public struct IDXArray: Equatable {
             guard !overflow, product <= limit else { throw fail("shape \(shape) is larger than the \(limit)-byte member size cap") }
             count = product
         }
-        if !compressed, Int(info.st_size) != 4 + 4 * rank + count * elementSize {
-            throw fail("shape \(shape) needs \(4 + 4 * rank + count * elementSize) bytes but the file has \(info.st_size)")
+        if !compressed, size != 4 + 4 * rank + count * elementSize {
+            throw fail("shape \(shape) needs \(4 + 4 * rank + count * elementSize) bytes but the file has \(size)")
         }
         guard count <= maxValues else { throw fail("shape \(shape) holds \(count) values, more than the \(maxValues) left to the dataset (rule: total size cap, counted in values)") }
         var values = [Float](repeating: 0, count: count)
