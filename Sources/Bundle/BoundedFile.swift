@@ -17,12 +17,14 @@ public enum BoundedFile {
         return filled == data.count ? data : data.prefix(filled)
     }
 
-    /// Opens `url` for reading; the caller closes the descriptor.
+    /// Opens `url` for reading; the caller closes the descriptor. Non-blocking, so a FIFO in a
+    /// dataset folder is refused instead of waiting for a writer (reads of a regular file are
+    /// not affected).
     /// - Returns: the descriptor and the file's size.
     /// - Throws: `BundleError.unreadable` naming the file and the reason (it is not a regular
     ///   file, say).
     static func openRegularFile(_ url: URL) throws -> (descriptor: Int32, size: Int) {
-        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw BundleError.unreadable(file: url.path, reason: String(cString: strerror(errno))) }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {

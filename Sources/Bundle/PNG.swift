@@ -148,8 +148,7 @@ public enum PNG {
     /// - Throws: `BundleError.data` naming the file and the rule.
     public static func dimensions(of url: URL) throws -> (channels: Int, height: Int, width: Int) {
         func fail(_ rule: String) -> BundleError { .data(file: url.path, rule: "not a valid PNG file: \(rule)") }
-        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BundleError.unreadable(file: url.path, reason: String(cString: strerror(errno))) }
+        let (fd, _) = try BoundedFile.openRegularFile(url)
         defer { close(fd) }
         var head = [UInt8](repeating: 0, count: 33)
         guard pread(fd, &head, 33, 0) == 33, head[0..<8] == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A],

@@ -136,6 +136,22 @@ final class HostileBundleTests: XCTestCase {
         XCTAssertLessThan(peakResidentBytes() - before, 64 << 20, "no allocation sized by the header")
     }
 
+    /// A FIFO where an image or an IDX file should be (an unpacked folder given to `train` or
+    /// `bundle check`) is refused at once, never opened for a writer that never comes.
+    func test_aFIFOInADatasetFolder_isRefusedWithoutWaiting() throws {
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("train/a"), withIntermediateDirectories: true)
+        XCTAssertEqual(mkfifo(folder.appendingPathComponent("train/a/x.png").path, 0o644), 0)
+        XCTAssertEqual(mkfifo(folder.appendingPathComponent("images.idx").path, 0o644), 0)
+        try Data(#"{"format": 1, "name": "f", "task": "classification", "splits": {"train": {"inputs": "train"}}}"#.utf8)
+            .write(to: folder.appendingPathComponent("manifest.json"))
+        XCTAssertThrowsError(try DatasetFolder.load(folder)) {
+            XCTAssertTrue("\($0)".contains("x.png: cannot be read: it is not a regular file"), "\($0)")
+        }
+        XCTAssertThrowsError(try IDXArray.stream(from: folder.appendingPathComponent("images.idx"), limit: 1 << 20, maxValues: 1 << 20)) {
+            XCTAssertTrue("\($0)".contains("images.idx: cannot be read: it is not a regular file"), "\($0)")
+        }
+    }
+
     func peakResidentBytes() -> Int {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
