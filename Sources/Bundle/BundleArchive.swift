@@ -130,16 +130,23 @@ public enum BundleArchive {
     /// Packs every regular file under `folder` (paths relative to it, sorted) as a bundle,
     /// with the folder's manifest.json or, for a recognised layout, one written by
     /// `Manifest.recognise`.
+    /// - Parameter classes: names for the class indices 0, 1, … of a recognised layout's labels
+    ///   (the manifest written records them); a folder with its own manifest.json names its
+    ///   classes there.
     /// - Throws: `BundleError` when the folder has no manifest.json and no recognised layout, or
-    ///   cannot be read.
-    public static func pack(_ folder: URL, to bundle: URL) throws {
+    ///   cannot be read, or `classes` is given for a folder with a manifest.
+    public static func pack(_ folder: URL, to bundle: URL, classes: [String]? = nil) throws {
         let manager = FileManager.default
         var extra: [(path: String, data: Data)] = []
         if !manager.fileExists(atPath: folder.appendingPathComponent("manifest.json").path) {
-            guard let manifest = Manifest.recognise(folder) else {
+            guard var manifest = Manifest.recognise(folder) else {
                 throw BundleError.unreadable(file: folder.path, reason: "no manifest.json, and the layout is neither MNIST-style IDX files (train-images…, train-labels…) nor class folders of PNGs (train/<class>/*.png); write a manifest (docs/bundle-format.md)")
             }
+            if let classes { manifest.classes = classes }
             extra.append(("manifest.json", manifest.encoded()))
+        } else if classes != nil {
+            throw BundleError.manifest(file: folder.appendingPathComponent("manifest.json").path, key: "classes",
+                                       rule: "is where this folder names its classes: --classes is for folders without a manifest")
         }
         guard let enumerator = manager.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey]) else {
             throw BundleError.unreadable(file: folder.path, reason: "cannot list the folder")

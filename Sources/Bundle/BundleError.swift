@@ -20,7 +20,10 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .gzip(file, rule):
-            return "\(file): not a valid gzip stream: \(rule); hint: recompress it with gzip"
+            let hint = rule.contains("magic bytes")
+                ? "it is not gzip-compressed at all: a bundle is a gzip-compressed tar (make one with `augerino bundle pack FOLDER --out NAME.tar.gz`), and a data file is plain or gzip-compressed"
+                : "the file is damaged or cut short: compress it again with gzip, or pack the bundle again"
+            return "\(file): not a valid gzip stream: \(rule); hint: \(hint)"
         case let .idx(file, rule):
             return "\(file): not a valid IDX file: \(rule); hint: IDX is a big-endian magic (0x0000TTDD: type, dimensions), one big-endian UInt32 per dimension, then the data"
         case let .unreadable(file, reason):

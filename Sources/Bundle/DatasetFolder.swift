@@ -27,10 +27,13 @@ public struct DatasetFolder {
     ///   - limits: the caps; a gzip-compressed IDX file may inflate to at most `maxMemberBytes`.
     ///   - displayName: when set (a bundle's name), errors name files as `displayName: member`
     ///     instead of by their path under `folder` (a staging folder).
-    public static func load(_ folder: URL, limits: BundleLimits = BundleLimits(), displayName: String? = nil,
+    ///   - recognisingLayouts: a folder without manifest.json whose layout `bundle pack`
+    ///     recognises (`Manifest.recognise`) is read with the manifest it would write. Bundles
+    ///     carry their manifest; this is for the command line's folders.
+    public static func load(_ folder: URL, limits: BundleLimits = BundleLimits(), displayName: String? = nil, recognisingLayouts: Bool = false,
                             reading: (String) -> Void = { _ in }) throws -> DatasetFolder {
         do {
-            return try load(folder, limits: limits, reading: reading)
+            return try load(folder, limits: limits, recognisingLayouts: recognisingLayouts, reading: reading)
         } catch let error as BundleError {
             guard let displayName else { throw error }
             throw error.naming(folder: folder.path, as: displayName)
@@ -42,17 +45,25 @@ public struct DatasetFolder {
     /// Classes a classification may have when the manifest names none (labels are indices).
     public static let maxClasses = 10_000
 
-    private static func load(_ folder: URL, limits: BundleLimits, reading: (String) -> Void) throws -> DatasetFolder {
+    private static func load(_ folder: URL, limits: BundleLimits, recognisingLayouts: Bool, reading: (String) -> Void) throws -> DatasetFolder {
         let manifestURL = folder.appendingPathComponent("manifest.json")
-        reading("manifest.json")
-        let manifestData: Data
-        do {
-            manifestData = try BoundedFile.read(manifestURL, limit: maxManifestBytes, limitRule: "manifest size cap")
-        } catch let error as BundleError {
-            if case .data(_, let rule) = error { throw BundleError.manifest(file: manifestURL.path, key: "(root)", rule: rule) }
-            throw BundleError.unreadable(file: manifestURL.path, reason: "no readable manifest.json in \(folder.path) (\(error))")
+        let manifest: Manifest
+        if recognisingLayouts, !FileManager.default.fileExists(atPath: manifestURL.path), let recognised = Manifest.recognise(folder) {
+            manifest = recognised
+        } else {
+            reading("manifest.json")
+            let manifestData: Data
+            do {
+                manifestData = try BoundedFile.read(manifestURL, limit: maxManifestBytes, limitRule: "manifest size cap")
+            } catch let error as BundleError {
+                if case .data(_, let rule) = error { throw BundleError.manifest(file: manifestURL.path, key: "(root)", rule: rule) }
+                let layouts = "MNIST-style IDX files train-images…/train-labels…, or class folders of PNGs train/<class>/*.png"
+                throw BundleError.unreadable(file: manifestURL.path, reason: recognisingLayouts
+                    ? "no readable manifest.json in \(folder.path), and no layout that `augerino bundle pack` recognises (\(layouts)); write a manifest (docs/bundle-format.md)"
+                    : "no readable manifest.json in \(folder.path) (\(error)); a bundle holds manifest.json at its top: `augerino bundle pack FOLDER --out NAME.tar.gz` writes one for \(layouts)")
+            }
+            manifest = try Manifest.parse(manifestData, file: manifestURL.path)
         }
-        let manifest = try Manifest.parse(manifestData, file: manifestURL.path)
         var classNames = manifest.classes
         // Every value decoded becomes a float: all splits together may hold at most a quarter
         // of the total size cap in values, so the floats never take more memory than the cap.

@@ -41,9 +41,19 @@ public func probeMagnitudes(_ generator: AffineGenerator, height: Int, width: In
     }
 }
 
+/// Forward passes of single images `probeInvariances` makes: (1 + magnitudes of every
+/// generator) × images × (copies + 1), for progress.
+public func probeImagePasses(images: Int, copies: Int, height: Int, width: Int) -> Int {
+    (1 + AffineGenerator.allCases.reduce(0) { $0 + probeMagnitudes($1, height: height, width: width).count }) * images * (max(1, copies) + 1)
+}
+
 /// Sweeps every generator over `probeMagnitudes` on `data` (at most `limit` inputs).
-public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset, copies: Int, limit: Int = 250, seed: UInt64 = 0) -> [ProbeSweep] {
+/// `progress` hears the image passes done (of `probeImagePasses`) after each magnitude.
+public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset, copies: Int, limit: Int = 250, seed: UInt64 = 0,
+                             progress: (Int) -> Void = { _ in }) -> [ProbeSweep] {
     let subset = data.prefix(limit)
+    let passesPerPoint = subset.count * (max(1, copies) + 1)
+    var passes = passesPerPoint
     let x = subset.batch(0..<subset.count)
     var random = RandomGenerator(seed: seed).stream(99)
     func score(_ input: Tensor, copies: Int) -> ([Int]?, Double) {
@@ -67,6 +77,8 @@ public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset,
         let points = probeMagnitudes(generator, height: subset.height, width: subset.width).map { epsilon -> ProbeSweep.Point in
             let transformed = transform(x, by: generator, epsilon: epsilon)
             let (classes, metric) = score(transformed, copies: copies), (classesSingle, metricSingle) = score(transformed, copies: 0)
+            passes += passesPerPoint
+            progress(passes)
             return ProbeSweep.Point(epsilon: epsilon, natural: naturalValue(generator, epsilon: epsilon, height: subset.height, width: subset.width).0,
                                     metric: metric, metricSingle: metricSingle,
                                     consistency: agreement(classes, baseline), consistencySingle: agreement(classesSingle, baselineSingle))

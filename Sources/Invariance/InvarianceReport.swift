@@ -76,6 +76,27 @@ public func naturalInterval(_ generator: AffineGenerator, theta: Float, height: 
     return ([low, naturalValue(generator, epsilon: theta / 2, height: height, width: width).0], unit)
 }
 
+/// The interval of width θ as a person reads it: ±45.0°, ±2.00 px, ×0.83–1.20, slope ±0.20.
+public func naturalRangeText(_ generator: AffineGenerator, theta: Float, height: Int, width: Int) -> String {
+    let (interval, unit) = naturalInterval(generator, theta: theta, height: height, width: width)
+    let high = interval.last ?? 0
+    switch unit {
+    case "degrees": return String(format: "±%.1f°", high)
+    case "pixels": return String(format: "±%.2f px", high)
+    case "factor": return String(format: "×%.2f–%.2f", interval.first ?? 0, high)
+    default: return String(format: "slope ±%.2f", high)
+    }
+}
+
+/// Every generator's learned width by name (an epoch's `theta`) as natural ranges, in the
+/// generators' order: "translate_x ±0.52 px, …, rotation ±31.8°, …"; generators absent from
+/// `theta` are left out.
+public func naturalWidthsText(_ theta: [String: Float], height: Int, width: Int) -> String {
+    AffineGenerator.allCases.compactMap { generator in
+        theta[generator.rawValue].map { "\(generator.rawValue) \(naturalRangeText(generator, theta: $0, height: height, width: width))" }
+    }.joined(separator: ", ")
+}
+
 /// A magnitude ε of one generator in natural units: rotation in degrees; translation in pixels
 /// of the input (a normalised unit is (size − 1)/2 pixels, and the generators carry a factor
 /// 0.1); scale and stretch as the factor e^ε (stretch: on x); shear as the slope tanh(ε)

@@ -1,9 +1,12 @@
 import Foundation
 import NN
 
-/// Trains a network together with the learned affine augmentation: one augmented copy per
-/// example, loss = task loss − λ·‖θ‖₂ (θ optionally weighed by each generator's displacement,
-/// `TrainingSettings.rewardUnits`), Adam on both (weight decay on the network only).
+/// Trains a network together with the learned affine augmentation, one augmented copy per
+/// example, Adam on both (weight decay on the network only). What moves the widths is
+/// `TrainingSettings.objective`: Augerino's loss = task loss − λ·‖θ‖₂ (θ optionally weighed by
+/// each generator's displacement, `TrainingSettings.rewardUnits`), or, after each network
+/// step on the task loss alone, a step of the widths on the last layer's Laplace evidence
+/// (`EvidenceStep`).
 ///
 /// Deterministic for a seed: one `RandomGenerator` drives shuffling, dropout and augmentation
 /// in a fixed order, and evaluation draws from its own stream, so checkpoints taken after an
@@ -63,16 +66,31 @@ public final class InvarianceTrainer {
                 taskLoss = Tensor.mse(output, train.targetTensor(indices))
                 metricSum += Double(taskLoss.item) * Double(indices.count)
             }
-            let widths = augmentation.widths
-            let rewardOn = settings.rewardCap.map { cap in widths.values.allSatisfy { $0 <= cap } } ?? true
-            let weighed = settings.rewardUnits == .parameter ? widths : widths * rewardWeights
-            let loss = rewardOn ? taskLoss - weighed.norm().scaled(by: settings.regularization) : taskLoss
             guard taskLoss.item.isFinite else {
                 throw InvarianceError.diverged(epoch: epoch + 1, batch: done + 1, loss: taskLoss.item, learningRate: settings.learningRate)
             }
-            optimizer.zeroGradients()
-            loss.backward()
-            optimizer.step()
+            switch settings.objective {
+            case .reward:
+                let widths = augmentation.widths
+                let rewardOn = settings.rewardCap.map { cap in widths.values.allSatisfy { $0 <= cap } } ?? true
+                let weighed = settings.rewardUnits == .parameter ? widths : widths * rewardWeights
+                let loss = rewardOn ? taskLoss - weighed.norm().scaled(by: settings.regularization) : taskLoss
+                optimizer.zeroGradients()
+                loss.backward()
+                optimizer.step()
+            case .evidence:
+                optimizer.zeroGradients()
+                taskLoss.backward()
+                optimizer.step(groups: [0])
+                optimizer.zeroGradients()
+                let evidence = EvidenceStep(network: network, augmentation: augmentation, task: task)
+                // σ² for regression: the last epoch's training MSE (checkpointed with the history).
+                let noiseVariance = history.last.map(\.trainLoss) ?? 1
+                if evidence.objective(train, indices: indices, trainImages: train.count, weightDecay: settings.weightDecay,
+                                      noiseVariance: noiseVariance, random: &random) != nil {
+                    optimizer.step(groups: [1])
+                }
+            }
             lossSum += Double(taskLoss.item) * Double(indices.count)
             seen += indices.count
             step += 1
@@ -88,8 +106,9 @@ public final class InvarianceTrainer {
     }
 
     /// Accuracy (classification) or MSE (regression) on `data` with `copies` augmented copies
-    /// averaged (0: one pass without augmentation). Uses its own random stream.
-    public func evaluate(_ data: ImageDataset, copies: Int, batchSize: Int = 250) -> Double {
+    /// averaged (0: one pass without augmentation). Uses its own random stream. `progress`
+    /// hears the images done after each batch.
+    public func evaluate(_ data: ImageDataset, copies: Int, batchSize: Int = 250, progress: (Int) -> Void = { _ in }) -> Double {
         var evaluationRandom = RandomGenerator(seed: settings.seed).stream(1 << 40)
         var correct = 0.0
         for first in stride(from: 0, to: data.count, by: batchSize) {
@@ -102,6 +121,7 @@ public final class InvarianceTrainer {
                 let v = scores.values
                 correct += zip(v, indices.map { data.targets[$0] }).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
             }
+            progress(indices.upperBound)
         }
         return correct / Double(max(1, data.count))
     }

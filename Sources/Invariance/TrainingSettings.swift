@@ -21,6 +21,9 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
     /// The learning rate over training: constant (the reference), or cosine annealing to zero
     /// over all epochs (network and widths alike).
     public var schedule: ScheduleKind = .constant
+    /// What moves the widths: Augerino's reward λ·‖θ‖ (`regularization`, `rewardUnits`,
+    /// `rewardCap`), or the last layer's Laplace evidence (none of those).
+    public var objective: WidthObjective = .reward
     /// Augmented copies averaged at evaluation.
     public var testCopies: Int = 4
     public var seed: UInt64 = 0
@@ -31,6 +34,15 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
 /// How the learning rate moves over training.
 public enum ScheduleKind: String, Sendable, Equatable, Codable, CaseIterable {
     case constant, cosine
+}
+
+/// What the widths are trained to maximise.
+public enum WidthObjective: String, Sendable, Equatable, Codable, CaseIterable {
+    /// Benton et al.: task loss − λ·‖θ‖, one augmented copy per example.
+    case reward
+    /// The log marginal likelihood of the augmentation-averaged model under a Laplace
+    /// approximation of its last layer (`EvidenceStep`): no λ.
+    case evidence
 }
 
 /// The units of the width reward.

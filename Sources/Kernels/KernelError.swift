@@ -10,7 +10,7 @@ public enum KernelError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .invalidThreadCount(source, value, cores):
-            return "\(source) is \"\(value)\": a thread count must be a whole number from 1 to 1024; "
+            return "\(source) is \"\(value)\": a thread count must be a whole number from 0 (all cores) to 1024; "
                 + "set it to 1...\(cores) for this machine, or unset it to use all \(cores) cores"
         case let .unknownMicroKernel(source, value, available):
             return "\(source) is \"\(value)\": no such GEMM micro-kernel on this CPU; "

@@ -24,10 +24,10 @@ public struct Parallelism: Sendable, Equatable, CustomStringConvertible {
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Parallelism {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         guard let text = environment["AUGERINO_THREADS"] else { return Parallelism(threads: cores) }
-        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), (1...1024).contains(value) else {
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), (0...1024).contains(value) else {
             throw KernelError.invalidThreadCount(source: "AUGERINO_THREADS", value: text, cores: cores)
         }
-        return Parallelism(threads: value)
+        return Parallelism(threads: value == 0 ? cores : value)
     }
 
     public var description: String { threads == 1 ? "1 thread" : "\(threads) threads" }

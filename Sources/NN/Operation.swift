@@ -46,6 +46,8 @@ enum Operation {
     case concatenate
     /// Rows `range` of the first dimension.
     case slice(Range<Int>)
+    /// log det of a last layer's Laplace precision; inputs features, optionally logits.
+    case lastLayerLaplace(LaplaceInverse)
 
     /// `gradient(i)`: the buffer to add ∂loss/∂input i into (nil: not needed).
     /// `unwrittenGradient(i)`: that buffer only while nothing has been written to it yet (its
@@ -203,6 +205,9 @@ enum Operation {
                 let row = inputs[0].count / max(1, inputs[0].shape[0])
                 axpy(count: output.count, alpha: 1, dy, dx + range.lowerBound * row, parallelism: par)
             }
+
+        case .lastLayerLaplace(let saved):
+            saved.backward(inputs: inputs, gradOutput: dy, gradient: gradient)
         }
     }
 }

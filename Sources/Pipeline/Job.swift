@@ -26,19 +26,24 @@ public struct JobProgress: Sendable, Equatable, Codable {
     public var etaSeconds: Double?
     /// The last finished epoch's numbers (train_loss, train_metric, test_metric, widths).
     public var metrics: [String: Double]
+    /// After training: what runs ("final evaluation and probes"), with `batch` of `batches`
+    /// its work done (image passes) and `fraction` its share done. nil while training.
+    public var phase: String?
 
-    public init(epoch: Int, epochs: Int, batch: Int, batches: Int, etaSeconds: Double?, metrics: [String: Double]) {
+    public init(epoch: Int, epochs: Int, batch: Int, batches: Int, etaSeconds: Double?, metrics: [String: Double], phase: String? = nil) {
         (self.epoch, self.epochs, self.batch, self.batches, self.etaSeconds, self.metrics) = (epoch, epochs, batch, batches, etaSeconds, metrics)
+        self.phase = phase
     }
 
-    /// Share of the run done, 0…1.
+    /// Share of the run (or, in a phase after training, of the phase) done, 0…1.
     public var fraction: Double {
+        if phase != nil { return batches > 0 ? min(1, Double(batch) / Double(batches)) : 0 }
         guard epochs > 0 else { return 0 }
         return min(1, (Double(max(0, epoch - 1)) + (batches > 0 ? Double(batch) / Double(batches) : 0)) / Double(epochs))
     }
 
     enum CodingKeys: String, CodingKey {
-        case epoch, epochs, batch, batches, metrics
+        case epoch, epochs, batch, batches, metrics, phase
         case etaSeconds = "eta_seconds"
     }
 }

@@ -104,15 +104,32 @@ public enum JobChild {
                 lastMetrics = ["train_loss": record.trainLoss, "train_metric": record.trainMetric]
                 if let test = record.testMetric { lastMetrics["test_metric"] = test }
                 for (name, theta) in record.theta { lastMetrics["theta_\(name)"] = Double(theta) }
-                let widths = record.theta.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3g", $0.value))" }.joined(separator: ", ")
+                let widths = naturalWidthsText(record.theta, height: run.train.height, width: run.train.width)
                 events.send(JobEvent(.epoch, message: "job \(spec.job): epoch \(record.epoch)/\(run.settings.epochs): loss \(String(format: "%.4f", record.trainLoss))"
-                                     + (record.testMetric.map { String(format: ", test %.4f", $0) } ?? "") + (widths.isEmpty ? "" : "; widths θ: \(widths)"),
+                                     + (record.testMetric.map { String(format: ", test %.4f", $0) } ?? "") + (widths.isEmpty ? "" : "; widths: \(widths)"),
                                      progress: JobProgress(epoch: record.epoch, epochs: run.settings.epochs, batch: 1, batches: 1, etaSeconds: nil, metrics: lastMetrics)))
             }
             try stop.check()
             stage = "finish"
-            events.send(JobEvent(.stage, stage: "finish", detail: "final evaluation and probes"))
-            return run.finish(threads: parallelism.threads, provenance: ["bundle": spec.fileName, "bundle_sha256": spec.sha256])
+            let phase = "final evaluation and probes"
+            events.send(JobEvent(.stage, stage: "finish", detail: phase))
+            // Progress for `status` every second, and a log line every 30 s: it can take minutes.
+            let finishStart = Date()
+            var (lastEvent, lastLine) = (Date.distantPast, Date())
+            return run.finish(threads: parallelism.threads, provenance: ["bundle": spec.fileName, "bundle_sha256": spec.sha256]) { done, total in
+                let now = Date()
+                guard now.timeIntervalSince(lastEvent) >= 1 || done == total else { return }
+                lastEvent = now
+                let eta = done > 0 ? now.timeIntervalSince(finishStart) * Double(total - done) / Double(done) : nil
+                let progress = JobProgress(epoch: run.settings.epochs, epochs: run.settings.epochs, batch: done, batches: total,
+                                           etaSeconds: eta, metrics: lastMetrics, phase: phase)
+                events.send(JobEvent(.progress, progress: progress))
+                if now.timeIntervalSince(lastLine) >= 30 {
+                    lastLine = now
+                    events.send(JobEvent(.log, level: "info", message: "job \(spec.job): \(phase): \(Int(progress.fraction * 100))%"
+                                         + (eta.map { ", about \(Int($0.rounded())) s left" } ?? "")))
+                }
+            }
         }
         try FileManager.default.createDirectory(at: spec.resultFolder, withIntermediateDirectories: true)
         try result.write(into: spec.resultFolder)

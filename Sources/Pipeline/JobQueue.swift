@@ -60,6 +60,12 @@ public protocol JobQueue: Sendable {
     /// queued → cancelled at once; running: asks the worker to stop at the next batch.
     func cancel(id: Int64, now: Date) throws -> Job
 
+    /// Records that a cancelled job's bundle moved from `from` to `to` (the worker moves
+    /// bundles of jobs cancelled while queued into quarantine). False, changing nothing, when
+    /// the job is no longer cancelled or its bundle is no longer recorded at `from` (a `retry`
+    /// came first: the caller moves the bundle back).
+    func relocateCancelledBundle(id: Int64, from: String, to: String) throws -> Bool
+
     /// failed or cancelled → queued, with attempts and error cleared.
     func retry(id: Int64) throws -> Job
 

@@ -280,6 +280,13 @@ public struct SQLiteJobQueue: JobQueue {
         }
     }
 
+    public func relocateCancelledBundle(id: Int64, from: String, to: String) throws -> Bool {
+        try immediate { db in
+            try db.execute(sql: "UPDATE jobs SET bundle_path = ? WHERE id = ? AND state = 'cancelled' AND bundle_path = ?", arguments: [to, id, from])
+            return db.changesCount > 0
+        }
+    }
+
     public func retry(id: Int64) throws -> Job {
         try immediate { db in
             try transition(db, id, from: [.failed, .cancelled], action: "retry",

@@ -8,6 +8,8 @@ import Foundation
 ///     quarantine/                   bundles that failed or were cancelled
 ///     work/<job>/                   a job's extracted bundle (recreated on every attempt)
 ///     checkpoints/<job>.checkpoint  a job's last finished epoch
+///     finished/<job>/               a job's result until it is published (a publish that
+///                                   failed for the machine's sake is retried from it)
 public struct StateDirectory: Sendable {
     public let root: URL
 
@@ -19,9 +21,11 @@ public struct StateDirectory: Sendable {
     public var quarantine: URL { root.appendingPathComponent("quarantine") }
     public var work: URL { root.appendingPathComponent("work") }
     public var checkpoints: URL { root.appendingPathComponent("checkpoints") }
+    public var finished: URL { root.appendingPathComponent("finished") }
 
     public func workFolder(job: Int64) -> URL { work.appendingPathComponent(String(job)) }
     public func checkpoint(job: Int64) -> URL { checkpoints.appendingPathComponent("\(job).checkpoint") }
+    public func finishedResult(job: Int64) -> URL { finished.appendingPathComponent(String(job)) }
 
     /// Creates the folders that are missing. The root stays readable (`augerino status` and
     /// `jobs` may run as other users); the folders holding users' bundles and their unpacked
@@ -29,7 +33,7 @@ public struct StateDirectory: Sendable {
     /// - Throws: `PipelineError.io` naming the folder.
     public func create() throws {
         try createFolder(root)
-        for folder in [spool, quarantine, work, checkpoints] {
+        for folder in [spool, quarantine, work, checkpoints, finished] {
             try createFolder(folder, mode: 0o700)
             _ = chmod(folder.path, 0o700)
         }

@@ -63,6 +63,7 @@ public final class TrainingRun {
         settings.schedule = options.schedule!
         settings.rewardCap = options.rewardCap! > 0 ? options.rewardCap : nil
         settings.widthLearningRate = options.widthLearningRate
+        settings.objective = options.objective!
         probeImages = options.probeImages!
         name = manifest.name
         classes = folder.classes
@@ -131,20 +132,27 @@ public final class TrainingRun {
     }
 
     /// Evaluates with N copies and a single pass, runs the probes, and assembles the results.
-    /// `provenance` (the data's hashes, say) joins the report's settings.
-    public func finish(threads: Int, provenance: [String: String] = [:]) -> TrainingResult {
+    /// `provenance` (the data's hashes, say) joins the report's settings. `progress(done,
+    /// total)` hears the work done in image passes (one image through the network once).
+    public func finish(threads: Int, provenance: [String: String] = [:], progress: (Int, Int) -> Void = { _, _ in }) -> TrainingResult {
         let metricName = task == .regression ? "mse" : "accuracy"
         var metrics: [String: Double] = [:]
+        let copies = max(1, settings.testCopies)
+        let probePasses = probeImages == 0 ? 0 : probeImagePasses(images: min(probeImages, test.count), copies: settings.testCopies,
+                                                                   height: test.height, width: test.width)
+        let total = test.count * copies + test.count + probePasses
         let start = Date()
-        metrics["test_\(metricName)"] = trainer.evaluate(test, copies: settings.testCopies)
+        metrics["test_\(metricName)"] = trainer.evaluate(test, copies: settings.testCopies) { progress($0 * copies, total) }
         let copiesSeconds = Date().timeIntervalSince(start)
         let single = Date()
-        metrics["test_\(metricName)_single"] = trainer.evaluate(test, copies: 0)
+        metrics["test_\(metricName)_single"] = trainer.evaluate(test, copies: 0) { progress(test.count * copies + $0, total) }
         let singleSeconds = Date().timeIntervalSince(single)
         metrics["test_seconds_per_image"] = copiesSeconds / Double(max(1, test.count))
         metrics["test_seconds_per_image_single"] = singleSeconds / Double(max(1, test.count))
         let probes = probeImages == 0 ? [] :
-            probeInvariances(trainer.predictor, data: test, copies: settings.testCopies, limit: probeImages, seed: settings.seed)
+            probeInvariances(trainer.predictor, data: test, copies: settings.testCopies, limit: probeImages, seed: settings.seed) {
+                progress(test.count * (copies + 1) + $0, total)
+            }
         metrics["train_loss"] = trainer.history.last?.trainLoss
         metrics["train_\(metricName)"] = trainer.history.last?.trainMetric
         let runSettings: [String: String] = [

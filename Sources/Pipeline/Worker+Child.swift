@@ -65,8 +65,9 @@ extension Worker {
             case .progress:
                 guard let progress = event.progress else { break }
                 try? queue.recordProgress(id: job.id, progress)
-                notifier.worker(index, status: String(format: "job %lld (%@): epoch %d/%d, %.0f%%, ETA %.0f s", job.id, job.name, progress.epoch,
-                                                      progress.epochs, progress.fraction * 100, progress.etaSeconds ?? 0))
+                notifier.worker(index, status: String(format: "job %lld (%@): %@, %.0f%%, ETA %.0f s", job.id, job.name,
+                                                      progress.phase ?? "epoch \(progress.epoch)/\(progress.epochs)",
+                                                      progress.fraction * 100, progress.etaSeconds ?? 0))
             case .epoch:
                 if let progress = event.progress { try? queue.recordProgress(id: job.id, progress) }
                 logger.info("\(event.message ?? "job \(job.id): an epoch finished")")

@@ -35,6 +35,8 @@ public final class Worker: @unchecked Sendable {
     private var currentJob: Int64?
     /// Consecutive failures of the machine (not of a job), for the backoff.
     private var machineFailures = 0
+    /// When `quarantineBundlesCancelledWhileQueued` last looked (it looks at most every 2 s).
+    private var lastCancelledSweep = Date.distantPast
 
     public init(index: Int, configuration: DaemonConfiguration, queue: JobQueue, notifier: SystemdNotifier, logger: Logger, parallelism: Parallelism,
                 executable: URL = URL(fileURLWithPath: "/proc/self/exe")) {
@@ -77,6 +79,7 @@ public final class Worker: @unchecked Sendable {
                 continue
             }
             guard let job else {
+                quarantineBundlesCancelledWhileQueued()
                 notifier.worker(index, status: nil)
                 _ = wakeSignal.wait(timeout: .now() + min(1, notifier.watchdogInterval ?? 1))
                 continue
@@ -126,8 +129,27 @@ public final class Worker: @unchecked Sendable {
                 return
             }
         }
-        switch runConfined(job) {
-        case .done(let resultFolder):
+        let finished = state.finishedResult(job: job.id)
+        let outcome: ChildOutcome
+        if FileManager.default.fileExists(atPath: finished.path) {
+            logger.info("job \(job.id): its result was finished before publishing it failed; publishing it without training again")
+            outcome = .done(finished)
+        } else {
+            outcome = runConfined(job)
+        }
+        switch outcome {
+        case .done(var resultFolder):
+            // Kept apart from the work folder until it is published: when publishing fails for
+            // the machine's sake (a full outbox), the retry publishes it instead of training and
+            // evaluating again.
+            if resultFolder != finished {
+                if rename(resultFolder.path, finished.path) == 0 {
+                    resultFolder = finished
+                    try? syncFolder(state.finished)
+                } else {
+                    logger.warning("job \(job.id): cannot keep its result in \(finished.path) (\(String(cString: strerror(errno)))); a failed publish will train again")
+                }
+            }
             do {
                 let name = try outbox.publish(base: job.name, job: job.id, reserve: { try queue.reserveResult(id: job.id, name: $0) }) { folder in
                     for file in try FileManager.default.contentsOfDirectory(atPath: resultFolder.path).sorted() {
@@ -239,9 +261,37 @@ public final class Worker: @unchecked Sendable {
         }
     }
 
+    /// A job cancelled while queued (waiting for its turn or for a retry) never reaches this
+    /// worker, so its bundle would stay in the spool: it goes to quarantine like a running
+    /// job's, and its checkpoint goes. Worker 0 does it, whenever it is idle. A `retry` that
+    /// comes between the move and its record wins: the bundle moves back.
+    func quarantineBundlesCancelledWhileQueued() {
+        guard index == 0, Date().timeIntervalSince(lastCancelledSweep) >= 2 else { return }
+        lastCancelledSweep = Date()
+        guard let cancelled = try? queue.jobs(state: .cancelled) else { return }
+        for job in cancelled where job.supersededBy == nil && job.bundlePath.hasPrefix(state.spool.path + "/")
+            && FileManager.default.fileExists(atPath: job.bundlePath) {
+            let target = quarantine(job)
+            guard target != job.bundlePath else { continue }
+            if (try? queue.relocateCancelledBundle(id: job.id, from: job.bundlePath, to: target)) == true {
+                removeScratch(job, checkpoint: true)
+                logger.notice("job \(job.id): cancelled while queued; its bundle is in \(target)")
+            } else {
+                do { try moveFile(target, to: job.bundlePath) } catch {
+                    logger.error("job \(job.id): was retried while its bundle moved to quarantine, and cannot move back (\(error)); it lies at \(target): `augerino cancel \(job.id)` then `augerino retry \(job.id)` pick it up")
+                }
+            }
+        }
+    }
+
+    /// Removes the job's work folder; with `checkpoint`, also its checkpoint and its finished
+    /// result (the job is over, or starts from the beginning).
     func removeScratch(_ job: Job, checkpoint: Bool) {
         try? FileManager.default.removeItem(at: state.workFolder(job: job.id))
-        if checkpoint { try? FileManager.default.removeItem(at: state.checkpoint(job: job.id)) }
+        if checkpoint {
+            try? FileManager.default.removeItem(at: state.checkpoint(job: job.id))
+            try? FileManager.default.removeItem(at: state.finishedResult(job: job.id))
+        }
     }
 
     /// Records an outcome in the queue, trying again (with backoff) while the queue cannot be

@@ -56,6 +56,9 @@ struct BenchFidelity: ParsableCommand {
     @Option(help: "Learning-rate schedule: constant (the reference's) or cosine (default: the product's).")
     var schedule: ScheduleKind?
 
+    @Option(help: "What trains the widths: reward (λ·‖θ‖) or evidence (the last layer's Laplace evidence; default: the product's).")
+    var objective: WidthObjective?
+
     @OptionGroup var threading: ThreadOption
 
     func validate() throws {
@@ -87,7 +90,7 @@ struct BenchFidelity: ParsableCommand {
         let parallelism = try threading.parallelism()
         let sources = FidelitySources(data: URL(fileURLWithPath: data), train: train, test: test)
         let overrides = TrainingOptions(epochs: epochs, regularization: reg, seed: nil, width: width, rewardUnits: rewardUnits,
-                                        probeImages: 0, schedule: schedule)
+                                        probeImages: 0, schedule: schedule, objective: objective)
         print(FidelityRow.header(seeds: seeds))
         var (checks, passed, failedCases) = (0, 0, [String]())
         let start = Date()
@@ -372,14 +375,7 @@ struct FidelityRow {
 
     /// The interval of width θ as the report writes it: ±45°, ±2.0 px, ×0.83–1.20, slope ±0.20.
     static func range(_ generator: AffineGenerator, theta: Float, size: Int) -> String {
-        let (interval, unit) = naturalInterval(generator, theta: theta, height: size, width: size)
-        let high = interval.last ?? 0
-        switch unit {
-        case "degrees": return String(format: "±%.1f°", high)
-        case "pixels": return String(format: "±%.2f px", high)
-        case "factor": return String(format: "×%.2f–%.2f", interval.first ?? 0, high)
-        default: return String(format: "slope ±%.2f", high)
-        }
+        naturalRangeText(generator, theta: theta, height: size, width: size)
     }
 
     var expectedText: String {

@@ -57,7 +57,7 @@ struct BenchMNIST: ParsableCommand {
         let testImages = try load("t10k-images-idx3-ubyte"), testLabels = try load("t10k-labels-idx1-ubyte")
         for (images, labels, split) in [(trainImages, trainLabels, "train"), (testImages, testLabels, "t10k")] {
             guard images.shape.count == 3, images.shape[1] == 28, images.shape[2] == 28, labels.shape == [images.shape[0]] else {
-                throw ValidationError("\(data): the \(split) files should hold N×28×28 images and N labels, found \(images.shape) and \(labels.shape)")
+                throw CommandFailure("\(data): the \(split) files should hold N×28×28 images and N labels, found \(images.shape) and \(labels.shape)")
             }
         }
         // Standardise with the training set's statistics.
@@ -89,7 +89,7 @@ struct BenchMNIST: ParsableCommand {
                     optimizer.setLearningRates([learningRate * schedule.factor(at: step)])
                     let loss = Tensor.crossEntropy(net(Tensor(shape: [batch, 1, 28, 28], values: values), random: &random),
                                                    labels: indices.map { trainY[$0] })
-                    guard loss.item.isFinite else { throw ValidationError("training diverged at epoch \(epoch) (loss \(loss.item)); try a smaller --learning-rate") }
+                    guard loss.item.isFinite else { throw CommandFailure("training diverged at epoch \(epoch) (loss \(loss.item)); try a smaller --learning-rate") }
                     optimizer.zeroGradients()
                     loss.backward()
                     optimizer.step()

@@ -27,13 +27,25 @@ struct BundlePack: ParsableCommand {
     @Option(help: "The bundle to write (.tar.gz or .tgz); must not exist yet.")
     var out: String
 
+    @Option(help: "Names for the labels 0, 1, 2, … of a recognised layout, comma-separated (for example Fashion-MNIST's T-shirt,Trouser,…); the report shows them.")
+    var classes: String?
+
+    var classNames: [String]? { classes.map { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } } }
+
     func validate() throws {
         guard out.hasSuffix(".tar.gz") || out.hasSuffix(".tgz") else { throw ValidationError("--out \(out): a bundle's name ends in .tar.gz or .tgz") }
+        if let names = classNames, names.count < 2 || names.contains(where: \.isEmpty) || Set(names).count != names.count {
+            throw ValidationError("--classes \"\(classes ?? "")\": give at least two distinct, non-empty names separated by commas")
+        }
         try requireNew(out)
     }
 
     func run() throws {
-        try BundleArchive.pack(URL(fileURLWithPath: folder), to: URL(fileURLWithPath: out))
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw CommandFailure("\(folder): no such folder; give the folder that holds manifest.json and its data files, MNIST-style IDX files or class folders of PNGs")
+        }
+        try BundleArchive.pack(URL(fileURLWithPath: folder), to: URL(fileURLWithPath: out), classes: classNames)
         // Check what was packed the way a reader will, and keep nothing that fails.
         do {
             let (dataset, cleanup) = try openDataset(out)
@@ -68,9 +80,8 @@ struct BundleCheck: ParsableCommand {
                 let counts = classes.indices.map { c in dataset.train.targets.filter { Int($0) == c }.count }
                 print("  classes: " + zip(classes, counts).map { "\($0.escapingControlCharacters) (\($1))" }.joined(separator: ", "))
             }
-        } catch {
-            FileHandle.standardError.write(Data("error: \("\(error)".escapingControlCharacters)\n".utf8))
-            throw ExitCode(1)
+        } catch let error as BundleError {
+            throw CommandFailure("\(error)")
         }
     }
 }
@@ -81,9 +92,9 @@ struct BundleCheck: ParsableCommand {
 func openDataset(_ path: String) throws -> (DatasetFolder, () -> Void) {
     var isFolder: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-        throw ValidationError("\(path): no such file or folder; give a .tar.gz bundle or a dataset folder with manifest.json")
+        throw CommandFailure("\(path): no such file or folder; give a .tar.gz bundle or a dataset folder (`augerino bundle check` tells whether a folder or bundle will do)")
     }
-    if isFolder.boolValue { return (try DatasetFolder.load(URL(fileURLWithPath: path)), {}) }
+    if isFolder.boolValue { return (try DatasetFolder.load(URL(fileURLWithPath: path), recognisingLayouts: true), {}) }
     let staging = try StagingFolder()
     let name = URL(fileURLWithPath: path).lastPathComponent
     do {

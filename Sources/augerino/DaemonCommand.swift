@@ -35,12 +35,12 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: "Outbox folder (overrides `outbox`).") var outbox: String?
     @Option(help: "State folder: queue, spool, checkpoints (overrides `state`).") var state: String?
     @Option(help: "Jobs trained at once (overrides [daemon] workers).") var workers: Int?
-    @Option(help: "Kernel threads per worker (overrides [daemon] threads).") var threads: Int?
+    @Option(help: "Kernel threads per worker, 0 to 1024 (overrides [daemon] threads; 0: all cores, or AUGERINO_THREADS, divided among the workers).") var threads: Int?
     @Option(help: "trace, debug, info, notice, warning, error or critical (overrides [daemon] log_level).") var logLevel: Logger.Level?
 
     func validate() throws {
         if let workers, !(1...64).contains(workers) { throw ValidationError("--workers \(workers): must be from 1 to 64") }
-        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads \(threads): must be from 1 to 1024") }
+        if let threads, !(0...1024).contains(threads) { throw ValidationError("--threads \(threads): must be from 0 (all cores) to 1024") }
     }
 
     func run() async throws {
@@ -51,7 +51,7 @@ struct DaemonCommand: AsyncParsableCommand {
         if let outbox { configuration.outbox = path(outbox) }
         if let state { configuration.state = path(state) }
         if let workers { configuration.workers = workers }
-        if let threads { configuration.threads = threads }
+        if let threads { configuration.threads = threads == 0 ? nil : threads }
         if let logLevel { configuration.logLevel = logLevel }
         let level = configuration.logLevel
         // Control characters in dropped files' names are shown escaped, so no name forges a line.

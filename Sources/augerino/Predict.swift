@@ -49,7 +49,7 @@ struct Predict: ParsableCommand {
             let array = try InputFile.read(URL(fileURLWithPath: input))
             let tail = Array(array.shape.suffix(c == 1 && array.shape.count <= 3 ? 2 : 3))
             guard tail == (c == 1 && array.shape.count <= 3 ? [h, w] : [c, h, w]) else {
-                throw ValidationError("\(input): images of shape \(array.shape) do not fit the model, which reads \(c)×\(h)×\(w)")
+                throw CommandFailure("\(input): images of shape \(array.shape) do not fit the model, which reads \(c)×\(h)×\(w); give images of that size (N×\(h)×\(w)\(c == 1 ? "" : " with \(c) channels first"))")
             }
             let count = array.values.count / (c * h * w)
             let x = Tensor(shape: [count, c, h, w], values: array.values.map { ($0 - model.inputMean) / model.inputStd })

@@ -31,7 +31,8 @@ func durationText(_ seconds: Double) -> String {
 }
 
 func progressText(_ progress: JobProgress) -> String {
-    var text = String(format: "epoch %d/%d, batch %d/%d (%.0f%%)", progress.epoch, progress.epochs, progress.batch, progress.batches, progress.fraction * 100)
+    var text = progress.phase.map { String(format: "trained %d epochs; %@: %.0f%%", progress.epochs, $0 as NSString, progress.fraction * 100) }
+        ?? String(format: "epoch %d/%d, batch %d/%d (%.0f%%)", progress.epoch, progress.epochs, progress.batch, progress.batches, progress.fraction * 100)
     if let eta = progress.etaSeconds { text += ", ETA \(durationText(eta))" }
     return text
 }
@@ -128,6 +129,7 @@ struct Cancel: ParsableCommand {
     func run() throws {
         let (_, _, queue) = try openQueue(configOption)
         let job = try queue.cancel(id: id, now: Date())
-        print(job.state == .cancelled ? "job \(job.id) (\(job.name)) cancelled" : "job \(job.id) (\(job.name)) stops at its next batch")
+        print(job.state == .cancelled ? "job \(job.id) (\(job.name)) cancelled; the daemon moves its bundle to quarantine (`augerino retry \(job.id)` queues it again)"
+                                      : "job \(job.id) (\(job.name)) stops at its next batch")
     }
 }

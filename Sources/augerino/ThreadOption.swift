@@ -3,12 +3,12 @@ import Kernels
 
 /// `--threads T`, shared by every command that computes.
 struct ThreadOption: ParsableArguments {
-    @Option(help: "Threads (default: AUGERINO_THREADS, else all cores).")
+    @Option(help: "Threads, 1 to 1024 (0 or not given: AUGERINO_THREADS, else all cores; the same as daemon.conf's threads).")
     var threads: Int?
 
     func validate() throws {
-        if let threads, !(1...1024).contains(threads) {
-            throw ValidationError("--threads \(threads): a thread count must be from 1 to 1024")
+        if let threads, !(0...1024).contains(threads) {
+            throw ValidationError("--threads \(threads): a thread count must be from 0 (all cores) to 1024")
         }
     }
 
@@ -17,6 +17,7 @@ struct ThreadOption: ParsableArguments {
     /// - Throws: when AUGERINO_THREADS or AUGERINO_GEMM_KERNEL is set to something unusable.
     func parallelism() throws -> Parallelism {
         _ = try GemmKernel.fromEnvironment()
-        return try threads.map(Parallelism.init(threads:)) ?? Parallelism.fromEnvironment()
+        guard let threads, threads > 0 else { return try Parallelism.fromEnvironment() }
+        return Parallelism(threads: threads)
     }
 }

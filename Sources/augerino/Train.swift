@@ -8,6 +8,7 @@ import Pipeline
 
 extension RewardUnits: ExpressibleByArgument {}
 extension ScheduleKind: ExpressibleByArgument {}
+extension WidthObjective: ExpressibleByArgument {}
 
 /// `augerino train`: learns a network and the invariances of a dataset, writes the model and
 /// the report.
@@ -26,7 +27,7 @@ struct Train: ParsableCommand {
     @Argument(help: "The dataset: a .tar.gz bundle, or a folder with manifest.json and its data files.")
     var dataset: String
 
-    @Option(help: "Output folder for model.safetensors and report.json (created if missing; those two files are replaced).")
+    @Option(help: "Output folder (created if missing) for model.safetensors, report.json, report.html and report.md; those four files are replaced.")
     var out: String
 
     @Option(help: "Epochs (default: manifest, else enough for about 5,600 steps, from 10 to 200).")
@@ -95,7 +96,7 @@ struct Train: ParsableCommand {
         let provenance = isFolder.boolValue
             ? ["data": dataset, "data_sha256": try TrainingRun.folderDigest(URL(fileURLWithPath: dataset))]
             : ["bundle": URL(fileURLWithPath: dataset).lastPathComponent, "bundle_sha256": try SHA256.hash(file: dataset)]
-        let progress = ProgressDisplay(total: run.settings.epochs)
+        let progress = ProgressDisplay(total: run.settings.epochs, imageHeight: run.train.height, imageWidth: run.train.width)
         FileHandle.standardError.write(Data("\(run.summary), \(parallelism)\n".utf8))
         let result = try TensorContext.with(parallelism) {
             while !run.isFinished {
@@ -121,10 +122,11 @@ struct Train: ParsableCommand {
 /// Progress on standard error: a bar with ETA on a terminal, one line per epoch otherwise.
 final class ProgressDisplay {
     let total: Int
+    let imageHeight: Int, imageWidth: Int
     let isTerminal = isatty(STDERR_FILENO) == 1
     let start = Date()
 
-    init(total: Int) { self.total = total }
+    init(total: Int, imageHeight: Int, imageWidth: Int) { (self.total, self.imageHeight, self.imageWidth) = (total, imageHeight, imageWidth) }
 
     func batch(epoch: Int, done: Int, of batches: Int) {
         guard isTerminal else { return }
@@ -139,8 +141,8 @@ final class ProgressDisplay {
     func epochDone(_ record: EpochRecord, task: LearningTask) {
         let metric = task == .regression ? String(format: "train MSE %.4f", record.trainMetric) : String(format: "train accuracy %.2f%%", record.trainMetric * 100)
         let test = record.testMetric.map { task == .regression ? String(format: ", test MSE %.4f", $0) : String(format: ", test accuracy %.2f%%", $0 * 100) } ?? ""
-        let widths = AffineGenerator.allCases.map { String(format: "%@ %.3f", $0.rawValue as NSString, record.theta[$0.rawValue] ?? 0) }.joined(separator: ", ")
-        let line = String(format: "epoch %d/%d: loss %.4f, %@%@; θ: %@ (%@)", record.epoch, total, record.trainLoss, metric, test, widths, duration(record.seconds))
+        let widths = naturalWidthsText(record.theta, height: imageHeight, width: imageWidth)
+        let line = String(format: "epoch %d/%d: loss %.4f, %@%@; widths: %@ (%@)", record.epoch, total, record.trainLoss, metric, test, widths, duration(record.seconds))
         FileHandle.standardError.write(Data(((isTerminal ? "\r\u{1B}[K" : "") + line + "\n").utf8))
     }
 

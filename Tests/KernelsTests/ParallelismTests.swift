@@ -20,10 +20,12 @@ final class ParallelismEnvironmentTests: XCTestCase {
     func test_fromEnvironment_whenThreadsGiven_usesThem() throws {
         XCTAssertEqual(try Parallelism.fromEnvironment(["AUGERINO_THREADS": "3"]).threads, 3)
         XCTAssertEqual(try Parallelism.fromEnvironment([:]).threads, ProcessInfo.processInfo.activeProcessorCount)
+        XCTAssertEqual(try Parallelism.fromEnvironment(["AUGERINO_THREADS": "0"]).threads, ProcessInfo.processInfo.activeProcessorCount,
+                       "0 means all cores, as daemon.conf's threads = 0 and --threads 0 do")
     }
 
     func test_fromEnvironment_whenThreadsInvalid_namesTheVariableAndTheRule() {
-        for bad in ["0", "-2", "two", "5000", ""] {
+        for bad in ["-2", "two", "5000", ""] {
             XCTAssertThrowsError(try Parallelism.fromEnvironment(["AUGERINO_THREADS": bad])) { error in
                 let text = String(describing: error)
                 XCTAssertTrue(text.contains("AUGERINO_THREADS") && text.contains("whole number"), text)

@@ -1,3 +1,4 @@
+import Foundation
 import TestSupport
 import XCTest
 @testable import NN
@@ -126,6 +127,23 @@ final class OperationGradientTests: XCTestCase {
         checkGradients("affineWarp", [randomTensor([2, 2, 5, 6], seed: 44), theta], step: 1e-3, tolerance: 1e-2) { Tensor.affineWarp($0[0], theta: $0[1]) }
     }
 
+    func test_lastLayerLaplaceLogDeterminant_matchesAnExplicitMatrix_andItsGradients() {
+        let features = randomTensor([6, 3], seed: 60), logits = randomTensor([6, 3], scale: 2, seed: 61)
+        for (name, withLogits) in [("softmax", true), ("gaussian", false)] {
+            let logDet = Tensor.lastLayerLaplaceLogDeterminant(features: features, logits: withLogits ? logits : nil, outputPrecision: 2.5,
+                                                               dataScale: 3, priorPrecision: 0.7)!
+            let expected = naiveLastLayerLaplaceLogDeterminant(features: features.values, logits: withLogits ? logits.values : nil, examples: 6,
+                                                               outputPrecision: 2.5, dataScale: 3, priorPrecision: 0.7)
+            XCTAssertEqual(Double(logDet.item), expected, accuracy: 1e-4 * abs(expected), "\(name): log det against the explicit matrix")
+            checkGradients("lastLayerLaplace \(name)", withLogits ? [features, logits] : [features], step: 1e-2, tolerance: 5e-3) {
+                Tensor.lastLayerLaplaceLogDeterminant(features: $0[0], logits: withLogits ? $0[1] : nil, outputPrecision: 2.5,
+                                                      dataScale: 3, priorPrecision: 0.7)!
+            }
+        }
+        XCTAssertNil(Tensor.lastLayerLaplaceLogDeterminant(features: features, logits: logits, dataScale: 3, priorPrecision: 0),
+                     "the softmax curvature is singular along the sum of the classes: with no prior, H is not positive definite")
+    }
+
     func test_gradientsAccumulateAcrossBackwardCalls_andNothingIsRecordedWithoutGradients() {
         let w = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
         (w * w).sum().backward()
@@ -136,4 +154,35 @@ final class OperationGradientTests: XCTestCase {
         let result = TensorContext.withoutGradients { (w * w).sum() }
         XCTAssertFalse(result.requiresGradient)
     }
+}
+
+/// log det of H = s·Σₙ [φₙ,1][φₙ,1]ᵀ ⊗ Λₙ + δI written out entry by entry, by Gaussian
+/// elimination with partial pivoting.
+private func naiveLastLayerLaplaceLogDeterminant(features: [Float], logits: [Float]?, examples n: Int, outputPrecision: Double,
+                                                 dataScale: Double, priorPrecision: Double) -> Double {
+    let d = features.count / n + 1, c = logits.map { $0.count / n } ?? 1, p = d * c
+    var h = [[Double]](repeating: [Double](repeating: 0, count: p), count: p)
+    for example in 0..<n {
+        let phi = (0..<(d - 1)).map { Double(features[example * (d - 1) + $0]) } + [1]
+        var lambda = [[outputPrecision]]
+        if let logits {
+            let z = (0..<c).map { Double(logits[example * c + $0]) }
+            let e = z.map { exp($0 - z.max()!) }, total = e.reduce(0, +)
+            let prob = e.map { $0 / total }
+            lambda = (0..<c).map { i in (0..<c).map { k in (i == k ? prob[i] : 0) - prob[i] * prob[k] } }
+        }
+        for a in 0..<d { for b in 0..<d { for i in 0..<c { for k in 0..<c { h[a * c + i][b * c + k] += dataScale * phi[a] * phi[b] * lambda[i][k] } } } }
+    }
+    for i in 0..<p { h[i][i] += priorPrecision }
+    var logDet = 0.0
+    for column in 0..<p {
+        let pivot = (column..<p).max { abs(h[$0][column]) < abs(h[$1][column]) }!
+        h.swapAt(column, pivot)
+        logDet += log(abs(h[column][column]))
+        for row in (column + 1)..<p {
+            let factor = h[row][column] / h[column][column]
+            for k in column..<p { h[row][k] -= factor * h[column][k] }
+        }
+    }
+    return logDet
 }

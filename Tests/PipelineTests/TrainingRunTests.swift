@@ -51,4 +51,27 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(flagged.settings.rewardUnits, .parameter)
         XCTAssertEqual(flagged.settings.schedule, .constant)
     }
+
+    /// The final evaluation and probes can take minutes: they say how far they are, in image
+    /// passes that only grow and end at the total.
+    func testFinishReportsProgressUpToItsTotal() throws {
+        let data = try folder(count: 60, task: "classification", training: ["epochs": 1])
+        let run = TrainingRun(dataset: data, overrides: TrainingOptions(probeImages: 5))
+        while !run.isFinished { _ = try run.trainNextEpoch() }
+        var heard: [(Int, Int)] = []
+        let result = run.finish(threads: 1) { heard.append(($0, $1)) }
+        XCTAssertFalse(result.report.probes.isEmpty)
+        let total = try XCTUnwrap(heard.first?.1)
+        let test = run.test.count, copies = run.settings.testCopies
+        XCTAssertEqual(total, test * copies + test + probeImagePasses(images: 5, copies: copies, height: 8, width: 8))
+        XCTAssertTrue(heard.allSatisfy { $0.1 == total })
+        XCTAssertEqual(heard.map(\.0), heard.map(\.0).sorted(), "progress never goes back")
+        XCTAssertEqual(heard.last?.0, total, "it ends at its total")
+        XCTAssertGreaterThan(heard.count, 40, "every evaluation batch and probe magnitude is heard")
+    }
+
+    func testEpochLinesShowTheWidthsInNaturalUnits() {
+        let text = naturalWidthsText(["rotation": Float.pi / 2, "translate_x": 1, "scale": 0.4, "shear": 0.2], height: 28, width: 28)
+        XCTAssertEqual(text, "translate_x ±0.68 px, rotation ±45.0°, scale ×0.82–1.22, shear slope ±0.10")
+    }
 }

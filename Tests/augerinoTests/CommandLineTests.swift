@@ -1,4 +1,6 @@
 import ArgumentParser
+import Bundle
+import Foundation
 import XCTest
 @testable import augerino
 
@@ -19,7 +21,8 @@ final class CommandLineTests: XCTestCase {
     func test_badOptions_areSentencesThatNameTheOption() {
         let cases: [([String], String)] = [
             (["train", "data", "--out", "o", "--epochs", "0"], "--epochs 0: must be from 1 to 10000"),
-            (["train", "data", "--out", "o", "--threads", "0"], "--threads 0: a thread count must be from 1 to 1024"),
+            (["train", "data", "--out", "o", "--threads", "2000"], "--threads 2000: a thread count must be from 0 (all cores) to 1024"),
+            (["daemon", "--threads=-1"], "--threads -1: must be from 0 (all cores) to 1024"),
             (["bench", "gemm", "--sizes", "12,x"], "--sizes \"12,x\": expected comma-separated whole numbers"),
             (["bench", "train", "--batch", "1"], "--batch 1: must be from 2 to 4096"),
             (["predict", "model.safetensors", "x.idx", "--copies", "2000"], "--copies 2000: must be from 0 to 1024"),
@@ -33,6 +36,74 @@ final class CommandLineTests: XCTestCase {
                 let message = Augerino.message(for: error)
                 XCTAssertTrue(message.contains(expected), "«\(arguments.joined(separator: " "))» gave «\(message)»")
             }
+        }
+    }
+
+    /// Work that fails (a missing file, a folder that is not a result, a file that is not a
+    /// bundle) is exit status 1 with a sentence that names the thing and the fix, not a usage
+    /// error (64) with the usage line.
+    func test_failedWork_isExitStatusOne_withTheProblemAndTheFix() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let text = folder.appendingPathComponent("notes.txt")
+        try Data("not a bundle\n".utf8).write(to: text)
+        let path = folder.path
+        let cases: [([String], String)] = [
+            (["report", path], "holds no report.json, so it is not a result folder; give outbox/NAME or the --out of `augerino train`"),
+            (["report", path + "/missing"], "no such folder; give a result folder"),
+            (["train", path + "/nope.tar.gz", "--out", path + "/o"], "no such file or folder; give a .tar.gz bundle or a dataset folder"),
+            (["bundle", "pack", path + "/missing", "--out", path + "/x.tar.gz"], "no such folder; give the folder that holds manifest.json"),
+            (["bundle", "check", text.path], "it is not gzip-compressed at all: a bundle is a gzip-compressed tar (make one with `augerino bundle pack"),
+            (["bundle", "check", path], "no readable manifest.json in \(path), and no layout that `augerino bundle pack` recognises"),
+        ]
+        for (arguments, expected) in cases {
+            var command = try Augerino.parseAsRoot(arguments)
+            XCTAssertThrowsError(try command.run(), arguments.joined(separator: " ")) { error in
+                let message = Augerino.message(for: error)
+                XCTAssertEqual(Augerino.exitCode(for: error), .failure, "«\(arguments.joined(separator: " "))»: \(message)")
+                XCTAssertTrue(message.contains(expected), "«\(arguments.joined(separator: " "))» gave «\(message)»")
+            }
+        }
+        XCTAssertEqual(Augerino.negativeJobID(in: ["retry", "-1"]), "-1: a job id is a positive whole number; `augerino jobs` lists them")
+        XCTAssertEqual(Augerino.negativeJobID(in: ["cancel", "--config", "d.conf", "-7"]), "-7: a job id is a positive whole number; `augerino jobs` lists them")
+        XCTAssertNil(Augerino.negativeJobID(in: ["retry", "3"]))
+        XCTAssertNil(Augerino.negativeJobID(in: ["train", "-1"]))
+    }
+
+    /// `train` reads a folder in a layout `bundle pack` recognises, without a manifest.
+    func test_train_acceptsAFolderInALayoutThatBundlePackRecognises() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-layout-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let images = (0..<(8 * 28 * 28)).map { Float($0 % 256) }
+        try IDXArray.encodeBytes(shape: [8, 28, 28], values: images).write(to: folder.appendingPathComponent("train-images-idx3-ubyte"))
+        try IDXArray.encodeBytes(shape: [8], values: (0..<8).map { Float($0 % 2) }).write(to: folder.appendingPathComponent("train-labels-idx1-ubyte"))
+        let (dataset, cleanup) = try openDataset(folder.path)
+        cleanup()
+        XCTAssertEqual(dataset.train.count, 8)
+        XCTAssertEqual(dataset.manifest.task, .classification)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("manifest.json").path), "nothing is written into the folder")
+    }
+
+    /// `bundle pack --classes` names the labels of a layout that has no manifest.
+    func test_bundlePack_namesTheClassesOfARecognisedLayout() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-classes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let data = folder.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        try IDXArray.encodeBytes(shape: [8, 28, 28], values: (0..<(8 * 28 * 28)).map { Float($0 % 256) })
+            .write(to: data.appendingPathComponent("train-images-idx3-ubyte"))
+        try IDXArray.encodeBytes(shape: [8], values: (0..<8).map { Float($0 % 3) }).write(to: data.appendingPathComponent("train-labels-idx1-ubyte"))
+        let out = folder.appendingPathComponent("named.tar.gz").path
+        var pack = try Augerino.parseAsRoot(["bundle", "pack", data.path, "--out", out, "--classes", "T-shirt, Trouser,Pullover"])
+        try pack.run()
+        let (dataset, cleanup) = try openDataset(out)
+        cleanup()
+        XCTAssertEqual(dataset.classes, ["T-shirt", "Trouser", "Pullover"])
+        XCTAssertThrowsError(try Augerino.parseAsRoot(["bundle", "pack", data.path, "--out", out + ".tgz", "--classes", "only"])) { error in
+            XCTAssertTrue(Augerino.message(for: error).contains("--classes \"only\": give at least two distinct, non-empty names"), Augerino.message(for: error))
         }
     }
 }

@@ -262,6 +262,28 @@ final class DaemonProcessTests: XCTestCase {
         daemon.stop()
     }
 
+    func test_cancel_ofAJobWaitingForItsRetry_movesItsBundleToQuarantine() throws {
+        let daemon = try DaemonHarness("cancel-waiting", extraConfiguration: "retry_backoff = 3600")
+        try daemon.start()
+        try daemon.drop(TinyBundle.make(seed: 4, epochs: 1, divergent: true), as: "waits.tar.gz")
+        daemon.waitUntil("the job failed once and waits for its retry") {
+            guard let job = try daemon.jobs().first else { return false }
+            return job.state == .queued && job.attempts == 1
+        }
+        let spooled = try XCTUnwrap(try daemon.jobs().first).bundlePath
+        XCTAssertTrue(spooled.contains("/spool/") && FileManager.default.fileExists(atPath: spooled), spooled)
+        let cancelled = try daemon.command(["cancel", "1"])
+        XCTAssertEqual(cancelled.status, 0, cancelled.output)
+        XCTAssertTrue(cancelled.output.contains("cancelled; the daemon moves its bundle to quarantine"), cancelled.output)
+        daemon.waitUntil("the bundle is in quarantine") { try daemon.jobs().first?.bundlePath.contains("/quarantine/") == true }
+        let job = try XCTUnwrap(try daemon.jobs().first)
+        XCTAssertEqual(job.state, .cancelled)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: job.bundlePath), "the bundle is where the queue says: \(job.bundlePath)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: spooled), "nothing is left in the spool")
+        XCTAssertTrue(daemon.logText.contains("job 1: cancelled while queued; its bundle is in"), daemon.logText)
+        daemon.stop()
+    }
+
     func test_cancel_stopsARunningJobAtTheNextBatch_andKeepsItsBundle() throws {
         let daemon = try DaemonHarness("cancel")
         try daemon.start()

@@ -95,6 +95,32 @@ final class DaemonStorageTests: XCTestCase {
         XCTAssertEqual(exit, 0)
     }
 
+    func test_publishFailingForAReadOnlyOutbox_isRetriedWithoutTrainingAgain() throws {
+        let daemon = try DaemonHarness("publish-retry", extraConfiguration: "retry_backoff = 1")
+        guard run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", daemon.outbox.path]) == 0 else {
+            throw XCTSkip("needs to mount a tmpfs (root or CAP_SYS_ADMIN) to make a read-only outbox; skipped")
+        }
+        let root = daemon.root
+        addTeardownBlock { [self] in
+            _ = run(["umount", "-l", daemon.outbox.path])
+            try? FileManager.default.removeItem(at: root)
+        }
+        try daemon.start()
+        daemon.waitUntilReady()
+        guard run(["mount", "-o", "remount,ro", daemon.outbox.path]) == 0 else { throw XCTSkip("cannot remount the tmpfs read-only; skipped") }
+        try daemon.drop(TinyBundle.make(seed: 15, epochs: 2), as: "late.tar.gz")
+        daemon.waitUntil("publishing fails on the read-only outbox") { daemon.logText.contains("publish failed") }
+        XCTAssertNotEqual(try daemon.jobs().first?.state, .failed, "a read-only outbox is not the bundle's fault")
+        XCTAssertEqual(run(["mount", "-o", "remount,rw", daemon.outbox.path]), 0)
+        daemon.waitUntil("the job is done once the outbox is writable") { try daemon.jobs().first?.state == .done }
+        daemon.stop()
+        XCTAssertTrue(daemon.logText.contains("job 1: its result was finished before publishing it failed; publishing it without training again"), daemon.logText)
+        XCTAssertFalse(daemon.logText.contains("resuming after epoch"), "the retry neither trains nor evaluates again: \(daemon.logText)")
+        XCTAssertEqual(try daemon.modelTensors("late").isEmpty, false)
+        let finished = daemon.state.appendingPathComponent("finished")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: finished.path), [], "the kept result goes once published")
+    }
+
     func test_sigtermWhileWaitingForStorage_exitsZero() throws {
         let daemon = try DaemonHarness("readonly-stop")
         try mountState(daemon, size: "1m")

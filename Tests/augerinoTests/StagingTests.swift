@@ -41,7 +41,7 @@ final class StagingTests: XCTestCase {
         let errors = String(decoding: (failing.standardError as! Pipe).fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         failing.waitUntilExit()
         XCTAssertEqual(failing.terminationStatus, 1)
-        XCTAssertTrue(errors.hasPrefix("error: bad.tar.gz: "), errors)
+        XCTAssertTrue(errors.hasPrefix("Error: bad.tar.gz: "), errors)
         XCTAssertEqual(errors.split(separator: "\n").count, 1, "one line: \(errors)")
         XCTAssertFalse(errors.unicodeScalars.contains("\u{1b}"), errors)
         XCTAssertFalse(errors.contains(tmp.path), "the staging folder is not named: \(errors)")

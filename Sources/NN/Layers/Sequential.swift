@@ -9,10 +9,15 @@ public final class Sequential: Layer {
     public init(_ layers: [Layer]) { self.layers = layers }
 
     public func forward(_ x: Tensor, random: inout RandomGenerator) -> Tensor {
+        forward(x, layers: layers.indices, random: &random)
+    }
+
+    /// The layers at positions `range` only, in order (a network's body without its head).
+    public func forward(_ x: Tensor, layers range: Range<Int>, random: inout RandomGenerator) -> Tensor {
         var x = x
-        var i = 0
-        while i < layers.count {
-            if let norm = layers[i] as? BatchNorm2d, i + 1 < layers.count, layers[i + 1] is ReLU {
+        var i = range.lowerBound
+        while i < range.upperBound {
+            if let norm = layers[i] as? BatchNorm2d, i + 1 < range.upperBound, layers[i + 1] is ReLU {
                 x = norm.forward(x, thenReLU: true)
                 i += 2
             } else {

@@ -13,8 +13,12 @@ public final class Adam: Optimizer {
         (self.groups, self.beta1, self.beta2, self.eps, self.decoupled) = (groups, beta1, beta2, eps, decoupled)
     }
 
-    public func step() {
-        for (g, group) in groups.enumerated() {
+    public func step() { step(groups: Set(groups.indices)) }
+
+    /// One update of the parameters of the groups at these positions only (their moments and
+    /// step counts alone advance).
+    public func step(groups selected: Set<Int>) {
+        for (g, group) in groups.enumerated() where selected.contains(g) {
             for (p, parameter) in group.parameters.enumerated() {
                 guard let gradient = parameter.gradient else { continue }
                 let n = parameter.count
