@@ -43,13 +43,12 @@ public enum ReportPages {
         var md = "# \(report.name.escapingControlCharacters): learned invariances\n\n"
         md += "\(report.task.capitalized) task, \(report.settings["model"] ?? "model"), \(report.history.count) epochs.\n\n"
         for invariance in report.invariances { md += "- **\(ReportHeadline(invariance).text)**\n" }
-        md += "\n## Test \(label)\n\n| predictor | \(label) | seconds per image |\n|---|---|---|\n"
+        md += "\n## Test \(label)\n\n| predictor | \(label) | time per image |\n|---|---|---|\n"
         md += "| \(copies(report)) augmented copies averaged | \(percentOrValue(report, report.metrics["test_\(key)"])) | \(seconds(report.metrics["test_seconds_per_image"])) |\n"
         md += "| one plain pass | \(percentOrValue(report, report.metrics["test_\(key)_single"])) | \(seconds(report.metrics["test_seconds_per_image_single"])) |\n"
-        md += "\n## Widths\n\n| generator | learned | θ | start θ | interval | unit |\n|---|---|---|---|---|---|\n"
+        md += "\n## Widths\n\n| generator | learned | θ | start θ | interval |\n|---|---|---|---|---|\n"
         for i in report.invariances {
-            md += "| \(i.generator) | \(i.learned ? "yes" : "no") | \(String(format: "%.4g", i.theta)) | \(String(format: "%.4g", i.initialTheta)) | "
-            md += "\(String(format: "%.4g", i.interval.first ?? 0)) … \(String(format: "%.4g", i.interval.last ?? 0)) | \(i.unit) |\n"
+            md += "| \(i.generator) | \(i.learned ? "yes" : "no") | \(String(format: "%.3g", i.theta)) | \(String(format: "%.3g", i.initialTheta)) | \(ReportHeadline(i).range) |\n"
         }
         if !report.probes.isEmpty {
             md += "\n## Probes: test \(label) when every input is transformed (\(copies(report)) copies / one pass)\n\n"
@@ -83,9 +82,10 @@ public enum ReportPages {
         return longest == 0 ? fence + cell + fence : fence + " " + cell + " " + fence
     }
 
+    /// A time per image, always in milliseconds (one unit per column).
     static func seconds(_ value: Double?) -> String {
         guard let value else { return "–" }
-        return value >= 0.01 ? String(format: "%.3f s", value) : String(format: "%.2f ms", value * 1000)
+        return String(format: value >= 0.1 ? "%.0f ms" : "%.2f ms", value * 1000)
     }
 
     // MARK: HTML
@@ -105,8 +105,12 @@ public enum ReportPages {
         body += "ε is drawn uniformly from [−θ/2, θ/2] for each generator. Below ±5°, ±1 px, ×1.05 or slope ±0.05 it counts as none.</p></section>"
 
         if let samples = report.samples, !samples.isEmpty {
-            body += "<section><h2>What counts as the same</h2><p class=\"note\">Test inputs transformed from one end of each learned interval to the other (middle: unchanged).</p><table class=\"strip\">"
-            for (invariance, headline) in zip(report.invariances, headlines) where invariance.learned {
+            let shown = zip(report.invariances, headlines).filter { $0.0.learned && $0.1.verdict != .none }
+            let none = zip(report.invariances, headlines).filter { $0.0.learned && $0.1.verdict == .none }.map(\.0.generator)
+            body += "<section><h2>What counts as the same</h2><p class=\"note\">Test inputs transformed from one end of each learned interval to the other (middle: unchanged)."
+            if !none.isEmpty { body += " Not shown: \(escapeHTML(none.joined(separator: ", "))), learned as none (their pictures would all look unchanged)." }
+            body += "</p><table class=\"strip\">"
+            for (invariance, headline) in shown {
                 body += "<tr><th>\(escapeHTML(invariance.generator))<br><span class=\"range\">\(escapeHTML(headline.range))</span></th><td>"
                 for row in ReportPictures.strip(Array(samples.prefix(2)), invariance) {
                     body += "<span class=\"group\">" + row.map { "<img src=\"\($0)\" alt=\"\(escapeHTML(invariance.generator)) sample\">" }.joined() + "</span>"
@@ -118,11 +122,11 @@ public enum ReportPages {
 
         body += "<section><h2>Training</h2><div class=\"charts\">"
         let epochs = report.history.map { Double($0.epoch) }
-        body += SVGChart(title: "Widths θ over training", xLabel: "epoch", yLabel: "θ (parameter units)",
+        body += SVGChart(title: "Widths θ over training", xLabel: "epoch", yLabel: "θ (log scale)",
                          series: report.invariances.enumerated().filter(\.element.learned).map { index, invariance in
                              SVGChart.Series(label: invariance.generator, points: zip(epochs, report.history).map { ($0, Double($1.theta[invariance.generator] ?? 0)) },
                                              color: SVGChart.palette[index % SVGChart.palette.count])
-                         }).render()
+                         }, logY: true).render()
         body += SVGChart(title: "Loss", xLabel: "epoch", yLabel: "train loss",
                          series: [.init(label: "train loss", points: zip(epochs, report.history).map { ($0, $1.trainLoss) }, color: SVGChart.palette[0])]).render()
         body += SVGChart(title: "Train and test \(label)", xLabel: "epoch", yLabel: label,
@@ -134,19 +138,20 @@ public enum ReportPages {
         if !report.probes.isEmpty {
             body += "<section><h2>Probes: transforming every test input</h2><p class=\"note\">Each held-out input transformed by the same amount; "
             body += "shaded: the learned interval. Solid: \(copies(report)) augmented copies averaged; dashed: one plain pass."
-            body += isClassification(report) ? " Consistency: the share of inputs whose predicted class stays the one predicted untransformed.</p>" : "</p>"
+            body += isClassification(report) ? " Consistency (wide pale lines): the share of inputs whose predicted class stays the one predicted untransformed.</p>" : "</p>"
             body += "<div class=\"charts\">"
             for sweep in report.probes {
                 let invariance = report.invariances.first { $0.generator == sweep.generator }
                 let xs = sweep.points.map(\.natural)
                 var series: [SVGChart.Series] = [
-                    .init(label: label, points: zip(xs, sweep.points).map { ($0, $1.metric) }, color: SVGChart.palette[0]),
-                    .init(label: "\(label), 1 pass", points: zip(xs, sweep.points).map { ($0, $1.metricSingle) }, color: SVGChart.palette[0], dashed: true),
+                    .init(label: "\(label), \(copies(report)) copies", points: zip(xs, sweep.points).map { ($0, $1.metric) }, color: SVGChart.palette[0]),
+                    .init(label: "\(label), one pass", points: zip(xs, sweep.points).map { ($0, $1.metricSingle) }, color: SVGChart.palette[0], dashed: true),
                 ]
                 if isClassification(report) {
-                    series.append(.init(label: "consistency", points: zip(xs, sweep.points).compactMap { x, p in p.consistency.map { (x, $0) } }, color: SVGChart.palette[1]))
-                    series.append(.init(label: "1 pass", points: zip(xs, sweep.points).compactMap { x, p in p.consistencySingle.map { (x, $0) } },
-                                        color: SVGChart.palette[1], dashed: true))
+                    series.append(.init(label: "consistency, \(copies(report)) copies", points: zip(xs, sweep.points).compactMap { x, p in p.consistency.map { (x, $0) } },
+                                        color: SVGChart.palette[1], band: true))
+                    series.append(.init(label: "consistency, one pass", points: zip(xs, sweep.points).compactMap { x, p in p.consistencySingle.map { (x, $0) } },
+                                        color: SVGChart.palette[1], dashed: true, band: true))
                 }
                 let shaded = invariance.flatMap { $0.learned ? ($0.interval.first ?? 0, $0.interval.last ?? 0) : nil }
                 body += SVGChart(title: sweep.generator, xLabel: sweep.unit, yLabel: isClassification(report) ? "share" : label, series: series,
@@ -160,9 +165,9 @@ public enum ReportPages {
         body += "<tr><td>one plain pass</td><td>\(percentOrValue(report, report.metrics["test_\(key)_single"]))</td><td>\(seconds(report.metrics["test_seconds_per_image_single"]))</td></tr></table></section>"
 
         body += "<section><h2>Widths</h2><table class=\"data\"><tr><th>generator</th><th>learned</th><th>θ</th><th>start θ</th><th>interval</th></tr>"
-        for i in report.invariances {
-            body += "<tr><td>\(escapeHTML(i.generator))</td><td>\(i.learned ? "yes" : "no")</td><td>\(String(format: "%.4g", i.theta))</td><td>\(String(format: "%.4g", i.initialTheta))</td>"
-            body += "<td>\(String(format: "%.4g", i.interval.first ?? 0)) … \(String(format: "%.4g", i.interval.last ?? 0)) \(escapeHTML(i.unit))</td></tr>"
+        for (i, headline) in zip(report.invariances, headlines) {
+            body += "<tr><td>\(escapeHTML(i.generator))</td><td>\(i.learned ? "yes" : "no")</td><td>\(String(format: "%.3g", i.theta))</td><td>\(String(format: "%.3g", i.initialTheta))</td>"
+            body += "<td>\(escapeHTML(headline.range))</td></tr>"
         }
         body += "</table></section>"
 
@@ -189,9 +194,9 @@ public enum ReportPages {
         .headlines{list-style:none;padding:0;margin:0}.headlines li{padding:6px 0;font-size:17px;border-bottom:1px solid #f0f1f4}
         .badge{display:inline-block;min-width:86px;text-align:center;font-size:12px;border-radius:10px;padding:1px 8px;margin-right:8px;color:#fff;background:#8a94a6}
         .full .badge{background:#1a7f37}.partial .badge{background:#2f6fdf}.none .badge{background:#8a94a6}.not-learned .badge{background:#c8ccd4;color:#333}
-        .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:12px}
+        .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:12px}
         svg.chart{width:100%;height:auto;display:block}
-        .chart-title{font-size:14px;font-weight:600;fill:#1d2330}.tick{font-size:11px;fill:#5b6473}.axis{font-size:12px;fill:#1d2330}
+        .chart-title{font-size:15px;font-weight:600;fill:#1d2330}.tick{font-size:12px;fill:#4b5463}.axis{font-size:13px;fill:#1d2330}
         .grid{stroke:#eceef2}.frame{fill:none;stroke:#c9ced6}.learned{fill:#2f6fdf;fill-opacity:.12}
         table.strip th{text-align:left;font-weight:600;padding:6px 12px 6px 0;vertical-align:middle;white-space:nowrap}
         .range{font-weight:400;color:#5b6473;font-size:13px}

@@ -157,7 +157,7 @@ public final class TrainingRun {
         metrics["train_\(metricName)"] = trainer.history.last?.trainMetric
         let runSettings: [String: String] = [
             "seed": String(settings.seed), "regularization": String(settings.regularization), "learning_rate": String(settings.learningRate),
-            "reward_units": settings.rewardUnits.rawValue, "schedule": settings.schedule.rawValue,
+            "objective": settings.objective.rawValue, "reward_units": settings.rewardUnits.rawValue, "schedule": settings.schedule.rawValue,
             "reward_cap": settings.rewardCap.map { String($0) } ?? "none",
             "width_learning_rate": String(settings.widthLearningRate ?? settings.learningRate),
             "epochs": String(settings.epochs), "batch_size": String(settings.batchSize), "test_copies": String(settings.testCopies),

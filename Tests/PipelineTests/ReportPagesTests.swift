@@ -51,7 +51,10 @@ final class ReportPagesTests: XCTestCase {
         let html = ReportPages.html(sampleReport())
         XCTAssertTrue(html.contains("Full rotation invariance: ±180°"))
         XCTAssertTrue(html.contains("test &lt;data&gt;"), "names are escaped")
-        XCTAssertEqual(html.components(separatedBy: "<img src=\"data:image/png;base64,").count - 1, 6 * 2 * 5, "a strip of 5 per sample per generator")
+        // Rotation and scale are learned as more than none: a strip of 5 per sample for each;
+        // the four generators learned as none are named instead of shown unchanged five times.
+        XCTAssertEqual(html.components(separatedBy: "<img src=\"data:image/png;base64,").count - 1, 2 * 2 * 5, "a strip of 5 per sample per generator that is not none")
+        XCTAssertTrue(html.contains("Not shown: translate_x, translate_y, stretch, shear, learned as none"), "the none generators are named")
         XCTAssertGreaterThanOrEqual(html.components(separatedBy: "<svg").count - 1, 3 + 6, "training charts and a probe chart per generator")
         XCTAssertTrue(html.contains("class=\"learned\""), "the learned interval is shaded in the probes")
         for external in ["src=\"http", "href=\"http", "url(", "<script", "<link"] {
@@ -66,6 +69,23 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertTrue(md.contains("| 4 augmented copies averaged | 93.00% | 4.00 ms |"), md)
         XCTAssertTrue(md.contains("| one plain pass | 91.00% | 1.00 ms |"), md)
         XCTAssertTrue(md.contains("| bundle_sha256 | `" + String(repeating: "ab", count: 32) + "` |"))
+        XCTAssertTrue(md.contains("| rotation | yes | 6.6 | 0.69 | ±180° |"), "widths rounded for people, the interval as the headline says it: \(md)")
+        XCTAssertFalse(md.contains("e-0"), "no number in scientific notation (a grid's zero after rounding reads 0): \(md)")
+    }
+
+    func test_charts_drawTheirTextLargeEnough_andWrapLongLegends() {
+        let series = (0..<4).map { SVGChart.Series(label: "consistency, 4 copies \($0)", points: [(0, 0.5), (1, 0.7)], color: "#000", band: $0 % 2 == 0) }
+        let chart = SVGChart(title: "t", xLabel: "x", yLabel: "y", series: series)
+        let rows = Set(chart.legendLayout(left: 58, right: 12).map(\.row))
+        XCTAssertGreaterThan(rows.count, 1, "four long entries do not fit one row of a 480-unit chart")
+        // In a two-column grid at 1,100 px a chart is about 500 px wide: its 480-unit viewBox is
+        // drawn at about 1.04×, so 12-unit ticks come out at ≥ 11 px.
+        XCTAssertLessThanOrEqual(chart.width, 500)
+        XCTAssertTrue(ReportPages.css.contains(".tick{font-size:12px") && ReportPages.css.contains("minmax(440px,1fr)"), ReportPages.css)
+        let svg = chart.render()
+        XCTAssertEqual(svg.components(separatedBy: "stroke-opacity=\"0.3\"").count - 1, 2 * 2, "bands drawn wide and pale, in the plot and the legend")
+        XCTAssertEqual(SVGChart.label(1.4e-05), "0")
+        XCTAssertEqual(SVGChart.label(0.25), "0.25")
     }
 
     func test_strip_turnsTheSampleAcrossTheInterval_andTheMiddleIsTheInput() throws {
