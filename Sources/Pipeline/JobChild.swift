@@ -83,7 +83,7 @@ public enum JobChild {
         events.send(JobEvent(.log, level: "info", message: "job \(spec.job): \(run.summary), \(parallelism)"))
         let attemptStart = Date()
         var batchesThisAttempt = 0
-        var lastProgress = Date.distantPast
+        var lastProgress = Date.distantPast, lastLine = Date()
         var lastMetrics: [String: Double] = [:]
         let result: TrainingResult = try TensorContext.with(parallelism) {
             while !run.isFinished {
@@ -98,9 +98,15 @@ public enum JobChild {
                         let pace = now.timeIntervalSince(attemptStart) / Double(batchesThisAttempt)
                         events.send(JobEvent(.progress, progress: JobProgress(epoch: epoch, epochs: run.settings.epochs, batch: done, batches: total,
                                                                              etaSeconds: pace * Double(left), metrics: lastMetrics)))
+                        // Long epochs: a log line at least every minute, not only at their end.
+                        if now.timeIntervalSince(lastLine) >= 60 && done < total {
+                            lastLine = now
+                            events.send(JobEvent(.log, level: "info", message: "job \(spec.job): epoch \(epoch)/\(run.settings.epochs), batch \(done)/\(total), about \(Int((pace * Double(left)).rounded())) s left"))
+                        }
                     }
                 }
                 try run.checkpoint().write(to: checkpointURL)
+                lastLine = Date()
                 lastMetrics = ["train_loss": record.trainLoss, "train_metric": record.trainMetric]
                 if let test = record.testMetric { lastMetrics["test_metric"] = test }
                 for (name, theta) in record.theta { lastMetrics["theta_\(name)"] = Double(theta) }
@@ -115,7 +121,7 @@ public enum JobChild {
             events.send(JobEvent(.stage, stage: "finish", detail: phase))
             // Progress for `status` every second, and a log line every 30 s: it can take minutes.
             let finishStart = Date()
-            var (lastEvent, lastLine) = (Date.distantPast, Date())
+            var (lastEvent, lastFinishLine) = (Date.distantPast, Date())
             return run.finish(threads: parallelism.threads, provenance: ["bundle": spec.fileName, "bundle_sha256": spec.sha256]) { done, total in
                 let now = Date()
                 guard now.timeIntervalSince(lastEvent) >= 1 || done == total else { return }
@@ -124,8 +130,8 @@ public enum JobChild {
                 let progress = JobProgress(epoch: run.settings.epochs, epochs: run.settings.epochs, batch: done, batches: total,
                                            etaSeconds: eta, metrics: lastMetrics, phase: phase)
                 events.send(JobEvent(.progress, progress: progress))
-                if now.timeIntervalSince(lastLine) >= 30 {
-                    lastLine = now
+                if now.timeIntervalSince(lastFinishLine) >= 30 {
+                    lastFinishLine = now
                     events.send(JobEvent(.log, level: "info", message: "job \(spec.job): \(phase): \(Int(progress.fraction * 100))%"
                                          + (eta.map { ", about \(Int($0.rounded())) s left" } ?? "")))
                 }
