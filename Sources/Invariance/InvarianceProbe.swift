@@ -26,14 +26,67 @@ public struct ProbeSweep: Codable, Equatable {
     public var generator: String
     public var unit: String
     public var points: [Point]
+    /// Held-out inputs every point was measured on (absent in reports of older versions).
+    public var images: Int?
+
+    public init(generator: String, unit: String, points: [Point], images: Int? = nil) {
+        (self.generator, self.unit, self.points, self.images) = (generator, unit, points, images)
+    }
+
+    /// The magnitudes the trained model tolerates, read off this sweep: the widest interval
+    /// around the untransformed point (ε = 0) over which the averaged predictor's held-out
+    /// metric stays within noise of its untransformed value, in natural units, each end
+    /// interpolated linearly between the last grid point inside and the first outside. Noise
+    /// is two standard errors of the difference of two measurements on the same `images`
+    /// inputs: accuracy b loses at most 2·√(2b(1−b)/n) (and at least one input's worth, 1/n);
+    /// an MSE m grows by at most 2·√(2/n)·m (the relative spread of a mean of n squared
+    /// Gaussian residuals). nil without `images` or a point at ε = 0 (within 10⁻⁴).
+    public func tolerated(regression: Bool) -> ToleratedInterval? {
+        // The grid's zero may carry a rounding error (a rotation grid's middle is ~1e-8 rad).
+        guard let n = images, n > 0, let centre = points.indices.min(by: { abs(points[$0].epsilon) < abs(points[$1].epsilon) }),
+              abs(points[centre].epsilon) < 1e-4 else { return nil }
+        let base = points[centre].metric
+        let allowed = regression ? 2 * (2 / Double(n)).squareRoot() * base
+                                 : max(2 * (2 * base * (1 - base) / Double(n)).squareRoot(), 1 / Double(n))
+        func inside(_ point: Point) -> Bool { regression ? point.metric <= base + allowed : point.metric >= base - allowed }
+        func edge(step: Int) -> (Double, outside: Double?) {
+            var last = centre
+            while last + step >= 0 && last + step < points.count {
+                let next = points[last + step]
+                guard inside(next) else {
+                    // The crossing between the last point inside and the first outside.
+                    let (a, b) = (points[last], next)
+                    let limit = regression ? base + allowed : base - allowed
+                    let t = b.metric == a.metric ? 0 : (limit - a.metric) / (b.metric - a.metric)
+                    return (a.natural + min(1, max(0, t)) * (b.natural - a.natural), b.natural)
+                }
+                last += step
+            }
+            return (points[last].natural, nil)
+        }
+        let (low, lowOutside) = edge(step: -1), (high, highOutside) = edge(step: 1)
+        return ToleratedInterval(low: low, high: high, lowOutside: lowOutside, highOutside: highOutside)
+    }
 }
 
-/// The magnitudes swept for each generator: rotation over the whole circle (every 30°),
+/// An interval of magnitudes a trained model tolerates (`ProbeSweep.tolerated`), in natural
+/// units. Each end is interpolated; beside it, the first measured magnitude past it (nil when
+/// the end is the sweep's own end, and the model may tolerate more).
+public struct ToleratedInterval: Equatable, Sendable {
+    public var low: Double
+    public var high: Double
+    public var lowOutside: Double?
+    public var highOutside: Double?
+    public var reachesLowEnd: Bool { lowOutside == nil }
+    public var reachesHighEnd: Bool { highOutside == nil }
+}
+
+/// The magnitudes swept for each generator: rotation over the whole circle (every 15°),
 /// translations up to half the image, scale and stretch from ×½ to ×2, shear slopes up to ±0.76.
 public func probeMagnitudes(_ generator: AffineGenerator, height: Int, width: Int) -> [Float] {
     func grid(_ low: Float, _ high: Float, _ count: Int) -> [Float] { (0..<count).map { low + (high - low) * Float($0) / Float(count - 1) } }
     switch generator {
-    case .rotation: return grid(-.pi, .pi, 13)
+    case .rotation: return grid(-.pi, .pi, 25)
     case .translateX: let limit = Float(width) / 2 / (0.1 * Float(width - 1) / 2); return grid(-limit, limit, 7)
     case .translateY: let limit = Float(height) / 2 / (0.1 * Float(height - 1) / 2); return grid(-limit, limit, 7)
     case .scale, .stretch: return grid(-log(2), log(2), 7)
@@ -83,7 +136,7 @@ public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset,
                                     metric: metric, metricSingle: metricSingle,
                                     consistency: agreement(classes, baseline), consistencySingle: agreement(classesSingle, baselineSingle))
         }
-        return ProbeSweep(generator: generator.rawValue, unit: unit, points: points)
+        return ProbeSweep(generator: generator.rawValue, unit: unit, points: points, images: subset.count)
     }
 }
 

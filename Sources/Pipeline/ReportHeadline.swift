@@ -11,11 +11,20 @@ public struct ReportHeadline: Equatable {
     public let text: String
     /// The interval alone, e.g. "±45°", "×0.80–×1.25".
     public let range: String
+    /// What held-out inputs support, when the report has the generator's probe sweep: the
+    /// magnitudes over which the trained model's accuracy (or MSE) stays within noise of the
+    /// untransformed one (`ProbeSweep.tolerated`), e.g. "±52°", "±180° or more".
+    public let tolerated: String?
+    /// Set when a magnitude inside the learned interval was measured on held-out inputs and
+    /// found outside the noise: the sentence that says so ("held-out accuracy holds only
+    /// within ±30°"). The headline then claims no more than that; an interpolated end alone
+    /// (between coarse grid points) never makes a caveat.
+    public let caveat: String?
 
     /// Below these half-widths a width counts as no invariance: 5°, 1 pixel, 5% of scale, slope 0.05.
     static let thresholds = (degrees: 5.0, pixels: 1.0, factor: 1.05, slope: 0.05)
 
-    public init(_ invariance: InvarianceReport.Invariance) {
+    public init(_ invariance: InvarianceReport.Invariance, tolerance: ToleratedInterval? = nil, regression: Bool = false) {
         generator = invariance.generator
         let (low, high) = (invariance.interval.first ?? 0, invariance.interval.last ?? 0)
         let noun: String
@@ -45,11 +54,33 @@ public struct ReportHeadline: Equatable {
             verdict = high < Self.thresholds.slope ? .none : .partial
         }
         self.verdict = invariance.learned ? verdict : .notLearned
+        tolerated = tolerance.map { Self.rangeText($0, unit: invariance.unit) }
+        let measuredInside = tolerance.map { t in (t.highOutside.map { $0 < high } ?? false) || (t.lowOutside.map { $0 > low } ?? false) } ?? false
+        if self.verdict == .full || self.verdict == .partial, measuredInside {
+            caveat = "held-out \(regression ? "MSE" : "accuracy") holds only within \(tolerated!)"
+        } else {
+            caveat = nil
+        }
         switch self.verdict {
-        case .full: text = "Full \(noun): \(range)"
-        case .partial: text = "\(noun.prefix(1).uppercased() + noun.dropFirst()): \(range)"
+        case .full: text = "Full \(noun): \(range)" + (caveat.map { ", but \($0)" } ?? "")
+        case .partial: text = "\(noun.prefix(1).uppercased() + noun.dropFirst()): \(range)" + (caveat.map { ", but \($0)" } ?? "")
         case .none: text = "No \(noun): \(range)"
         case .notLearned: text = "\(noun.prefix(1).uppercased() + noun.dropFirst()) not learned (fixed at none)"
+        }
+    }
+
+    /// A tolerated interval in the unit's words: "±52°" (ends within 10% of each other),
+    /// "−20°…+35°", "×0.71–×1.41", "slope ±0.40"; "or more" when both ends reach the sweep's
+    /// ends.
+    static func rangeText(_ t: ToleratedInterval, unit: String) -> String {
+        func number(_ v: Double) -> String { String(format: abs(v) >= 10 ? "%.0f" : abs(v) >= 1 ? "%.1f" : "%.2f", v) }
+        let symmetric = abs(abs(t.low) - abs(t.high)) <= 0.1 * max(abs(t.low), abs(t.high))
+        let more = t.reachesLowEnd && t.reachesHighEnd ? " or more" : ""
+        switch unit {
+        case "degrees": return (symmetric ? "±\(number(t.high))°" : "\(number(t.low))°…+\(number(t.high))°") + more
+        case "pixels": return (symmetric ? "±\(number(t.high)) px" : "\(number(t.low))…+\(number(t.high)) px") + more
+        case "factor": return "×\(String(format: "%.2f", t.low))–×\(String(format: "%.2f", t.high))" + more
+        default: return (symmetric ? "slope ±\(String(format: "%.2f", t.high))" : "slope \(String(format: "%.2f", t.low))…+\(String(format: "%.2f", t.high))") + more
         }
     }
 }

@@ -36,19 +36,28 @@ public enum ReportPages {
 
     static func copies(_ report: InvarianceReport) -> String { report.settings["test_copies"] ?? "N" }
 
+    /// One headline per generator, each with what its probe sweep supports (when there is one).
+    static func headlines(_ report: InvarianceReport) -> [ReportHeadline] {
+        report.invariances.map { invariance in
+            let sweep = report.probes.first { $0.generator == invariance.generator }
+            return ReportHeadline(invariance, tolerance: sweep?.tolerated(regression: !isClassification(report)), regression: !isClassification(report))
+        }
+    }
+
     // MARK: Markdown
 
     public static func markdown(_ report: InvarianceReport) -> String {
         let (key, label) = metricName(report)
         var md = "# \(report.name.escapingControlCharacters): learned invariances\n\n"
         md += "\(report.task.capitalized) task, \(report.settings["model"] ?? "model"), \(report.history.count) epochs.\n\n"
-        for invariance in report.invariances { md += "- **\(ReportHeadline(invariance).text)**\n" }
+        let headlines = headlines(report)
+        for h in headlines { md += "- **\(h.text)**" + (h.tolerated.map { "; the trained model tolerates \($0) (held-out \(label) within noise)" } ?? "") + "\n" }
         md += "\n## Test \(label)\n\n| predictor | \(label) | time per image |\n|---|---|---|\n"
         md += "| \(copies(report)) augmented copies averaged | \(percentOrValue(report, report.metrics["test_\(key)"])) | \(seconds(report.metrics["test_seconds_per_image"])) |\n"
         md += "| one plain pass | \(percentOrValue(report, report.metrics["test_\(key)_single"])) | \(seconds(report.metrics["test_seconds_per_image_single"])) |\n"
-        md += "\n## Widths\n\n| generator | learned | θ | start θ | interval |\n|---|---|---|---|---|\n"
-        for i in report.invariances {
-            md += "| \(i.generator) | \(i.learned ? "yes" : "no") | \(String(format: "%.3g", i.theta)) | \(String(format: "%.3g", i.initialTheta)) | \(ReportHeadline(i).range) |\n"
+        md += "\n## Widths\n\n| generator | learned | θ | start θ | interval | tolerated (held-out) |\n|---|---|---|---|---|---|\n"
+        for (i, h) in zip(report.invariances, headlines) {
+            md += "| \(i.generator) | \(i.learned ? "yes" : "no") | \(String(format: "%.3g", i.theta)) | \(String(format: "%.3g", i.initialTheta)) | \(h.range) | \(h.tolerated ?? "–") |\n"
         }
         if !report.probes.isEmpty {
             md += "\n## Probes: test \(label) when every input is transformed (\(copies(report)) copies / one pass)\n\n"
@@ -92,17 +101,24 @@ public enum ReportPages {
 
     public static func html(_ report: InvarianceReport) -> String {
         let (key, label) = metricName(report)
-        let headlines = report.invariances.map(ReportHeadline.init)
+        let headlines = headlines(report)
         var body = "<header><h1>\(escapeHTML(report.name.escapingControlCharacters))</h1><p class=\"sub\">Learned invariances · \(escapeHTML(report.task)) · "
         body += "\(escapeHTML(report.settings["model"] ?? "model")) · \(report.history.count) epochs · test \(label) "
         body += "\(percentOrValue(report, report.metrics["test_\(key)"])) with \(copies(report)) copies</p></header>"
 
         body += "<section><h2>What the model learned to ignore</h2><ul class=\"headlines\">"
         for h in headlines {
-            body += "<li class=\"\(h.verdict == .notLearned ? "not-learned" : h.verdict.rawValue)\"><span class=\"badge\">\(escapeHTML(h.verdict.rawValue))</span> \(escapeHTML(h.text))</li>"
+            body += "<li class=\"\(h.verdict == .notLearned ? "not-learned" : h.verdict.rawValue)\"><span class=\"badge\">\(escapeHTML(h.verdict.rawValue))</span> \(escapeHTML(h.text))"
+            if let tolerated = h.tolerated { body += "<span class=\"tolerated\">tolerates \(escapeHTML(tolerated))</span>" }
+            body += "</li>"
         }
         body += "</ul><p class=\"note\">An interval is the range of the transformation the model was trained to treat as the same input: "
-        body += "ε is drawn uniformly from [−θ/2, θ/2] for each generator. Below ±5°, ±1 px, ×1.05 or slope ±0.05 it counts as none.</p></section>"
+        body += "ε is drawn uniformly from [−θ/2, θ/2] for each generator. Below ±5°, ±1 px, ×1.05 or slope ±0.05 it counts as none."
+        if headlines.contains(where: { $0.tolerated != nil }) {
+            body += " “Tolerates”: how far every held-out input can be transformed before the trained model's \(label) leaves the noise of the untransformed \(label) "
+            body += "(two standard errors; read off the probe sweeps below, between their grid points)."
+        }
+        body += "</p></section>"
 
         if let samples = report.samples, !samples.isEmpty {
             let shown = zip(report.invariances, headlines).filter { $0.0.learned && $0.1.verdict != .none }
@@ -164,10 +180,10 @@ public enum ReportPages {
         body += "<tr><td>\(copies(report)) augmented copies averaged</td><td>\(percentOrValue(report, report.metrics["test_\(key)"]))</td><td>\(seconds(report.metrics["test_seconds_per_image"]))</td></tr>"
         body += "<tr><td>one plain pass</td><td>\(percentOrValue(report, report.metrics["test_\(key)_single"]))</td><td>\(seconds(report.metrics["test_seconds_per_image_single"]))</td></tr></table></section>"
 
-        body += "<section><h2>Widths</h2><table class=\"data\"><tr><th>generator</th><th>learned</th><th>θ</th><th>start θ</th><th>interval</th></tr>"
+        body += "<section><h2>Widths</h2><table class=\"data\"><tr><th>generator</th><th>learned</th><th>θ</th><th>start θ</th><th>interval</th><th>tolerated (held-out)</th></tr>"
         for (i, headline) in zip(report.invariances, headlines) {
             body += "<tr><td>\(escapeHTML(i.generator))</td><td>\(i.learned ? "yes" : "no")</td><td>\(String(format: "%.3g", i.theta))</td><td>\(String(format: "%.3g", i.initialTheta))</td>"
-            body += "<td>\(escapeHTML(headline.range))</td></tr>"
+            body += "<td>\(escapeHTML(headline.range))</td><td>\(escapeHTML(headline.tolerated ?? "–"))</td></tr>"
         }
         body += "</table></section>"
 
@@ -199,7 +215,7 @@ public enum ReportPages {
         .chart-title{font-size:15px;font-weight:600;fill:#1d2330}.tick{font-size:12px;fill:#4b5463}.axis{font-size:13px;fill:#1d2330}
         .grid{stroke:#eceef2}.frame{fill:none;stroke:#c9ced6}.learned{fill:#2f6fdf;fill-opacity:.12}
         table.strip th{text-align:left;font-weight:600;padding:6px 12px 6px 0;vertical-align:middle;white-space:nowrap}
-        .range{font-weight:400;color:#5b6473;font-size:13px}
+        .range{font-weight:400;color:#5b6473;font-size:13px}.tolerated{margin-left:12px;font-size:13px;color:#5b6473}
         .group{display:inline-block;margin:2px 14px 2px 0;white-space:nowrap}
         .group img{width:52px;height:52px;image-rendering:pixelated;border:1px solid #dfe2e7;margin-right:2px;background:#000}
         table.data{border-collapse:collapse;font-size:14px}table.data td,table.data th{border-bottom:1px solid #eceef2;padding:5px 12px 5px 0;text-align:left}

@@ -73,6 +73,49 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertFalse(md.contains("e-0"), "no number in scientific notation (a grid's zero after rounding reads 0): \(md)")
     }
 
+    /// A sweep whose accuracy is 0.9 within ±1 and falls by 0.1 per unit beyond, on 400 inputs:
+    /// noise allows 2·√(2·0.9·0.1/400) ≈ 0.0424, so the band ends at ±1.424.
+    func sweep(images: Int?, regression: Bool = false) -> ProbeSweep {
+        let points = (-3...3).map { x -> ProbeSweep.Point in
+            let drop = 0.1 * max(0, Double(abs(x)) - 1)
+            let metric = regression ? 0.5 + drop : 0.9 - drop
+            return ProbeSweep.Point(epsilon: Float(x), natural: Double(x) * 10, metric: metric, metricSingle: metric, consistency: nil, consistencySingle: nil)
+        }
+        return ProbeSweep(generator: "rotation", unit: "degrees", points: points, images: images)
+    }
+
+    func test_tolerated_isWhereTheHeldOutMetricLeavesItsNoise_interpolatedBetweenGridPoints() throws {
+        let band = try XCTUnwrap(sweep(images: 400).tolerated(regression: false))
+        XCTAssertEqual(band.high, 14.24, accuracy: 0.01)
+        XCTAssertEqual(band.low, -14.24, accuracy: 0.01)
+        XCTAssertFalse(band.reachesLowEnd || band.reachesHighEnd)
+        // Regression: an MSE of 0.5 may grow by 2·√(2/200)·0.5 = 0.1, to 0.6: ±2 units → ±20.
+        let mse = try XCTUnwrap(sweep(images: 200, regression: true).tolerated(regression: true))
+        XCTAssertEqual(mse.high, 20, accuracy: 0.01)
+        // Flat everywhere: the band is the whole sweep, and says it may reach further.
+        var flat = sweep(images: 400)
+        for i in flat.points.indices { flat.points[i].metric = 0.9 }
+        let whole = try XCTUnwrap(flat.tolerated(regression: false))
+        XCTAssertTrue(whole.reachesLowEnd && whole.reachesHighEnd)
+        XCTAssertEqual(ReportHeadline.rangeText(whole, unit: "degrees"), "±30° or more")
+        XCTAssertNil(sweep(images: nil).tolerated(regression: false), "older reports do not say how many inputs were probed")
+    }
+
+    func test_headline_claimsNoMoreThanTheHeldOutInputsSupport() throws {
+        let wide = InvarianceReport.Invariance(generator: "rotation", learned: true, theta: 1.2, initialTheta: 0.69, interval: [-34, 34], unit: "degrees")
+        let tolerance = try XCTUnwrap(sweep(images: 400).tolerated(regression: false))
+        let headline = ReportHeadline(wide, tolerance: tolerance)
+        XCTAssertEqual(headline.text, "Rotation invariance: ±34°, but held-out accuracy holds only within ±14°")
+        XCTAssertEqual(headline.tolerated, "±14°")
+        let narrow = InvarianceReport.Invariance(generator: "rotation", learned: true, theta: 0.4, initialTheta: 0.69, interval: [-12, 12], unit: "degrees")
+        XCTAssertEqual(ReportHeadline(narrow, tolerance: tolerance).text, "Rotation invariance: ±12°", "within what the held-out inputs support: no caveat")
+        var report = sampleReport()
+        report.probes = report.probes.map { ProbeSweep(generator: $0.generator, unit: $0.unit, points: $0.points, images: 250) }
+        let html = ReportPages.html(report), md = ReportPages.markdown(report)
+        XCTAssertTrue(html.contains("<span class=\"tolerated\">tolerates ") && html.contains("tolerated (held-out)"), "headlines and the widths table say what is tolerated")
+        XCTAssertTrue(md.contains("; the trained model tolerates "), md)
+    }
+
     func test_charts_drawTheirTextLargeEnough_andWrapLongLegends() {
         let series = (0..<4).map { SVGChart.Series(label: "consistency, 4 copies \($0)", points: [(0, 0.5), (1, 0.7)], color: "#000", band: $0 % 2 == 0) }
         let chart = SVGChart(title: "t", xLabel: "x", yLabel: "y", series: series)
