@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Bundle", targets: ["Bundle"]),
         .library(name: "Invariance", targets: ["Invariance"]),
+        .library(name: "Report", targets: ["Report"]),
+        .library(name: "Training", targets: ["Training"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
     ],
     dependencies: [
@@ -40,14 +42,16 @@ let package = Package(
         .target(name: "Invariance", dependencies: ["NN"], exclude: ["README.md"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Bundle", dependencies: ["CZlib"], exclude: ["README.md"]),
+        .target(name: "Report", dependencies: ["NN", "Invariance", "Bundle"], exclude: ["README.md"]),
+        .target(name: "Training", dependencies: ["NN", "Invariance", "Bundle", "Report"], exclude: ["README.md"]),
         .target(name: "Pipeline", dependencies: [
-            "Kernels", "NN", "Invariance", "Bundle",
+            "Kernels", "NN", "Invariance", "Bundle", "Report", "Training",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["README.md"]),
         .executableTarget(name: "augerino", dependencies: [
-            "Kernels", "NN", "Invariance", "Bundle", "Pipeline",
+            "Kernels", "NN", "Invariance", "Bundle", "Report", "Training", "Pipeline",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -57,9 +61,11 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "CZlib", "TestSupport"]),
         .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "NN", "TestSupport"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Invariance", "Bundle", "NN", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Invariance", "Bundle", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Bundle", "Invariance", "NN", "TestSupport",
                                                          .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "augerinoTests", dependencies: ["augerino", "Pipeline", "Bundle", "NN", "Invariance", "TestSupport"]),
+        .testTarget(name: "augerinoTests", dependencies: ["augerino", "Pipeline", "Training", "Bundle", "NN", "Invariance", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -2,6 +2,7 @@ import Bundle
 import Foundation
 import Invariance
 import Logging
+import Training
 
 /// daemon.conf: `key = value` lines, optional `[section]` headers, `#` comments. Paths are
 /// relative to the file's folder. Every key is documented in docs/configuration.md; an unknown

@@ -1,3 +1,4 @@
+import Bundle
 import Logging
 
 /// A log handler that shows control characters in messages and metadata as escapes

@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 
 /// A file in the inbox, opened through one descriptor and never by its path again.

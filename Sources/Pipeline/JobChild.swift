@@ -3,6 +3,7 @@ import Foundation
 import Invariance
 import Kernels
 import NN
+import Training
 
 /// The child process that runs one job for the daemon (`augerino job-child`, started by
 /// `ConfinedJob`): it reads its `JobSpec` from standard input, confines itself

@@ -1,5 +1,6 @@
 import Bundle
 import Foundation
+import Training
 
 /// What the daemon hands a job's child process (`augerino job-child`), as one JSON object on
 /// the child's standard input: everything the job needs, so the child reads no configuration,

@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 
 /// systemd's notification protocol without libsystemd: one datagram per message to the Unix

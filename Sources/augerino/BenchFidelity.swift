@@ -4,7 +4,8 @@ import Foundation
 import Invariance
 import Kernels
 import NN
-import Pipeline
+import Report
+import Training
 
 /// `augerino bench fidelity`: datasets with transformations planted at known magnitudes, trained
 /// with the product's defaults; prints planted against recovered for every generator and seed.

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Bundle
 import Foundation
-import Pipeline
 
 /// `augerino bundle pack|check`: making and validating dataset bundles.
 struct BundleCommand: ParsableCommand {

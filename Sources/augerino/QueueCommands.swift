@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bundle
 import Foundation
 import Pipeline
 

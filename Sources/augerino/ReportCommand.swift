@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import Report
 
 /// `augerino report DIR`: renders report.html and report.md again from report.json.
 struct ReportCommand: ParsableCommand {

@@ -1,5 +1,5 @@
+import Bundle
 import Foundation
-import Pipeline
 
 /// The folder a bundle is unpacked into by `augerino train` and `bundle check`:
 /// `$TMPDIR/augerino-staging-<pid>-XXXXXX`, removed on every way out: when done, when the

@@ -4,7 +4,7 @@ import Foundation
 import Invariance
 import Kernels
 import NN
-import Pipeline
+import Training
 
 extension RewardUnits: ExpressibleByArgument {}
 extension ScheduleKind: ExpressibleByArgument {}

@@ -264,9 +264,10 @@ final class ReportAndProbeTests: XCTestCase {
         let sweeps = probeInvariances(trainer.predictor, data: data, copies: 2, limit: 12)
         XCTAssertEqual(sweeps.map(\.generator), AffineGenerator.allCases.map(\.rawValue))
         let rotation = sweeps[AffineGenerator.rotation.index]
-        XCTAssertEqual(rotation.points.count, 13)
+        XCTAssertEqual(rotation.points.count, 25, "every 15°")
         XCTAssertEqual(rotation.points.first!.natural, -180, accuracy: 1e-3)
-        let identity = rotation.points[6]
+        XCTAssertEqual(rotation.images, 12)
+        let identity = rotation.points[12]
         XCTAssertEqual(identity.epsilon, 0, accuracy: 1e-6)
         XCTAssertEqual(identity.consistencySingle, 1, "the untransformed inputs give the untransformed predictions")
         XCTAssertEqual(identity.metricSingle, trainer.evaluate(data.prefix(12), copies: 0), accuracy: 1e-9)

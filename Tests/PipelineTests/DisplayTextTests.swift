@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Bundle
 @testable import Pipeline
 import TestSupport
 import XCTest

@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 @testable import Pipeline
 import TestSupport

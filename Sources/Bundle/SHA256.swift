@@ -95,16 +95,16 @@ public struct SHA256 {
     }
 
     /// The digest of a file, read in 1 MiB pieces.
-    /// - Throws: `PipelineError.io` when the file cannot be read.
+    /// - Throws: `BundleError.unreadable` when the file cannot be read.
     public static func hash(file path: String) throws -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw PipelineError.io(path, "opening for hashing") }
+        guard fd >= 0 else { throw BundleError.unreadable(file: path, reason: "opening it to hash it failed: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var hasher = SHA256()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw PipelineError.io(path, "reading for hashing") }
+            if n < 0 { if errno == EINTR { continue }; throw BundleError.unreadable(file: path, reason: "reading it to hash it failed: \(String(cString: strerror(errno)))") }
             if n == 0 { break }
             hasher.update(buffer[0..<n])
         }

@@ -1,8 +1,8 @@
 import Bundle
 import Foundation
 import Invariance
-import Kernels
 import NN
+import Report
 
 /// One training run on an unpacked dataset: settings resolved (flags, then manifest, then
 /// daemon.conf, then built-ins), inputs standardised, the test split (or a seeded held-out

@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 import Invariance
 import NN
@@ -13,12 +14,13 @@ public enum ReportPages {
     }
 
     /// Reads DIR/report.json and writes the pages beside it.
-    /// - Throws: `PipelineError.io` when report.json is missing or unreadable.
+    /// - Throws: `ReportError` when report.json is missing, unreadable or not a report.
     public static func render(folder: URL) throws {
         let file = folder.appendingPathComponent("report.json")
+        guard let data = FileManager.default.contents(atPath: file.path) else { throw ReportError.missing(file: file.path) }
         let report: InvarianceReport
-        do { report = try JSONDecoder().decode(InvarianceReport.self, from: Data(contentsOf: file)) } catch {
-            throw PipelineError.io(path: file.path, step: "reading the report", reason: "\(error)", errno: EINVAL)
+        do { report = try JSONDecoder().decode(InvarianceReport.self, from: data) } catch {
+            throw ReportError.notAReport(file: file.path, reason: "\(error)")
         }
         try write(report, into: folder)
     }

@@ -1,7 +1,7 @@
 import Bundle
 import Foundation
 @testable import Invariance
-@testable import Pipeline
+@testable import Report
 import TestSupport
 import XCTest
 
@@ -151,7 +151,7 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertTrue(try String(contentsOf: folder.appendingPathComponent("report.html"), encoding: .utf8).hasPrefix("<!DOCTYPE html>"))
         XCTAssertTrue(try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8).hasPrefix("# test <data>"))
         XCTAssertThrowsError(try ReportPages.render(folder: folder.appendingPathComponent("missing"))) { error in
-            XCTAssertTrue("\(error)".contains("missing/report.json: reading the report failed"), "\(error)")
+            XCTAssertTrue("\(error)".contains("missing/report.json: no such file, so its folder is not a result folder"), "\(error)")
         }
     }
 

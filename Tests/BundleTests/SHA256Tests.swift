@@ -1,5 +1,5 @@
 import Foundation
-import Pipeline
+import Bundle
 import XCTest
 
 final class SHA256Tests: XCTestCase {

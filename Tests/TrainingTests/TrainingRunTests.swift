@@ -1,7 +1,7 @@
 import Bundle
 import Foundation
 import Invariance
-import Pipeline
+import Training
 import TestSupport
 import XCTest
 
