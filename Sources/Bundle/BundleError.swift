@@ -1,3 +1,5 @@
+import Foundation
+
 /// Errors in a dataset bundle or one of its files. Each description names the file (and the
 /// member inside the bundle), the rule broken and what to do.
 public enum BundleError: Error, Equatable, CustomStringConvertible {
@@ -17,27 +19,35 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
     /// the bundle's fault, worth trying again once the storage is fixed.
     case storage(path: String, reason: String)
 
-    public var description: String {
+    /// What is wrong: the file (and member or key) and the rule broken.
+    public var problem: String {
         switch self {
-        case let .gzip(file, rule):
-            let hint = rule.contains("magic bytes")
-                ? "it is not gzip-compressed at all: a bundle is a gzip-compressed tar (make one with `augerino bundle pack FOLDER --out NAME.tar.gz`), and a data file is plain or gzip-compressed"
-                : "the file is damaged or cut short: compress it again with gzip, or pack the bundle again"
-            return "\(file): not a valid gzip stream: \(rule); hint: \(hint)"
-        case let .idx(file, rule):
-            return "\(file): not a valid IDX file: \(rule); hint: IDX is a big-endian magic (0x0000TTDD: type, dimensions), one big-endian UInt32 per dimension, then the data"
-        case let .unreadable(file, reason):
-            return "\(file): cannot be read: \(reason)"
-        case let .manifest(file, key, rule):
-            return "\(file): manifest key \"\(key)\" \(rule); hint: see docs/bundle-format.md for every key"
-        case let .data(file, rule):
-            return "\(file): \(rule)"
-        case let .archive(file, member, rule):
-            return "\(file): member \"\(member)\": \(rule); hint: a bundle is a .tar.gz of regular files and folders (make one with augerino bundle pack)"
-        case let .storage(path, reason):
-            return "\(path): cannot write the extracted bundle: \(reason); hint: free space or fix the folder's permissions, then try again"
+        case let .gzip(file, rule): return "\(file): not a valid gzip stream: \(rule)"
+        case let .idx(file, rule): return "\(file): not a valid IDX file: \(rule)"
+        case let .unreadable(file, reason): return "\(file): cannot be read: \(reason)"
+        case let .manifest(file, key, rule): return "\(file): manifest key \"\(key)\" \(rule)"
+        case let .data(file, rule): return "\(file): \(rule)"
+        case let .archive(file, member, rule): return "\(file): member \"\(member)\": \(rule)"
+        case let .storage(path, reason): return "\(path): cannot write the extracted bundle: \(reason)"
         }
     }
+
+    /// What to do about it, when there is more to say than the problem does.
+    public var hint: String? {
+        switch self {
+        case let .gzip(_, rule):
+            return rule.contains("magic bytes")
+                ? "it is not gzip-compressed at all: a bundle is a gzip-compressed tar (make one with `augerino bundle pack FOLDER --out NAME.tar.gz`), and a data file is plain or gzip-compressed"
+                : "the file is damaged or cut short: compress it again with gzip, or pack the bundle again"
+        case .idx: return "IDX is a big-endian magic (0x0000TTDD: type, dimensions), one big-endian UInt32 per dimension, then the data"
+        case .unreadable, .data: return nil
+        case .manifest: return "see docs/bundle-format.md for every key"
+        case .archive: return "a bundle is a .tar.gz of regular files and folders (make one with augerino bundle pack)"
+        case .storage: return "free space or fix the folder's permissions, then try again"
+        }
+    }
+
+    public var description: String { problem + (hint.map { "; hint: \($0)" } ?? "") }
 
     /// The same error with every file path under `folder` named as `name: member` instead
     /// (`bundle.tar.gz: train/images.idx`), so no message shows a staging folder.
@@ -55,4 +65,9 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
         case .archive, .storage: return self
         }
     }
+}
+
+extension BundleError: LocalizedError {
+    public var errorDescription: String? { description }
+    public var recoverySuggestion: String? { hint }
 }

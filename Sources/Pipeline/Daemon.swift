@@ -11,10 +11,12 @@ import ServiceLifecycle
 /// its checkpoint), remove temporary folders a crash left in the outbox and stale work
 /// folders, then tell systemd READY=1.
 public enum Daemon {
-    public static func run(_ configuration: DaemonConfiguration, logger: Logger) async throws {
+    /// - Parameter forceExit: ends the process at once with this status, on a second SIGTERM or
+    ///   SIGINT (the executable's `exit`; library code never exits).
+    public static func run(_ configuration: DaemonConfiguration, logger: Logger, forceExit: @escaping @Sendable (Int32) -> Never) async throws {
         raiseOpenFileLimit()
         let notifier = SystemdNotifier()
-        let signals = ShutdownSignals(logger: logger)
+        let signals = ShutdownSignals(logger: logger, forceExit: forceExit)
         guard let (state, queue, lock) = try startUp(configuration, logger: logger, notifier: notifier, signals: signals) else {
             notifier.stopping()
             logger.info("augerino daemon \(getpid()): stopped before start-up finished")

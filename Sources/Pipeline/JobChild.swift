@@ -35,10 +35,12 @@ public enum JobChild {
             let message = "\(error)".replacingOccurrences(of: spec.bundleFolder.path + "/", with: "\(spec.fileName): ")
             if message.contains(String(cString: strerror(EFBIG))), spec.confinement.fileSize > 0 {
                 // The file-size limit (the writing thread blocks SIGXFSZ, so the write fails with EFBIG instead).
-                events.send(JobEvent(.failed, stage: stage, message: "\(spec.fileName): the job tried to write a file larger than its \(byteSize(spec.confinement.fileSize)) limit while \(stage) (rule: [job] file_size_limit; \(message)); hint: raise file_size_limit or [bundle] max_member_size in daemon.conf",
-                                     fault: JobFault.process.rawValue))
+                let hint = "raise file_size_limit or [bundle] max_member_size in daemon.conf"
+                events.send(JobEvent(.failed, stage: stage, message: "\(spec.fileName): the job tried to write a file larger than its \(byteSize(spec.confinement.fileSize)) limit while \(stage) (rule: [job] file_size_limit; \(message)); hint: \(hint)",
+                                     fault: JobFault.process.rawValue, hint: hint))
             } else {
-                events.send(JobEvent(.failed, stage: stage, message: message, fault: JobFault.of(error).rawValue))
+                events.send(JobEvent(.failed, stage: stage, message: message, fault: JobFault.of(error).rawValue,
+                                     hint: (error as? LocalizedError)?.recoverySuggestion))
             }
         }
         return 0

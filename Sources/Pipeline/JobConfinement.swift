@@ -34,7 +34,8 @@ enum JobConfinement {
         setrlimit(Int32(RLIMIT_CORE.rawValue), &noCore)
 
         if prctl(1 /* PR_SET_PDEATHSIG */, UInt(SIGKILL)) != 0 { missing.append("death with the daemon: \(String(cString: strerror(errno)))") }
-        if getppid() != parent { exit(3) }  // the daemon is already gone
+        // The daemon is already gone: end as PR_SET_PDEATHSIG would have had it died a moment later.
+        if getppid() != parent { raise(SIGKILL) }
         if prctl(38 /* PR_SET_NO_NEW_PRIVS */, 1) != 0 {
             missing.append("no new privileges: \(String(cString: strerror(errno)))")
             return missing

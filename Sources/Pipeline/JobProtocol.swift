@@ -89,11 +89,14 @@ public struct JobEvent: Codable, Sendable, Equatable {
     public var level: String?
     public var message: String?
     public var fault: String?
+    /// A failure's hint, the error's own (`LocalizedError.recoverySuggestion`), for error.json.
+    public var hint: String?
     public var progress: JobProgress?
 
     public init(_ kind: Kind, stage: String? = nil, detail: String? = nil, level: String? = nil, message: String? = nil,
-                fault: String? = nil, progress: JobProgress? = nil) {
+                fault: String? = nil, hint: String? = nil, progress: JobProgress? = nil) {
         (self.kind, self.stage, self.detail, self.level, self.message, self.fault, self.progress) = (kind, stage, detail, level, message, fault, progress)
+        self.hint = hint
     }
 
     /// One line of JSON (no newline inside: JSON escapes them).

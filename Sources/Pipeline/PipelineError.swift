@@ -16,26 +16,44 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
     /// The queue cannot be read (by `status` or `jobs`).
     case queueUnreadable(path: String, reason: String, hint: String)
 
-    public var description: String {
+    /// What is wrong: the file, line, job or path, and the rule broken.
+    public var problem: String {
         switch self {
         case let .configuration(file, line, rule):
             return line > 0 ? "\(file), line \(line): \(rule)" : "\(file): \(rule)"
         case let .stateLocked(path, pid):
-            return "\(path): another augerino daemon (pid \(pid)) is using this state folder (rule: one daemon per state folder); " +
-                "stop it, or give this one another `state =` in daemon.conf"
+            return "\(path): another augerino daemon (pid \(pid)) is using this state folder (rule: one daemon per state folder)"
         case let .noSuchJob(id):
-            return "job \(id): no such job; `augerino jobs` lists them"
+            return "job \(id): no such job"
         case let .illegalTransition(id, from, action):
             return "job \(id) is \(from.rawValue): cannot \(action) it (rule: \(JobState.rule(for: action)))"
         case let .io(path, step, reason, _):
-            return "\(path): \(step) failed: \(reason); hint: check free space and permissions of that folder"
-        case let .queueUnreadable(path, reason, hint):
-            return "\(path): cannot read the queue: \(reason); hint: \(hint)"
+            return "\(path): \(step) failed: \(reason)"
+        case let .queueUnreadable(path, reason, _):
+            return "\(path): cannot read the queue: \(reason)"
         }
     }
+
+    /// What to do about it.
+    public var hint: String? {
+        switch self {
+        case .configuration, .illegalTransition: return nil
+        case .stateLocked: return "stop it, or give this one another `state =` in daemon.conf"
+        case .noSuchJob: return "`augerino jobs` lists them"
+        case .io: return "check free space and permissions of that folder"
+        case let .queueUnreadable(_, _, hint): return hint
+        }
+    }
+
+    public var description: String { problem + (hint.map { "; hint: \($0)" } ?? "") }
 
     /// The failed step's error from `errno`.
     static func io(_ path: String, _ step: String, errno code: Int32 = errno) -> PipelineError {
         .io(path: path, step: step, reason: String(cString: strerror(code)), errno: code)
     }
+}
+
+extension PipelineError: LocalizedError {
+    public var errorDescription: String? { description }
+    public var recoverySuggestion: String? { hint }
 }

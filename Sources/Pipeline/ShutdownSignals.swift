@@ -3,8 +3,10 @@ import Logging
 
 /// SIGTERM and SIGINT for the daemon's whole life, start-up included, so that no signal falls
 /// into a gap between start-up and the service group: the first asks for a graceful stop
-/// (`onStop`, or remembered until one is set); a second one exits at once (the running job
-/// then resumes from its checkpoint at the next start, as after kill -9).
+/// (`onStop`, or remembered until one is set); a second one ends the process at once through
+/// `forceExit` (the executable's to give: nothing below it exits), with 128 + the signal's
+/// number as its status, as a death by that signal reads; the running job then resumes from its
+/// checkpoint at the next start, as after kill -9.
 final class ShutdownSignals: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
@@ -13,9 +15,11 @@ final class ShutdownSignals: @unchecked Sendable {
     /// Signalled on the first stop request, for waits during start-up.
     let stopped = DispatchSemaphore(value: 0)
     let logger: Logger
+    private let forceExit: @Sendable (Int32) -> Never
 
-    init(logger: Logger) {
+    init(logger: Logger, forceExit: @escaping @Sendable (Int32) -> Never) {
         self.logger = logger
+        self.forceExit = forceExit
         sources = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -49,8 +53,8 @@ final class ShutdownSignals: @unchecked Sendable {
             stopped.signal()
             action?()
         } else {
-            logger.warning("\(name) again: exiting now; the running job resumes from its last checkpoint at the next start")
-            exit(0)
+            logger.warning("\(name) again: exiting now (status \(128 + number)); the running job resumes from its last checkpoint at the next start")
+            forceExit(128 + number)
         }
     }
 }

@@ -12,7 +12,7 @@ extension Worker {
         case done(URL)
         /// It stopped on request: for a cancel, or for the daemon's stop.
         case stopped(cancelled: Bool)
-        case failed(JobFault, stage: String, message: String)
+        case failed(JobFault, stage: String, message: String, hint: String? = nil)
     }
 
     func runConfined(_ job: Job) -> ChildOutcome {
@@ -83,7 +83,7 @@ extension Worker {
             case .stopped: return .stopped(cancelled: cancelled)
             default:
                 return .failed(final.fault.flatMap(JobFault.init(rawValue:)) ?? .training, stage: final.stage ?? stage,
-                               message: final.message ?? "\(job.fileName): the job failed without saying why")
+                               message: final.message ?? "\(job.fileName): the job failed without saying why", hint: final.hint)
             }
         }
         if stopAsked != nil && !hung { return .stopped(cancelled: cancelled) }  // ended after we asked it to stop

@@ -177,17 +177,17 @@ public final class Worker: @unchecked Sendable {
                 logger.notice("job \(job.id): cancelled; its bundle is in \(bundle)")
             }
             removeScratch(job, checkpoint: true)
-        case .failed(let fault, let stage, let message):
-            failed(job, fault: fault, message: message, stage: stage)
+        case .failed(let fault, let stage, let message, let hint):
+            failed(job, fault: fault, message: message, stage: stage, hint: hint)
         }
     }
 
     /// A failure in the daemon's own steps (publishing, the queue).
     private func failed(_ job: Job, _ error: Error, stage: String) {
-        failed(job, fault: JobFault.of(error), message: "\(error)", stage: stage)
+        failed(job, fault: JobFault.of(error), message: "\(error)", stage: stage, hint: (error as? LocalizedError)?.recoverySuggestion)
     }
 
-    private func failed(_ job: Job, fault: JobFault, message: String, stage: String) {
+    private func failed(_ job: Job, fault: JobFault, message: String, stage: String, hint: String?) {
         let attempts = job.attempts + (fault.countsAttempt ? 1 : 0)
         switch fault {
         case .machine:
@@ -217,7 +217,7 @@ public final class Worker: @unchecked Sendable {
             var published: String?
             do {
                 published = try outbox.publish(base: job.name, job: job.id, reserve: { try queue.reserveResult(id: job.id, name: $0) }) { folder in
-                    try ErrorReport(job: job, stage: stage, message: reason, fault: fault, attempts: attempts, quarantined: bundle)
+                    try ErrorReport(job: job, stage: stage, message: reason, hint: hint, fault: fault, attempts: attempts, quarantined: bundle)
                         .write(to: folder.appendingPathComponent("error.json"))
                     try jobRecord(job, extra: ["result": "failed"]).write(to: folder.appendingPathComponent("job.json"))
                 }
@@ -321,10 +321,9 @@ public final class Worker: @unchecked Sendable {
 
 /// error.json: what went wrong, where, and what to do.
 struct ErrorReport {
-    let job: Job, stage: String, message: String, fault: JobFault, attempts: Int, quarantined: String
+    let job: Job, stage: String, message: String, hint: String?, fault: JobFault, attempts: Int, quarantined: String
 
     func write(to url: URL) throws {
-        let hint = message.range(of: "hint: ").map { String(message[$0.upperBound...]) }
         let fields: [String: Any] = [
             "schema": "augerino.error/1", "job": job.id, "bundle": job.fileName, "sha256": job.sha256,
             "stage": stage, "error": message, "hint": hint ?? (fault == .bundle ? "fix the bundle (see docs/bundle-format.md), then drop it in the inbox again" :

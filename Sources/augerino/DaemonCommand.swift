@@ -56,6 +56,6 @@ struct DaemonCommand: AsyncParsableCommand {
         let level = configuration.logLevel
         // Control characters in dropped files' names are shown escaped, so no name forges a line.
         LoggingSystem.bootstrap { label in EscapingLogHandler.standardError(label: label, level: level) }
-        try await Daemon.run(configuration, logger: Logger(label: "augerino"))
+        try await Daemon.run(configuration, logger: Logger(label: "augerino"), forceExit: { status in Foundation.exit(status) })
     }
 }

@@ -67,7 +67,8 @@ final class SQLiteJobQueueTests: XCTestCase {
         }
         XCTAssertThrowsError(try queue.complete(id: job.id, resultName: "x", now: now), "a queued job cannot complete")
         XCTAssertThrowsError(try queue.cancel(id: 99, now: now)) { error in
-            XCTAssertEqual("\(error)", "job 99: no such job; `augerino jobs` lists them")
+            XCTAssertEqual("\(error)", "job 99: no such job; hint: `augerino jobs` lists them")
+            XCTAssertEqual((error as? PipelineError)?.hint, "`augerino jobs` lists them", "the hint is a property, not text to search")
         }
     }
 

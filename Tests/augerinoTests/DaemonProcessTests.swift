@@ -132,6 +132,11 @@ final class DaemonProcessTests: XCTestCase {
             XCTAssertEqual(object["bundle"] as? String, "\(name).tar.gz")
             XCTAssertTrue((object["error"] as! String).hasPrefix("\(name).tar.gz: "), "the error names the bundle: \(object)")
             XCTAssertNotNil(object["hint"])
+            // The hint travels as the error's own property from the job's child, and is the
+            // one the sentence ends with.
+            if let message = object["error"] as? String, let range = message.range(of: "; hint: ") {
+                XCTAssertEqual(object["hint"] as? String, String(message[range.upperBound...]), "\(object)")
+            }
         }
         XCTAssertEqual(try daemon.jobs().filter { $0.state == .failed }.count, invalid.count)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: daemon.outbox.path).sorted(), (valid + invalid).sorted(),
