@@ -21,6 +21,9 @@ public final class InvarianceTrainer {
     public private(set) var epoch = 0
     public private(set) var step = 0
     public private(set) var history: [EpochRecord] = []
+    /// When set, the learning rate goes from the schedule's value at `fromStep` linearly to 0 at
+    /// `toStep` (a run whose answer settled ends early; `SettledAnswer` in Training).
+    public var anneal: (fromStep: Int, toStep: Int)?
     private let rewardWeights = Tensor(shape: [6], values: AffineGenerator.allCases.map(\.displacement))
 
     public init(network spec: NetworkSpec, augmentation: AffineAugmentation, task: LearningTask, settings: TrainingSettings) {
@@ -48,11 +51,16 @@ public final class InvarianceTrainer {
         let order = random.permutation(train.count)
         let batchSize = min(settings.batchSize, train.count)
         let batches = stride(from: 0, to: train.count, by: batchSize).filter { train.count - $0 >= 2 }
+        assert(batches.count == Self.batchesPerEpoch(images: train.count, batchSize: settings.batchSize))
         var lossSum = 0.0, metricSum = 0.0, seen = 0
         for (done, first) in batches.enumerated() {
             let indices = order[first..<min(first + batchSize, train.count)]
             if settings.schedule == .cosine {
-                let factor = LearningRateSchedule.cosine(totalSteps: settings.epochs * batches.count, floor: 0).factor(at: step)
+                let cosine = LearningRateSchedule.cosine(totalSteps: settings.epochs * batches.count, floor: 0)
+                var factor = cosine.factor(at: step)
+                if let anneal, step >= anneal.fromStep {
+                    factor = cosine.factor(at: anneal.fromStep) * Float(max(0, 1 - Double(step - anneal.fromStep) / Double(max(1, anneal.toStep - anneal.fromStep))))
+                }
                 optimizer.setLearningRates([settings.learningRate * factor, (settings.widthLearningRate ?? settings.learningRate) * factor])
             }
             let output = network(augmentation(train.batch(indices), random: &random), random: &random)
@@ -103,6 +111,13 @@ public final class InvarianceTrainer {
                                  seconds: Date().timeIntervalSince(start))
         history.append(record)
         return record
+    }
+
+    /// Steps in one epoch of `images` training images: batches of `batchSize`, the last one
+    /// dropped when it has fewer than two images.
+    public static func batchesPerEpoch(images: Int, batchSize: Int) -> Int {
+        let size = min(batchSize, images)
+        return stride(from: 0, to: images, by: max(1, size)).filter { images - $0 >= 2 }.count
     }
 
     /// Accuracy (classification) or MSE (regression) on `data` with `copies` augmented copies

@@ -75,7 +75,7 @@ public enum JobChild {
         if FileManager.default.fileExists(atPath: checkpointURL.path) {
             do {
                 try run.resume(from: TrainingCheckpoint.read(from: checkpointURL), source: checkpointURL.path)
-                events.send(JobEvent(.log, level: "info", message: "job \(spec.job): resuming after epoch \(run.epochsDone) of \(run.settings.epochs) from \(checkpointURL.path)"))
+                events.send(JobEvent(.log, level: "info", message: "job \(spec.job): resuming after epoch \(run.epochsDone) of \(run.plannedEpochs) from \(checkpointURL.path)"))
             } catch let error as NNError {
                 if case .io = error { throw error }
                 events.send(JobEvent(.log, level: "warning", message: "job \(spec.job): the checkpoint does not fit this run (\(error)); starting from the beginning"))
@@ -97,14 +97,14 @@ public enum JobChild {
                     let now = Date()
                     if now.timeIntervalSince(lastProgress) >= 1 || done == total {
                         lastProgress = now
-                        let left = (run.settings.epochs - epoch) * total + (total - done)
+                        let left = (run.plannedEpochs - epoch) * total + (total - done)
                         let pace = now.timeIntervalSince(attemptStart) / Double(batchesThisAttempt)
-                        events.send(JobEvent(.progress, progress: JobProgress(epoch: epoch, epochs: run.settings.epochs, batch: done, batches: total,
+                        events.send(JobEvent(.progress, progress: JobProgress(epoch: epoch, epochs: run.plannedEpochs, batch: done, batches: total,
                                                                              etaSeconds: pace * Double(left), metrics: lastMetrics)))
                         // Long epochs: a log line at least every minute, not only at their end.
                         if now.timeIntervalSince(lastLine) >= 60 && done < total {
                             lastLine = now
-                            events.send(JobEvent(.log, level: "info", message: "job \(spec.job): epoch \(epoch)/\(run.settings.epochs), batch \(done)/\(total), about \(Int((pace * Double(left)).rounded())) s left"))
+                            events.send(JobEvent(.log, level: "info", message: "job \(spec.job): epoch \(epoch)/\(run.plannedEpochs), batch \(done)/\(total), about \(Int((pace * Double(left)).rounded())) s left"))
                         }
                     }
                 }
@@ -114,9 +114,12 @@ public enum JobChild {
                 if let test = record.testMetric { lastMetrics["test_metric"] = test }
                 for (name, theta) in record.theta { lastMetrics["theta_\(name)"] = Double(theta) }
                 let widths = naturalWidthsText(record.theta, height: run.train.height, width: run.train.width)
-                events.send(JobEvent(.epoch, message: "job \(spec.job): epoch \(record.epoch)/\(run.settings.epochs): loss \(String(format: "%.4f", record.trainLoss))"
+                events.send(JobEvent(.epoch, message: "job \(spec.job): epoch \(record.epoch)/\(run.plannedEpochs): loss \(String(format: "%.4f", record.trainLoss))"
                                      + (record.testMetric.map { String(format: ", test %.4f", $0) } ?? "") + (widths.isEmpty ? "" : "; widths: \(widths)"),
-                                     progress: JobProgress(epoch: record.epoch, epochs: run.settings.epochs, batch: 1, batches: 1, etaSeconds: nil, metrics: lastMetrics)))
+                                     progress: JobProgress(epoch: record.epoch, epochs: run.plannedEpochs, batch: 1, batches: 1, etaSeconds: nil, metrics: lastMetrics)))
+                if let settled = run.settled, settled.epoch == record.epoch {
+                    events.send(JobEvent(.log, level: "info", message: "job \(spec.job): the answer \(settled.description(budget: run.settings.epochs)); it ends after epoch \(run.plannedEpochs)"))
+                }
             }
             try stop.check()
             stage = "finish"
@@ -130,7 +133,7 @@ public enum JobChild {
                 guard now.timeIntervalSince(lastEvent) >= 1 || done == total else { return }
                 lastEvent = now
                 let eta = done > 0 ? now.timeIntervalSince(finishStart) * Double(total - done) / Double(done) : nil
-                let progress = JobProgress(epoch: run.settings.epochs, epochs: run.settings.epochs, batch: done, batches: total,
+                let progress = JobProgress(epoch: run.plannedEpochs, epochs: run.plannedEpochs, batch: done, batches: total,
                                            etaSeconds: eta, metrics: lastMetrics, phase: phase)
                 events.send(JobEvent(.progress, progress: progress))
                 if now.timeIntervalSince(lastFinishLine) >= 30 {

@@ -11,6 +11,11 @@ import Report
 public final class TrainingRun {
     public let name: String
     public let settings: TrainingSettings
+    /// Whether the run ends once its answer has settled (`SettledAnswer`): when its epochs were
+    /// derived from the data, not given by a flag, the manifest or daemon.conf.
+    public let stopsWhenSettled: Bool
+    /// Set once the answer has settled; the run then anneals and ends early.
+    public private(set) var settled: SettledAnswer?
     public let task: LearningTask
     public let spec: NetworkSpec
     public let train: ImageDataset
@@ -90,6 +95,7 @@ public final class TrainingRun {
         }
         self.train = train
         settings.epochs = options.epochs ?? Self.defaultEpochs(trainImages: train.count, batchSize: settings.batchSize)
+        stopsWhenSettled = options.epochs == nil
         self.settings = settings
 
         task = manifest.task == .classification ? .classification(classes: folder.classes!.count) : .regression
@@ -108,18 +114,35 @@ public final class TrainingRun {
 
     /// Epochs finished so far (after `resume(from:)`, those of the checkpoint).
     public var epochsDone: Int { trainer.epoch }
-    public var isFinished: Bool { trainer.epoch >= settings.epochs }
+    /// The epochs this run will take: its budget, or fewer once its answer has settled.
+    public var plannedEpochs: Int { settled.map { $0.epoch + $0.annealEpochs } ?? settings.epochs }
+    public var isFinished: Bool { trainer.epoch >= plannedEpochs }
 
     /// One line describing the run, for logs.
     public var summary: String {
         "\(name): \(train.count) training and \(test.count) test images of \(train.channels)x\(train.height)x\(train.width), " +
-            "\(spec.architecture.rawValue) width \(spec.width), \(settings.epochs) epochs"
+            "\(spec.architecture.rawValue) width \(spec.width), " + (stopsWhenSettled ? "up to \(settings.epochs) epochs (fewer once the answer settles)" : "\(settings.epochs) epochs")
     }
 
     /// Trains the next epoch; the per-epoch test metric uses at most 2,000 test images.
     /// - Throws: `InvarianceError.diverged`, or what `progress(done, total)` throws to stop.
     public func trainNextEpoch(progress: (Int, Int) throws -> Void = { _, _ in }) throws -> EpochRecord {
-        try trainer.trainEpoch(train, test: test.prefix(2000), progress: progress)
+        checkSettled()  // after a resume, from the restored history
+        let record = try trainer.trainEpoch(train, test: test.prefix(2000), progress: progress)
+        checkSettled()
+        return record
+    }
+
+    /// Looks for a settled answer in the history; once found, the trainer anneals from the
+    /// settled epoch's last step to `annealEpochs` later (a constant schedule just stops).
+    private func checkSettled() {
+        guard stopsWhenSettled, settled == nil,
+              let found = SettledAnswer.find(history: trainer.history, budget: settings.epochs, regression: task == .regression,
+                                             heldOutImages: min(2000, test.count), imageHeight: train.height, imageWidth: train.width,
+                                             anneals: settings.schedule == .cosine) else { return }
+        settled = found
+        let steps = InvarianceTrainer.batchesPerEpoch(images: train.count, batchSize: settings.batchSize)
+        trainer.anneal = (fromStep: found.epoch * steps, toStep: (found.epoch + found.annealEpochs) * steps)
     }
 
     /// Everything needed to continue this run bit-exactly from the current epoch.
@@ -160,7 +183,10 @@ public final class TrainingRun {
             "objective": settings.objective.rawValue, "reward_units": settings.rewardUnits.rawValue, "schedule": settings.schedule.rawValue,
             "reward_cap": settings.rewardCap.map { String($0) } ?? "none",
             "width_learning_rate": String(settings.widthLearningRate ?? settings.learningRate),
-            "epochs": String(settings.epochs), "batch_size": String(settings.batchSize), "test_copies": String(settings.testCopies),
+            "epochs": String(settings.epochs),
+            "stop": settled.map { $0.description(budget: settings.epochs) }
+                ?? (stopsWhenSettled ? "the whole budget: the answer had not settled" : "the epochs given"),
+            "batch_size": String(settings.batchSize), "test_copies": String(settings.testCopies),
             "weight_decay": String(settings.weightDecay), "model": "\(spec.architecture.rawValue)(\(spec.width))",
             "input_mean": String(mean), "input_std": String(std), "threads": String(threads),
         ]

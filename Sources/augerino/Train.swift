@@ -103,6 +103,10 @@ struct Train: ParsableCommand {
                 let epoch = run.epochsDone + 1
                 let record = try run.trainNextEpoch { done, total in progress.batch(epoch: epoch, done: done, of: total) }
                 progress.epochDone(record, task: run.task)
+                if let settled = run.settled, settled.epoch == record.epoch {
+                    progress.total = run.plannedEpochs
+                    FileHandle.standardError.write(Data("the answer \(settled.description(budget: run.settings.epochs)); ending after epoch \(run.plannedEpochs)\n".utf8))
+                }
             }
             return run.finish(threads: parallelism.threads, provenance: provenance)
         }
@@ -121,7 +125,7 @@ struct Train: ParsableCommand {
 
 /// Progress on standard error: a bar with ETA on a terminal, one line per epoch otherwise.
 final class ProgressDisplay {
-    let total: Int
+    var total: Int
     let imageHeight: Int, imageWidth: Int
     let isTerminal = isatty(STDERR_FILENO) == 1
     let start = Date()

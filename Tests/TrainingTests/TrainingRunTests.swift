@@ -74,4 +74,36 @@ final class TrainingRunTests: XCTestCase {
         let text = naturalWidthsText(["rotation": Float.pi / 2, "translate_x": 1, "scale": 0.4, "shear": 0.2], height: 28, width: 28)
         XCTAssertEqual(text, "translate_x ±0.68 px, rotation ±45.0°, scale ×0.82–1.22, shear slope ±0.10")
     }
+
+    /// With its epochs left to the data, a run whose answer has settled anneals and ends early,
+    /// says so in the report, and ends where a run resumed from a checkpoint ends; with its
+    /// epochs given, it takes them all.
+    func testARunEndsOnceItsAnswerHasSettled_unlessItsEpochsWereGiven() throws {
+        let data = try folder(count: 60, task: "classification")
+        let frozen = TrainingOptions(widthLearningRate: 0)  // the widths cannot move: only the metric decides
+        let run = TrainingRun(dataset: data, overrides: frozen)
+        XCTAssertTrue(run.stopsWhenSettled)
+        XCTAssertEqual(run.settings.epochs, 200, "one step an epoch: the step budget caps it at 200")
+        while !run.isFinished { _ = try run.trainNextEpoch() }
+        let settled = try XCTUnwrap(run.settled)
+        XCTAssertEqual(settled.epoch, 40, "window 20, and no earlier than a fifth of the budget")
+        XCTAssertEqual(run.epochsDone, 60, "20 epochs of annealing after it settled")
+        XCTAssertTrue(run.finish(threads: 1).report.settings["stop"]?.hasPrefix("settled at epoch 40 of 200") == true)
+
+        let interrupted = TrainingRun(dataset: data, overrides: frozen)
+        for _ in 0..<45 { _ = try interrupted.trainNextEpoch() }
+        let resumed = TrainingRun(dataset: data, overrides: frozen)
+        try resumed.resume(from: interrupted.checkpoint(), source: "memory")
+        while !resumed.isFinished { _ = try resumed.trainNextEpoch() }
+        XCTAssertEqual(resumed.epochsDone, 60)
+        XCTAssertEqual(resumed.trainer.state.map(\.tensor.values), run.trainer.state.map(\.tensor.values), "the same weights as the uninterrupted run")
+
+        var given = frozen
+        given.epochs = 50
+        let fixed = TrainingRun(dataset: data, overrides: given)
+        XCTAssertFalse(fixed.stopsWhenSettled)
+        while !fixed.isFinished { _ = try fixed.trainNextEpoch() }
+        XCTAssertEqual(fixed.epochsDone, 50)
+        XCTAssertNil(fixed.settled)
+    }
 }
