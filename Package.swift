@@ -65,7 +65,8 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Invariance", "Bundle", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Bundle", "Invariance", "NN", "TestSupport",
                                                          .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "augerinoTests", dependencies: ["augerino", "Pipeline", "Training", "Bundle", "NN", "Invariance", "TestSupport"]),
+        .testTarget(name: "augerinoTests", dependencies: ["augerino", "Pipeline", "Training", "Bundle", "NN", "Invariance", "TestSupport"],
+                    exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -106,4 +106,29 @@ final class CommandLineTests: XCTestCase {
             XCTAssertTrue(Augerino.message(for: error).contains("--classes \"only\": give at least two distinct, non-empty names"), Augerino.message(for: error))
         }
     }
+
+    /// Every command's --help, as a user reads it, against `Golden/help.txt`: a change to any
+    /// command's options or wording shows up here and is made on purpose. After such a change,
+    /// `AUGERINO_UPDATE_GOLDEN=1 swift test --filter CommandLineTests/test_help_matchesTheGoldenText`
+    /// writes the new text (then read its diff before committing it).
+    func test_help_matchesTheGoldenText() throws {
+        func commands(_ command: ParsableCommand.Type, path: [String]) -> [(String, ParsableCommand.Type)] {
+            let subcommands = command.configuration.subcommands
+            guard !subcommands.isEmpty else { return [(path.joined(separator: " "), command)] }
+            return [(path.joined(separator: " "), command)] + subcommands.flatMap { commands($0, path: path + [$0._commandName]) }
+        }
+        let text = commands(Augerino.self, path: ["augerino"]).filter { !$0.0.hasSuffix("job-child") }.map { name, command in
+            "=== \(name) --help\n" + Augerino.helpMessage(for: command, columns: 100)
+        }.joined(separator: "\n") + "\n"
+        let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/help.txt")
+        if ProcessInfo.processInfo.environment["AUGERINO_UPDATE_GOLDEN"] == "1" {
+            try Data(text.utf8).write(to: golden)
+        }
+        let expected = try String(contentsOf: golden, encoding: .utf8)
+        let (got, want) = (text.split(separator: "\n", omittingEmptySubsequences: false), expected.split(separator: "\n", omittingEmptySubsequences: false))
+        if let first = zip(got, want).enumerated().first(where: { $0.element.0 != $0.element.1 }) {
+            XCTFail("--help differs from Golden/help.txt at line \(first.offset + 1): «\(first.element.0)» instead of «\(first.element.1)»")
+        }
+        XCTAssertEqual(got.count, want.count, "--help has \(got.count) lines, Golden/help.txt \(want.count)")
+    }
 }
