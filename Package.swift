@@ -68,5 +68,5 @@ let package = Package(
         .testTarget(name: "augerinoTests", dependencies: ["augerino", "Pipeline", "Training", "Bundle", "NN", "Invariance", "TestSupport"],
                     exclude: ["Golden"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Reusable, 64-byte aligned float scratch buffers for kernels (GEMM packing, im2col columns).
 ///
@@ -6,8 +7,8 @@ import Foundation
 /// come fresh from mmap); kernels borrow from this cache instead. It holds only memory, never
 /// results, so sharing it across threads cannot change any output.
 enum ScratchBuffers {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var free: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
+    /// Cached buffers by address (a plain number, so the lock's state holds no pointer) and size.
+    private static let free = Mutex<[(address: UInt, bytes: Int)]>([])
     private static let keep = 16
 
     /// Calls `body` with a buffer of at least `count` floats (contents undefined).
@@ -19,21 +20,21 @@ enum ScratchBuffers {
     }
 
     private static func take(_ bytes: Int) -> (pointer: UnsafeMutableRawPointer, bytes: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        // The smallest cached buffer that fits, so big ones stay for big requests.
-        if let index = free.indices.filter({ free[$0].bytes >= bytes }).min(by: { free[$0].bytes < free[$1].bytes }) {
+        let cached = free.withLock { free -> (address: UInt, bytes: Int)? in
+            // The smallest cached buffer that fits, so big ones stay for big requests.
+            guard let index = free.indices.filter({ free[$0].bytes >= bytes }).min(by: { free[$0].bytes < free[$1].bytes }) else { return nil }
             return free.remove(at: index)
         }
+        if let cached, let pointer = UnsafeMutableRawPointer(bitPattern: cached.address) { return (pointer, cached.bytes) }
         return (UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64), bytes)
     }
 
     private static func give(_ buffer: (pointer: UnsafeMutableRawPointer, bytes: Int)) {
-        lock.lock()
-        defer { lock.unlock() }
-        free.append(buffer)
-        if free.count > keep, let smallest = free.indices.min(by: { free[$0].bytes < free[$1].bytes }) {
-            free.remove(at: smallest).pointer.deallocate()
+        let evicted = free.withLock { free -> UInt? in
+            free.append((UInt(bitPattern: buffer.pointer), buffer.bytes))
+            guard free.count > keep, let smallest = free.indices.min(by: { free[$0].bytes < free[$1].bytes }) else { return nil }
+            return free.remove(at: smallest).address
         }
+        evicted.flatMap(UnsafeMutableRawPointer.init(bitPattern:))?.deallocate()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Recycles tensor buffers by exact size.
 ///
@@ -8,14 +9,18 @@ import Foundation
 /// to `cacheLimit` bytes; beyond that they go back to the system. Only memory is shared, never
 /// contents: every operation writes its whole output.
 enum TensorMemory {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var free: [Int: [UnsafeMutableRawPointer]] = [:]
-    nonisolated(unsafe) private static var cachedBytes = 0
-    nonisolated(unsafe) private static var liveBytes = 0
-    /// When each size was last asked for or given back, to evict the least recently used first.
-    nonisolated(unsafe) private static var lastUse: [Int: Int] = [:]
-    nonisolated(unsafe) private static var clock = 0
-    nonisolated(unsafe) private static var peakLiveBytes = 0
+    /// Everything the cache knows, behind one lock.
+    private struct State {
+        /// Cached buffers by size, as addresses (plain numbers: the lock's state holds no pointer).
+        var free: [Int: [UInt]] = [:]
+        var cachedBytes = 0
+        var liveBytes = 0
+        /// When each size was last asked for or given back, to evict the least recently used first.
+        var lastUse: [Int: Int] = [:]
+        var clock = 0
+        var peakLiveBytes = 0
+    }
+    private static let state = Mutex(State())
     /// The most memory kept for reuse.
     static let cacheLimit = 1 << 30
     /// Buffers smaller than this come straight from malloc, which recycles small blocks itself.
@@ -24,25 +29,28 @@ enum TensorMemory {
     static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
         let size = max(64, bytes)
         if size >= smallest {
-            lock.lock()
-            liveBytes += size
-            peakLiveBytes = max(peakLiveBytes, liveBytes)
-            clock += 1
-            lastUse[size] = clock
-            if let pointer = free[size]?.popLast() {
-                cachedBytes -= size
-                lock.unlock()
-                return pointer
-            }
-            for cached in free.keys.sorted(by: { lastUse[$0, default: 0] < lastUse[$1, default: 0] })
-            where liveBytes + cachedBytes > peakLiveBytes + peakLiveBytes / 2 {
-                while liveBytes + cachedBytes > peakLiveBytes + peakLiveBytes / 2, let pointer = free[cached]?.popLast() {
-                    pointer.deallocate()
-                    cachedBytes -= cached
+            let reused = state.withLock { state -> UInt? in
+                state.liveBytes += size
+                state.peakLiveBytes = max(state.peakLiveBytes, state.liveBytes)
+                state.clock += 1
+                state.lastUse[size] = state.clock
+                if let address = state.free[size]?.popLast() {
+                    state.cachedBytes -= size
+                    return address
                 }
-                if free[cached]?.isEmpty == true { free[cached] = nil }
+                let ceiling = state.peakLiveBytes + state.peakLiveBytes / 2
+                guard state.liveBytes + state.cachedBytes > ceiling else { return nil }
+                for cached in state.free.keys.sorted(by: { state.lastUse[$0, default: 0] < state.lastUse[$1, default: 0] })
+                where state.liveBytes + state.cachedBytes > ceiling {
+                    while state.liveBytes + state.cachedBytes > ceiling, let address = state.free[cached]?.popLast() {
+                        UnsafeMutableRawPointer(bitPattern: address)?.deallocate()
+                        state.cachedBytes -= cached
+                    }
+                    if state.free[cached]?.isEmpty == true { state.free[cached] = nil }
+                }
+                return nil
             }
-            lock.unlock()
+            if let reused, let pointer = UnsafeMutableRawPointer(bitPattern: reused) { return pointer }
         }
         return UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
     }
@@ -50,17 +58,17 @@ enum TensorMemory {
     static func release(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
         let size = max(64, bytes)
         if size >= smallest {
-            lock.lock()
-            liveBytes -= size
-            clock += 1
-            lastUse[size] = clock
-            if cachedBytes + size <= cacheLimit {
-                free[size, default: []].append(pointer)
-                cachedBytes += size
-                lock.unlock()
-                return
+            let address = UInt(bitPattern: pointer)
+            let kept = state.withLock { state -> Bool in
+                state.liveBytes -= size
+                state.clock += 1
+                state.lastUse[size] = state.clock
+                guard state.cachedBytes + size <= cacheLimit else { return false }
+                state.free[size, default: []].append(address)
+                state.cachedBytes += size
+                return true
             }
-            lock.unlock()
+            if kept { return }
         }
         pointer.deallocate()
     }

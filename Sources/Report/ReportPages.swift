@@ -25,7 +25,7 @@ public enum ReportPages {
         try write(report, into: folder)
     }
 
-    static var isClassification: (InvarianceReport) -> Bool = { $0.task == "classification" }
+    static func isClassification(_ report: InvarianceReport) -> Bool { report.task == "classification" }
 
     static func metricName(_ report: InvarianceReport) -> (key: String, label: String) {
         isClassification(report) ? ("accuracy", "accuracy") : ("mse", "MSE")

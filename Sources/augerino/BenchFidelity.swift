@@ -113,7 +113,7 @@ struct BenchFidelity: ParsableCommand {
             }
             let rows = c.judge(outcomes)
             for row in rows { print(row.markdown) }
-            fflush(stdout)
+            fflush(nil)
             let judged = rows.filter(\.isJudged)
             (checks, passed) = (checks + judged.count, passed + judged.filter(\.passes).count)
         }

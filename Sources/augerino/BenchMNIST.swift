@@ -117,7 +117,7 @@ struct BenchMNIST: ParsableCommand {
                 } else {
                     print(String(format: "  epoch %d  train loss %.4f  test accuracy %.2f%%  (%.0f s)", epoch, lossSum / Double(stepsPerEpoch), accuracy * 100, elapsed))
                 }
-                fflush(stdout)
+                fflush(nil)
             }
         }
     }

@@ -1,16 +1,16 @@
 import Bundle
 import Foundation
+import Synchronization
 
 /// The folder a bundle is unpacked into by `augerino train` and `bundle check`:
 /// `$TMPDIR/augerino-staging-<pid>-XXXXXX`, removed on every way out: when done, when the
 /// command fails, and on SIGINT or SIGTERM. One left by a crash (its pid no longer runs) is
 /// removed by the next command that stages a bundle.
-final class StagingFolder: @unchecked Sendable {
+final class StagingFolder: Sendable {
     static let prefix = "augerino-staging-"
     let url: URL
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var live: Set<String> = []
-    nonisolated(unsafe) private static var signalSources: [DispatchSourceSignal] = []
+    /// Folders not yet removed, and the signal handlers that remove them (made once).
+    private static let live = Mutex<(paths: Set<String>, signalSources: [DispatchSourceSignal])>(([], []))
 
     init() throws {
         let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
@@ -20,16 +20,18 @@ final class StagingFolder: @unchecked Sendable {
             throw CommandFailure("\(base): cannot make a staging folder to unpack the bundle into (\(String(cString: strerror(errno)))); set TMPDIR to a folder with room")
         }
         url = URL(fileURLWithPath: String(cString: made))
-        Self.lock.withLock {
-            Self.live.insert(url.path)
-            if Self.signalSources.isEmpty { Self.signalSources = [SIGINT, SIGTERM].map(Self.removeOnSignal) }
+        let path = url.path
+        Self.live.withLock { live in
+            live.paths.insert(path)
+            if live.signalSources.isEmpty { live.signalSources = [SIGINT, SIGTERM].map(Self.removeOnSignal) }
         }
     }
 
     /// Removes the folder and all in it.
     func remove() {
         try? FileManager.default.removeItem(at: url)
-        _ = Self.lock.withLock { Self.live.remove(url.path) }
+        let path = url.path
+        _ = Self.live.withLock { $0.paths.remove(path) }
     }
 
     deinit { remove() }
@@ -38,7 +40,7 @@ final class StagingFolder: @unchecked Sendable {
         signal(number, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
         source.setEventHandler {
-            for path in lock.withLock({ live }) { try? FileManager.default.removeItem(atPath: path) }
+            for path in live.withLock({ $0.paths }) { try? FileManager.default.removeItem(atPath: path) }
             exit(128 + number)
         }
         source.resume()
