@@ -86,16 +86,16 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(run.settings.epochs, 200, "one step an epoch: the step budget caps it at 200")
         while !run.isFinished { _ = try run.trainNextEpoch() }
         let settled = try XCTUnwrap(run.settled)
-        XCTAssertEqual(settled.epoch, 40, "window 20, and no earlier than a fifth of the budget")
-        XCTAssertEqual(run.epochsDone, 60, "20 epochs of annealing after it settled")
-        XCTAssertTrue(run.finish(threads: 1).report.settings["stop"]?.hasPrefix("settled at epoch 40 of 200") == true)
+        XCTAssertEqual(settled.epoch, 80, "window 40, and no earlier than twice the window")
+        XCTAssertEqual(run.epochsDone, 120, "40 epochs of annealing after it settled")
+        XCTAssertTrue(run.finish(threads: 1).report.settings["stop"]?.hasPrefix("settled at epoch 80 of 200") == true)
 
         let interrupted = TrainingRun(dataset: data, overrides: frozen)
-        for _ in 0..<45 { _ = try interrupted.trainNextEpoch() }
+        for _ in 0..<90 { _ = try interrupted.trainNextEpoch() }
         let resumed = TrainingRun(dataset: data, overrides: frozen)
         try resumed.resume(from: interrupted.checkpoint(), source: "memory")
         while !resumed.isFinished { _ = try resumed.trainNextEpoch() }
-        XCTAssertEqual(resumed.epochsDone, 60)
+        XCTAssertEqual(resumed.epochsDone, 120)
         XCTAssertEqual(resumed.trainer.state.map(\.tensor.values), run.trainer.state.map(\.tensor.values), "the same weights as the uninterrupted run")
 
         var given = frozen
