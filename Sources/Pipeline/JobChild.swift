@@ -1,5 +1,6 @@
 import Bundle
 import Foundation
+import Synchronization
 import Invariance
 import Kernels
 import NN
@@ -152,9 +153,10 @@ public enum JobChild {
     }
 
     /// Events, one JSON line each, on the descriptor that was standard output.
-    final class EventWriter: @unchecked Sendable {
+    final class EventWriter: Sendable {
         private let fd: Int32
-        private let lock = NSLock()
+        /// Whole lines only: writers take turns.
+        private let lock = Mutex(())
 
         init() {
             fd = dup(1)
@@ -167,7 +169,7 @@ public enum JobChild {
 
         func send(_ event: JobEvent) {
             let line = event.line
-            lock.withLock {
+            lock.withLock { _ in
                 line.withUnsafeBytes { raw in
                     var written = 0
                     while written < raw.count {
@@ -182,23 +184,22 @@ public enum JobChild {
     }
 
     /// SIGTERM, seen at the next batch.
+    /// Unchecked only for `source`, which Dispatch does not mark `Sendable`: it is set in `init`
+    /// and never touched again (kept to keep the handler alive); the flag is atomic.
     final class StopRequest: @unchecked Sendable {
         struct Stopped: Error {}
         private let source: DispatchSourceSignal
-        private let lock = NSLock()
-        private var requested = false
+        private let requested = Atomic<Bool>(false)
 
         init() {
             signal(SIGTERM, SIG_IGN)
             source = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
-            source.setEventHandler { [weak self] in self?.request() }
+            source.setEventHandler { [weak self] in self?.requested.store(true, ordering: .releasing) }
             source.resume()
         }
 
-        private func request() { lock.withLock { requested = true } }
-
         func check() throws {
-            if lock.withLock({ requested }) { throw Stopped() }
+            if requested.load(ordering: .acquiring) { throw Stopped() }
         }
     }
 }

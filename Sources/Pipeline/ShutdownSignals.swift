@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// SIGTERM and SIGINT for the daemon's whole life, start-up included, so that no signal falls
 /// into a gap between start-up and the service group: the first asks for a graceful stop
@@ -7,10 +8,11 @@ import Logging
 /// `forceExit` (the executable's to give: nothing below it exits), with 128 + the signal's
 /// number as its status, as a death by that signal reads; the running job then resumes from its
 /// checkpoint at the next start, as after kill -9.
+///
+/// Unchecked only for `sources`, which Dispatch does not mark `Sendable`: set in `init`, never
+/// touched again (kept to keep the handlers alive); the rest is behind a `Mutex`.
 final class ShutdownSignals: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    private var onStop: (@Sendable () -> Void)?
+    private let state = Mutex<(count: Int, onStop: (@Sendable () -> Void)?)>((0, nil))
     private var sources: [DispatchSourceSignal] = []
     /// Signalled on the first stop request, for waits during start-up.
     let stopped = DispatchSemaphore(value: 0)
@@ -31,21 +33,21 @@ final class ShutdownSignals: @unchecked Sendable {
 
     deinit { for source in sources { source.cancel() } }
 
-    var isStopRequested: Bool { lock.withLock { count > 0 } }
+    var isStopRequested: Bool { state.withLock { $0.count > 0 } }
 
     /// Sets what a stop request does; runs it at once if one came already.
     func whenStopRequested(_ action: @escaping @Sendable () -> Void) {
-        let already = lock.withLock { () -> Bool in
-            onStop = action
-            return count > 0
+        let already = state.withLock { state -> Bool in
+            state.onStop = action
+            return state.count > 0
         }
         if already { action() }
     }
 
     private func received(_ number: Int32) {
-        let (n, action) = lock.withLock { () -> (Int, (@Sendable () -> Void)?) in
-            count += 1
-            return (count, onStop)
+        let (n, action) = state.withLock { state -> (Int, (@Sendable () -> Void)?) in
+            state.count += 1
+            return (state.count, state.onStop)
         }
         let name = number == SIGTERM ? "SIGTERM" : "SIGINT"
         if n == 1 {

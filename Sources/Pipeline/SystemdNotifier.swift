@@ -1,24 +1,28 @@
 import Bundle
 import Foundation
+import Synchronization
 
 /// systemd's notification protocol without libsystemd: one datagram per message to the Unix
 /// socket in $NOTIFY_SOCKET (a leading '@' names an abstract socket). READY=1 after start-up,
 /// STATUS= with the current job, WATCHDOG=1 at half the interval systemd asks for in
 /// $WATCHDOG_USEC, STOPPING=1 at a graceful stop. Without $NOTIFY_SOCKET every call does nothing.
-public final class SystemdNotifier: @unchecked Sendable {
+public final class SystemdNotifier: Sendable {
     private let address: String?
     private let fd: Int32
     /// Seconds between watchdog pings (half of WatchdogSec), when systemd asked for them.
     public let watchdogInterval: Double?
-    private let lock = NSLock()
-    private var lastPing = 0.0
-    private var lastStatus = ""
-    private var workerLines: [Int: String] = [:]
-    private var idleText = "idle"
+    /// What the last messages said, behind one lock.
+    private struct Sent {
+        var lastPing = 0.0
+        var lastStatus = ""
+        var workerLines: [Int: String] = [:]
+        var idleText = "idle"
+    }
+    private let sent = Mutex(Sent())
     /// What STATUS= says when every worker is idle.
     public var idleStatus: String {
-        get { lock.withLock { idleText } }
-        set { lock.withLock { idleText = newValue } }
+        get { sent.withLock { $0.idleText } }
+        set { sent.withLock { $0.idleText = newValue } }
     }
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -59,20 +63,20 @@ public final class SystemdNotifier: @unchecked Sendable {
 
     /// STATUS=, sent only when it changed.
     public func status(_ text: String) {
-        lock.lock()
-        let changed = text != lastStatus
-        lastStatus = text
-        lock.unlock()
+        let changed = sent.withLock { sent -> Bool in
+            defer { sent.lastStatus = text }
+            return text != sent.lastStatus
+        }
         if changed { send("STATUS=\(Self.statusLine(text))") }
     }
 
     /// One worker's part of STATUS= (nil: idle); the message joins every busy worker's line,
     /// or says `idleStatus` when none is busy.
     public func worker(_ index: Int, status line: String?) {
-        let text = lock.withLock { () -> String in
-            workerLines[index] = line
-            let busy = workerLines.keys.sorted().compactMap { workerLines[$0] }
-            return busy.isEmpty ? idleText : busy.joined(separator: "; ")
+        let text = sent.withLock { sent -> String in
+            sent.workerLines[index] = line
+            let busy = sent.workerLines.keys.sorted().compactMap { sent.workerLines[$0] }
+            return busy.isEmpty ? sent.idleText : busy.joined(separator: "; ")
         }
         status(text)
     }
@@ -81,10 +85,11 @@ public final class SystemdNotifier: @unchecked Sendable {
     public func watchdog() {
         guard let interval = watchdogInterval else { return }
         let now = Date().timeIntervalSince1970
-        lock.lock()
-        let due = now - lastPing >= interval
-        if due { lastPing = now }
-        lock.unlock()
+        let due = sent.withLock { sent -> Bool in
+            guard now - sent.lastPing >= interval else { return false }
+            sent.lastPing = now
+            return true
+        }
         if due { send("WATCHDOG=1") }
     }
 }

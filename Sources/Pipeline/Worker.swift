@@ -2,6 +2,7 @@ import Foundation
 import Kernels
 import Logging
 import NN
+import Synchronization
 
 /// Takes jobs from the queue in order and has each one run by a confined child process of this
 /// binary (`ConfinedJob`, `JobChild`; supervised in Worker+Child.swift), on a thread of its own.
@@ -18,7 +19,7 @@ import NN
 ///   not the bundle's fault; a child that crashed, hit a resource limit or hung is retried up
 ///   to `max_attempts` like a training failure, so a poison bundle fails for good.
 /// - cancelled (`augerino cancel`): stops at the next batch; the bundle goes to quarantine.
-public final class Worker: @unchecked Sendable {
+public final class Worker: Sendable {
     public let index: Int
     let configuration: DaemonConfiguration
     let state: StateDirectory
@@ -30,13 +31,16 @@ public final class Worker: @unchecked Sendable {
     /// This binary, which runs each job as `augerino job-child`.
     let executable: URL
     private let wakeSignal = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
-    private var stopping = false
-    private var currentJob: Int64?
-    /// Consecutive failures of the machine (not of a job), for the backoff.
-    private var machineFailures = 0
-    /// When `quarantineBundlesCancelledWhileQueued` last looked (it looks at most every 2 s).
-    private var lastCancelledSweep = Date.distantPast
+    /// What other threads see (`stop`, `runningJob`) and the loop's own counters, behind one lock.
+    private struct LoopState {
+        var stopping = false
+        var currentJob: Int64?
+        /// Consecutive failures of the machine (not of a job), for the backoff.
+        var machineFailures = 0
+        /// When `quarantineBundlesCancelledWhileQueued` last looked (it looks at most every 2 s).
+        var lastCancelledSweep = Date.distantPast
+    }
+    private let loop = Mutex(LoopState())
 
     public init(index: Int, configuration: DaemonConfiguration, queue: JobQueue, notifier: SystemdNotifier, logger: Logger, parallelism: Parallelism,
                 executable: URL = URL(fileURLWithPath: "/proc/self/exe")) {
@@ -53,14 +57,14 @@ public final class Worker: @unchecked Sendable {
 
     /// Asks the worker to stop: a running job stops at the next batch and goes back to queued.
     public func stop() {
-        lock.withLock { stopping = true }
+        loop.withLock { $0.stopping = true }
         wakeSignal.signal()
     }
 
-    var isStopping: Bool { lock.withLock { stopping } }
+    var isStopping: Bool { loop.withLock { $0.stopping } }
 
     /// The job being trained, if any.
-    public var runningJob: Int64? { lock.withLock { currentJob } }
+    public var runningJob: Int64? { loop.withLock { $0.currentJob } }
 
     /// The loop: claim, train, record; until `stop()`.
     public func run() {
@@ -84,9 +88,9 @@ public final class Worker: @unchecked Sendable {
                 _ = wakeSignal.wait(timeout: .now() + min(1, notifier.watchdogInterval ?? 1))
                 continue
             }
-            lock.withLock { currentJob = job.id }
+            loop.withLock { $0.currentJob = job.id }
             handle(job)
-            lock.withLock { currentJob = nil }
+            loop.withLock { $0.currentJob = nil }
         }
     }
 
@@ -191,8 +195,11 @@ public final class Worker: @unchecked Sendable {
         let attempts = job.attempts + (fault.countsAttempt ? 1 : 0)
         switch fault {
         case .machine:
-            machineFailures += 1
-            let delay = min(configuration.retryBackoffMax, configuration.retryBackoff * pow(2, Double(min(machineFailures - 1, 20))))
+            let failures = loop.withLock { state -> Int in
+                state.machineFailures += 1
+                return state.machineFailures
+            }
+            let delay = min(configuration.retryBackoffMax, configuration.retryBackoff * pow(2, Double(min(failures - 1, 20))))
             logger.error("job \(job.id): \(stage) failed: \(message); not the bundle's fault, trying again in \(Int(delay)) s")
             notifier.worker(index, status: "job \(job.id): waiting \(Int(delay)) s after: \(message)")
             record("requeue job \(job.id)") { try queue.retryLater(id: job.id, error: message, notBefore: Date() + delay, countsAttempt: false) }
@@ -240,7 +247,7 @@ public final class Worker: @unchecked Sendable {
 
     private func finishDone(_ job: Job, resultName: String) {
         record("mark job \(job.id) done") { try queue.complete(id: job.id, resultName: resultName, now: Date()) }
-        machineFailures = 0
+        loop.withLock { $0.machineFailures = 0 }
         removeScratch(job, checkpoint: true)
         // The result holds the manifest and the hash; the bundle itself is done with (in the
         // spool, or in quarantine after a retried failure).
@@ -266,8 +273,11 @@ public final class Worker: @unchecked Sendable {
     /// job's, and its checkpoint goes. Worker 0 does it, whenever it is idle. A `retry` that
     /// comes between the move and its record wins: the bundle moves back.
     func quarantineBundlesCancelledWhileQueued() {
-        guard index == 0, Date().timeIntervalSince(lastCancelledSweep) >= 2 else { return }
-        lastCancelledSweep = Date()
+        guard index == 0, loop.withLock({ state -> Bool in
+            guard Date().timeIntervalSince(state.lastCancelledSweep) >= 2 else { return false }
+            state.lastCancelledSweep = Date()
+            return true
+        }) else { return }
         guard let cancelled = try? queue.jobs(state: .cancelled) else { return }
         for job in cancelled where job.supersededBy == nil && job.bundlePath.hasPrefix(state.spool.path + "/")
             && FileManager.default.fileExists(atPath: job.bundlePath) {

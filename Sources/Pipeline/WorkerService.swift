@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import ServiceLifecycle
 
@@ -43,24 +44,24 @@ public struct WorkerService: Service {
 }
 
 /// Resumes a continuation once, whoever fires first.
-final class OnceSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<Void, Never>?
-    private var fired = false
+final class OnceSignal: Sendable {
+    private let state = Mutex<(fired: Bool, continuation: CheckedContinuation<Void, Never>?)>((false, nil))
 
     func set(_ continuation: CheckedContinuation<Void, Never>) {
-        lock.lock()
-        if fired { lock.unlock(); continuation.resume(); return }
-        self.continuation = continuation
-        lock.unlock()
+        let firedAlready = state.withLock { state -> Bool in
+            if state.fired { return true }
+            state.continuation = continuation
+            return false
+        }
+        if firedAlready { continuation.resume() }
     }
 
     func fire() {
-        lock.lock()
-        fired = true
-        let pending = continuation
-        continuation = nil
-        lock.unlock()
+        let pending = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.fired = true
+            defer { state.continuation = nil }
+            return state.continuation
+        }
         pending?.resume()
     }
 }
