@@ -53,6 +53,8 @@ extension Worker {
                     child.askToStop()
                     stopAsked = now
                 }
+                // Jobs cancelled while they wait do not wait for this one to end.
+                quarantineBundlesCancelledWhileQueued()
             }
             guard let event = child.next(timeout: 0.25) else { continue }
             lastWord = Date()

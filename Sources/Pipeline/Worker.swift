@@ -270,8 +270,9 @@ public final class Worker: Sendable {
 
     /// A job cancelled while queued (waiting for its turn or for a retry) never reaches this
     /// worker, so its bundle would stay in the spool: it goes to quarantine like a running
-    /// job's, and its checkpoint goes. Worker 0 does it, whenever it is idle. A `retry` that
-    /// comes between the move and its record wins: the bundle moves back.
+    /// job's, and its checkpoint goes. Worker 0 does it every 2 s, while it waits for work and
+    /// while it supervises a job. A `retry` that comes between the move and its record wins:
+    /// the bundle moves back.
     func quarantineBundlesCancelledWhileQueued() {
         guard index == 0, loop.withLock({ state -> Bool in
             guard Date().timeIntervalSince(state.lastCancelledSweep) >= 2 else { return false }

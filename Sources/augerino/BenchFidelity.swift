@@ -102,7 +102,7 @@ struct BenchFidelity: ParsableCommand {
                     let outcome = try TensorContext.with(parallelism) { try c.run(seed: seed, sources: sources, overrides: overrides) }
                     outcomes.append(outcome)
                     let widths = AffineGenerator.allCases.map { "\($0.rawValue) \(String(format: "%.3f", outcome.widths[$0] ?? 0))" }
-                    FileHandle.standardError.write(Data(("\(c.name) seed \(seed): \(outcome.epochs) epochs in \(String(format: "%.0f", outcome.seconds)) s, " +
+                    FileHandle.standardError.write(Data(("\(c.name) seed \(seed): \(outcome.epochs)\(outcome.epochs < outcome.budget ? " of \(outcome.budget) (settled)" : "") epochs in \(String(format: "%.0f", outcome.seconds)) s, " +
                         "test \(outcome.metricText); θ: \(widths.joined(separator: ", "))\n").utf8))
                 }
             } catch {
@@ -250,7 +250,8 @@ struct FidelityCase {
         let start = Date()
         while !run.isFinished { _ = try run.trainNextEpoch() }
         return FidelityOutcome(widths: run.trainer.augmentation.widthValues, testMetric: run.trainer.history.last?.testMetric ?? .nan,
-                               regression: source == .rotationAngle, epochs: run.settings.epochs, seconds: Date().timeIntervalSince(start))
+                               regression: source == .rotationAngle, epochs: run.epochsDone, budget: run.settings.epochs,
+                               seconds: Date().timeIntervalSince(start))
     }
 
     /// The unplanted images and their targets (class indices) of one split.
@@ -317,7 +318,8 @@ struct FidelityOutcome {
     let widths: [AffineGenerator: Float]
     let testMetric: Double
     let regression: Bool
-    let epochs: Int
+    /// Epochs run, and the run's budget (more when the answer settled early).
+    let epochs: Int, budget: Int
     let seconds: Double
 
     var metricText: String { regression ? String(format: "MSE %.3f", testMetric) : String(format: "%.1f%%", testMetric * 100) }
