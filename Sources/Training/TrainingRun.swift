@@ -127,7 +127,6 @@ public final class TrainingRun {
     /// Trains the next epoch; the per-epoch test metric uses at most 2,000 test images.
     /// - Throws: `InvarianceError.diverged`, or what `progress(done, total)` throws to stop.
     public func trainNextEpoch(progress: (Int, Int) throws -> Void = { _, _ in }) throws -> EpochRecord {
-        checkSettled()  // after a resume, from the restored history
         let record = try trainer.trainEpoch(train, test: test.prefix(2000), progress: progress)
         checkSettled()
         return record
@@ -152,6 +151,9 @@ public final class TrainingRun {
     /// - Throws: `NNError` naming what does not match.
     public func resume(from checkpoint: TrainingCheckpoint, source: String) throws {
         try trainer.restore(checkpoint, source: source)
+        settled = nil
+        trainer.anneal = nil
+        checkSettled()  // a run that had settled (or even ended) is known as such at once
     }
 
     /// Evaluates with N copies and a single pass, runs the probes, and assembles the results.

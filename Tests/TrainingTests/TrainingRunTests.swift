@@ -96,6 +96,11 @@ final class TrainingRunTests: XCTestCase {
         try resumed.resume(from: interrupted.checkpoint(), source: "memory")
         while !resumed.isFinished { _ = try resumed.trainNextEpoch() }
         XCTAssertEqual(resumed.epochsDone, 120)
+        // Resumed from its last checkpoint (a crash before the final evaluation): already done.
+        let afterTheEnd = TrainingRun(dataset: data, overrides: frozen)
+        try afterTheEnd.resume(from: resumed.checkpoint(), source: "memory")
+        XCTAssertTrue(afterTheEnd.isFinished, "a run resumed after its last epoch trains no more")
+        XCTAssertEqual(afterTheEnd.plannedEpochs, 120)
         XCTAssertEqual(resumed.trainer.state.map(\.tensor.values), run.trainer.state.map(\.tensor.values), "the same weights as the uninterrupted run")
 
         var given = frozen
