@@ -4,7 +4,6 @@ import Foundation
 import Invariance
 import Kernels
 import NN
-import Report
 import Training
 
 /// `augerino bench fidelity`: datasets with transformations planted at known magnitudes, trained
