@@ -32,6 +32,7 @@ extension Inbox {
     /// taken again once it has been quiet for `settle_time` (and no writer has it open, where a
     /// lease can tell), as a job that supersedes the earlier one. Runs every second.
     func checkHeldFiles() {
+        dispatchPrecondition(condition: .onQueue(serial))
         let now = Date()
         var kept: [HeldFile] = []
         for var entry in held {

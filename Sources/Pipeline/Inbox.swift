@@ -1,6 +1,7 @@
 import Bundle
 import Foundation
 import Logging
+import Synchronization
 
 /// The inbox: takes complete files into the state folder's spool and the queue.
 ///
@@ -28,6 +29,8 @@ import Logging
 /// `failure_window`): past the limit files wait in the inbox.
 ///
 /// Everything here runs on `serial`: inotify events, scans and the held-file checks never race.
+/// That is why it may be `@unchecked Sendable`, and its entry points (`take`, `scan`,
+/// `checkHeldFiles`) assert it with `dispatchPrecondition`; `stop` alone comes from elsewhere.
 public final class Inbox: @unchecked Sendable {
     public let folder: URL
     let state: StateDirectory
@@ -51,14 +54,13 @@ public final class Inbox: @unchecked Sendable {
     var held: [HeldFile] = []
     /// When refusals wrote an ingest error.json, for the overall failure limit.
     var refusalTimes: [Date] = []
-    private let stopLock = NSLock()
-    private var stopRequested = false
+    private let stopRequested = Atomic<Bool>(false)
 
     /// Asks a copy in progress to stop (graceful shutdown): its partial copy is removed and
     /// the file stays in the inbox for the next start.
-    public func stop() { stopLock.withLock { stopRequested = true } }
+    public func stop() { stopRequested.store(true, ordering: .releasing) }
 
-    var isStopping: Bool { stopLock.withLock { stopRequested } }
+    var isStopping: Bool { stopRequested.load(ordering: .acquiring) }
 
     public init(configuration: DaemonConfiguration, state: StateDirectory, queue: JobQueue, logger: Logger,
                 onEnqueued: @escaping @Sendable () -> Void) {
@@ -130,6 +132,7 @@ public final class Inbox: @unchecked Sendable {
 
     /// Takes one file from the inbox. `announced`: inotify said it is complete.
     func take(_ name: String, announced: Bool) {
+        dispatchPrecondition(condition: .onQueue(serial))
         guard !Self.ignores(name), !isStopping else { return }
         let inboxPath = folder.appendingPathComponent(name).path
         let dir = open(folder.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -316,6 +319,7 @@ public final class Inbox: @unchecked Sendable {
 
     /// Takes every complete file now in the inbox and queues spool files no job names.
     public func scan() {
+        dispatchPrecondition(condition: .onQueue(serial))
         adoptOrphans()
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else {
             report("", key: "list", level: .error, "\(folder.path): cannot list the inbox; create it or fix `inbox =` in daemon.conf")
