@@ -38,7 +38,11 @@ final class InvarianceTrainerTests: XCTestCase {
                                  task: .classification(classes: 2), settings: settings)
     }
 
-    func test_training_learnsTheTask_andWidensAHarmlessRotation() throws {
+    /// The training loop's plumbing: progress per batch, the history, a task learned, the
+    /// reward moving a width, unlearned generators held at 0. Whether the method finds the
+    /// *right* width is for the tests that the reward alone cannot pass
+    /// (PlantedTransformationTests: shape against angle labels, the upright-or-upside-down T).
+    func test_training_learnsTheTask_andTheRewardMovesAWidth() throws {
         let trainer = makeTrainer()
         let train = discs(count: 64, seed: 2), test = discs(count: 32, seed: 3)
         var calls = 0
@@ -46,7 +50,7 @@ final class InvarianceTrainerTests: XCTestCase {
         XCTAssertEqual(calls, 6 * 4, "progress after every batch")
         XCTAssertEqual(trainer.history.count, 6)
         XCTAssertGreaterThan(trainer.history.last!.testMetric!, 0.9, "bright and dim discs are told apart")
-        XCTAssertGreaterThan(trainer.history.last!.theta["rotation"]!, 0.27, "the reward widened the harmless rotation from 0.2")
+        XCTAssertGreaterThan(trainer.history.last!.theta["rotation"]!, 0.27, "the reward moved the rotation's width from 0.2")
         XCTAssertEqual(trainer.history.last!.theta["shear"], 0, "generators that are not learned stay at 0")
     }
 
