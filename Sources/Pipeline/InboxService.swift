@@ -49,7 +49,9 @@ public struct InboxService: Service {
 }
 
 /// One inotify descriptor with a watch on the inbox, read by a Dispatch source on the inbox's
-/// serial queue.
+/// serial queue. `@unchecked` because its state is confined: `start` sets it up before the
+/// source runs, then only the inbox's queue touches it (asserted in `drain` and
+/// `ensureWatching`); `stop` only cancels the source.
 final class InotifyWatch: @unchecked Sendable {
     let inbox: Inbox
     let logger: Logger
@@ -81,6 +83,7 @@ final class InotifyWatch: @unchecked Sendable {
     /// Adds the watch again when it was lost (the inbox was removed and made anew). Runs on
     /// the inbox's queue.
     func ensureWatching() {
+        dispatchPrecondition(condition: .onQueue(inbox.serial))
         guard watch < 0 else { return }
         do {
             try addWatch()
@@ -94,6 +97,7 @@ final class InotifyWatch: @unchecked Sendable {
 
     /// Reads every pending event; runs on the inbox's queue.
     private func drain() {
+        dispatchPrecondition(condition: .onQueue(inbox.serial))
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         let header = MemoryLayout<inotify_event>.size
         while true {
