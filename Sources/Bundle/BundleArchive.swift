@@ -143,7 +143,7 @@ public enum BundleArchive {
                 throw BundleError.unreadable(file: folder.path, reason: "no manifest.json, and the layout is neither MNIST-style IDX files (train-images…, train-labels…) nor class folders of PNGs (train/<class>/*.png); write a manifest (docs/bundle-format.md)")
             }
             if let classes { manifest.classes = classes }
-            extra.append(("manifest.json", manifest.encoded()))
+            extra.append(("manifest.json", try manifest.encoded()))
         } else if classes != nil {
             throw BundleError.manifest(file: folder.appendingPathComponent("manifest.json").path, key: "classes",
                                        rule: "is where this folder names its classes: --classes is for folders without a manifest")

@@ -163,7 +163,7 @@ public struct Manifest: Equatable, Sendable {
     }
 
     /// The manifest as JSON (keys sorted), the inverse of `parse`.
-    public func encoded() -> Data {
+    public func encoded() throws -> Data {
         var root: [String: Any] = ["format": 1, "name": name, "task": task.rawValue]
         func entry(_ split: Split) -> [String: Any] { split.targets.map { ["inputs": split.inputs, "targets": $0] } ?? ["inputs": split.inputs] }
         var splits: [String: Any] = ["train": entry(train)]
@@ -187,7 +187,7 @@ public struct Manifest: Equatable, Sendable {
         if let testCopies { training["test_copies"] = testCopies }
         if let seed { training["seed"] = seed }
         if !training.isEmpty { root["training"] = training }
-        return try! JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
+        return try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
     }
 
     private static func checkKeys(_ object: [String: Any], allowed: [String], at prefix: String,

@@ -38,7 +38,7 @@ public struct SafeTensors: Equatable {
     // MARK: Writing
 
     /// The file's bytes: header padded with spaces to a multiple of 8, then the data in entry order.
-    public func encoded() -> Data {
+    public func encoded() throws -> Data {
         precondition(Set(entries.map(\.name)).count == entries.count, "SafeTensors: duplicate tensor names")
         var header: [String: Any] = [:]
         var offset = 0
@@ -47,7 +47,7 @@ public struct SafeTensors: Equatable {
             offset += entry.values.count * 4
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
-        var json = try! JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
         while json.count % 8 != 0 { json.append(0x20) }
         var data = Data(capacity: 8 + json.count + offset)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
@@ -59,7 +59,7 @@ public struct SafeTensors: Equatable {
     }
 
     /// Writes the file atomically and durably (see `AtomicFile`).
-    public func write(to url: URL) throws { try AtomicFile.write(encoded(), to: url) }
+    public func write(to url: URL) throws { try AtomicFile.write(try encoded(), to: url) }
 
     // MARK: Reading
 
