@@ -50,8 +50,7 @@ public final class InvarianceTrainer {
         network.train()
         let order = random.permutation(train.count)
         let batchSize = min(settings.batchSize, train.count)
-        let batches = stride(from: 0, to: train.count, by: batchSize).filter { train.count - $0 >= 2 }
-        assert(batches.count == Self.batchesPerEpoch(images: train.count, batchSize: settings.batchSize))
+        let batches = Self.batchStarts(images: train.count, batchSize: settings.batchSize)
         var lossSum = 0.0, metricSum = 0.0, seen = 0
         for (done, first) in batches.enumerated() {
             let indices = order[first..<min(first + batchSize, train.count)]
@@ -113,12 +112,14 @@ public final class InvarianceTrainer {
         return record
     }
 
-    /// Steps in one epoch of `images` training images: batches of `batchSize`, the last one
-    /// dropped when it has fewer than two images.
-    public static func batchesPerEpoch(images: Int, batchSize: Int) -> Int {
-        let size = min(batchSize, images)
-        return stride(from: 0, to: images, by: max(1, size)).filter { images - $0 >= 2 }.count
+    /// Where each batch of an epoch of `images` training images starts: batches of `batchSize`,
+    /// the last one dropped when it has fewer than two images (batch norm cannot normalise one).
+    static func batchStarts(images: Int, batchSize: Int) -> [Int] {
+        stride(from: 0, to: images, by: max(1, min(batchSize, images))).filter { images - $0 >= 2 }
     }
+
+    /// Steps in one epoch of `images` training images (`batchStarts`).
+    public static func batchesPerEpoch(images: Int, batchSize: Int) -> Int { batchStarts(images: images, batchSize: batchSize).count }
 
     /// Accuracy (classification) or MSE (regression) on `data` with `copies` augmented copies
     /// averaged (0: one pass without augmentation). Uses its own random stream. `progress`

@@ -17,10 +17,11 @@ struct ReportCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
             throw CommandFailure("\(folder): no such folder; give a result folder (outbox/NAME, or the --out of `augerino train`)")
         }
-        guard FileManager.default.fileExists(atPath: URL(fileURLWithPath: folder).appendingPathComponent("report.json").path) else {
-            throw CommandFailure("\(folder): holds no report.json, so it is not a result folder; give outbox/NAME or the --out of `augerino train` (a failed job's folder holds error.json instead)")
+        do {
+            try ReportPages.render(folder: URL(fileURLWithPath: folder))
+        } catch let error as ReportError {
+            throw CommandFailure("\(error)")  // escaped for the terminal, exit status 1
         }
-        try ReportPages.render(folder: URL(fileURLWithPath: folder))
         print("wrote \(folder)/report.html and \(folder)/report.md")
     }
 }

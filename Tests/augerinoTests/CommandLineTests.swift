@@ -50,7 +50,7 @@ final class CommandLineTests: XCTestCase {
         try Data("not a bundle\n".utf8).write(to: text)
         let path = folder.path
         let cases: [([String], String)] = [
-            (["report", path], "holds no report.json, so it is not a result folder; give outbox/NAME or the --out of `augerino train`"),
+            (["report", path], "/report.json: no such file, so its folder is not a result folder; hint: give outbox/NAME or the --out of `augerino train`"),
             (["report", path + "/missing"], "no such folder; give a result folder"),
             (["train", path + "/nope.tar.gz", "--out", path + "/o"], "no such file or folder; give a .tar.gz bundle or a dataset folder"),
             (["bundle", "pack", path + "/missing", "--out", path + "/x.tar.gz"], "no such folder; give the folder that holds manifest.json"),

@@ -16,16 +16,18 @@ final class DaemonStorageTests: XCTestCase {
         return process.terminationStatus
     }
 
-    /// Mounts a tmpfs of `size` over the harness's state folder, or skips.
-    func mountState(_ daemon: DaemonHarness, size: String) throws {
-        try FileManager.default.createDirectory(at: daemon.state, withIntermediateDirectories: true)
-        guard run(["mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", daemon.state.path]) == 0 else {
-            throw XCTSkip("needs to mount a tmpfs (root or CAP_SYS_ADMIN) to make a full or read-only state folder; skipped")
+    /// Mounts a tmpfs of `size` over one of the harness's folders (its state folder unless
+    /// told otherwise), or skips.
+    func mountTmpfs(_ daemon: DaemonHarness, size: String, over folder: URL? = nil, for purpose: String = "a full or read-only state folder") throws {
+        let target = folder ?? daemon.state
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        guard run(["mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", target.path]) == 0 else {
+            throw XCTSkip("needs to mount a tmpfs (root or CAP_SYS_ADMIN) to make \(purpose); skipped")
         }
         // The harness cannot remove its folder while the tmpfs is mounted in it: remove it here.
         let root = daemon.root
         addTeardownBlock { [self] in
-            _ = run(["umount", "-l", daemon.state.path])
+            _ = run(["umount", "-l", target.path])
             try? FileManager.default.removeItem(at: root)
         }
     }
@@ -43,7 +45,7 @@ final class DaemonStorageTests: XCTestCase {
 
     func test_fullDisk_errorIsRecorded_daemonStaysUp_nothingLost_andWorkResumesWithTheSameWeights() throws {
         let daemon = try DaemonHarness("full")
-        try mountState(daemon, size: "6m")
+        try mountTmpfs(daemon, size: "6m")
         try daemon.start()
         // Ready, not just a queue file: filling the disk while the first migration commits
         // leaves the daemon retrying its start ("database or disk is full") instead.
@@ -81,7 +83,7 @@ final class DaemonStorageTests: XCTestCase {
 
     func test_readOnlyState_errorIsLogged_daemonStaysUp_andStartsOnceWritable() throws {
         let daemon = try DaemonHarness("readonly")
-        try mountState(daemon, size: "16m")
+        try mountTmpfs(daemon, size: "16m")
         guard run(["mount", "-o", "remount,ro", daemon.state.path]) == 0 else { throw XCTSkip("cannot remount the tmpfs read-only; skipped") }
         try daemon.drop(TinyBundle.make(seed: 13, epochs: 1), as: "ro.tar.gz")
         try daemon.start()
@@ -97,14 +99,7 @@ final class DaemonStorageTests: XCTestCase {
 
     func test_publishFailingForAReadOnlyOutbox_isRetriedWithoutTrainingAgain() throws {
         let daemon = try DaemonHarness("publish-retry", extraConfiguration: "retry_backoff = 1")
-        guard run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", daemon.outbox.path]) == 0 else {
-            throw XCTSkip("needs to mount a tmpfs (root or CAP_SYS_ADMIN) to make a read-only outbox; skipped")
-        }
-        let root = daemon.root
-        addTeardownBlock { [self] in
-            _ = run(["umount", "-l", daemon.outbox.path])
-            try? FileManager.default.removeItem(at: root)
-        }
+        try mountTmpfs(daemon, size: "16m", over: daemon.outbox, for: "a read-only outbox")
         try daemon.start()
         daemon.waitUntilReady()
         guard run(["mount", "-o", "remount,ro", daemon.outbox.path]) == 0 else { throw XCTSkip("cannot remount the tmpfs read-only; skipped") }
@@ -123,7 +118,7 @@ final class DaemonStorageTests: XCTestCase {
 
     func test_sigtermWhileWaitingForStorage_exitsZero() throws {
         let daemon = try DaemonHarness("readonly-stop")
-        try mountState(daemon, size: "1m")
+        try mountTmpfs(daemon, size: "1m")
         guard run(["mount", "-o", "remount,ro", daemon.state.path]) == 0 else { throw XCTSkip("cannot remount the tmpfs read-only; skipped") }
         try daemon.start()
         daemon.waitUntil("the daemon reports the read-only folder") { daemon.logText.contains("Read-only file system") }
@@ -134,7 +129,7 @@ final class DaemonStorageTests: XCTestCase {
 
     func test_statusAndJobs_onAReadOnlyStateFolder_readTheQueue() throws {
         let daemon = try DaemonHarness("readonly-commands")
-        try mountState(daemon, size: "16m")
+        try mountTmpfs(daemon, size: "16m")
         try daemon.start()
         try daemon.drop(TinyBundle.make(seed: 14, epochs: 1), as: "ro.tar.gz")
         daemon.waitUntil("the bundle is done") { try daemon.jobs().first?.state == .done }
