@@ -27,10 +27,8 @@ public struct Manifest: Equatable, Sendable {
     /// Generators to learn (names as in the report), and initial full widths.
     public var generators: [String]?
     public var initialTheta: [String: Float]
-    public var architecture: String?
-    public var width: Int?
-    public var epochs: Int?, batchSize: Int?, learningRate: Float?, regularization: Float?, testCopies: Int?
-    public var seed: UInt64?
+    /// The training settings it gives (its "model" and "training" objects; `TrainingSetting`).
+    public var settings = SettingValues()
 
     /// A manifest with the required parts; set the optional ones afterwards.
     public init(name: String, task: Task, train: Split, test: Split?, initialTheta: [String: Float] = [:]) {
@@ -38,7 +36,6 @@ public struct Manifest: Equatable, Sendable {
     }
 
     static let generatorNames = ["translate_x", "translate_y", "rotation", "scale", "stretch", "shear"]
-    static let architectures = ["smallnet", "simpleconv", "mlp"]
 
     /// Parses and checks manifest.json's bytes; `file` names it in errors.
     /// - Throws: `BundleError.manifest` naming the key and the rule.
@@ -105,28 +102,17 @@ public struct Manifest: Equatable, Sendable {
                 }
             }
         }
-        if let raw = root["model"] {
-            guard let model = raw as? [String: Any] else { throw fail("model", "must be an object") }
-            try checkKeys(model, allowed: ["architecture", "width"], at: "model.", fail)
-            if let architecture = model["architecture"] {
-                guard let text = architecture as? String, architectures.contains(text) else {
-                    throw fail("model.architecture", "must be one of \(architectures.joined(separator: ", "))")
+        for section in ["model", "training"] {
+            guard let raw = root[section] else { continue }
+            guard let object = raw as? [String: Any] else { throw fail(section, "must be an object") }
+            let settings = TrainingSetting.inManifest(section)
+            try checkKeys(object, allowed: settings.map(\.name), at: "\(section).", fail)
+            for setting in settings {
+                guard let given = object[setting.name] else { continue }
+                guard let value = setting.value(json: given), (try? manifest.settings.set(setting, value)) != nil else {
+                    throw fail(setting.manifestKey, setting.rule)
                 }
-                manifest.architecture = text
             }
-            manifest.width = try integer(model["width"], "model.width", 1...1024, fail)
-        }
-        if let raw = root["training"] {
-            guard let training = raw as? [String: Any] else { throw fail("training", "must be an object") }
-            try checkKeys(training, allowed: ["epochs", "batch_size", "learning_rate", "regularization", "test_copies", "seed"], at: "training.", fail)
-            manifest.epochs = try integer(training["epochs"], "training.epochs", 1...10_000, fail)
-            manifest.batchSize = try integer(training["batch_size"], "training.batch_size", 2...65_536, fail)
-            manifest.testCopies = try integer(training["test_copies"], "training.test_copies", 1...1024, fail)
-            manifest.seed = try integer(training["seed"], "training.seed", 0...Int.max, fail).map(UInt64.init)
-            manifest.learningRate = try number(training["learning_rate"], "training.learning_rate", fail)
-            if let rate = manifest.learningRate, !(rate > 0 && rate < 10) { throw fail("training.learning_rate", "must be between 0 and 10 (exclusive)") }
-            manifest.regularization = try number(training["regularization"], "training.regularization", fail)
-            if let reg = manifest.regularization, !(reg >= 0 && reg < 100) { throw fail("training.regularization", "must be from 0 to 100") }
         }
         return manifest
     }
@@ -175,18 +161,10 @@ public struct Manifest: Equatable, Sendable {
         if let generators { augmentation["generators"] = generators }
         if !initialTheta.isEmpty { augmentation["initial_theta"] = initialTheta }
         if !augmentation.isEmpty { root["augmentation"] = augmentation }
-        var model: [String: Any] = [:]
-        if let architecture { model["architecture"] = architecture }
-        if let width { model["width"] = width }
-        if !model.isEmpty { root["model"] = model }
-        var training: [String: Any] = [:]
-        if let epochs { training["epochs"] = epochs }
-        if let batchSize { training["batch_size"] = batchSize }
-        if let learningRate { training["learning_rate"] = learningRate }
-        if let regularization { training["regularization"] = regularization }
-        if let testCopies { training["test_copies"] = testCopies }
-        if let seed { training["seed"] = seed }
-        if !training.isEmpty { root["training"] = training }
+        for section in ["model", "training"] {
+            let object = settings.json(TrainingSetting.inManifest(section))
+            if !object.isEmpty { root[section] = object }
+        }
         return try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
     }
 

@@ -30,7 +30,7 @@ final class ConfinedJob {
     /// - Throws: `PipelineError.io` when the process cannot be started.
     func start() throws {
         let input = Pipe(), output = Pipe()
-        FileManager.default.createFile(atPath: errorLog.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: errorLog.path, contents: nil, attributes: [.posixPermissions: 0o600])
         let errors = try FileHandle(forWritingTo: errorLog)
         process.executableURL = executable
         process.arguments = ["job-child"]

@@ -1,8 +1,6 @@
 import Bundle
 import Foundation
-import Invariance
 import Logging
-import Training
 
 /// daemon.conf: `key = value` lines, optional `[section]` headers, `#` comments. Paths are
 /// relative to the file's folder. Every key is documented in docs/configuration.md; an unknown
@@ -68,8 +66,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         limits.fileSize = jobFileSizeLimit
         return limits
     }
-    /// Defaults for settings a bundle's manifest leaves open.
-    public var training = TrainingOptions()
+    /// `[training]`: defaults for settings a bundle's manifest leaves open (`TrainingSetting`).
+    public var training = SettingValues()
 
     /// The defaults, with the three folders under `folder`.
     public init(folder: URL) {
@@ -114,6 +112,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
             let name = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
             let value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
             let qualified = section.isEmpty ? name : "\(section).\(name)"
+            if section == "training" {
+                guard let setting = TrainingSetting(rawValue: name) else {
+                    throw fail("unknown key \"\(name)\" in [training]; the keys here are \(TrainingSetting.allCases.map(\.name).joined(separator: ", "))")
+                }
+                guard seen.insert(qualified).inserted else { throw fail("\"\(name)\" is set twice in [training]") }
+                guard !value.isEmpty else { throw fail("\"\(name)\" has no value") }
+                guard let parsed = setting.value(parsing: value), (try? configuration.training.set(setting, parsed)) != nil else {
+                    throw fail("\"\(name)\" \(setting.rule), not \"\(value)\"")
+                }
+                continue
+            }
             guard let key = Key(rawValue: qualified) else {
                 let known = Key.allCases.filter { $0.section == section }.map(\.name).joined(separator: ", ")
                 throw fail("unknown key \"\(name)\"\(section.isEmpty ? " at the top" : " in [\(section)]"); the keys here are \(known)")
@@ -138,10 +147,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case maxCompressionRatio = "bundle.max_compression_ratio"
         case jobMemoryLimit = "job.memory_limit", jobCPULimit = "job.cpu_limit", jobFileSizeLimit = "job.file_size_limit"
         case jobOpenFiles = "job.open_files", jobSilenceLimit = "job.silence_limit"
-        case epochs = "training.epochs", batchSize = "training.batch_size", learningRate = "training.learning_rate"
-        case regularization = "training.regularization", testCopies = "training.test_copies", seed = "training.seed"
-        case width = "training.width", rewardUnits = "training.reward_units", probeImages = "training.probe_images"
-        case schedule = "training.schedule", rewardCap = "training.reward_cap", widthLearningRate = "training.width_learning_rate"
+        // [training]'s keys are the settings table's (`TrainingSetting`).
 
         static let sections = ["", "daemon", "bundle", "job", "training"]
         var section: String { rawValue.contains(".") ? String(rawValue.split(separator: ".")[0]) : "" }
@@ -160,10 +166,6 @@ public struct DaemonConfiguration: Sendable, Equatable {
             guard let n = Double(number).map({ $0 * scale }), n.isFinite, range.contains(n) else {
                 throw fail("\"\(key.name)\" must be seconds from \(range.lowerBound) to \(range.upperBound) (or with s, m, h or d), not \"\(value)\"")
             }
-            return n
-        }
-        func real(_ range: ClosedRange<Float>) throws -> Float {
-            guard let n = Float(value), n.isFinite, range.contains(n) else { throw fail("\"\(key.name)\" must be a number from \(range.lowerBound) to \(range.upperBound), not \"\(value)\"") }
             return n
         }
         func bytes(allowZero: Bool = false) throws -> Int {
@@ -210,28 +212,6 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case .jobFileSizeLimit: jobLimits.fileSize = try bytes(allowZero: true)
         case .jobOpenFiles: jobLimits.openFiles = try integer(32...1_048_576)
         case .jobSilenceLimit: jobSilenceLimit = try seconds(1...604_800)
-        case .epochs: training.epochs = try integer(1...10_000)
-        case .batchSize: training.batchSize = try integer(2...65_536)
-        case .learningRate: training.learningRate = try real(1e-12...9.999)
-        case .regularization: training.regularization = try real(0...99.99)
-        case .testCopies: training.testCopies = try integer(1...1024)
-        case .seed:
-            guard let n = UInt64(value) else { throw fail("\"seed\" must be a whole number from 0 to \(UInt64.max), not \"\(value)\"") }
-            training.seed = n
-        case .width: training.width = try integer(1...1024)
-        case .rewardUnits:
-            guard let units = RewardUnits(rawValue: value) else {
-                throw fail("\"reward_units\" must be \(RewardUnits.allCases.map(\.rawValue).joined(separator: " or ")), not \"\(value)\"")
-            }
-            training.rewardUnits = units
-        case .probeImages: training.probeImages = try integer(0...100_000)
-        case .schedule:
-            guard let kind = ScheduleKind(rawValue: value) else {
-                throw fail("\"schedule\" must be \(ScheduleKind.allCases.map(\.rawValue).joined(separator: " or ")), not \"\(value)\"")
-            }
-            training.schedule = kind
-        case .rewardCap: training.rewardCap = try real(0...1000)
-        case .widthLearningRate: training.widthLearningRate = try real(0...9.999)
         }
     }
 }

@@ -20,7 +20,8 @@ public struct JobSpec: Codable, Sendable, Equatable {
     /// Where the child reads and writes the job's per-epoch checkpoint.
     public var checkpointPath: String
     public var bundleLimits: Limits
-    public var training: TrainingOptions
+    /// daemon.conf's `[training]`: what the bundle's manifest leaves open.
+    public var training: SettingValues
     public var threads: Int
     public var confinement: JobLimits
 

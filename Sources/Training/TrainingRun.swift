@@ -10,6 +10,9 @@ import Report
 /// and the daemon's worker both drive it epoch by epoch; the worker checkpoints in between.
 public final class TrainingRun {
     public let name: String
+    /// Every setting, and where it came from.
+    public let resolved: RunSettings
+    /// The trainer's settings (`resolved.training`).
     public let settings: TrainingSettings
     /// Whether the run ends once its answer has settled (`SettledAnswer`): when its epochs were
     /// derived from the data, not given by a flag, the manifest or daemon.conf.
@@ -30,46 +33,18 @@ public final class TrainingRun {
     /// The width every learned generator starts from when the manifest gives none: softplus(0).
     public static let defaultInitialWidth = Float(log(2.0))
 
-    /// λ when nothing sets it: 0.1 for classification, 0.01 for regression. The reward is traded
-    /// against the task loss, and the two losses differ in what a given width costs: a class
-    /// the augmentation cannot change costs cross-entropy only where a transformed image crosses
-    /// a decision boundary, while a regression target that moves with the transformation costs
-    /// its whole squared change (θ²/12 for a rotation angle), so at equal λ a regression settles
-    /// on widths about ten times too wide (docs/performance.md, "Learning invariances").
-    public static func defaultRegularization(_ task: Manifest.Task) -> Float { task == .regression ? 0.01 : 0.1 }
-
-    /// Optimiser steps a run takes when nothing sets the epochs. Adam moves a width by at most
-    /// about one learning rate per step, so a width that should grow to the full circle (2π from
-    /// ln 2) needs several hundred steps at full speed and, with noisy gradients, thousands.
-    public static let defaultSteps = 5_600
-
-    /// Epochs when nothing sets them: enough for `defaultSteps` steps, from 10 to 200.
-    public static func defaultEpochs(trainImages: Int, batchSize: Int) -> Int {
-        let stepsPerEpoch = max(1, (trainImages + batchSize - 1) / max(1, batchSize))
-        return min(200, max(10, (defaultSteps + stepsPerEpoch - 1) / stepsPerEpoch))
-    }
-
     /// - Parameters:
-    ///   - overrides: settings that win over the manifest (command-line flags).
+    ///   - flags: settings that win over the manifest (command-line flags).
     ///   - defaults: settings the manifest wins over (daemon.conf's `[training]`).
-    public init(dataset folder: DatasetFolder, overrides: TrainingOptions = TrainingOptions(), defaults: TrainingOptions = TrainingOptions()) {
+    public init(dataset folder: DatasetFolder, flags: SettingValues = SettingValues(), defaults: SettingValues = SettingValues()) {
         let manifest = folder.manifest
-        let fromManifest = TrainingOptions(epochs: manifest.epochs, batchSize: manifest.batchSize, learningRate: manifest.learningRate,
-                                           regularization: manifest.regularization, testCopies: manifest.testCopies, seed: manifest.seed,
-                                           width: manifest.width)
-        let options = overrides.orElse(fromManifest).orElse(defaults).orElse(.builtIn)
-        var settings = TrainingSettings()
-        settings.batchSize = options.batchSize!
-        settings.learningRate = options.learningRate!
-        settings.regularization = options.regularization ?? Self.defaultRegularization(manifest.task)
-        settings.testCopies = options.testCopies!
-        settings.seed = options.seed!
-        settings.rewardUnits = options.rewardUnits!
-        settings.schedule = options.schedule!
-        settings.rewardCap = options.rewardCap! > 0 ? options.rewardCap : nil
-        settings.widthLearningRate = options.widthLearningRate
-        settings.objective = options.objective!
-        probeImages = options.probeImages!
+        let trainImages = folder.train.count
+        let resolved = RunSettings.resolve(flags: flags, manifest: manifest.settings, daemon: defaults, task: manifest.task,
+                                           channels: folder.train.channels,
+                                           trainImages: folder.test == nil ? trainImages - Self.heldOutCount(trainImages) : trainImages)
+        let settings = resolved.training
+        self.resolved = resolved
+        probeImages = resolved.probeImages
         name = manifest.name
         classes = folder.classes
 
@@ -94,13 +69,12 @@ public final class TrainingRun {
             (train, test) = Self.holdOut(train, fraction: 0.1, seed: settings.seed)
         }
         self.train = train
-        settings.epochs = options.epochs ?? Self.defaultEpochs(trainImages: train.count, batchSize: settings.batchSize)
-        stopsWhenSettled = options.epochs == nil
+        stopsWhenSettled = resolved.epochsDerived
         self.settings = settings
 
         task = manifest.task == .classification ? .classification(classes: folder.classes!.count) : .regression
-        let architecture = NetworkSpec.Architecture(rawValue: manifest.architecture ?? (train.channels == 1 ? "smallnet" : "simpleconv"))!
-        spec = NetworkSpec(architecture: architecture, width: options.width!,
+        let architecture = resolved.architecture
+        spec = NetworkSpec(architecture: architecture, width: resolved.width,
                            inputChannels: architecture == .mlp ? train.imageSize : train.channels,
                            outputs: folder.classes?.count ?? 1, dropout: architecture == .smallnet ? 0.3 : 0)
         let learned = Set((manifest.generators ?? AffineGenerator.allCases.map(\.rawValue)).compactMap(AffineGenerator.init(rawValue:)))
@@ -189,7 +163,7 @@ public final class TrainingRun {
             "stop": settled.map { $0.description(budget: settings.epochs) }
                 ?? (stopsWhenSettled ? "the whole budget: the answer had not settled" : "the epochs given"),
             "batch_size": String(settings.batchSize), "test_copies": String(settings.testCopies),
-            "weight_decay": String(settings.weightDecay), "model": "\(spec.architecture.rawValue)(\(spec.width))",
+            "weight_decay": String(settings.weightDecay), "given": resolved.givenText, "model": "\(spec.architecture.rawValue)(\(spec.width))",
             "input_mean": String(mean), "input_std": String(std), "threads": String(threads),
         ]
         let augmentation = trainer.augmentation
@@ -227,11 +201,14 @@ public final class TrainingRun {
         return hasher.finalize()
     }
 
+    /// Images `holdOut` takes from `count` (at least one).
+    public static func heldOutCount(_ count: Int, fraction: Double = 0.1) -> Int { max(1, Int(Double(count) * fraction)) }
+
     /// Splits off `fraction` of a dataset (chosen by `seed`) as a test set.
     public static func holdOut(_ data: ImageDataset, fraction: Double, seed: UInt64) -> (ImageDataset, ImageDataset) {
         var random = RandomGenerator(seed: seed).stream(77)
         let order = random.permutation(data.count)
-        let testCount = max(1, Int(Double(data.count) * fraction))
+        let testCount = heldOutCount(data.count, fraction: fraction)
         func subset(_ indices: ArraySlice<Int>) -> ImageDataset {
             ImageDataset(images: indices.flatMap { data.images[($0 * data.imageSize)..<(($0 + 1) * data.imageSize)] }, channels: data.channels,
                          height: data.height, width: data.width, targets: indices.map { data.targets[$0] })

@@ -16,7 +16,7 @@ struct BenchFidelity: ParsableCommand {
             Each case is a dataset generated from the real MNIST or Fashion-MNIST files (or the \
             example's two sprites) whose images were warped by the method's own family: ε uniform in \
             [−θ/2, θ/2] per planted generator. A run trains with the defaults a user gets (change them \
-            with the flags below) and is judged: a planted width must come back within the tolerance \
+            with the training settings below, as for `augerino train`, except --seed: run k of a case has seed k) and is judged: a planted width must come back within the tolerance \
             (15%; 10% for the two sprites), an unplanted one must read as "none" in the report's terms \
             (below 5°, 1 px, ×1.05, slope 0.05), and a negative control must stay below the magnitude \
             that turns one class into another. Progress goes to standard error, one line per run; the \
@@ -41,23 +41,7 @@ struct BenchFidelity: ParsableCommand {
     @Option(help: "Test images per case.")
     var test: Int = 1_000
 
-    @Option(help: "Epochs (default: the product's, from its step budget).")
-    var epochs: Int?
-
-    @Option(help: "Network width (default: the product's).")
-    var width: Int?
-
-    @Option(help: "λ, the width reward's weight (default: the product's for the task).")
-    var reg: Float?
-
-    @Option(help: "Units of the width reward: parameter (the reference's) or displacement (default: the product's).")
-    var rewardUnits: RewardUnits?
-
-    @Option(help: "Learning-rate schedule: constant (the reference's) or cosine (default: the product's).")
-    var schedule: ScheduleKind?
-
-    @Option(help: "What trains the widths: reward (λ·‖θ‖) or evidence (the last layer's Laplace evidence; default: the product's).")
-    var objective: WidthObjective?
+    @OptionGroup(title: "Training settings") var training: TrainingFlags
 
     @OptionGroup var threading: ThreadOption
 
@@ -65,9 +49,7 @@ struct BenchFidelity: ParsableCommand {
         guard (1...10).contains(seeds) else { throw ValidationError("--seeds \(seeds): must be from 1 to 10") }
         guard (100...60_000).contains(train) else { throw ValidationError("--train \(train): must be from 100 to 60000") }
         guard (100...10_000).contains(test) else { throw ValidationError("--test \(test): must be from 100 to 10000") }
-        if let epochs, !(1...10_000).contains(epochs) { throw ValidationError("--epochs \(epochs): must be from 1 to 10000") }
-        if let width, !(1...1024).contains(width) { throw ValidationError("--width \(width): must be from 1 to 1024") }
-        if let reg, !(reg >= 0 && reg < 100) { throw ValidationError("--reg \(reg): must be from 0 to 100") }
+        if training.seed != nil { throw ValidationError("--seed: each run's seed is its number, 0 to --seeds − 1; give --seeds instead") }
         _ = try selectedCases()
     }
 
@@ -89,8 +71,8 @@ struct BenchFidelity: ParsableCommand {
         }
         let parallelism = try threading.parallelism()
         let sources = FidelitySources(data: URL(fileURLWithPath: data), train: train, test: test)
-        let overrides = TrainingOptions(epochs: epochs, regularization: reg, seed: nil, width: width, rewardUnits: rewardUnits,
-                                        probeImages: 0, schedule: schedule, objective: objective)
+        var flags = try training.values()
+        if flags[.probeImages] == nil { try flags.set(.probeImages, .integer(0)) }  // the bench reads widths, not probes
         print(FidelityRow.header(seeds: seeds))
         var (checks, passed, failedCases) = (0, 0, [String]())
         let start = Date()
@@ -98,7 +80,7 @@ struct BenchFidelity: ParsableCommand {
             var outcomes: [FidelityOutcome] = []
             do {
                 for seed in 0..<UInt64(seeds) {
-                    let outcome = try TensorContext.with(parallelism) { try c.run(seed: seed, sources: sources, overrides: overrides) }
+                    let outcome = try TensorContext.with(parallelism) { try c.run(seed: seed, sources: sources, flags: flags) }
                     outcomes.append(outcome)
                     let widths = AffineGenerator.allCases.map { "\($0.rawValue) \(String(format: "%.3f", outcome.widths[$0] ?? 0))" }
                     FileHandle.standardError.write(Data(("\(c.name) seed \(seed): \(outcome.epochs)\(outcome.epochs < outcome.budget ? " of \(outcome.budget) (settled)" : "") epochs in \(String(format: "%.0f", outcome.seconds)) s, " +
@@ -214,9 +196,9 @@ struct FidelityCase {
         return cases
     }()
 
-    /// Generates the dataset for `seed`, trains it with the defaults and `overrides`, and
-    /// returns the learned widths.
-    func run(seed: UInt64, sources: FidelitySources, overrides: TrainingOptions) throws -> FidelityOutcome {
+    /// Generates the dataset for `seed`, trains it with the defaults and `flags`, and returns
+    /// the learned widths.
+    func run(seed: UInt64, sources: FidelitySources, flags: SettingValues) throws -> FidelityOutcome {
         var random = RandomGenerator(seed: seed).stream(UInt64(1 + (FidelityCase.all.firstIndex { $0.name == name } ?? 0)))
         let staging = try StagingFolder()
         defer { staging.remove() }
@@ -243,9 +225,9 @@ struct FidelityCase {
         if source == .sprites { manifest.classes = ["mario upright", "mario upside down", "iggy upright", "iggy upside down"] }
         try manifest.encoded().write(to: staging.url.appendingPathComponent("manifest.json"))
         let folder = try DatasetFolder.load(staging.url, displayName: name)
-        var options = overrides
-        options.seed = seed
-        let run = TrainingRun(dataset: folder, overrides: options)
+        var runFlags = flags
+        try runFlags.set(.seed, .seed(seed))
+        let run = TrainingRun(dataset: folder, flags: runFlags)
         let start = Date()
         while !run.isFinished { _ = try run.trainNextEpoch() }
         return FidelityOutcome(widths: run.trainer.augmentation.widthValues, testMetric: run.trainer.history.last?.testMetric ?? .nan,

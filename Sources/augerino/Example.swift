@@ -118,8 +118,7 @@ struct ExampleRotatedMNIST: ParsableCommand {
                                 train: .init(inputs: "train-images.idx.gz", targets: "train-labels.idx.gz"),
                                 test: .init(inputs: "test-images.idx.gz", targets: "test-labels.idx.gz"), initialTheta: [:])
         manifest.classes = (0...9).map(String.init)
-        manifest.architecture = "smallnet"
-        manifest.width = 32
+        manifest.settings = try SettingValues([.architecture: .choice("smallnet"), .width: .integer(32)])
         try options.write(manifest, files: files)
     }
 }
@@ -144,8 +143,7 @@ struct ExampleRotationAngle: ParsableCommand {
         var manifest = Manifest(name: "rotation-angle", task: .regression,
                                 train: .init(inputs: "train-images.idx.gz", targets: "train-angles.idx.gz"),
                                 test: .init(inputs: "test-images.idx.gz", targets: "test-angles.idx.gz"), initialTheta: [:])
-        manifest.architecture = "smallnet"
-        manifest.width = 32
+        manifest.settings = try SettingValues([.architecture: .choice("smallnet"), .width: .integer(32)])
         try options.write(manifest, files: files)
     }
 }
@@ -204,9 +202,8 @@ struct ExampleMarioIggy: ParsableCommand {
                                 initialTheta: ["translate_x": 0.0067, "translate_y": 0.0067, "rotation": 0.313, "scale": 0.0067,
                                                "stretch": 0.0067, "shear": 0.0067])
         manifest.classes = ["mario upright", "mario upside down", "iggy upright", "iggy upside down"]
-        manifest.architecture = "simpleconv"
-        manifest.width = 32
-        (manifest.epochs, manifest.batchSize, manifest.learningRate, manifest.regularization) = (20, 128, 0.01, 0.05)
+        manifest.settings = try SettingValues([.architecture: .choice("simpleconv"), .width: .integer(32), .epochs: .integer(20),
+                                               .batchSize: .integer(128), .learningRate: .real(0.01), .regularization: .real(0.05)])
         try writeDataset(manifest, files: files, to: out)
     }
 

@@ -15,12 +15,17 @@ final class ManifestTests: XCTestCase {
              "splits": {"train": {"inputs": "x.idx", "targets": "y.idx"}, "test": {"inputs": "tx.idx", "targets": "ty.idx"}},
              "input": {"mean": 0.5, "std": 2}, "augmentation": {"generators": ["rotation"], "initial_theta": {"rotation": 0.313}},
              "model": {"architecture": "simpleconv", "width": 8},
-             "training": {"epochs": 3, "batch_size": 16, "learning_rate": 0.01, "regularization": 0.1, "test_copies": 2, "seed": 9}}
+             "training": {"epochs": 3, "batch_size": 16, "learning_rate": 0.01, "regularization": 0.1, "test_copies": 2, "seed": 18446744073709551615,
+                          "schedule": "constant", "reward_cap": 2.5}}
             """
         let parsed = try Manifest.parse(Data(full.utf8), file: "manifest.json")
         XCTAssertEqual(parsed.initialTheta, ["rotation": 0.313])
-        XCTAssertEqual(parsed.architecture, "simpleconv")
-        XCTAssertEqual(parsed.seed, 9)
+        XCTAssertEqual(parsed.settings.choice(.architecture), "simpleconv")
+        XCTAssertEqual(parsed.settings.seed(.seed), UInt64.max, "a seed is read from its digits, not through a double")
+        XCTAssertEqual(parsed.settings.real(.learningRate), 0.01)
+        XCTAssertEqual(parsed.settings.choice(.schedule), "constant")
+        XCTAssertEqual(parsed.settings.settings.count, 10)
+        XCTAssertTrue(String(decoding: try parsed.encoded(), as: UTF8.self).contains("\"learning_rate\" : 0.01"), "reals are written as read")
         XCTAssertEqual(try Manifest.parse(parsed.encoded(), file: "again.json"), parsed)
     }
 
@@ -65,10 +70,15 @@ final class ManifestTests: XCTestCase {
             (with { $0["classes"] = ["only"] }, "\"classes\" must be a list of at least two"),
             (with { $0["augmentation"] = ["generators": ["spin"]] }, "\"augmentation.generators\" must list names"),
             (with { $0["augmentation"] = ["initial_theta": ["rotation": -1]] }, "\"augmentation.initial_theta.rotation\" must be a width"),
-            (with { $0["model"] = ["architecture": "resnet"] }, "\"model.architecture\" must be one of"),
-            (with { $0["training"] = ["epochs": 2.5] }, "\"training.epochs\" must be a whole number"),
+            (with { $0["model"] = ["architecture": "resnet"] }, "\"model.architecture\" must be \"smallnet\", \"simpleconv\" or \"mlp\""),
+            (with { $0["model"] = ["epochs": 3] }, "\"model.epochs\" is not a known key (known here: architecture, width)"),
+            (with { $0["training"] = ["epochs": 2.5] }, "\"training.epochs\" must be a whole number from 1 to 10000"),
             (with { $0["training"] = ["epochs": true] }, "\"training.epochs\" must be a whole number"),
-            (with { $0["training"] = ["learning_rate": 0] }, "\"training.learning_rate\" must be between"),
+            (with { $0["training"] = ["learning_rate": 0] }, "\"training.learning_rate\" must be a number above 0 and below 10"),
+            (with { $0["training"] = ["regularization": 100] }, "\"training.regularization\" must be a number from 0 up to but not including 100"),
+            (with { $0["training"] = ["seed": -1] }, "\"training.seed\" must be a whole number from 0 to 18446744073709551615"),
+            (with { $0["training"] = ["schedule": 1] }, "\"training.schedule\" must be \"cosine\" or \"constant\""),
+            (with { $0["training"] = ["width": 8] }, "\"training.width\" is not a known key (known here: epochs, batch_size"),
         ]
         for (data, rule) in cases {
             XCTAssertThrowsError(try Manifest.parse(data, file: "b/manifest.json"), rule) {

@@ -40,11 +40,11 @@ final class DaemonConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.bundleLimits.maxTotalBytes, 1 << 30)
         XCTAssertEqual(configuration.bundleLimits.maxMembers, 10)
         XCTAssertEqual(configuration.bundleLimits.maxCompressionRatio, 50)
-        XCTAssertEqual(configuration.training.epochs, 7)
-        XCTAssertEqual(configuration.training.learningRate, 0.003)
-        XCTAssertEqual(configuration.training.rewardUnits, .displacement)
-        XCTAssertEqual(configuration.training.seed, 42)
-        XCTAssertNil(configuration.training.batchSize, "unset training keys leave the manifest and built-ins in charge")
+        XCTAssertEqual(configuration.training.integer(.epochs), 7)
+        XCTAssertEqual(configuration.training.real(.learningRate), 0.003)
+        XCTAssertEqual(configuration.training.choice(.rewardUnits), "displacement")
+        XCTAssertEqual(configuration.training.seed(.seed), 42)
+        XCTAssertNil(configuration.training[.batchSize], "unset training keys leave the manifest and built-ins in charge")
     }
 
     func test_parse_whenALineIsWrong_theErrorNamesTheFileLineAndRule() {
@@ -57,7 +57,9 @@ final class DaemonConfigurationTests: XCTestCase {
             ("inbox", "line 1: expected `key = value`, found \"inbox\""),
             ("inbox = a\ninbox = b", "line 2: \"inbox\" is set twice"),
             ("[training]\nepochs =", "line 2: \"epochs\" has no value"),
-            ("[training]\nreward_units = pixels", "\"reward_units\" must be parameter or displacement, not \"pixels\""),
+            ("[training]\nreward_units = pixels", "\"reward_units\" must be \"displacement\" or \"parameter\", not \"pixels\""),
+            ("[training]\nlearning_rate = 10", "line 2: \"learning_rate\" must be a number above 0 and below 10, not \"10\""),
+            ("[training]\nepochz = 3", "line 2: unknown key \"epochz\" in [training]; the keys here are epochs, batch_size"),
             ("[daemon", "line 1: a section header is `[name]`"),
             ("workers = 2", "line 1: unknown key \"workers\" at the top; the keys here are inbox, outbox, state"),
         ]

@@ -23,10 +23,10 @@ final class TrainingRunTests: XCTestCase {
 
     func testEpochsDefaultToAboutFiveThousandSixHundredSteps() {
         // Rotated MNIST's 12,000 images in batches of 128: 94 steps an epoch, 60 epochs.
-        XCTAssertEqual(TrainingRun.defaultEpochs(trainImages: 12_000, batchSize: 128), 60)
-        XCTAssertEqual(TrainingRun.defaultEpochs(trainImages: 60_000, batchSize: 128), 12)
-        XCTAssertEqual(TrainingRun.defaultEpochs(trainImages: 1_000_000, batchSize: 128), 10, "at least 10 epochs")
-        XCTAssertEqual(TrainingRun.defaultEpochs(trainImages: 64, batchSize: 128), 200, "at most 200 epochs")
+        XCTAssertEqual(RunSettings.defaultEpochs(trainImages: 12_000, batchSize: 128), 60)
+        XCTAssertEqual(RunSettings.defaultEpochs(trainImages: 60_000, batchSize: 128), 12)
+        XCTAssertEqual(RunSettings.defaultEpochs(trainImages: 1_000_000, batchSize: 128), 10, "at least 10 epochs")
+        XCTAssertEqual(RunSettings.defaultEpochs(trainImages: 64, batchSize: 128), 200, "at most 200 epochs")
     }
 
     func testRegularizationAndEpochsFollowTheTaskAndTheData() throws {
@@ -45,7 +45,8 @@ final class TrainingRunTests: XCTestCase {
         let data = try folder(count: 100, task: "regression", training: ["epochs": 3, "regularization": 0.5])
         XCTAssertEqual(TrainingRun(dataset: data).settings.epochs, 3)
         XCTAssertEqual(TrainingRun(dataset: data).settings.regularization, 0.5)
-        let flagged = TrainingRun(dataset: data, overrides: TrainingOptions(epochs: 2, regularization: 0.2, rewardUnits: .parameter, schedule: .constant))
+        let flagged = TrainingRun(dataset: data, flags: try SettingValues([.epochs: .integer(2), .regularization: .real(0.2), .rewardUnits: .choice("parameter"),
+                                                                         .schedule: .choice("constant")]))
         XCTAssertEqual(flagged.settings.epochs, 2)
         XCTAssertEqual(flagged.settings.regularization, 0.2)
         XCTAssertEqual(flagged.settings.rewardUnits, .parameter)
@@ -56,7 +57,7 @@ final class TrainingRunTests: XCTestCase {
     /// passes that only grow and end at the total.
     func testFinishReportsProgressUpToItsTotal() throws {
         let data = try folder(count: 60, task: "classification", training: ["epochs": 1])
-        let run = TrainingRun(dataset: data, overrides: TrainingOptions(probeImages: 5))
+        let run = TrainingRun(dataset: data, flags: try SettingValues([.probeImages: .integer(5)]))
         while !run.isFinished { _ = try run.trainNextEpoch() }
         var heard: [(Int, Int)] = []
         let result = run.finish(threads: 1) { heard.append(($0, $1)) }
@@ -80,8 +81,8 @@ final class TrainingRunTests: XCTestCase {
     /// epochs given, it takes them all.
     func testARunEndsOnceItsAnswerHasSettled_unlessItsEpochsWereGiven() throws {
         let data = try folder(count: 60, task: "classification")
-        let frozen = TrainingOptions(widthLearningRate: 0)  // the widths cannot move: only the metric decides
-        let run = TrainingRun(dataset: data, overrides: frozen)
+        let frozen = try SettingValues([.widthLearningRate: .real(0)])  // the widths cannot move: only the metric decides
+        let run = TrainingRun(dataset: data, flags: frozen)
         XCTAssertTrue(run.stopsWhenSettled)
         XCTAssertEqual(run.settings.epochs, 200, "one step an epoch: the step budget caps it at 200")
         while !run.isFinished { _ = try run.trainNextEpoch() }
@@ -90,22 +91,22 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(run.epochsDone, 120, "40 epochs of annealing after it settled")
         XCTAssertTrue(run.finish(threads: 1).report.settings["stop"]?.hasPrefix("settled at epoch 80 of 200") == true)
 
-        let interrupted = TrainingRun(dataset: data, overrides: frozen)
+        let interrupted = TrainingRun(dataset: data, flags: frozen)
         for _ in 0..<90 { _ = try interrupted.trainNextEpoch() }
-        let resumed = TrainingRun(dataset: data, overrides: frozen)
+        let resumed = TrainingRun(dataset: data, flags: frozen)
         try resumed.resume(from: interrupted.checkpoint(), source: "memory")
         while !resumed.isFinished { _ = try resumed.trainNextEpoch() }
         XCTAssertEqual(resumed.epochsDone, 120)
         // Resumed from its last checkpoint (a crash before the final evaluation): already done.
-        let afterTheEnd = TrainingRun(dataset: data, overrides: frozen)
+        let afterTheEnd = TrainingRun(dataset: data, flags: frozen)
         try afterTheEnd.resume(from: resumed.checkpoint(), source: "memory")
         XCTAssertTrue(afterTheEnd.isFinished, "a run resumed after its last epoch trains no more")
         XCTAssertEqual(afterTheEnd.plannedEpochs, 120)
         XCTAssertEqual(resumed.trainer.state.map(\.tensor.values), run.trainer.state.map(\.tensor.values), "the same weights as the uninterrupted run")
 
         var given = frozen
-        given.epochs = 50
-        let fixed = TrainingRun(dataset: data, overrides: given)
+        try given.set(.epochs, .integer(50))
+        let fixed = TrainingRun(dataset: data, flags: given)
         XCTAssertFalse(fixed.stopsWhenSettled)
         while !fixed.isFinished { _ = try fixed.trainNextEpoch() }
         XCTAssertEqual(fixed.epochsDone, 50)

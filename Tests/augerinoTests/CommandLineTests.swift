@@ -20,7 +20,10 @@ final class CommandLineTests: XCTestCase {
 
     func test_badOptions_areSentencesThatNameTheOption() {
         let cases: [([String], String)] = [
-            (["train", "data", "--out", "o", "--epochs", "0"], "--epochs 0: must be from 1 to 10000"),
+            (["train", "data", "--out", "o", "--epochs", "0"], "--epochs 0: must be a whole number from 1 to 10000"),
+            (["train", "data", "--out", "o", "--schedule", "linear"], "--schedule linear: must be \"cosine\" or \"constant\""),
+            (["bench", "fidelity", "--reg", "100"], "--reg 100: must be a number from 0 up to but not including 100"),
+            (["bench", "fidelity", "--seed", "3"], "--seed: each run's seed is its number"),
             (["train", "data", "--out", "o", "--threads", "2000"], "--threads 2000: a thread count must be from 0 (all cores) to 1024"),
             (["daemon", "--threads=-1"], "--threads -1: must be from 0 (all cores) to 1024"),
             (["bench", "gemm", "--sizes", "12,x"], "--sizes \"12,x\": expected comma-separated whole numbers"),
@@ -28,7 +31,7 @@ final class CommandLineTests: XCTestCase {
             (["predict", "model.safetensors", "x.idx", "--copies", "2000"], "--copies 2000: must be from 0 to 1024"),
             (["bundle", "pack", "folder", "--out", "x.zip"], "--out x.zip: a bundle's name ends in .tar.gz or .tgz"),
             (["daemon", "--workers", "0"], "--workers 0: must be from 1 to 64"),
-            (["train", "data", "--out", "o", "--width-learning-rate", "12"], "--width-learning-rate 12.0: must be from 0 to 10"),
+            (["train", "data", "--out", "o", "--width-learning-rate", "12"], "--width-learning-rate 12: must be a number from 0 up to but not including 10"),
             (["jobs", "--state", "sleeping"], "sleeping"),
         ]
         for (arguments, expected) in cases {
@@ -37,6 +40,24 @@ final class CommandLineTests: XCTestCase {
                 XCTAssertTrue(message.contains(expected), "«\(arguments.joined(separator: " "))» gave «\(message)»")
             }
         }
+    }
+
+    /// The training flags are the settings table's: one per setting, under the table's name.
+    func test_trainingFlags_areTheSettingsTable() throws {
+        XCTAssertEqual(Set(try TrainingFlags.parse([]).given.keys), Set(TrainingSetting.allCases), "a setting without a flag, or a flag without a setting")
+        for setting in TrainingSetting.allCases {
+            let value: String = switch setting.row.kind {
+            case .integer(let range): String(range.upperBound)
+            case .seed: "7"
+            case .real(let lower, _, _, _): String(lower + 0.5)
+            case .choice(let names): names.last!
+            }
+            let flags = try TrainingFlags.parse([setting.flag, value])
+            XCTAssertEqual(try flags.values()[setting], setting.value(parsing: value), "\(setting.flag) \(value)")
+            XCTAssertEqual(try flags.values().settings, [setting], "\(setting.flag) sets \(setting.name) alone")
+        }
+        let train = try XCTUnwrap(Augerino.parseAsRoot(["train", "data", "--out", "o", "--batch", "64", "--architecture", "mlp"]) as? Train)
+        XCTAssertEqual(try train.training.values(), try SettingValues([.batchSize: .integer(64), .architecture: .choice("mlp")]))
     }
 
     /// Work that fails (a missing file, a folder that is not a result, a file that is not a

@@ -1,0 +1,98 @@
+import Bundle
+import Invariance
+import NN
+
+/// A run's settings, resolved: each setting of the vocabulary (`TrainingSetting`) from the
+/// first place that gives it — the flags, the bundle's manifest, daemon.conf's `[training]` —
+/// else its default, the derived ones worked out here from the data. Nothing is left open:
+/// this is what the trainer, the network and the probes receive.
+public struct RunSettings: Sendable, Equatable {
+    /// Where a setting's value came from.
+    public enum Origin: String, Sendable, CaseIterable {
+        case flag, manifest, daemonConf = "daemon.conf", builtIn = "default", derived
+    }
+
+    public var training: TrainingSettings
+    public var architecture: NetworkSpec.Architecture
+    public var width: Int
+    public var probeImages: Int
+    public var origins: [TrainingSetting: Origin]
+
+    /// Whether the epochs were worked out from the data (nothing gave them): such a run ends
+    /// once its answer has settled (`SettledAnswer`).
+    public var epochsDerived: Bool { origins[.epochs] == .derived }
+
+    /// λ when nothing sets it: 0.1 for classification, 0.01 for regression. The reward is traded
+    /// against the task loss, and the two losses differ in what a given width costs: a class
+    /// the augmentation cannot change costs cross-entropy only where a transformed image crosses
+    /// a decision boundary, while a regression target that moves with the transformation costs
+    /// its whole squared change (θ²/12 for a rotation angle), so at equal λ a regression settles
+    /// on widths about ten times too wide (docs/performance.md, "Learning invariances").
+    public static func defaultRegularization(_ task: Manifest.Task) -> Float { task == .regression ? 0.01 : 0.1 }
+
+    /// Optimiser steps a run takes when nothing sets the epochs. Adam moves a width by at most
+    /// about one learning rate per step, so a width that should grow to the full circle (2π from
+    /// ln 2) needs several hundred steps at full speed and, with noisy gradients, thousands.
+    public static let defaultSteps = 5_600
+
+    /// Epochs when nothing sets them: enough for `defaultSteps` steps, from 10 to 200.
+    public static func defaultEpochs(trainImages: Int, batchSize: Int) -> Int {
+        let stepsPerEpoch = max(1, (trainImages + batchSize - 1) / max(1, batchSize))
+        return min(200, max(10, (defaultSteps + stepsPerEpoch - 1) / stepsPerEpoch))
+    }
+
+    /// Resolves the settings of a run on `trainImages` training images of `channels` channels.
+    public static func resolve(flags: SettingValues, manifest: SettingValues, daemon: SettingValues,
+                               task: Manifest.Task, channels: Int, trainImages: Int) -> RunSettings {
+        var origins: [TrainingSetting: Origin] = [:]
+        var resolved: [TrainingSetting: SettingValue] = [:]
+        for setting in TrainingSetting.allCases {
+            let given: [(SettingValues, Origin)] = [(flags, .flag), (manifest, .manifest), (daemon, .daemonConf)]
+            if let (value, origin) = given.lazy.compactMap({ values, origin in values[setting].map { ($0, origin) } }).first {
+                (resolved[setting], origins[setting]) = (value, origin)
+            } else if case .value(let value) = setting.row.default {
+                (resolved[setting], origins[setting]) = (value, .builtIn)
+            } else {
+                origins[setting] = .derived
+            }
+        }
+        // Settings with a default value are always resolved, of the kind the readers checked;
+        // those without one are derived below.
+        func missing(_ setting: TrainingSetting) -> Never { preconditionFailure("\(setting.name): no value and no default in the settings table") }
+        func required<T>(_ value: T?, _ setting: TrainingSetting) -> T { if let value { return value }; missing(setting) }
+        func integer(_ setting: TrainingSetting) -> Int { if case .integer(let n)? = resolved[setting] { return n }; missing(setting) }
+        func real(_ setting: TrainingSetting) -> Float? { if case .real(let x)? = resolved[setting] { return x }; return nil }
+        func choice<T: RawRepresentable>(_ setting: TrainingSetting) -> T? where T.RawValue == String {
+            guard case .choice(let name)? = resolved[setting] else { return nil }
+            guard let value = T(rawValue: name) else { preconditionFailure("\(setting.name): the table offers \"\(name)\", which \(T.self) lacks") }
+            return value
+        }
+
+        var training = TrainingSettings()
+        training.batchSize = integer(.batchSize)
+        training.learningRate = required(real(.learningRate), .learningRate)
+        training.regularization = real(.regularization) ?? defaultRegularization(task)
+        training.testCopies = integer(.testCopies)
+        guard case .seed(let seed)? = resolved[.seed] else { missing(.seed) }
+        training.seed = seed
+        training.objective = required(choice(.objective), .objective)
+        training.rewardUnits = required(choice(.rewardUnits), .rewardUnits)
+        training.schedule = required(choice(.schedule), .schedule)
+        training.rewardCap = real(.rewardCap).flatMap { $0 > 0 ? $0 : nil }
+        training.widthLearningRate = real(.widthLearningRate)
+        training.epochs = resolved[.epochs] == nil ? defaultEpochs(trainImages: trainImages, batchSize: training.batchSize) : integer(.epochs)
+        let architecture: NetworkSpec.Architecture = choice(.architecture) ?? (channels == 1 ? .smallnet : .simpleconv)
+        return RunSettings(training: training, architecture: architecture, width: integer(.width), probeImages: integer(.probeImages),
+                           origins: origins)
+    }
+
+    /// Which settings were given, and where: "flag: epochs; manifest: architecture, width", or
+    /// "none (defaults throughout)". For the report.
+    public var givenText: String {
+        let parts = [Origin.flag, .manifest, .daemonConf].compactMap { origin -> String? in
+            let names = TrainingSetting.allCases.filter { origins[$0] == origin }.map(\.name)
+            return names.isEmpty ? nil : "\(origin.rawValue): \(names.joined(separator: ", "))"
+        }
+        return parts.isEmpty ? "none (defaults throughout)" : parts.joined(separator: "; ")
+    }
+}
