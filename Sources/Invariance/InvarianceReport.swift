@@ -76,16 +76,38 @@ public func naturalInterval(_ generator: AffineGenerator, theta: Float, height: 
     return ([low, naturalValue(generator, epsilon: theta / 2, height: height, width: width).0], unit)
 }
 
-/// The interval of width θ as a person reads it: ±45.0°, ±2.00 px, ×0.83–1.20, slope ±0.20.
+/// How many digits an interval's text keeps.
+public enum RangePrecision: Sendable {
+    /// For people (the report's headlines): whole degrees and pixels from 10 up, one decimal
+    /// from 1, two below.
+    case rounded
+    /// For logs and the bench, where epoch-to-epoch changes matter: degrees to 0.1, pixels to 0.01.
+    case fixed
+}
+
+/// An interval in natural units (`naturalValue`) as text: "±45°", "±0.68 px",
+/// "×0.80–×1.25", "slope ±0.40"; an interval whose ends differ by more than a tenth in size
+/// reads "−20°…+35°". Factors and slopes always keep two decimals.
+public func naturalRangeText(low: Double, high: Double, unit: String, precision: RangePrecision = .rounded) -> String {
+    func number(_ v: Double, fixedDecimals: Int) -> String {
+        switch precision {
+        case .rounded: String(format: abs(v) >= 10 ? "%.0f" : abs(v) >= 1 ? "%.1f" : "%.2f", v)
+        case .fixed: String(format: "%.\(fixedDecimals)f", v)
+        }
+    }
+    let symmetric = abs(abs(low) - abs(high)) <= 0.1 * max(abs(low), abs(high))
+    switch unit {
+    case "degrees": return symmetric ? "±\(number(high, fixedDecimals: 1))°" : "\(number(low, fixedDecimals: 1))°…+\(number(high, fixedDecimals: 1))°"
+    case "pixels": return symmetric ? "±\(number(high, fixedDecimals: 2)) px" : "\(number(low, fixedDecimals: 2))…+\(number(high, fixedDecimals: 2)) px"
+    case "factor": return "×\(String(format: "%.2f", low))–×\(String(format: "%.2f", high))"
+    default: return symmetric ? "slope ±\(String(format: "%.2f", high))" : "slope \(String(format: "%.2f", low))…+\(String(format: "%.2f", high))"
+    }
+}
+
+/// The interval of width θ, as logs and the bench show it: ±45.0°, ±2.00 px, ×0.83–×1.20, slope ±0.20.
 public func naturalRangeText(_ generator: AffineGenerator, theta: Float, height: Int, width: Int) -> String {
     let (interval, unit) = naturalInterval(generator, theta: theta, height: height, width: width)
-    let high = interval.last ?? 0
-    switch unit {
-    case "degrees": return String(format: "±%.1f°", high)
-    case "pixels": return String(format: "±%.2f px", high)
-    case "factor": return String(format: "×%.2f–%.2f", interval.first ?? 0, high)
-    default: return String(format: "slope ±%.2f", high)
-    }
+    return naturalRangeText(low: interval.first ?? 0, high: interval.last ?? 0, unit: unit, precision: .fixed)
 }
 
 /// Every generator's learned width by name (an epoch's `theta`) as natural ranges, in the

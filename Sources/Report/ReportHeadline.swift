@@ -37,21 +37,13 @@ public struct ReportHeadline: Equatable {
         case "shear": noun = "shear invariance"
         default: noun = "\(invariance.generator) invariance"
         }
-        func number(_ v: Double) -> String { String(format: abs(v) >= 10 ? "%.0f" : "%.1f", v) }
+        range = naturalRangeText(low: low, high: high, unit: invariance.unit)
         let verdict: Verdict
         switch invariance.unit {
-        case "degrees":
-            range = "±\(number(high))°"
-            verdict = high >= 179.5 ? .full : high < Self.thresholds.degrees ? .none : .partial
-        case "pixels":
-            range = "±\(number(high)) px"
-            verdict = high < Self.thresholds.pixels ? .none : .partial
-        case "factor":
-            range = "×\(String(format: "%.2f", low))–×\(String(format: "%.2f", high))"
-            verdict = high < Self.thresholds.factor ? .none : .partial
-        default:
-            range = "slope ±\(String(format: "%.2f", high))"
-            verdict = high < Self.thresholds.slope ? .none : .partial
+        case "degrees": verdict = high >= 179.5 ? .full : high < Self.thresholds.degrees ? .none : .partial
+        case "pixels": verdict = high < Self.thresholds.pixels ? .none : .partial
+        case "factor": verdict = high < Self.thresholds.factor ? .none : .partial
+        default: verdict = high < Self.thresholds.slope ? .none : .partial
         }
         self.verdict = invariance.learned ? verdict : .notLearned
         tolerated = tolerance.map { Self.rangeText($0, unit: invariance.unit) }
@@ -69,18 +61,9 @@ public struct ReportHeadline: Equatable {
         }
     }
 
-    /// A tolerated interval in the unit's words: "±52°" (ends within 10% of each other),
-    /// "−20°…+35°", "×0.71–×1.41", "slope ±0.40"; "or more" when both ends reach the sweep's
-    /// ends.
+    /// A tolerated interval in the unit's words ("±52°", "−20°…+35°", "×0.71–×1.41"), with
+    /// "or more" when both ends reach the sweep's ends.
     static func rangeText(_ t: ToleratedInterval, unit: String) -> String {
-        func number(_ v: Double) -> String { String(format: abs(v) >= 10 ? "%.0f" : abs(v) >= 1 ? "%.1f" : "%.2f", v) }
-        let symmetric = abs(abs(t.low) - abs(t.high)) <= 0.1 * max(abs(t.low), abs(t.high))
-        let more = t.reachesLowEnd && t.reachesHighEnd ? " or more" : ""
-        switch unit {
-        case "degrees": return (symmetric ? "±\(number(t.high))°" : "\(number(t.low))°…+\(number(t.high))°") + more
-        case "pixels": return (symmetric ? "±\(number(t.high)) px" : "\(number(t.low))…+\(number(t.high)) px") + more
-        case "factor": return "×\(String(format: "%.2f", t.low))–×\(String(format: "%.2f", t.high))" + more
-        default: return (symmetric ? "slope ±\(String(format: "%.2f", t.high))" : "slope \(String(format: "%.2f", t.low))…+\(String(format: "%.2f", t.high))") + more
-        }
+        naturalRangeText(low: t.low, high: t.high, unit: unit) + (t.reachesLowEnd && t.reachesHighEnd ? " or more" : "")
     }
 }

@@ -49,18 +49,13 @@ public enum ReportPages {
     // MARK: Markdown
 
     public static func markdown(_ report: InvarianceReport) -> String {
-        let (key, label) = metricName(report)
+        let label = metricName(report).label
         var md = "# \(report.name.escapingControlCharacters): learned invariances\n\n"
         md += "\(report.task.capitalized) task, \(report.settings["model"] ?? "model"), \(report.history.count) epochs.\n\n"
         let headlines = headlines(report)
         for h in headlines { md += "- **\(h.text)**" + (h.tolerated.map { "; the trained model tolerates \($0) (held-out \(label) within noise)" } ?? "") + "\n" }
-        md += "\n## Test \(label)\n\n| predictor | \(label) | time per image |\n|---|---|---|\n"
-        md += "| \(copies(report)) augmented copies averaged | \(percentOrValue(report, report.metrics["test_\(key)"])) | \(seconds(report.metrics["test_seconds_per_image"])) |\n"
-        md += "| one plain pass | \(percentOrValue(report, report.metrics["test_\(key)_single"])) | \(seconds(report.metrics["test_seconds_per_image_single"])) |\n"
-        md += "\n## Widths\n\n| generator | learned | θ | start θ | interval | tolerated (held-out) |\n|---|---|---|---|---|---|\n"
-        for (i, h) in zip(report.invariances, headlines) {
-            md += "| \(i.generator) | \(i.learned ? "yes" : "no") | \(String(format: "%.3g", i.theta)) | \(String(format: "%.3g", i.initialTheta)) | \(h.range) | \(h.tolerated ?? "–") |\n"
-        }
+        md += copiesTable(report).markdown
+        md += widthsTable(report, headlines).markdown
         if !report.probes.isEmpty {
             md += "\n## Probes: test \(label) when every input is transformed (\(copies(report)) copies / one pass)\n\n"
             for sweep in report.probes {
@@ -69,34 +64,50 @@ public enum ReportPages {
                 }.joined(separator: "; ") + "\n\n"
             }
         }
-        md += "\n## History\n\n| epoch | train loss | train \(label) | test \(label) | seconds |\n|---|---|---|---|---|\n"
-        for r in report.history {
-            md += "| \(r.epoch) | \(String(format: "%.4f", r.trainLoss)) | \(percentOrValue(report, r.trainMetric)) | \(percentOrValue(report, r.testMetric)) | \(String(format: "%.1f", r.seconds)) |\n"
-        }
-        md += "\n## Settings\n\n| setting | value |\n|---|---|\n"
-        for k in report.settings.keys.sorted() { md += "| \(markdownCell(k)) | \(markdownCode(report.settings[k]!)) |\n" }
+        md += historyTable(report).markdown
+        md += settingsTable(report).markdown
         return md
-    }
-
-    /// Text for a Markdown table cell: control characters escaped (a newline would end the
-    /// row and let a bundle's name forge rows), `|` escaped.
-    static func markdownCell(_ text: String) -> String {
-        text.escapingControlCharacters.replacingOccurrences(of: "|", with: "\\|")
-    }
-
-    /// A code span in a table cell, fenced with more backticks than the text holds in a row.
-    static func markdownCode(_ text: String) -> String {
-        let cell = markdownCell(text)
-        var longest = 0, run = 0
-        for character in cell { run = character == "`" ? run + 1 : 0; longest = max(longest, run) }
-        let fence = String(repeating: "`", count: longest + 1)
-        return longest == 0 ? fence + cell + fence : fence + " " + cell + " " + fence
     }
 
     /// A time per image, always in milliseconds (one unit per column).
     static func seconds(_ value: Double?) -> String {
         guard let value else { return "–" }
         return String(format: value >= 0.1 ? "%.0f ms" : "%.2f ms", value * 1000)
+    }
+
+    // MARK: Tables (both pages)
+
+    static func copiesTable(_ report: InvarianceReport) -> ReportTable {
+        let (key, label) = metricName(report)
+        return ReportTable(title: "Test \(label): copies against a single pass", header: ["predictor", "test \(label)", "time per image"], rows: [
+            [.text("\(copies(report)) augmented copies averaged"), .text(percentOrValue(report, report.metrics["test_\(key)"])),
+             .text(seconds(report.metrics["test_seconds_per_image"]))],
+            [.text("one plain pass"), .text(percentOrValue(report, report.metrics["test_\(key)_single"])),
+             .text(seconds(report.metrics["test_seconds_per_image_single"]))],
+        ])
+    }
+
+    static func widthsTable(_ report: InvarianceReport, _ headlines: [ReportHeadline]) -> ReportTable {
+        ReportTable(title: "Widths", header: ["generator", "learned", "θ", "start θ", "interval", "tolerated (held-out)"],
+                    rows: zip(report.invariances, headlines).map { i, h in
+                        [.text(i.generator), .text(i.learned ? "yes" : "no"), .text(String(format: "%.3g", i.theta)),
+                         .text(String(format: "%.3g", i.initialTheta)), .text(h.range), .text(h.tolerated ?? "–")]
+                    })
+    }
+
+    static func historyTable(_ report: InvarianceReport) -> ReportTable {
+        let label = metricName(report).label
+        return ReportTable(title: "History", header: ["epoch", "train loss", "train \(label)", "test \(label)", "seconds"],
+                           rows: report.history.map { r in
+                               [.text("\(r.epoch)"), .text(String(format: "%.4f", r.trainLoss)), .text(percentOrValue(report, r.trainMetric)),
+                                .text(percentOrValue(report, r.testMetric)), .text(String(format: "%.1f", r.seconds))]
+                           })
+    }
+
+    /// Everything that reproduces the run, with the data's hashes.
+    static func settingsTable(_ report: InvarianceReport) -> ReportTable {
+        ReportTable(title: "Settings: reproduce this run", header: ["setting", "value"],
+                    rows: report.settings.sorted { $0.key < $1.key }.map { [.text($0.key), .code($0.value)] }, rowHeaders: true, style: "data settings")
     }
 
     // MARK: HTML
@@ -178,20 +189,9 @@ public enum ReportPages {
             body += "</div></section>"
         }
 
-        body += "<section><h2>Copies against a single pass</h2><table class=\"data\"><tr><th>predictor</th><th>test \(label)</th><th>time per image</th></tr>"
-        body += "<tr><td>\(copies(report)) augmented copies averaged</td><td>\(percentOrValue(report, report.metrics["test_\(key)"]))</td><td>\(seconds(report.metrics["test_seconds_per_image"]))</td></tr>"
-        body += "<tr><td>one plain pass</td><td>\(percentOrValue(report, report.metrics["test_\(key)_single"]))</td><td>\(seconds(report.metrics["test_seconds_per_image_single"]))</td></tr></table></section>"
-
-        body += "<section><h2>Widths</h2><table class=\"data\"><tr><th>generator</th><th>learned</th><th>θ</th><th>start θ</th><th>interval</th><th>tolerated (held-out)</th></tr>"
-        for (i, headline) in zip(report.invariances, headlines) {
-            body += "<tr><td>\(escapeHTML(i.generator))</td><td>\(i.learned ? "yes" : "no")</td><td>\(String(format: "%.3g", i.theta))</td><td>\(String(format: "%.3g", i.initialTheta))</td>"
-            body += "<td>\(escapeHTML(headline.range))</td><td>\(escapeHTML(headline.tolerated ?? "–"))</td></tr>"
-        }
-        body += "</table></section>"
-
-        body += "<section><h2>Reproduce this run</h2><table class=\"data settings\">"
-        for k in report.settings.keys.sorted() { body += "<tr><th>\(escapeHTML(k))</th><td><code>\(escapeHTML(report.settings[k]!.escapingControlCharacters))</code></td></tr>" }
-        body += "</table></section>"
+        body += copiesTable(report).html
+        body += widthsTable(report, headlines).html
+        body += settingsTable(report).html
 
         return """
             <!DOCTYPE html>

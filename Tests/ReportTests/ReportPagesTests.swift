@@ -38,7 +38,7 @@ final class ReportPagesTests: XCTestCase {
     func test_headlines_sayTheVerdictInPlainWordsAndNaturalUnits() {
         let lines = sampleReport().invariances.map { ReportHeadline($0).text }
         XCTAssertEqual(lines[2], "Full rotation invariance: ±180°")
-        XCTAssertEqual(lines[0], "No horizontal translation invariance: ±0.2 px")
+        XCTAssertEqual(lines[0], "No horizontal translation invariance: ±0.17 px")
         XCTAssertEqual(lines[3], "Scale invariance: ×0.78–×1.28")
         XCTAssertEqual(lines[5], "No shear invariance: slope ±0.01")
         let partial = InvarianceReport.Invariance(generator: "rotation", learned: true, theta: 1.57, initialTheta: 0.69, interval: [-45, 45], unit: "degrees")
@@ -71,6 +71,23 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertTrue(md.contains("| bundle_sha256 | `" + String(repeating: "ab", count: 32) + "` |"))
         XCTAssertTrue(md.contains("| rotation | yes | 6.6 | 0.69 | ±180° |"), "widths rounded for people, the interval as the headline says it: \(md)")
         XCTAssertFalse(md.contains("e-0"), "no number in scientific notation (a grid's zero after rounding reads 0): \(md)")
+    }
+
+    /// A table is described once; both pages show its rows, each escaping what a bundle wrote.
+    func test_aTable_rendersTheSameRowsInBothPages_escapedForEach() {
+        let table = ReportTable(title: "Settings", header: ["setting", "value"],
+                                rows: [[.text("bundle"), .code("a|b\n| forged | row |")], [.text("name"), .text("<script>x</script>")]], rowHeaders: true)
+        let md = table.markdown.split(separator: "\n")
+        XCTAssertEqual(md.count, 5, "heading, header, rule and two rows; the newline did not start a row: \(md)")
+        XCTAssertEqual(md[3], "| bundle | `a\\|b\\n\\| forged \\| row \\|` |")
+        XCTAssertEqual(table.html.components(separatedBy: "<tr>").count - 1, 3)
+        XCTAssertTrue(table.html.contains("<tr><th>name</th><td>&lt;script&gt;x&lt;/script&gt;</td></tr>"), table.html)
+        let report = sampleReport()
+        let (pageMD, pageHTML) = (ReportPages.markdown(report), ReportPages.html(report))
+        for table in [ReportPages.copiesTable(report), ReportPages.widthsTable(report, ReportPages.headlines(report)), ReportPages.settingsTable(report)] {
+            XCTAssertTrue(pageMD.contains(table.markdown), table.title)
+            XCTAssertTrue(pageHTML.contains(table.html), table.title)
+        }
     }
 
     /// A sweep whose accuracy is 0.9 within ±1 and falls by 0.1 per unit beyond, on 400 inputs:

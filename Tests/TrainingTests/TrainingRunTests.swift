@@ -73,7 +73,7 @@ final class TrainingRunTests: XCTestCase {
 
     func testEpochLinesShowTheWidthsInNaturalUnits() {
         let text = naturalWidthsText(["rotation": Float.pi / 2, "translate_x": 1, "scale": 0.4, "shear": 0.2], height: 28, width: 28)
-        XCTAssertEqual(text, "translate_x ±0.68 px, rotation ±45.0°, scale ×0.82–1.22, shear slope ±0.10")
+        XCTAssertEqual(text, "translate_x ±0.68 px, rotation ±45.0°, scale ×0.82–×1.22, shear slope ±0.10")
     }
 
     /// With its epochs left to the data, a run whose answer has settled anneals and ends early,
