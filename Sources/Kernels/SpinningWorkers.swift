@@ -15,12 +15,18 @@ import Synchronization
 /// never claim a chunk of a later job. Which thread runs a chunk never changes what the chunk
 /// computes, so results do not depend on the scheduling. One job at a time: a caller that finds
 /// the workers busy (a nested or concurrent call) gets `false` and uses Dispatch directly.
+///
+/// Helpers start when a job first needs them, as many as its chunks less the caller (a run
+/// with `Parallelism(threads: 2)` starts one, whatever the machine's cores), and sleep once
+/// their spin ends, so idle workers cost no CPU. Unchecked Sendable: `body` and `started` are
+/// touched only by the caller that holds `busy`; helpers read `body` only for chunks of the
+/// job they claimed, between that caller's stores and its wait for `finished`.
 final class SpinningWorkers: @unchecked Sendable {
-    /// One helper per core beyond the caller's.
-    static let shared = SpinningWorkers(helpers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
+    /// Up to one helper per core beyond the caller's.
+    static let shared = SpinningWorkers(maxHelpers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
 
     private let spinSeconds = 300e-6
-    private let helpers: Int
+    private let maxHelpers: Int
     /// generation << 42 | chunk count << 21 | next unclaimed chunk: one word, so a helper reads
     /// a job's identity, size and progress together.
     private let claim = Atomic<Int>(0)
@@ -31,19 +37,20 @@ final class SpinningWorkers: @unchecked Sendable {
     private let sleepers = NSCondition()
     private var sleeping = 0
     private var body: ((Int) -> Void)?
-    private var started = false
+    /// Helpers started so far (they never end; idle ones sleep).
+    private(set) var started = 0
 
-    private init(helpers: Int) {
-        self.helpers = helpers
+    init(maxHelpers: Int) {
+        self.maxHelpers = maxHelpers
     }
 
     /// Runs `body(0..<chunks)` on the caller and the helpers; returns when all have returned.
     /// Returns false, running nothing, when another job holds the workers.
     func perform(_ chunks: Int, _ body: (Int) -> Void) -> Bool {
         precondition(chunks < SpinningWorkers.field, "SpinningWorkers: too many chunks (\(chunks))")
-        guard helpers > 0, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        guard maxHelpers > 0, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
-        startHelpersOnce()
+        startHelpers(upTo: min(maxHelpers, chunks - 1))
         return withoutActuallyEscaping(body) { body in
             self.body = body
             finished.store(0, ordering: .relaxed)
@@ -60,11 +67,12 @@ final class SpinningWorkers: @unchecked Sendable {
         }
     }
 
-    private func startHelpersOnce() {
-        guard !started else { return }
-        started = true
-        for index in 0..<helpers {
-            DispatchQueue(label: "augerino.kernels.worker.\(index)", qos: .userInitiated).async { [self] in helperLoop() }
+    /// Called by the holder of `busy` only.
+    private func startHelpers(upTo count: Int) {
+        while started < count {
+            let seen = generation.load(ordering: .acquiring)  // before this job's: the new helper joins it
+            DispatchQueue(label: "augerino.kernels.worker.\(started)", qos: .userInitiated).async { [self] in helperLoop(seen: seen) }
+            started += 1
         }
     }
 
@@ -80,8 +88,8 @@ final class SpinningWorkers: @unchecked Sendable {
         }
     }
 
-    private func helperLoop() {
-        var seen = generation.load(ordering: .acquiring)
+    private func helperLoop(seen first: Int) {
+        var seen = first
         while true {
             let deadline = monotonicSeconds() + spinSeconds
             var spins = 0

@@ -11,9 +11,15 @@ public enum TensorContext {
     /// Whether operations record the tape for `backward()`. Off inside `withoutGradients`.
     @TaskLocal public static var recordsGradients = true
 
-    /// Runs `body` with operations using `parallelism`.
+    /// Whether a `with` is running further out on this task.
+    @TaskLocal static var isNested = false
+
+    /// Runs `body` with operations using `parallelism`: a job's scope. When the outermost one
+    /// returns, the tensor buffers it cached go back to the system (`TensorMemory.trim`).
     public static func with<R>(_ parallelism: Parallelism, _ body: () throws -> R) rethrows -> R {
-        try $parallelism.withValue(parallelism, operation: body)
+        if isNested { return try $parallelism.withValue(parallelism, operation: body) }
+        defer { TensorMemory.trim() }
+        return try $isNested.withValue(true) { try $parallelism.withValue(parallelism, operation: body) }
     }
 
     /// Runs `body` without recording gradients (evaluation, optimiser steps).

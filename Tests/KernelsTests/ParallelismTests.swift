@@ -41,3 +41,21 @@ final class ParallelismEnvironmentTests: XCTestCase {
         XCTAssertTrue((0..<1000).allSatisfy { counter[$0] == 1 })
     }
 }
+
+/// The spinning helpers belong to the work that asks for them: a job of n chunks starts at most
+/// n − 1 helpers (the caller takes a share), never the machine's cores by default.
+final class SpinningWorkersTests: XCTestCase {
+    func test_helpersStartAsJobsNeedThem_andEveryChunkRunsOnce() {
+        let workers = SpinningWorkers(maxHelpers: 7)
+        XCTAssertEqual(workers.started, 0, "none before the first job")
+        for (chunks, helpers) in [(3, 2), (2, 2), (40, 7), (5, 7)] {
+            let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: chunks)
+            defer { counts.deallocate() }
+            counts.initialize(repeating: 0)
+            XCTAssertTrue(workers.perform(chunks) { counts[$0] += 1 })
+            XCTAssertEqual(Array(counts), Array(repeating: 1, count: chunks), "\(chunks) chunks, each once")
+            XCTAssertEqual(workers.started, helpers, "after a job of \(chunks) chunks")
+        }
+        XCTAssertFalse(SpinningWorkers(maxHelpers: 0).perform(4) { _ in }, "no helpers: the caller uses Dispatch")
+    }
+}
