@@ -2,18 +2,9 @@ import Foundation
 
 /// Where a job is in its life: queued → running → done | failed | cancelled. `retry` sends a
 /// failed or cancelled job back to queued; a running job interrupted by a stop or a crash goes
-/// back to queued and resumes from its last checkpoint.
+/// back to queued and resumes from its last checkpoint. `JobLifecycle` holds every move.
 public enum JobState: String, Sendable, CaseIterable, Codable {
     case queued, running, done, failed, cancelled
-
-    /// The rule a request breaks, for error messages.
-    static func rule(for action: String) -> String {
-        switch action {
-        case "retry": return "only failed or cancelled jobs can be retried"
-        case "cancel": return "only queued or running jobs can be cancelled"
-        default: return "\(action) is not allowed from this state"
-        }
-    }
 }
 
 /// How far a running job has come.

@@ -28,11 +28,9 @@ public enum JobFault: String, Codable, Sendable, Equatable {
         case let error as NNError:
             if case .io = error { return .machine }
             return .training
-        case is PipelineError: return .machine
+        case is PipelineError: return .machine  // the queue's errors arrive as PipelineError.queue
         case is CocoaError, is POSIXError: return .machine
-        default:
-            // GRDB's DatabaseError and anything unknown from below: the machine's.
-            return String(describing: type(of: error)) == "DatabaseError" ? .machine : .training
+        default: return .training  // unknown, from below: counts an attempt, so it cannot loop for ever
         }
     }
 }

@@ -10,11 +10,14 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
     /// No job has this id.
     case noSuchJob(id: Int64)
     /// The job's state does not allow the request (retry a done job, cancel a failed one…).
-    case illegalTransition(id: Int64, from: JobState, action: String)
+    case illegalTransition(id: Int64, from: JobState, action: JobAction)
     /// A file-system step failed; `reason` is the system's message.
     case io(path: String, step: String, reason: String, errno: Int32)
     /// The queue cannot be read (by `status` or `jobs`).
     case queueUnreadable(path: String, reason: String, hint: String)
+    /// The queue's engine refused or failed a step (storage full or failing, a lock held too
+    /// long, a server gone): the machine's fault, never the job's.
+    case queue(location: String, step: String, reason: String)
 
     /// What is wrong: the file, line, job or path, and the rule broken.
     public var problem: String {
@@ -26,11 +29,13 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
         case let .noSuchJob(id):
             return "job \(id): no such job"
         case let .illegalTransition(id, from, action):
-            return "job \(id) is \(from.rawValue): cannot \(action) it (rule: \(JobState.rule(for: action)))"
+            return "job \(id) is \(from.rawValue): cannot \(action.rawValue) it (rule: \(JobLifecycle.rule(action)))"
         case let .io(path, step, reason, _):
             return "\(path): \(step) failed: \(reason)"
         case let .queueUnreadable(path, reason, _):
             return "\(path): cannot read the queue: \(reason)"
+        case let .queue(location, step, reason):
+            return "the job queue \(location): \(step) failed: \(reason)"
         }
     }
 
@@ -42,6 +47,7 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
         case .noSuchJob: return "`augerino jobs` lists them"
         case .io: return "check free space and permissions of that folder"
         case let .queueUnreadable(_, _, hint): return hint
+        case .queue: return "check the state folder's free space and permissions (or the queue server); the daemon retries the job"
         }
     }
 

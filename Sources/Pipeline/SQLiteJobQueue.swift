@@ -75,6 +75,8 @@ public struct SQLiteJobQueue: JobQueue {
     /// The schema's history, oldest first.
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
+        // Released migrations are never edited: the state names below are the schema's of that
+        // day (`JobState`'s, which only grow); the code binds states, it never writes them.
         migrator.registerMigration("1: jobs") { db in
             try db.execute(sql: """
                 CREATE TABLE jobs (
@@ -110,16 +112,36 @@ public struct SQLiteJobQueue: JobQueue {
         return migrator
     }
 
-    /// Runs `body` in one BEGIN IMMEDIATE transaction.
-    private func immediate<T>(_ body: (Database) throws -> T) throws -> T {
-        try database.writeWithoutTransaction { db in
-            var result: T?
-            try db.inTransaction(.immediate) {
-                result = try body(db)
-                return .commit
+    /// Runs `body` in one BEGIN IMMEDIATE transaction; the engine's errors arrive as
+    /// `PipelineError.queue` naming `step`.
+    private func immediate<T>(_ step: String, _ body: (Database) throws -> T) throws -> T {
+        try translatingErrors(step) {
+            try database.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
             }
-            return result!
         }
+    }
+
+    /// Runs `body` in a read transaction; the engine's errors arrive as `PipelineError.queue`.
+    private func read<T>(_ step: String, _ body: (Database) throws -> T) throws -> T {
+        try translatingErrors(step) { try database.read(body) }
+    }
+
+    private func translatingErrors<T>(_ step: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as DatabaseError {
+            throw PipelineError.queue(location: path, step: step, reason: error.message ?? "\(error.resultCode)")
+        }
+    }
+
+    /// "?, ?, ?" and the states' names, for `state IN (…)`: states are bound, never written
+    /// into the SQL.
+    private static func states(_ states: [JobState]) -> (placeholders: String, arguments: StatementArguments) {
+        (Array(repeating: "?", count: states.count).joined(separator: ", "), StatementArguments(states.map(\.rawValue)))
     }
 
     private func fetch(_ db: Database, _ id: Int64) throws -> Job {
@@ -134,7 +156,7 @@ public struct SQLiteJobQueue: JobQueue {
         let progress = (row["progress"] as String?).flatMap { try? JSONDecoder().decode(JobProgress.self, from: Data($0.utf8)) }
         let stateText: String = row["state"]
         guard let state = JobState(rawValue: stateText) else {
-            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "job \(row["id"] as Int64): unknown state \(stateText)")
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "job \(row["id"] as Int64): unknown state \(stateText)")  // translated by the caller
         }
         return Job(id: row["id"], name: row["name"], fileName: row["file_name"], bundlePath: row["bundle_path"], sha256: row["sha256"],
                    state: state, attempts: row["attempts"], createdAt: date("created_at")!, startedAt: date("started_at"),
@@ -143,35 +165,40 @@ public struct SQLiteJobQueue: JobQueue {
                    source: row["source"], supersededBy: row["superseded_by"])
     }
 
-    /// Changes a job's state, checking the transition is one the lifecycle allows.
-    private func transition(_ db: Database, _ id: Int64, from allowed: [JobState], action: String, set: String, _ arguments: StatementArguments) throws -> Job {
-        let job = try fetch(db, id)
-        guard allowed.contains(job.state) else { throw PipelineError.illegalTransition(id: id, from: job.state, action: action) }
-        try db.execute(sql: "UPDATE jobs SET \(set) WHERE id = ?", arguments: arguments + [id])
+    /// Moves a job as `JobLifecycle` says `action` does from its state, setting `set` too.
+    private func transition(_ db: Database, _ id: Int64, _ action: JobAction, set: String = "", _ arguments: StatementArguments = []) throws -> Job {
+        let next = try JobLifecycle.next(action, job: id, from: try fetch(db, id).state)
+        try db.execute(sql: "UPDATE jobs SET state = ?\(set.isEmpty ? "" : ", " + set) WHERE id = ?", arguments: [next.rawValue] + arguments + [id])
         return try fetch(db, id)
     }
 
+    /// The states a new job with the same content may point at: its result exists or will.
+    static let reusable: [JobState] = [.queued, .running, .done]
+    /// The states of jobs that may still fail.
+    static let unfinished: [JobState] = [.queued, .running]
+
     public func enqueue(_ new: NewJob, now: Date) throws -> Job {
-        try immediate { db in
+        try immediate("record a job") { db in
+            let reusable = Self.states(Self.reusable)
             let original = try Int64.fetchOne(db, sql: """
-                SELECT id FROM jobs WHERE sha256 = ? AND duplicate_of IS NULL AND state IN ('queued', 'running', 'done') AND id IS NOT ?
+                SELECT id FROM jobs WHERE sha256 = ? AND duplicate_of IS NULL AND state IN (\(reusable.placeholders)) AND id IS NOT ?
                 ORDER BY id LIMIT 1
-                """, arguments: [new.sha256, new.supersedes])
+                """, arguments: [new.sha256] + reusable.arguments + [new.supersedes])
             try db.execute(sql: """
                 INSERT INTO jobs (name, file_name, bundle_path, sha256, state, created_at, duplicate_of, source)
-                VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)
-                """, arguments: [new.name, new.fileName, new.bundlePath, new.sha256, now.timeIntervalSince1970, original, new.source])
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [new.name, new.fileName, new.bundlePath, new.sha256, JobState.queued.rawValue, now.timeIntervalSince1970,
+                                 original, new.source])
             let id = db.lastInsertedRowID
             if let old = new.supersedes {
-                let reason = "superseded by job \(id): its inbox file was written again after it was taken"
                 switch try fetch(db, old).state {
-                case .queued:
-                    try db.execute(sql: "UPDATE jobs SET state = 'cancelled', superseded_by = ?, error = ?, finished_at = ? WHERE id = ?",
-                                   arguments: [id, reason, now.timeIntervalSince1970, old])
-                case .running:
-                    try db.execute(sql: "UPDATE jobs SET superseded_by = ?, cancel_requested = 1 WHERE id = ?", arguments: [id, old])
-                case .done, .failed, .cancelled:
-                    try db.execute(sql: "UPDATE jobs SET superseded_by = ? WHERE id = ?", arguments: [id, old])
+                case .queued:  // it had not started, and never will (the table: → cancelled)
+                    let reason = "superseded by job \(id): its inbox file was written again after it was taken"
+                    _ = try transition(db, old, .supersede, set: "superseded_by = ?, error = ?, finished_at = ?", [id, reason, now.timeIntervalSince1970])
+                case .running:  // asked to stop at its next batch
+                    _ = try transition(db, old, .supersede, set: "superseded_by = ?, cancel_requested = 1", [id])
+                case .done, .failed, .cancelled:  // finished: it records what replaced it
+                    _ = try transition(db, old, .supersede, set: "superseded_by = ?", [id])
                 }
             }
             return try fetch(db, id)
@@ -179,127 +206,125 @@ public struct SQLiteJobQueue: JobQueue {
     }
 
     public func job(source: String) throws -> Job? {
-        try database.read { db in
+        try read("look up an inbox file's job") { db in
             try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE source = ? ORDER BY id DESC LIMIT 1", arguments: [source]).map(Self.job)
         }
     }
 
     public func failureCount(since: Date, fileName: String?) throws -> FailureCount {
-        try database.read { db in
+        try read("count failures") { db in
+            let unfinished = Self.states(Self.unfinished), counted = Self.states([.failed] + Self.unfinished)
             let row = try Row.fetchOne(db, sql: """
-                SELECT COUNT(CASE WHEN state = 'failed' AND finished_at >= ? THEN 1 END) AS failed,
-                       COUNT(CASE WHEN state IN ('queued', 'running') THEN 1 END) AS unfinished
-                FROM jobs WHERE state IN ('failed', 'queued', 'running') AND (? IS NULL OR file_name = ?)
-                """, arguments: [since.timeIntervalSince1970, fileName, fileName])
+                SELECT COUNT(CASE WHEN state = ? AND finished_at >= ? THEN 1 END) AS failed,
+                       COUNT(CASE WHEN state IN (\(unfinished.placeholders)) THEN 1 END) AS unfinished
+                FROM jobs WHERE state IN (\(counted.placeholders)) AND (? IS NULL OR file_name = ?)
+                """, arguments: [JobState.failed.rawValue, since.timeIntervalSince1970] + unfinished.arguments + counted.arguments + [fileName, fileName])
             return FailureCount(failed: row?["failed"] ?? 0, unfinished: row?["unfinished"] ?? 0)
         }
     }
 
     public func claimNext(now: Date) throws -> Job? {
-        try immediate { db in
+        try immediate("claim a job") { db in
+            let claimable = Self.states(JobLifecycle.sources(of: .claim)), unfinished = Self.states(Self.unfinished)
             guard let id = try Int64.fetchOne(db, sql: """
-                SELECT id FROM jobs WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?)
-                AND (duplicate_of IS NULL OR (SELECT o.state FROM jobs o WHERE o.id = jobs.duplicate_of) NOT IN ('queued', 'running'))
+                SELECT id FROM jobs WHERE state IN (\(claimable.placeholders)) AND (not_before IS NULL OR not_before <= ?)
+                AND (duplicate_of IS NULL OR (SELECT o.state FROM jobs o WHERE o.id = jobs.duplicate_of) NOT IN (\(unfinished.placeholders)))
                 ORDER BY id LIMIT 1
-                """, arguments: [now.timeIntervalSince1970]) else { return nil }
-            try db.execute(sql: "UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ?",
-                           arguments: [now.timeIntervalSince1970, id])
-            return try fetch(db, id)
+                """, arguments: claimable.arguments + [now.timeIntervalSince1970] + unfinished.arguments) else { return nil }
+            return try transition(db, id, .claim, set: "started_at = COALESCE(started_at, ?)", [now.timeIntervalSince1970])
         }
     }
 
     public func recordProgress(id: Int64, _ progress: JobProgress) throws {
         let text = String(decoding: try JSONEncoder().encode(progress), as: UTF8.self)
-        try immediate { db in try db.execute(sql: "UPDATE jobs SET progress = ? WHERE id = ? AND state = 'running'", arguments: [text, id]) }
+        // A job no longer running (cancelled meanwhile, say) keeps what it had: not an error.
+        try immediate("record progress") { db in
+            guard let job = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job),
+                  JobLifecycle.table[.recordProgress]?[job.state] != nil else { return }
+            _ = try transition(db, id, .recordProgress, set: "progress = ?", [text])
+        }
     }
 
     public func isCancelRequested(id: Int64) throws -> Bool {
-        try database.read { db in try Bool.fetchOne(db, sql: "SELECT cancel_requested FROM jobs WHERE id = ?", arguments: [id]) ?? false }
+        try read("read a cancel request") { db in try Bool.fetchOne(db, sql: "SELECT cancel_requested FROM jobs WHERE id = ?", arguments: [id]) ?? false }
     }
 
     public func reserveResult(id: Int64, name: String) throws {
-        _ = try immediate { db in try transition(db, id, from: [.running], action: "publish", set: "result_name = ?", [name]) }
+        _ = try immediate("reserve a result name") { db in try transition(db, id, .reserveResult, set: "result_name = ?", [name]) }
     }
 
     public func complete(id: Int64, resultName: String, now: Date) throws {
-        _ = try immediate { db in
-            try transition(db, id, from: [.running], action: "complete", set: "state = 'done', result_name = ?, finished_at = ?, error = NULL",
-                           [resultName, now.timeIntervalSince1970])
+        _ = try immediate("complete a job") { db in
+            try transition(db, id, .complete, set: "result_name = ?, finished_at = ?, error = NULL", [resultName, now.timeIntervalSince1970])
         }
     }
 
     public func fail(id: Int64, error: String, bundlePath: String, now: Date) throws {
-        _ = try immediate { db in
-            try transition(db, id, from: [.running], action: "fail", set: "state = 'failed', error = ?, bundle_path = ?, finished_at = ?",
-                           [error, bundlePath, now.timeIntervalSince1970])
+        _ = try immediate("fail a job") { db in
+            try transition(db, id, .fail, set: "error = ?, bundle_path = ?, finished_at = ?", [error, bundlePath, now.timeIntervalSince1970])
         }
     }
 
     public func retryLater(id: Int64, error: String, notBefore: Date, countsAttempt: Bool) throws {
-        _ = try immediate { db in
-            try transition(db, id, from: [.running], action: "retry later",
-                           set: "state = 'queued', error = ?, not_before = ?, attempts = attempts + ?",
+        _ = try immediate("queue a job again") { db in
+            try transition(db, id, .retryLater, set: "error = ?, not_before = ?, attempts = attempts + ?",
                            [error, notBefore.timeIntervalSince1970, countsAttempt ? 1 : 0])
         }
     }
 
     public func requeue(id: Int64) throws {
-        _ = try immediate { db in try transition(db, id, from: [.running], action: "requeue", set: "state = 'queued'", []) }
+        _ = try immediate("requeue a job") { db in try transition(db, id, .requeue) }
     }
 
     public func markCancelled(id: Int64, bundlePath: String, now: Date) throws {
-        _ = try immediate { db in
-            try transition(db, id, from: [.running], action: "mark cancelled", set: "state = 'cancelled', bundle_path = ?, finished_at = ?",
-                           [bundlePath, now.timeIntervalSince1970])
+        _ = try immediate("mark a job cancelled") { db in
+            try transition(db, id, .markCancelled, set: "bundle_path = ?, finished_at = ?", [bundlePath, now.timeIntervalSince1970])
         }
     }
 
     public func requeueInterrupted() throws -> [Job] {
-        try immediate { db in
-            let jobs = try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE state = 'running' ORDER BY id").map(Self.job)
-            try db.execute(sql: "UPDATE jobs SET state = 'queued' WHERE state = 'running'")
-            return jobs
+        try immediate("requeue interrupted jobs") { db in
+            let interrupted = Self.states(JobLifecycle.sources(of: .interrupt))
+            let jobs = try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE state IN (\(interrupted.placeholders)) ORDER BY id",
+                                        arguments: interrupted.arguments).map(Self.job)
+            return try jobs.map { try transition(db, $0.id, .interrupt) }
         }
     }
 
     public func detachDuplicate(id: Int64) throws {
-        try immediate { db in try db.execute(sql: "UPDATE jobs SET duplicate_of = NULL WHERE id = ?", arguments: [id]) }
+        try immediate("detach a duplicate") { db in try db.execute(sql: "UPDATE jobs SET duplicate_of = NULL WHERE id = ?", arguments: [id]) }
     }
 
     public func cancel(id: Int64, now: Date) throws -> Job {
-        try immediate { db in
-            let job = try fetch(db, id)
-            switch job.state {
-            case .queued:
-                return try transition(db, id, from: [.queued], action: "cancel", set: "state = 'cancelled', finished_at = ?", [now.timeIntervalSince1970])
-            case .running:
-                return try transition(db, id, from: [.running], action: "cancel", set: "cancel_requested = 1", [])
-            case .done, .failed, .cancelled:
-                throw PipelineError.illegalTransition(id: id, from: job.state, action: "cancel")
-            }
+        try immediate("cancel a job") { db in
+            // Queued: cancelled at once. Running: asked to stop; the worker marks it cancelled.
+            try JobLifecycle.next(.cancel, job: id, from: try fetch(db, id).state) == .cancelled
+                ? transition(db, id, .cancel, set: "finished_at = ?", [now.timeIntervalSince1970])
+                : transition(db, id, .cancel, set: "cancel_requested = 1")
         }
     }
 
     public func relocateCancelledBundle(id: Int64, from: String, to: String) throws -> Bool {
-        try immediate { db in
-            try db.execute(sql: "UPDATE jobs SET bundle_path = ? WHERE id = ? AND state = 'cancelled' AND bundle_path = ?", arguments: [to, id, from])
+        try immediate("record a cancelled bundle's move") { db in
+            try db.execute(sql: "UPDATE jobs SET bundle_path = ? WHERE id = ? AND state = ? AND bundle_path = ?",
+                           arguments: [to, id, JobState.cancelled.rawValue, from])
             return db.changesCount > 0
         }
     }
 
     public func retry(id: Int64) throws -> Job {
-        try immediate { db in
-            try transition(db, id, from: [.failed, .cancelled], action: "retry",
-                           set: "state = 'queued', attempts = 0, error = NULL, not_before = NULL, cancel_requested = 0, finished_at = NULL, result_name = NULL, progress = NULL", [])
+        try immediate("retry a job") { db in
+            try transition(db, id, .retry,
+                           set: "attempts = 0, error = NULL, not_before = NULL, cancel_requested = 0, finished_at = NULL, result_name = NULL, progress = NULL")
         }
     }
 
     public func job(id: Int64) throws -> Job? {
-        try database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job) }
+        try read("read a job") { db in try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job) }
     }
 
     public func jobs(state: JobState?) throws -> [Job] {
-        try database.read { db in
+        try read("list jobs") { db in
             if let state {
                 return try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE state = ? ORDER BY id", arguments: [state.rawValue]).map(Self.job)
             }
@@ -308,7 +333,7 @@ public struct SQLiteJobQueue: JobQueue {
     }
 
     public func counts() throws -> [JobState: Int] {
-        try database.read { db in
+        try read("count jobs") { db in
             var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state") {
                 if let state = JobState(rawValue: row["state"]) { counts[state] = row["n"] }
@@ -318,6 +343,6 @@ public struct SQLiteJobQueue: JobQueue {
     }
 
     public func bundlePaths() throws -> Set<String> {
-        try database.read { db in Set(try String.fetchAll(db, sql: "SELECT bundle_path FROM jobs")) }
+        try read("list bundles") { db in Set(try String.fetchAll(db, sql: "SELECT bundle_path FROM jobs")) }
     }
 }

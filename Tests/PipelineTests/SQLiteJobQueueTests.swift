@@ -28,138 +28,23 @@ final class SQLiteJobQueueTests: XCTestCase {
         XCTAssertEqual(sync, 2, "synchronous=FULL")
     }
 
-    func test_claim_takesJobsInOrder_andMarksThemRunning() throws {
-        try enqueue("a"); try enqueue("b")
-        let first = try XCTUnwrap(try queue.claimNext(now: now))
-        XCTAssertEqual(first.name, "a")
-        XCTAssertEqual(first.state, .running)
-        XCTAssertEqual(try queue.claimNext(now: now)?.name, "b")
-        XCTAssertNil(try queue.claimNext(now: now), "nothing left")
-    }
-
-    func test_retryLater_waitsForItsTime_andCountsOnlyTheJobsOwnFailures() throws {
-        let job = try enqueue("a")
-        _ = try queue.claimNext(now: now)
-        try queue.retryLater(id: job.id, error: "diverged", notBefore: now + 60, countsAttempt: true)
-        XCTAssertNil(try queue.claimNext(now: now + 59), "not before its time")
-        XCTAssertEqual(try queue.claimNext(now: now + 60)?.attempts, 1)
-        try queue.retryLater(id: job.id, error: "disk full", notBefore: now + 60, countsAttempt: false)
-        let again = try XCTUnwrap(try queue.claimNext(now: now + 61))
-        XCTAssertEqual(again.attempts, 1, "a full disk is not the job's fault")
-        XCTAssertEqual(again.error, "disk full")
-    }
-
-    func test_sameContent_pointsAtTheFirstJob_andWaitsUntilItIsDone() throws {
-        let original = try enqueue("a", hash: "h")
-        let copy = try enqueue("a-copy", hash: "h")
-        XCTAssertEqual(copy.duplicateOf, original.id)
-        XCTAssertEqual(try queue.claimNext(now: now)?.id, original.id)
-        XCTAssertNil(try queue.claimNext(now: now), "the copy waits while the original runs")
-        try queue.complete(id: original.id, resultName: "a", now: now)
-        XCTAssertEqual(try queue.claimNext(now: now)?.id, copy.id)
-        XCTAssertNil(try enqueue("other", hash: "other").duplicateOf)
-    }
-
-    func test_illegalTransitions_areNamedErrors() throws {
-        let job = try enqueue("a")
-        XCTAssertThrowsError(try queue.retry(id: job.id)) { error in
-            XCTAssertEqual("\(error)", "job 1 is queued: cannot retry it (rule: only failed or cancelled jobs can be retried)")
-        }
-        XCTAssertThrowsError(try queue.complete(id: job.id, resultName: "x", now: now), "a queued job cannot complete")
-        XCTAssertThrowsError(try queue.cancel(id: 99, now: now)) { error in
-            XCTAssertEqual("\(error)", "job 99: no such job; hint: `augerino jobs` lists them")
-            XCTAssertEqual((error as? PipelineError)?.hint, "`augerino jobs` lists them", "the hint is a property, not text to search")
-        }
-    }
-
-    func test_cancel_queuedAtOnce_runningAtTheNextBatch_andRetryQueuesAgain() throws {
-        let a = try enqueue("a"), b = try enqueue("b")
-        _ = try queue.claimNext(now: now)
-        XCTAssertEqual(try queue.cancel(id: b.id, now: now).state, .cancelled)
-        XCTAssertEqual(try queue.cancel(id: a.id, now: now).state, .running, "a running job only gets the request")
-        XCTAssertTrue(try queue.isCancelRequested(id: a.id))
-        try queue.markCancelled(id: a.id, bundlePath: "/quarantine/a", now: now)
-        let retried = try queue.retry(id: a.id)
-        XCTAssertEqual(retried.state, .queued)
-        XCTAssertFalse(retried.cancelRequested)
-        XCTAssertEqual(retried.bundlePath, "/quarantine/a", "the bundle is taken from where it lies")
-        XCTAssertEqual(try queue.counts()[.cancelled], 1)
-    }
-
-    func test_requeueInterrupted_sendsRunningJobsBack() throws {
+    /// The engine's own errors reach the worker as the pipeline's (`PipelineError.queue`,
+    /// a fault of the machine), naming the queue's file and the step.
+    func test_engineErrors_arriveAsPipelineErrors_namingTheFileAndTheStep() throws {
         try enqueue("a")
-        _ = try queue.claimNext(now: now)
-        let reopened = try SQLiteJobQueue(path: queue.path)
-        XCTAssertEqual(try reopened.requeueInterrupted().map(\.name), ["a"])
-        XCTAssertEqual(try reopened.jobs(state: .queued).count, 1)
-    }
-
-    func test_twoConnectionsClaimingAtOnce_neverTakeOneJobTwice() throws {
-        for i in 0..<200 { try enqueue("job\(i)") }
-        let other = try SQLiteJobQueue(path: queue.path)
-        let lock = NSLock()
-        nonisolated(unsafe) var ids: [Int64] = []
-        let first = queue!, now = self.now
-        DispatchQueue.concurrentPerform(iterations: 4) { worker in
-            let mine = worker % 2 == 0 ? first : other
-            while let job = try! mine.claimNext(now: now) { lock.withLock { ids.append(job.id) } }
+        let path = queue.path
+        queue = nil
+        try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: path))  // no longer a database
+        XCTAssertThrowsError(try SQLiteJobQueue(path: path), "a file that is not a database does not open")
+        let working = try SQLiteJobQueue(path: folder.appendingPathComponent("q2.sqlite").path)
+        try working.database.write { db in try db.execute(sql: "DROP TABLE jobs") }
+        XCTAssertThrowsError(try working.claimNext(now: now)) { error in
+            guard case .queue(let location, let step, let reason)? = error as? PipelineError else { return XCTFail("\(error)") }
+            XCTAssertEqual(location, working.path)
+            XCTAssertEqual(step, "claim a job")
+            XCTAssertTrue(reason.contains("no such table"), reason)
+            XCTAssertEqual(JobFault.of(error), .machine, "the queue's failure is not the job's")
         }
-        XCTAssertEqual(ids.count, 200)
-        XCTAssertEqual(Set(ids).count, 200, "no job claimed twice")
-    }
-
-    func test_superseding_cancelsAQueuedJob_stopsARunningOne_andMarksAFinishedOne() throws {
-        func replacement(of old: Job, _ hash: String) throws -> Job {
-            try queue.enqueue(NewJob(name: old.name, fileName: old.fileName, bundlePath: "/spool/\(hash)", sha256: hash, source: "1:2:3:4.5", supersedes: old.id), now: now)
-        }
-        let queued = try enqueue("queued")
-        let newer = try replacement(of: queued, "queued-finished")
-        let cancelled = try XCTUnwrap(try queue.job(id: queued.id))
-        XCTAssertEqual(cancelled.state, .cancelled)
-        XCTAssertEqual(cancelled.supersededBy, newer.id)
-        XCTAssertTrue(cancelled.error?.contains("superseded by job \(newer.id)") == true)
-        XCTAssertEqual(newer.source, "1:2:3:4.5")
-        XCTAssertEqual(try queue.claimNext(now: now)?.id, newer.id, "the superseded job never runs")
-        try queue.complete(id: newer.id, resultName: "queued", now: now)
-
-        let running = try enqueue("running")
-        _ = try queue.claimNext(now: now)
-        let second = try replacement(of: running, "running-finished")
-        XCTAssertEqual(try queue.job(id: running.id)?.state, .running)
-        XCTAssertTrue(try queue.isCancelRequested(id: running.id), "a running job stops at its next batch")
-        XCTAssertEqual(try queue.job(id: running.id)?.supersededBy, second.id)
-
-        let failedJob = try enqueue("failed", hash: "truncated")
-        XCTAssertEqual(try queue.claimNext(now: now)?.id, second.id)
-        XCTAssertEqual(try queue.claimNext(now: now)?.id, failedJob.id)
-        try queue.fail(id: failedJob.id, error: "truncated gzip", bundlePath: "/quarantine/f", now: now)
-        let third = try replacement(of: failedJob, "truncated")
-        XCTAssertEqual(try queue.job(id: failedJob.id)?.state, .failed)
-        XCTAssertEqual(try queue.job(id: failedJob.id)?.supersededBy, third.id)
-        XCTAssertNil(third.duplicateOf, "not a duplicate of the job it replaces, even with the same content")
-    }
-
-    func test_jobBySource_findsTheNewestJobTakenFromThatFile() throws {
-        XCTAssertNil(try queue.job(source: "9:9:1:2.3"))
-        _ = try queue.enqueue(NewJob(name: "a", fileName: "a.tar.gz", bundlePath: "/spool/a", sha256: "h1", source: "9:9:1:2.3"), now: now)
-        let second = try queue.enqueue(NewJob(name: "a", fileName: "a.tar.gz", bundlePath: "/spool/b", sha256: "h2", source: "9:9:1:2.3"), now: now)
-        XCTAssertEqual(try queue.job(source: "9:9:1:2.3")?.id, second.id)
-    }
-
-    func test_failureCount_countsFailuresInTheWindowAndUnfinishedJobs_perNameOrAll() throws {
-        for name in ["a", "a", "b"] {
-            let job = try enqueue(name, hash: UUID().uuidString)
-            _ = try queue.claimNext(now: now)
-            try queue.fail(id: job.id, error: "bad", bundlePath: "/q", now: now)
-        }
-        let old = try enqueue("a", hash: "old")
-        _ = try queue.claimNext(now: now)
-        try queue.fail(id: old.id, error: "bad", bundlePath: "/q", now: now - 7200)
-        try enqueue("a", hash: "waiting")
-        try enqueue("c", hash: "other")
-        XCTAssertEqual(try queue.failureCount(since: now - 3600, fileName: "a.tar.gz"), FailureCount(failed: 2, unfinished: 1))
-        XCTAssertEqual(try queue.failureCount(since: now - 3600, fileName: nil), FailureCount(failed: 3, unfinished: 2))
-        XCTAssertEqual(try queue.failureCount(since: now - 10_000, fileName: nil).failed, 4)
     }
 
     func test_aQueueWrittenByTheFirstSchema_isMigrated_andItsJobsKept() throws {
@@ -198,4 +83,27 @@ final class SQLiteJobQueueTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), ["queue.sqlite"],
                        "no -wal or -shm owned by the reader, which could stop the daemon's next start")
     }
+}
+
+/// The backend-independent contract (`JobQueueConformance`) on SQLite.
+final class SQLiteJobQueueConformanceTests: XCTestCase {
+    var conformance: JobQueueConformance!
+
+    override func setUpWithError() throws {
+        let folder = try makeScratchFolder("conformance")
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        conformance = JobQueueConformance(open: { try SQLiteJobQueue(path: folder.appendingPathComponent("\(UUID().uuidString).sqlite").path) },
+                                          reopen: { try SQLiteJobQueue(path: ($0 as! SQLiteJobQueue).path) })
+    }
+
+    func test_everyMove_followsTheLifecycleTable() throws { try conformance.everyMove_followsTheLifecycleTable() }
+    func test_claims_takeJobsInOrder_andProgressIsKeptWhileRunning() throws { try conformance.claims_takeJobsInOrder_andProgressIsKeptWhileRunning() }
+    func test_retryLater_waitsForItsTime_andCountsOnlyTheJobsOwnFailures() throws { try conformance.retryLater_waitsForItsTime_andCountsOnlyTheJobsOwnFailures() }
+    func test_sameContent_pointsAtTheFirstJob_andWaitsUntilItIsFinished() throws { try conformance.sameContent_pointsAtTheFirstJob_andWaitsUntilItIsFinished() }
+    func test_cancel_queuedAtOnce_runningAtTheNextBatch_andRetryQueuesAgain() throws { try conformance.cancel_queuedAtOnce_runningAtTheNextBatch_andRetryQueuesAgain() }
+    func test_interruptedJobs_goBackToTheQueue_fromAnotherConnection() throws { try conformance.interruptedJobs_goBackToTheQueue_fromAnotherConnection() }
+    func test_twoConnectionsClaimingAtOnce_neverTakeOneJobTwice() throws { try conformance.twoConnectionsClaimingAtOnce_neverTakeOneJobTwice() }
+    func test_superseding_cancelsAQueuedJob_stopsARunningOne_andMarksAFinishedOne() throws { try conformance.superseding_cancelsAQueuedJob_stopsARunningOne_andMarksAFinishedOne() }
+    func test_jobBySource_findsTheNewestJobTakenFromThatFile() throws { try conformance.jobBySource_findsTheNewestJobTakenFromThatFile() }
+    func test_failureCount_countsFailuresInTheWindowAndUnfinishedJobs_perNameOrAll() throws { try conformance.failureCount_countsFailuresInTheWindowAndUnfinishedJobs_perNameOrAll() }
 }
