@@ -17,12 +17,15 @@ public enum Daemon {
         raiseOpenFileLimit()
         let notifier = SystemdNotifier()
         let signals = ShutdownSignals(logger: logger, forceExit: forceExit)
-        guard let (state, queue, lock) = try startUp(configuration, logger: logger, notifier: notifier, signals: signals) else {
+        guard let (state, queue, lock, queueLock) = try startUp(configuration, logger: logger, notifier: notifier, signals: signals) else {
             notifier.stopping()
             logger.info("augerino daemon \(getpid()): stopped before start-up finished")
             return
         }
-        defer { close(lock) }
+        defer {
+            queueLock?.release()
+            close(lock)
+        }
 
         let cores = try configuration.threads.map(Parallelism.init(threads:)) ?? Parallelism.fromEnvironment()
         let perWorker = configuration.threads == nil ? Parallelism(threads: max(1, cores.threads / configuration.workers)) : cores
@@ -44,7 +47,8 @@ public enum Daemon {
         signals.whenStopRequested { Task { await group.triggerGracefulShutdown() } }
 
         let queued = (try? queue.counts())?[.queued] ?? 0
-        logger.info("augerino daemon \(getpid()): inbox \(configuration.inbox.path), outbox \(configuration.outbox.path), state \(configuration.state.path) (\(configuration.source)); \(configuration.workers) worker(s) of \(perWorker); \(queued) job(s) queued")
+        let queueText = (queue as? PostgresJobQueue).map { ", queue \($0.settings.location)" } ?? ""
+        logger.info("augerino daemon \(getpid()): inbox \(configuration.inbox.path), outbox \(configuration.outbox.path), state \(configuration.state.path)\(queueText) (\(configuration.source)); \(configuration.workers) worker(s) of \(perWorker); \(queued) job(s) queued")
         notifier.idleStatus = "idle, waiting for bundles in \(configuration.inbox.path)"
         notifier.ready(status: notifier.idleStatus)
         try await group.run()
@@ -55,9 +59,10 @@ public enum Daemon {
     /// The start-up steps, tried again with backoff while the folders or the queue cannot be
     /// written (a read-only or full state folder), so the daemon stays up and starts once the
     /// storage is fixed. Returns nil when SIGTERM or SIGINT came first.
-    /// - Throws: `PipelineError.stateLocked` (another daemon runs on this state folder).
+    /// - Throws: `PipelineError.stateLocked` (another daemon runs on this state folder) or
+    ///   `.queueLocked` (another daemon uses this PostgreSQL queue).
     static func startUp(_ configuration: DaemonConfiguration, logger: Logger, notifier: SystemdNotifier, signals: ShutdownSignals) throws
-        -> (StateDirectory, SQLiteJobQueue, Int32)? {
+        -> (StateDirectory, any JobQueue, Int32, PostgresJobQueue.DaemonLock?)? {
         var delay = 1.0
         while !signals.isStopRequested {
             var lock: Int32 = -1
@@ -66,7 +71,9 @@ public enum Daemon {
                 let state = StateDirectory(configuration.state)
                 try state.create()
                 lock = try state.lock()
-                let queue = try state.openQueue()
+                let queue = try configuration.openQueue(state: state)
+                // A shared queue: one daemon at a time, since the next line requeues every running job.
+                let queueLock = try (queue as? PostgresJobQueue)?.takeDaemonLock()
                 for job in try queue.requeueInterrupted() {
                     logger.notice("job \(job.id) (\(job.fileName)) was interrupted while running; it resumes from its last checkpoint")
                 }
@@ -79,10 +86,11 @@ public enum Daemon {
                 if let leftovers = try? FileManager.default.contentsOfDirectory(atPath: state.work.path) {
                     for name in leftovers { try? FileManager.default.removeItem(at: state.work.appendingPathComponent(name)) }
                 }
-                return (state, queue, lock)
+                return (state, queue, lock, queueLock)
             } catch let error as PipelineError {
                 if lock >= 0 { close(lock) }
                 if case .stateLocked = error { throw error }
+                if case .queueLocked = error { throw error }
                 logger.error("cannot start: \(error); trying again in \(Int(delay)) s")
                 notifier.status("cannot start: \(error)")
             } catch {

@@ -66,6 +66,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
         limits.fileSize = jobFileSizeLimit
         return limits
     }
+    /// `[queue]`: where the job queue lives.
+    public var queue: QueueLocation = .sqlite
+    /// `[queue]`: where the job queue lives.
+    public enum QueueLocation: Sendable, Equatable {
+        /// `STATE/queue.sqlite`, the default.
+        case sqlite
+        /// A PostgreSQL server (`url`); the password from `passwordFile`, else the environment
+        /// variable AUGERINO_QUEUE_PASSWORD, else none.
+        case postgres(PostgresQueueSettings, passwordFile: URL?)
+    }
+
     /// `[training]`: defaults for settings a bundle's manifest leaves open (`TrainingSetting`).
     public var training = SettingValues()
 
@@ -134,6 +145,32 @@ public struct DaemonConfiguration: Sendable, Equatable {
         return configuration
     }
 
+    /// Opens the job queue this configuration names (migrating it when needed).
+    /// - Throws: `PipelineError.queue` when the server cannot be reached or refuses;
+    ///   `.configuration` when the password file cannot be read; the SQLite queue's errors.
+    public func openQueue(state: StateDirectory) throws -> any JobQueue {
+        switch queue {
+        case .sqlite: return try state.openQueue()
+        case .postgres(let settings, let passwordFile): return try PostgresJobQueue(try withPassword(settings, passwordFile))
+        }
+    }
+
+    /// The PostgreSQL settings with the password filled in from the file or the environment.
+    public func withPassword(_ settings: PostgresQueueSettings, _ file: URL?) throws -> PostgresQueueSettings {
+        var settings = settings
+        if let file {
+            do {
+                settings.password = try String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .newlines)
+            } catch {
+                throw PipelineError.configuration(file: source, line: 0,
+                                                  rule: "[queue] password_file \(file.path) cannot be read (\(error.localizedDescription)); make it readable by the daemon's user (mode 0600)")
+            }
+        } else {
+            settings.password = ProcessInfo.processInfo.environment["AUGERINO_QUEUE_PASSWORD"]
+        }
+        return settings
+    }
+
     /// Every key, as `section.name` (top-level keys have no section).
     enum Key: String, CaseIterable {
         case inbox, outbox, state
@@ -147,9 +184,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case maxCompressionRatio = "bundle.max_compression_ratio"
         case jobMemoryLimit = "job.memory_limit", jobCPULimit = "job.cpu_limit", jobFileSizeLimit = "job.file_size_limit"
         case jobOpenFiles = "job.open_files", jobSilenceLimit = "job.silence_limit"
+        case queueURL = "queue.url", queuePasswordFile = "queue.password_file"
         // [training]'s keys are the settings table's (`TrainingSetting`).
 
-        static let sections = ["", "daemon", "bundle", "job", "training"]
+        static let sections = ["", "daemon", "bundle", "job", "queue", "training"]
         var section: String { rawValue.contains(".") ? String(rawValue.split(separator: ".")[0]) : "" }
         var name: String { rawValue.contains(".") ? String(rawValue.split(separator: ".")[1]) : rawValue }
     }
@@ -212,6 +250,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case .jobFileSizeLimit: jobLimits.fileSize = try bytes(allowZero: true)
         case .jobOpenFiles: jobLimits.openFiles = try integer(32...1_048_576)
         case .jobSilenceLimit: jobSilenceLimit = try seconds(1...604_800)
+        case .queueURL:
+            switch PostgresQueueSettings.parse(url: value) {
+            case .success(let settings):
+                if case .postgres(_, let file) = queue { queue = .postgres(settings, passwordFile: file) } else { queue = .postgres(settings, passwordFile: nil) }
+            case .failure(let broken):
+                throw fail("\"url\" \(broken.rule)")  // never the value: it may hold a password
+            }
+        case .queuePasswordFile:
+            guard case .postgres(let settings, _) = queue else { throw fail("\"password_file\" needs a \"url\" before it in [queue]") }
+            queue = .postgres(settings, passwordFile: path())
         }
     }
 }

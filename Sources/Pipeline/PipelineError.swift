@@ -7,6 +7,8 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
     case configuration(file: String, line: Int, rule: String)
     /// Another daemon holds the state folder's lock.
     case stateLocked(path: String, pid: String)
+    /// Another daemon holds a shared queue's lock.
+    case queueLocked(location: String)
     /// No job has this id.
     case noSuchJob(id: Int64)
     /// The job's state does not allow the request (retry a done job, cancel a failed one…).
@@ -26,6 +28,8 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
             return line > 0 ? "\(file), line \(line): \(rule)" : "\(file): \(rule)"
         case let .stateLocked(path, pid):
             return "\(path): another augerino daemon (pid \(pid)) is using this state folder (rule: one daemon per state folder)"
+        case let .queueLocked(location):
+            return "the job queue \(location): another augerino daemon is using it (rule: one daemon per queue)"
         case let .noSuchJob(id):
             return "job \(id): no such job"
         case let .illegalTransition(id, from, action):
@@ -44,6 +48,7 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .configuration, .illegalTransition: return nil
         case .stateLocked: return "stop it, or give this one another `state =` in daemon.conf"
+        case .queueLocked: return "stop it, or give this daemon a queue of its own (another `schema=` in [queue] url)"
         case .noSuchJob: return "`augerino jobs` lists them"
         case .io: return "check free space and permissions of that folder"
         case let .queueUnreadable(_, _, hint): return hint

@@ -4,21 +4,23 @@ import Foundation
 import Pipeline
 
 /// The queue of the daemon that `--config` names, opened to change it (`retry`, `cancel`).
-private func openQueue(_ option: ConfigOption) throws -> (DaemonConfiguration, StateDirectory, SQLiteJobQueue) {
+private func openQueue(_ option: ConfigOption) throws -> (DaemonConfiguration, StateDirectory, any JobQueue) {
     let (configuration, state) = try stateFolder(option)
-    return (configuration, state, try state.openQueue())
+    return (configuration, state, try configuration.openQueue(state: state))
 }
 
-/// The same queue opened for reading only (`status`, `jobs`): no migration and no write, so
-/// these work on a read-only state folder and for a user who may only read it.
-private func readQueue(_ option: ConfigOption) throws -> (DaemonConfiguration, StateDirectory, SQLiteJobQueue) {
+/// The same queue opened for reading only (`status`, `jobs`): in SQLite no migration and no
+/// write, so these work on a read-only state folder and for a user who may only read it.
+private func readQueue(_ option: ConfigOption) throws -> (DaemonConfiguration, StateDirectory, any JobQueue) {
     let (configuration, state) = try stateFolder(option)
+    guard case .sqlite = configuration.queue else { return (configuration, state, try configuration.openQueue(state: state)) }
     return (configuration, state, try SQLiteJobQueue.openReadOnly(path: state.queuePath))
 }
 
 private func stateFolder(_ option: ConfigOption) throws -> (DaemonConfiguration, StateDirectory) {
     let configuration = try option.load()
     let state = StateDirectory(configuration.state)
+    guard case .sqlite = configuration.queue else { return (configuration, state) }  // the queue is on its server
     guard FileManager.default.fileExists(atPath: state.queuePath) else {
         throw ValidationError("\(state.queuePath): no queue here yet; start `augerino daemon` with this configuration (\(configuration.source)) first")
     }

@@ -53,7 +53,7 @@ final class DaemonConfigurationTests: XCTestCase {
             ("[daemon]\nworkers = 0", "daemon.conf, line 2: \"workers\" must be a whole number from 1 to 64, not \"0\""),
             ("[daemon]\nlog_level = loud", "line 2: \"log_level\" must be one of trace, debug, info"),
             ("[bundle]\nmax_total_size = 12Q", "line 2: \"max_total_size\" must be a positive size in bytes"),
-            ("[traning]", "line 1: unknown section [traning]; the sections are [daemon], [bundle], [job], [training]"),
+            ("[traning]", "line 1: unknown section [traning]; the sections are [daemon], [bundle], [job], [queue], [training]"),
             ("inbox", "line 1: expected `key = value`, found \"inbox\""),
             ("inbox = a\ninbox = b", "line 2: \"inbox\" is set twice"),
             ("[training]\nepochs =", "line 2: \"epochs\" has no value"),
@@ -66,6 +66,31 @@ final class DaemonConfigurationTests: XCTestCase {
         for (text, expected) in cases {
             XCTAssertThrowsError(try DaemonConfiguration.parse(text, file: "daemon.conf", folder: folder), text) { error in
                 XCTAssertTrue("\(error)".contains(expected), "«\(text)» gave «\(error)»")
+            }
+        }
+    }
+
+    /// `[queue]`: a PostgreSQL URL (never with its password) and the file that holds the password.
+    func test_parse_queue_takesAPostgresURL_andAPasswordFile_neverThePasswordItself() throws {
+        let configuration = try DaemonConfiguration.parse("[queue]\nurl = postgresql://augerino@db:5433/jobs?schema=team\npassword_file = secret/pw",
+                                                          file: "daemon.conf", folder: folder)
+        guard case .postgres(let settings, let file) = configuration.queue else { return XCTFail("\(configuration.queue)") }
+        XCTAssertEqual(settings.endpoint, .tcp(host: "db", port: 5433))
+        XCTAssertEqual(settings.schema, "team")
+        XCTAssertEqual(file?.path, folder.appendingPathComponent("secret/pw").path, "relative to daemon.conf's folder")
+        XCTAssertEqual(try DaemonConfiguration.parse("", file: "d", folder: folder).queue, .sqlite, "SQLite unless [queue] says otherwise")
+        XCTAssertThrowsError(try configuration.openQueue(state: StateDirectory(folder))) { error in
+            XCTAssertTrue("\(error)".contains("[queue] password_file \(folder.path)/secret/pw cannot be read"), "\(error)")
+        }
+        let refused: [(String, String)] = [
+            ("[queue]\nurl = postgresql://a:hunter2@db/jobs", "line 2: \"url\" must not hold the password"),
+            ("[queue]\npassword_file = pw", "line 2: \"password_file\" needs a \"url\" before it in [queue]"),
+            ("[queue]\nurl = https://db/jobs", "\"url\" must be a URL postgresql://USER@HOST[:PORT]/DATABASE"),
+        ]
+        for (text, expected) in refused {
+            XCTAssertThrowsError(try DaemonConfiguration.parse(text, file: "daemon.conf", folder: folder), text) { error in
+                XCTAssertTrue("\(error)".contains(expected), "«\(text)» gave «\(error)»")
+                XCTAssertFalse("\(error)".contains("hunter2"), "the password is never repeated")
             }
         }
     }
