@@ -57,14 +57,24 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     public var trainLoss: Double
     /// Training accuracy (classification) or MSE (regression) over the epoch's batches.
     public var trainMetric: Double
-    /// Test accuracy or MSE with `testCopies` copies, when a test split was given.
+    /// Held-out accuracy or MSE of one plain pass (no augmented copies) over at most 2,000
+    /// held-out images, when there are any.
     public var testMetric: Double?
     /// Learned full widths θ by generator name.
     public var theta: [String: Float]
+    /// The whole epoch, its evaluation included.
     public var seconds: Double
+    /// The part of `seconds` spent on `testMetric` (absent in reports written before it was kept).
+    public var evaluationSeconds: Double?
+
+    public init(epoch: Int, trainLoss: Double, trainMetric: Double, testMetric: Double?, theta: [String: Float], seconds: Double,
+                evaluationSeconds: Double? = nil) {
+        (self.epoch, self.trainLoss, self.trainMetric, self.testMetric) = (epoch, trainLoss, trainMetric, testMetric)
+        (self.theta, self.seconds, self.evaluationSeconds) = (theta, seconds, evaluationSeconds)
+    }
 
     enum CodingKeys: String, CodingKey {
         case epoch, seconds, theta
-        case trainLoss = "train_loss", trainMetric = "train_metric", testMetric = "test_metric"
+        case trainLoss = "train_loss", trainMetric = "train_metric", testMetric = "test_metric", evaluationSeconds = "evaluation_seconds"
     }
 }

@@ -97,7 +97,7 @@ public enum ReportPages {
 
     static func historyTable(_ report: InvarianceReport) -> ReportTable {
         let label = metricName(report).label
-        return ReportTable(title: "History", header: ["epoch", "train loss", "train \(label)", "test \(label)", "seconds"],
+        return ReportTable(title: "History", header: ["epoch", "train loss", "train \(label)", "held-out \(label) (one pass)", "seconds"],
                            rows: report.history.map { r in
                                [.text("\(r.epoch)"), .text(String(format: "%.4f", r.trainLoss)), .text(percentOrValue(report, r.trainMetric)),
                                 .text(percentOrValue(report, r.testMetric)), .text(String(format: "%.1f", r.seconds))]
@@ -160,7 +160,7 @@ public enum ReportPages {
                          series: [.init(label: "train loss", points: zip(epochs, report.history).map { ($0, $1.trainLoss) }, color: SVGChart.palette[0])]).render()
         body += SVGChart(title: "Train and test \(label)", xLabel: "epoch", yLabel: label,
                          series: [.init(label: "train", points: zip(epochs, report.history).map { ($0, $1.trainMetric) }, color: SVGChart.palette[0]),
-                                  .init(label: "test (\(copies(report)) copies)", points: zip(epochs, report.history).compactMap { e, r in r.testMetric.map { (e, $0) } },
+                                  .init(label: "held-out (one pass)", points: zip(epochs, report.history).compactMap { e, r in r.testMetric.map { (e, $0) } },
                                         color: SVGChart.palette[1])]).render()
         body += "</div></section>"
 

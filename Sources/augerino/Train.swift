@@ -17,7 +17,7 @@ struct Train: ParsableCommand {
             settings given here override the manifest's; the manifest's override the defaults \
             (docs/configuration.md lists every setting). Without a \
             test split, 10% of the training images (chosen by the seed) are held out. The test \
-            metric printed after each epoch uses at most 2,000 test images; the report's final \
+            metric printed after each epoch is one plain pass over at most 2,000 test images; the report's final \
             metrics use all of them.
             """)
 

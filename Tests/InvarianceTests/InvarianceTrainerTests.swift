@@ -52,6 +52,12 @@ final class InvarianceTrainerTests: XCTestCase {
         XCTAssertGreaterThan(trainer.history.last!.testMetric!, 0.9, "bright and dim discs are told apart")
         XCTAssertGreaterThan(trainer.history.last!.theta["rotation"]!, 0.27, "the reward moved the rotation's width from 0.2")
         XCTAssertEqual(trainer.history.last!.theta["shear"], 0, "generators that are not learned stay at 0")
+        // The epoch's held-out metric is one plain pass (cheap), timed on its own.
+        let last = trainer.history.last!
+        XCTAssertEqual(last.testMetric, trainer.evaluate(test, copies: 0))
+        let evaluation = try XCTUnwrap(last.evaluationSeconds)
+        XCTAssertTrue(evaluation > 0 && evaluation < last.seconds, "\(evaluation) s of \(last.seconds) s")
+        XCTAssertNil(try trainer.trainEpoch(train).evaluationSeconds, "no held-out data, no evaluation")
     }
 
     /// The evidence objective with its random draws held fixed is a smooth function of the raw
