@@ -61,18 +61,6 @@ final class TrainingSettingTests: XCTestCase {
 
     /// docs/configuration.md shows the table as the code has it (AUGERINO_UPDATE_GOLDEN=1 rewrites it).
     func test_theDocumentationShowsTheTable() throws {
-        let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/configuration.md").standardized
-        let text = try String(contentsOf: doc, encoding: .utf8)
-        let begin = "<!-- settings table: generated from TrainingSetting (Sources/Bundle/TrainingSetting.swift); a test checks it -->\n"
-        let end = "\n<!-- end of settings table -->"
-        guard let start = text.range(of: begin), let stop = text.range(of: end, range: start.upperBound..<text.endIndex) else {
-            return XCTFail("\(doc.path) lacks the settings table's markers")
-        }
-        let shown = String(text[start.upperBound..<stop.lowerBound])
-        if shown != TrainingSetting.markdownTable, ProcessInfo.processInfo.environment["AUGERINO_UPDATE_GOLDEN"] == "1" {
-            try (text[..<start.upperBound] + TrainingSetting.markdownTable + text[stop.lowerBound...]).write(to: doc, atomically: true, encoding: .utf8)
-            return
-        }
-        XCTAssertEqual(shown, TrainingSetting.markdownTable, "run the test with AUGERINO_UPDATE_GOLDEN=1 to rewrite docs/configuration.md's table")
+        try assertGeneratedSection("settings table", of: "docs/configuration.md", is: TrainingSetting.markdownTable)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Pipeline
+import TestSupport
 import XCTest
 
 /// The lifecycle table itself: the promises users read in docs/operations.md.
@@ -31,16 +32,6 @@ final class JobLifecycleTests: XCTestCase {
 
     /// docs/operations.md shows the table as the code has it (AUGERINO_UPDATE_GOLDEN=1 rewrites it).
     func test_theDocumentationShowsTheTable() throws {
-        let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/operations.md").standardized
-        let text = try String(contentsOf: doc, encoding: .utf8)
-        let begin = "<!-- lifecycle table: generated from JobLifecycle; a test checks it -->\n", end = "\n<!-- end of lifecycle table -->"
-        guard let start = text.range(of: begin), let stop = text.range(of: end, range: start.upperBound..<text.endIndex) else {
-            return XCTFail("\(doc.path) lacks the lifecycle table's markers")
-        }
-        if String(text[start.upperBound..<stop.lowerBound]) != JobLifecycle.markdownTable, ProcessInfo.processInfo.environment["AUGERINO_UPDATE_GOLDEN"] == "1" {
-            try (text[..<start.upperBound] + JobLifecycle.markdownTable + text[stop.lowerBound...]).write(to: doc, atomically: true, encoding: .utf8)
-            return
-        }
-        XCTAssertEqual(String(text[start.upperBound..<stop.lowerBound]), JobLifecycle.markdownTable, "run with AUGERINO_UPDATE_GOLDEN=1 to rewrite it")
+        try assertGeneratedSection("lifecycle table", of: "docs/operations.md", is: JobLifecycle.markdownTable)
     }
 }

@@ -75,3 +75,23 @@ public func makeScratchFolder(_ purpose: String) throws -> URL {
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     return folder
 }
+
+/// Fails (at the caller's line) unless the part of the repository's document `path` (relative
+/// to the repository root, e.g. "docs/operations.md") between the lines `<!-- NAME: generated …`
+/// and `<!-- end of NAME -->` is `generated`. With AUGERINO_UPDATE_GOLDEN=1 it rewrites that part.
+public func assertGeneratedSection(_ name: String, of path: String, is generated: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    var root = URL(fileURLWithPath: "\(file)").deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path), root.path != "/" { root.deleteLastPathComponent() }
+    let document = root.appendingPathComponent(path)
+    let text = try String(contentsOf: document, encoding: .utf8)
+    guard let begin = text.range(of: "<!-- \(name): generated"), let beginLine = text[begin.upperBound...].firstIndex(of: "\n"),
+          let end = text.range(of: "\n<!-- end of \(name) -->", range: beginLine..<text.endIndex) else {
+        return XCTFail("\(path) lacks the markers <!-- \(name): generated … --> and <!-- end of \(name) -->", file: file, line: line)
+    }
+    let shown = String(text[text.index(after: beginLine)..<end.lowerBound])
+    if shown != generated, ProcessInfo.processInfo.environment["AUGERINO_UPDATE_GOLDEN"] == "1" {
+        try (text[...beginLine] + generated + text[end.lowerBound...]).write(to: document, atomically: true, encoding: .utf8)
+        return
+    }
+    XCTAssertEqual(shown, generated, "\(path)'s \(name) differs from the code's; AUGERINO_UPDATE_GOLDEN=1 rewrites it", file: file, line: line)
+}
