@@ -27,6 +27,26 @@ public final class PostgresJobQueue: JobQueue {
         try migrate()
     }
 
+    private init(reading settings: PostgresQueueSettings, logger: Logger) {
+        (self.settings, self.logger) = (settings, logger)
+    }
+
+    /// Opens the queue for `status` and `jobs`: no schema created, no migration, nothing
+    /// written, so a user who may only read the tables can use it.
+    /// - Throws: `PipelineError.queueUnreadable` when the schema holds no queue yet;
+    ///   `.queue` when the server cannot be reached.
+    public static func openReadOnly(_ settings: PostgresQueueSettings, logger: Logger = Logger(label: "augerino.queue.postgres")) throws -> PostgresJobQueue {
+        let queue = PostgresJobQueue(reading: settings, logger: logger)
+        let exists = try queue.transaction("look for the queue") { session in
+            try session.query("SELECT to_regclass('jobs') IS NOT NULL AND to_regclass('augerino_migrations') IS NOT NULL").rows[0].decode(Bool.self)
+        }
+        guard exists else {
+            throw PipelineError.queueUnreadable(path: settings.location, reason: "no queue in this schema yet",
+                                                hint: "start `augerino daemon` with this [queue] url first; it creates the queue")
+        }
+        return queue
+    }
+
     deinit {
         for connection in idle.withLock({ $0 }) { Self.close(connection) }
     }

@@ -60,6 +60,18 @@ final class PostgresJobQueueTests: XCTestCase {
         XCTAssertEqual(try PostgresJobQueue(shared).jobs(state: nil).map(\.name), ["kept"], "reopening keeps the jobs")
     }
 
+    /// `status` and `jobs` open the queue without creating or migrating anything.
+    func test_openReadOnly_createsNothing_andSaysWhenThereIsNoQueueYet() throws {
+        let fresh = try settings()
+        XCTAssertThrowsError(try PostgresJobQueue.openReadOnly(fresh)) { error in
+            XCTAssertTrue("\(error)".contains("no queue in this schema yet; hint: start `augerino daemon`"), "\(error)")
+        }
+        XCTAssertThrowsError(try PostgresJobQueue.openReadOnly(fresh), "still none: the first opening created nothing")
+        let writer = try PostgresJobQueue(fresh)
+        try conformance.enqueue(writer, "a")
+        XCTAssertEqual(try PostgresJobQueue.openReadOnly(fresh).jobs(state: nil).map(\.name), ["a"])
+    }
+
     /// A wrong password or a server that is gone is the queue's error, naming the server, never the password.
     func test_errors_nameTheServerAndTheStep_neverThePassword() throws {
         var wrong = try settings()
