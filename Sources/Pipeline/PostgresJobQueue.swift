@@ -127,7 +127,7 @@ public final class PostgresJobQueue: JobQueue {
 
     /// A value bound to a placeholder ($1, $2, …): values are never written into the SQL.
     enum Value {
-        case text(String?), integer(Int64?), real(Double?), bool(Bool), texts([String])
+        case text(String?), integer(Int64?), real(Double?), texts([String])
 
         static func states(_ states: [JobState]) -> Value { .texts(states.map(\.rawValue)) }
         static func state(_ state: JobState) -> Value { .text(state.rawValue) }
@@ -146,7 +146,6 @@ public final class PostgresJobQueue: JobQueue {
                 case .text(let text): bindings.append(text)
                 case .integer(let n): bindings.append(n)
                 case .real(let x): bindings.append(x)
-                case .bool(let flag): bindings.append(flag)
                 case .texts(let texts): bindings.append(texts)
                 }
             }
