@@ -60,7 +60,7 @@ public enum Daemon {
     /// written (a read-only or full state folder), so the daemon stays up and starts once the
     /// storage is fixed. Returns nil when SIGTERM or SIGINT came first.
     /// - Throws: `PipelineError.stateLocked` (another daemon runs on this state folder) or
-    ///   `.queueLocked` (another daemon uses this PostgreSQL queue).
+    ///   `.queueLocked` (another daemon of this host name uses this PostgreSQL queue).
     static func startUp(_ configuration: DaemonConfiguration, logger: Logger, notifier: SystemdNotifier, signals: ShutdownSignals) throws
         -> (StateDirectory, any JobQueue, Int32, PostgresJobQueue.DaemonLock?)? {
         var delay = 1.0
@@ -72,9 +72,9 @@ public enum Daemon {
                 try state.create()
                 lock = try state.lock()
                 let queue = try configuration.openQueue(state: state)
-                // A shared queue: one daemon at a time, since the next line requeues every running job.
-                let queueLock = try (queue as? PostgresJobQueue)?.takeDaemonLock()
-                for job in try queue.requeueInterrupted() {
+                // A shared queue: one daemon per host name, since the next line takes back every job its name held.
+                let queueLock = try (queue as? PostgresJobQueue)?.takeDaemonLock(host: configuration.hostName)
+                for job in try queue.requeueInterrupted(host: configuration.hostName) {
                     logger.notice("job \(job.id) (\(job.fileName)) was interrupted while running; it resumes from its last checkpoint")
                 }
                 Outbox(configuration.outbox).removeLeftovers()

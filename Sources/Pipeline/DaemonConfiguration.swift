@@ -77,6 +77,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case postgres(PostgresQueueSettings, passwordFile: URL?)
     }
 
+    /// `[queue] host_name`: how this daemon names itself in the leases of the jobs it runs (the
+    /// machine's host name by default). On a shared queue each daemon needs its own.
+    public var hostName = LeaseHolder.machineHostName
+    /// `[queue] lease`: seconds a running job's lease lasts; its worker renews it four times
+    /// as often, and when it runs out (a dead or cut-off host) another claim takes the job.
+    public var leaseDuration: Double = 60
+
+    /// Who this daemon's workers claim jobs as.
+    public var leaseHolder: LeaseHolder { LeaseHolder(host: hostName, duration: leaseDuration) }
+
     /// `[training]`: defaults for settings a bundle's manifest leaves open (`TrainingSetting`).
     public var training = SettingValues()
 
@@ -184,7 +194,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case maxCompressionRatio = "bundle.max_compression_ratio"
         case jobMemoryLimit = "job.memory_limit", jobCPULimit = "job.cpu_limit", jobFileSizeLimit = "job.file_size_limit"
         case jobOpenFiles = "job.open_files", jobSilenceLimit = "job.silence_limit"
-        case queueURL = "queue.url", queuePasswordFile = "queue.password_file"
+        case queueURL = "queue.url", queuePasswordFile = "queue.password_file", hostName = "queue.host_name", lease = "queue.lease"
         // [training]'s keys are the settings table's (`TrainingSetting`).
 
         static let sections = ["", "daemon", "bundle", "job", "queue", "training"]
@@ -260,6 +270,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case .queuePasswordFile:
             guard case .postgres(let settings, _) = queue else { throw fail("\"password_file\" needs a \"url\" before it in [queue]") }
             queue = .postgres(settings, passwordFile: path())
+        case .hostName:
+            guard (1...64).contains(value.utf8.count), value.utf8.allSatisfy({ $0 < 128 && (isalnum(Int32($0)) != 0 || "._-".utf8.contains($0)) }) else {
+                throw fail("\"host_name\" must be 1 to 64 letters, digits, dots, hyphens or underscores, not \"\(value.escapingControlCharacters)\"")
+            }
+            hostName = value
+        case .lease: leaseDuration = try seconds(2...86_400)
         }
     }
 }

@@ -70,11 +70,69 @@ public struct Job: Sendable, Equatable, Codable {
     /// The job that replaced this one because its inbox file was written again after it was
     /// taken (it was taken before its writer had finished).
     public var supersededBy: Int64?
+    /// How many times the job was claimed or taken from a worker that lost it: the fencing
+    /// token every write of its running worker carries (`JobClaim`).
+    public var generation: Int64 = 0
+    /// Who holds it while it runs, and until when; nil when no worker holds it.
+    public var lease: JobLease?
+
+    /// What its running worker's writes carry.
+    public var claim: JobClaim { JobClaim(id: id, generation: generation) }
 
     enum CodingKeys: String, CodingKey {
         case id, name, sha256, state, attempts, progress, error
         case fileName = "file_name", bundlePath = "bundle_path", createdAt = "created_at", startedAt = "started_at"
         case finishedAt = "finished_at", notBefore = "not_before", resultName = "result_name", duplicateOf = "duplicate_of"
-        case cancelRequested = "cancel_requested", source, supersededBy = "superseded_by"
+        case cancelRequested = "cancel_requested", source, supersededBy = "superseded_by", generation, lease
     }
+}
+
+/// A worker's hold on a running job: the job and the generation of the claim that gave it to
+/// the worker. Every write a running job's worker makes (progress, result name, outcome,
+/// renewal) carries it, and the queue refuses one whose generation is no longer the job's with
+/// `PipelineError.leaseLost`: the fence that keeps a worker whose lease expired (a host cut off
+/// from the queue that comes back) from recording anything over the new holder's work.
+public struct JobClaim: Sendable, Hashable, Codable, CustomStringConvertible {
+    public let id: Int64
+    public let generation: Int64
+
+    public init(id: Int64, generation: Int64) { (self.id, self.generation) = (id, generation) }
+    public var description: String { "job \(id) (generation \(generation))" }
+}
+
+/// Who holds a running job and until when. The holder renews it while the job runs; once
+/// `expiresAt` has passed, the next claim on any host sends the job back to the queue (the
+/// lifecycle's `expire`) and takes it, with the next generation.
+public struct JobLease: Sendable, Equatable, Codable {
+    /// The holder's name for itself (`[queue] host_name`; the machine's host name by default).
+    public var host: String
+    public var pid: Int32
+    public var expiresAt: Date
+
+    public init(host: String, pid: Int32, expiresAt: Date) { (self.host, self.pid, self.expiresAt) = (host, pid, expiresAt) }
+
+    enum CodingKeys: String, CodingKey {
+        case host, pid
+        case expiresAt = "expires_at"
+    }
+}
+
+/// Who claims jobs: a daemon, named by its host name and pid, and how long a lease lasts
+/// between renewals.
+public struct LeaseHolder: Sendable, Equatable {
+    public var host: String
+    public var pid: Int32
+    public var duration: TimeInterval
+
+    public init(host: String, pid: Int32 = getpid(), duration: TimeInterval) { (self.host, self.pid, self.duration) = (host, pid, duration) }
+
+    /// This machine's host name (gethostname), or "localhost" when it has none.
+    public static var machineHostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(cString: buffer)
+        return name.isEmpty ? "localhost" : name
+    }
+
+    func lease(from now: Date) -> JobLease { JobLease(host: host, pid: pid, expiresAt: now + duration) }
 }

@@ -3,8 +3,10 @@
 /// table does not allow is `PipelineError.illegalTransition`, named the same way whichever
 /// backend refused it.
 public enum JobAction: String, Sendable, CaseIterable {
-    /// A worker takes a queued job whose time has come.
+    /// A worker takes a queued job whose time has come, with a lease and the next generation.
     case claim
+    /// The running job's worker extends its lease.
+    case renew = "renew the lease"
     /// A running job's progress (or its checkpoint) is recorded.
     case recordProgress = "record progress"
     /// The worker names the result before it renames it into the outbox.
@@ -17,8 +19,11 @@ public enum JobAction: String, Sendable, CaseIterable {
     case retryLater = "retry later"
     /// A graceful stop: the job resumes from its checkpoint.
     case requeue
-    /// Its worker is gone (the daemon crashed; on a shared queue, its host's lease expired).
+    /// Its worker is gone: the daemon crashed and, starting again, finds the jobs its host held.
     case interrupt
+    /// Its worker's lease ran out without a renewal (the host died, hung or lost the queue):
+    /// the next claim on any host takes it back, with the next generation.
+    case expire
     /// The worker saw the cancel request and stopped.
     case markCancelled = "mark cancelled"
     /// `augerino cancel`: a queued job at once, a running one at its next batch.
@@ -34,6 +39,7 @@ public enum JobLifecycle {
     /// leads to the same state changes only the job's fields (progress, a cancel request).
     public static let table: [JobAction: [JobState: JobState]] = [
         .claim: [.queued: .running],
+        .renew: [.running: .running],
         .recordProgress: [.running: .running],
         .reserveResult: [.running: .running],
         .complete: [.running: .done],
@@ -41,6 +47,7 @@ public enum JobLifecycle {
         .retryLater: [.running: .queued],
         .requeue: [.running: .queued],
         .interrupt: [.running: .queued],
+        .expire: [.running: .queued],
         .markCancelled: [.running: .cancelled],
         .cancel: [.queued: .cancelled, .running: .running],
         .retry: [.failed: .queued, .cancelled: .queued],
@@ -66,6 +73,7 @@ public enum JobLifecycle {
         let participle: String
         switch action {
         case .claim: participle = "claimed"
+        case .renew: participle = "given a longer lease"
         case .recordProgress: participle = "given progress"
         case .reserveResult: participle = "published"
         case .complete: participle = "completed"
@@ -73,6 +81,7 @@ public enum JobLifecycle {
         case .retryLater: participle = "retried later"
         case .requeue: participle = "requeued"
         case .interrupt: participle = "interrupted"
+        case .expire: participle = "taken back when their lease expires"
         case .markCancelled: participle = "marked cancelled"
         case .cancel: participle = "cancelled"
         case .retry: participle = "retried"

@@ -3,7 +3,9 @@ import Foundation
 /// The daemon's queue of jobs. The worker and the commands (`status`, `jobs`, `retry`,
 /// `cancel`) talk to it only through this protocol, so a second backend (PostgreSQL with
 /// `SELECT … FOR UPDATE SKIP LOCKED`, for many hosts) can be added without touching them.
-/// Every method is one transaction; two processes may call it at once.
+/// Every method is one transaction; two processes (or hosts) may call it at once. A running
+/// job is leased to the worker that claimed it; that worker's writes carry its `JobClaim`, and
+/// the queue refuses those of a worker whose lease is no longer the job's (fencing).
 public protocol JobQueue: Sendable {
     /// Records a bundle already copied into the spool. When a job with the same content is
     /// queued, running or done, the new job points at it (`duplicateOf`) and is not trained.
@@ -22,37 +24,47 @@ public protocol JobQueue: Sendable {
     func failureCount(since: Date, fileName: String?) throws -> FailureCount
 
     /// Takes the oldest queued job that may run now (its retry time has come, and the job it
-    /// duplicates is finished) and marks it running.
-    func claimNext(now: Date) throws -> Job?
+    /// duplicates is finished) and marks it running, leased to `holder` until `now` plus the
+    /// lease's duration, in the job's next generation. In the same transaction, every running
+    /// job whose lease ran out before `now` goes back to the queue first (`expire`), so a job
+    /// whose host died or lost the queue is taken up again.
+    func claimNext(now: Date, holder: LeaseHolder) throws -> Job?
 
-    /// Stores progress of a running job.
-    func recordProgress(id: Int64, _ progress: JobProgress) throws
+    /// Extends the running job's lease to `now` plus `duration`. Returns the job as it is now
+    /// (its cancel request, too).
+    /// - Throws: `PipelineError.leaseLost` when the claim is no longer the job's.
+    func renewLease(_ claim: JobClaim, now: Date, duration: TimeInterval) throws -> Job
+
+    /// Stores progress of a running job. A job that ended meanwhile (cancelled) keeps what it had.
+    /// - Throws: `PipelineError.leaseLost` when the claim is no longer the job's.
+    func recordProgress(_ claim: JobClaim, _ progress: JobProgress) throws
 
     /// Whether `cancel` was asked for this job.
     func isCancelRequested(id: Int64) throws -> Bool
 
     /// Remembers the outbox name before the result is renamed into place, so that after a
     /// crash the worker can tell whether the rename happened.
-    func reserveResult(id: Int64, name: String) throws
+    func reserveResult(_ claim: JobClaim, name: String) throws
 
     /// running → done with the result's outbox name.
-    func complete(id: Int64, resultName: String, now: Date) throws
+    func complete(_ claim: JobClaim, resultName: String, now: Date) throws
 
     /// running → failed for good, with the reason; the bundle now lies at `bundlePath`.
-    func fail(id: Int64, error: String, bundlePath: String, now: Date) throws
+    func fail(_ claim: JobClaim, error: String, bundlePath: String, now: Date) throws
 
     /// running → queued, to run again at `notBefore`; `countsAttempt` for failures of the
     /// job's own (training), not for those of the machine (disk full).
-    func retryLater(id: Int64, error: String, notBefore: Date, countsAttempt: Bool) throws
+    func retryLater(_ claim: JobClaim, error: String, notBefore: Date, countsAttempt: Bool) throws
 
     /// running → queued after a graceful stop; the job resumes from its checkpoint.
-    func requeue(id: Int64) throws
+    func requeue(_ claim: JobClaim) throws
 
     /// running → cancelled (the worker saw the request); the bundle now lies at `bundlePath`.
-    func markCancelled(id: Int64, bundlePath: String, now: Date) throws
+    func markCancelled(_ claim: JobClaim, bundlePath: String, now: Date) throws
 
-    /// Every running job back to queued (at start-up: they were interrupted). Returns them.
-    func requeueInterrupted() throws -> [Job]
+    /// Every running job leased to `host` back to queued, in its next generation (at start-up:
+    /// the daemon of that host name was interrupted, so they are nobody's). Returns them.
+    func requeueInterrupted(host: String) throws -> [Job]
 
     /// Drops a duplicate's link to a failed or cancelled original, so it trains on its own.
     func detachDuplicate(id: Int64) throws

@@ -193,6 +193,12 @@ public final class PostgresJobQueue: JobQueue {
             "CREATE INDEX jobs_by_source ON jobs(source)",
             "CREATE INDEX jobs_failed_by_time ON jobs(state, finished_at)",
         ]),
+        (2, "leases", [
+            "ALTER TABLE jobs ADD COLUMN generation BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE jobs ADD COLUMN lease_host TEXT",
+            "ALTER TABLE jobs ADD COLUMN lease_pid INTEGER",
+            "ALTER TABLE jobs ADD COLUMN lease_expires_at DOUBLE PRECISION",
+        ]),
     ]
 
     /// Applies the pending migrations in one transaction, under an advisory lock.
@@ -223,21 +229,22 @@ public final class PostgresJobQueue: JobQueue {
         }
     }
 
-    /// Takes the queue's daemon lock (a session advisory lock, keyed by the schema) on a
-    /// connection of its own, held until `release()` or the daemon's end: one daemon per queue,
-    /// since a daemon at start-up sends every running job back to the queue.
-    /// - Throws: `PipelineError.queueLocked` when another daemon holds it; `.queue` when the
-    ///   server cannot be reached.
-    public func takeDaemonLock() throws -> DaemonLock {
+    /// Takes the lock of the daemon named `host` (a session advisory lock keyed by the schema
+    /// and the host name) on a connection of its own, held until `release()` or the daemon's
+    /// end: one daemon per host name on a queue, since a daemon at start-up takes back every
+    /// running job its host name held. Daemons with different names share the queue.
+    /// - Throws: `PipelineError.queueLocked` when another daemon of that name holds it; `.queue`
+    ///   when the server cannot be reached.
+    public func takeDaemonLock(host: String) throws -> DaemonLock {
         let connection: PostgresConnection
         do { connection = try connect() } catch { throw translated(error, step: "take the daemon lock") }
         let session = Session(connection: connection, logger: logger)
         do {
-            let taken = try session.query("SELECT pg_try_advisory_lock(\(Self.daemonLockClass), hashtext($1))", [.text(settings.schema)])
+            let taken = try session.query("SELECT pg_try_advisory_lock(hashtext($1), hashtext($2))", [.text(settings.schema), .text(host)])
                 .rows[0].decode(Bool.self)
             guard taken else {
                 Self.close(connection)
-                throw PipelineError.queueLocked(location: settings.location)
+                throw PipelineError.queueLocked(location: settings.location, host: host)
             }
             return DaemonLock(connection: connection)
         } catch {
@@ -245,9 +252,6 @@ public final class PostgresJobQueue: JobQueue {
             throw translated(error, step: "take the daemon lock")
         }
     }
-
-    /// The first key of the daemon lock ("au").
-    static let daemonLockClass: Int32 = 0x6175
 
     /// The queue's daemon lock: held while its connection is open.
     public final class DaemonLock: Sendable {
@@ -262,7 +266,8 @@ public final class PostgresJobQueue: JobQueue {
 
     static let columns = """
         id, name, file_name, bundle_path, sha256, state, attempts, created_at, started_at, finished_at, not_before, \
-        progress, error, result_name, duplicate_of, cancel_requested, source, superseded_by
+        progress, error, result_name, duplicate_of, cancel_requested, source, superseded_by, \
+        generation, lease_host, lease_pid, lease_expires_at
         """
 
     static func job(_ row: PostgresRow) throws -> Job {
@@ -274,13 +279,18 @@ public final class PostgresJobQueue: JobQueue {
             throw PipelineError.queue(location: "", step: "read job \(id)", reason: "unknown state \(stateText)")
         }
         let progress = try cells[11].decode(String?.self).flatMap { try? JSONDecoder().decode(JobProgress.self, from: Data($0.utf8)) }
-        return Job(id: id, name: try cells[1].decode(String.self), fileName: try cells[2].decode(String.self),
-                   bundlePath: try cells[3].decode(String.self), sha256: try cells[4].decode(String.self), state: state,
-                   attempts: Int(try cells[6].decode(Int64.self)), createdAt: try date(7)!, startedAt: try date(8), finishedAt: try date(9),
-                   notBefore: try date(10), progress: progress, error: try cells[12].decode(String?.self),
-                   resultName: try cells[13].decode(String?.self), duplicateOf: try cells[14].decode(Int64?.self),
-                   cancelRequested: try cells[15].decode(Bool.self), source: try cells[16].decode(String?.self),
-                   supersededBy: try cells[17].decode(Int64?.self))
+        var job = Job(id: id, name: try cells[1].decode(String.self), fileName: try cells[2].decode(String.self),
+                      bundlePath: try cells[3].decode(String.self), sha256: try cells[4].decode(String.self), state: state,
+                      attempts: Int(try cells[6].decode(Int64.self)), createdAt: try date(7)!, startedAt: try date(8), finishedAt: try date(9),
+                      notBefore: try date(10), progress: progress, error: try cells[12].decode(String?.self),
+                      resultName: try cells[13].decode(String?.self), duplicateOf: try cells[14].decode(Int64?.self),
+                      cancelRequested: try cells[15].decode(Bool.self), source: try cells[16].decode(String?.self),
+                      supersededBy: try cells[17].decode(Int64?.self))
+        job.generation = try cells[18].decode(Int64.self)
+        if let host = try cells[19].decode(String?.self), let pid = try cells[20].decode(Int32?.self), let expiry = try date(21) {
+            job.lease = JobLease(host: host, pid: pid, expiresAt: expiry)
+        }
+        return job
     }
 
     /// The job, its row locked until the transaction ends.
@@ -292,12 +302,36 @@ public final class PostgresJobQueue: JobQueue {
     }
 
     /// Moves a job as `JobLifecycle` says `action` does from its state, setting `set` too
-    /// (its placeholders numbered from $3: $1 is the new state, $2 the id).
+    /// (its placeholders numbered from $3: $1 is the new state, $2 the id). A job that leaves
+    /// `running` lets its lease go.
     private func transition(_ session: Session, _ id: Int64, _ action: JobAction, set: String = "", _ values: [Value] = []) throws -> Job {
         let next = try JobLifecycle.next(action, job: id, from: try locked(session, id).state)
-        let jobs = try session.jobs("UPDATE jobs SET state = $1\(set.isEmpty ? "" : ", " + set) WHERE id = $2 RETURNING \(Self.columns)",
+        let leaseGone = next == .running ? "" : ", lease_host = NULL, lease_pid = NULL, lease_expires_at = NULL"
+        let jobs = try session.jobs("UPDATE jobs SET state = $1\(leaseGone)\(set.isEmpty ? "" : ", " + set) WHERE id = $2 RETURNING \(Self.columns)",
                                     [.state(next), .integer(id)] + values)
         return jobs[0]
+    }
+
+    /// A move by the running job's worker: refused with `leaseLost` unless `claim` is the job's
+    /// current generation (the fence), then as the table says.
+    private func ownerTransition(_ session: Session, _ claim: JobClaim, _ action: JobAction, set: String = "", _ values: [Value] = []) throws -> Job {
+        let job = try locked(session, claim.id)
+        guard job.generation == claim.generation else {
+            throw PipelineError.leaseLost(claim, now: job.generation, holder: job.lease, state: job.state, action: action)
+        }
+        return try transition(session, claim.id, action, set: set, values)
+    }
+
+    /// Takes running jobs from their holder, in their next generation: `expire` (leases that
+    /// ran out before `now`) or `interrupt` (those of `host`, whose daemon starts again). Running
+    /// jobs with no lease (left by a version before leases) count as both. Rows another
+    /// connection holds are passed over: they are being moved already.
+    private func takeBack(_ session: Session, _ action: JobAction, expiredBy now: Date? = nil, host: String? = nil) throws -> [Job] {
+        let ids = try session.query("""
+            SELECT id FROM jobs WHERE state = ANY($1) AND ($2::float8 IS NULL OR lease_expires_at IS NULL OR lease_expires_at < $2)
+            AND ($3::text IS NULL OR lease_host IS NULL OR lease_host = $3) ORDER BY id FOR UPDATE\(action == .expire ? " SKIP LOCKED" : "")
+            """, [.states(JobLifecycle.sources(of: action)), .time(now), .text(host)]).rows.map { try $0.decode(Int64.self) }
+        return try ids.map { try transition(session, $0, action, set: "generation = generation + 1") }
     }
 
     // MARK: JobQueue
@@ -349,8 +383,9 @@ public final class PostgresJobQueue: JobQueue {
         }
     }
 
-    public func claimNext(now: Date) throws -> Job? {
+    public func claimNext(now: Date, holder: LeaseHolder) throws -> Job? {
         try transaction("claim a job") { session in
+            _ = try takeBack(session, .expire, expiredBy: now)
             // SKIP LOCKED: a row another connection is claiming (or moving) is passed over, not waited for.
             guard let id = try session.query("""
                 SELECT id FROM jobs WHERE state = ANY($1) AND (not_before IS NULL OR not_before <= $2)
@@ -358,16 +393,26 @@ public final class PostgresJobQueue: JobQueue {
                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
                 """, [.states(JobLifecycle.sources(of: .claim)), .time(now), .states(SQLiteJobQueue.unfinished)]).rows.first
                 .map({ try $0.decode(Int64.self) }) else { return nil }
-            return try transition(session, id, .claim, set: "started_at = COALESCE(started_at, $3)", [.time(now)])
+            let lease = holder.lease(from: now)
+            return try transition(session, id, .claim,
+                                  set: "started_at = COALESCE(started_at, $3), generation = generation + 1, lease_host = $4, lease_pid = $5, lease_expires_at = $6",
+                                  [.time(now), .text(lease.host), .integer(Int64(lease.pid)), .time(lease.expiresAt)])
         }
     }
 
-    public func recordProgress(id: Int64, _ progress: JobProgress) throws {
+    public func renewLease(_ claim: JobClaim, now: Date, duration: TimeInterval) throws -> Job {
+        try transaction("renew a lease") { session in
+            try ownerTransition(session, claim, .renew, set: "lease_expires_at = $3", [.time(now + duration)])
+        }
+    }
+
+    public func recordProgress(_ claim: JobClaim, _ progress: JobProgress) throws {
         let text = String(decoding: try JSONEncoder().encode(progress), as: UTF8.self)
-        // A job no longer running (cancelled meanwhile, say) keeps what it had: not an error.
         try transaction("record progress") { session in
-            guard JobLifecycle.table[.recordProgress]?[try locked(session, id).state] != nil else { return }
-            _ = try transition(session, id, .recordProgress, set: "progress = $3", [.text(text)])
+            // A job of this generation no longer running (cancelled meanwhile) keeps what it had: not an error.
+            let job = try locked(session, claim.id)
+            guard job.generation != claim.generation || JobLifecycle.table[.recordProgress]?[job.state] != nil else { return }
+            _ = try ownerTransition(session, claim, .recordProgress, set: "progress = $3", [.text(text)])
         }
     }
 
@@ -377,45 +422,41 @@ public final class PostgresJobQueue: JobQueue {
         }
     }
 
-    public func reserveResult(id: Int64, name: String) throws {
-        _ = try transaction("reserve a result name") { session in try transition(session, id, .reserveResult, set: "result_name = $3", [.text(name)]) }
+    public func reserveResult(_ claim: JobClaim, name: String) throws {
+        _ = try transaction("reserve a result name") { session in try ownerTransition(session, claim, .reserveResult, set: "result_name = $3", [.text(name)]) }
     }
 
-    public func complete(id: Int64, resultName: String, now: Date) throws {
+    public func complete(_ claim: JobClaim, resultName: String, now: Date) throws {
         _ = try transaction("complete a job") { session in
-            try transition(session, id, .complete, set: "result_name = $3, finished_at = $4, error = NULL", [.text(resultName), .time(now)])
+            try ownerTransition(session, claim, .complete, set: "result_name = $3, finished_at = $4, error = NULL", [.text(resultName), .time(now)])
         }
     }
 
-    public func fail(id: Int64, error: String, bundlePath: String, now: Date) throws {
+    public func fail(_ claim: JobClaim, error: String, bundlePath: String, now: Date) throws {
         _ = try transaction("fail a job") { session in
-            try transition(session, id, .fail, set: "error = $3, bundle_path = $4, finished_at = $5", [.text(error), .text(bundlePath), .time(now)])
+            try ownerTransition(session, claim, .fail, set: "error = $3, bundle_path = $4, finished_at = $5", [.text(error), .text(bundlePath), .time(now)])
         }
     }
 
-    public func retryLater(id: Int64, error: String, notBefore: Date, countsAttempt: Bool) throws {
+    public func retryLater(_ claim: JobClaim, error: String, notBefore: Date, countsAttempt: Bool) throws {
         _ = try transaction("queue a job again") { session in
-            try transition(session, id, .retryLater, set: "error = $3, not_before = $4, attempts = attempts + $5",
+            try ownerTransition(session, claim, .retryLater, set: "error = $3, not_before = $4, attempts = attempts + $5",
                            [.text(error), .time(notBefore), .integer(countsAttempt ? 1 : 0)])
         }
     }
 
-    public func requeue(id: Int64) throws {
-        _ = try transaction("requeue a job") { session in try transition(session, id, .requeue) }
+    public func requeue(_ claim: JobClaim) throws {
+        _ = try transaction("requeue a job") { session in try ownerTransition(session, claim, .requeue) }
     }
 
-    public func markCancelled(id: Int64, bundlePath: String, now: Date) throws {
+    public func markCancelled(_ claim: JobClaim, bundlePath: String, now: Date) throws {
         _ = try transaction("mark a job cancelled") { session in
-            try transition(session, id, .markCancelled, set: "bundle_path = $3, finished_at = $4", [.text(bundlePath), .time(now)])
+            try ownerTransition(session, claim, .markCancelled, set: "bundle_path = $3, finished_at = $4", [.text(bundlePath), .time(now)])
         }
     }
 
-    public func requeueInterrupted() throws -> [Job] {
-        try transaction("requeue interrupted jobs") { session in
-            let running = try session.query("SELECT id FROM jobs WHERE state = ANY($1) ORDER BY id FOR UPDATE",
-                                            [.states(JobLifecycle.sources(of: .interrupt))]).rows.map { try $0.decode(Int64.self) }
-            return try running.map { try transition(session, $0, .interrupt) }
-        }
+    public func requeueInterrupted(host: String) throws -> [Job] {
+        try transaction("requeue interrupted jobs") { session in try takeBack(session, .interrupt, host: host) }
     }
 
     public func detachDuplicate(id: Int64) throws {

@@ -109,6 +109,14 @@ public struct SQLiteJobQueue: JobQueue {
                 CREATE INDEX jobs_failed_by_time ON jobs(state, finished_at);
                 """)
         }
+        migrator.registerMigration("3: leases") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN lease_host TEXT;
+                ALTER TABLE jobs ADD COLUMN lease_pid INTEGER;
+                ALTER TABLE jobs ADD COLUMN lease_expires_at REAL;
+                """)
+        }
         return migrator
     }
 
@@ -158,18 +166,47 @@ public struct SQLiteJobQueue: JobQueue {
         guard let state = JobState(rawValue: stateText) else {
             throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "job \(row["id"] as Int64): unknown state \(stateText)")  // translated by the caller
         }
-        return Job(id: row["id"], name: row["name"], fileName: row["file_name"], bundlePath: row["bundle_path"], sha256: row["sha256"],
-                   state: state, attempts: row["attempts"], createdAt: date("created_at")!, startedAt: date("started_at"),
-                   finishedAt: date("finished_at"), notBefore: date("not_before"), progress: progress, error: row["error"],
-                   resultName: row["result_name"], duplicateOf: row["duplicate_of"], cancelRequested: row["cancel_requested"],
-                   source: row["source"], supersededBy: row["superseded_by"])
+        var job = Job(id: row["id"], name: row["name"], fileName: row["file_name"], bundlePath: row["bundle_path"], sha256: row["sha256"],
+                      state: state, attempts: row["attempts"], createdAt: date("created_at")!, startedAt: date("started_at"),
+                      finishedAt: date("finished_at"), notBefore: date("not_before"), progress: progress, error: row["error"],
+                      resultName: row["result_name"], duplicateOf: row["duplicate_of"], cancelRequested: row["cancel_requested"],
+                      source: row["source"], supersededBy: row["superseded_by"])
+        job.generation = row["generation"]
+        if let host = row["lease_host"] as String?, let pid = row["lease_pid"] as Int32?, let expiry = date("lease_expires_at") {
+            job.lease = JobLease(host: host, pid: pid, expiresAt: expiry)
+        }
+        return job
     }
 
-    /// Moves a job as `JobLifecycle` says `action` does from its state, setting `set` too.
+    /// Moves a job as `JobLifecycle` says `action` does from its state, setting `set` too. A
+    /// job that leaves `running` lets its lease go.
     private func transition(_ db: Database, _ id: Int64, _ action: JobAction, set: String = "", _ arguments: StatementArguments = []) throws -> Job {
         let next = try JobLifecycle.next(action, job: id, from: try fetch(db, id).state)
-        try db.execute(sql: "UPDATE jobs SET state = ?\(set.isEmpty ? "" : ", " + set) WHERE id = ?", arguments: [next.rawValue] + arguments + [id])
+        let leaseGone = next == .running ? "" : ", lease_host = NULL, lease_pid = NULL, lease_expires_at = NULL"
+        try db.execute(sql: "UPDATE jobs SET state = ?\(leaseGone)\(set.isEmpty ? "" : ", " + set) WHERE id = ?", arguments: [next.rawValue] + arguments + [id])
         return try fetch(db, id)
+    }
+
+    /// A move by the running job's worker: refused with `leaseLost` unless `claim` is the job's
+    /// current generation (the fence), then as the table says.
+    private func ownerTransition(_ db: Database, _ claim: JobClaim, _ action: JobAction, set: String = "", _ arguments: StatementArguments = []) throws -> Job {
+        let job = try fetch(db, claim.id)
+        guard job.generation == claim.generation else {
+            throw PipelineError.leaseLost(claim, now: job.generation, holder: job.lease, state: job.state, action: action)
+        }
+        return try transition(db, claim.id, action, set: set, arguments)
+    }
+
+    /// Takes running jobs from their holder, in their next generation: `expire` (leases that
+    /// ran out before `now`) or `interrupt` (those of `host`, whose daemon starts again). Running
+    /// jobs with no lease (left by a version before leases) count as both.
+    private func takeBack(_ db: Database, _ action: JobAction, expiredBy now: Date? = nil, host: String? = nil) throws -> [Job] {
+        let running = Self.states(JobLifecycle.sources(of: action))
+        let ids = try Int64.fetchAll(db, sql: """
+            SELECT id FROM jobs WHERE state IN (\(running.placeholders))
+            AND (? IS NULL OR lease_expires_at IS NULL OR lease_expires_at < ?) AND (? IS NULL OR lease_host IS NULL OR lease_host = ?) ORDER BY id
+            """, arguments: running.arguments + [now?.timeIntervalSince1970, now?.timeIntervalSince1970, host, host])
+        return try ids.map { try transition(db, $0, action, set: "generation = generation + 1") }
     }
 
     /// The states a new job with the same content may point at: its result exists or will.
@@ -223,25 +260,34 @@ public struct SQLiteJobQueue: JobQueue {
         }
     }
 
-    public func claimNext(now: Date) throws -> Job? {
+    public func claimNext(now: Date, holder: LeaseHolder) throws -> Job? {
         try immediate("claim a job") { db in
+            _ = try takeBack(db, .expire, expiredBy: now)
             let claimable = Self.states(JobLifecycle.sources(of: .claim)), unfinished = Self.states(Self.unfinished)
             guard let id = try Int64.fetchOne(db, sql: """
                 SELECT id FROM jobs WHERE state IN (\(claimable.placeholders)) AND (not_before IS NULL OR not_before <= ?)
                 AND (duplicate_of IS NULL OR (SELECT o.state FROM jobs o WHERE o.id = jobs.duplicate_of) NOT IN (\(unfinished.placeholders)))
                 ORDER BY id LIMIT 1
                 """, arguments: claimable.arguments + [now.timeIntervalSince1970] + unfinished.arguments) else { return nil }
-            return try transition(db, id, .claim, set: "started_at = COALESCE(started_at, ?)", [now.timeIntervalSince1970])
+            let lease = holder.lease(from: now)
+            return try transition(db, id, .claim, set: "started_at = COALESCE(started_at, ?), generation = generation + 1, lease_host = ?, lease_pid = ?, lease_expires_at = ?",
+                                  [now.timeIntervalSince1970, lease.host, lease.pid, lease.expiresAt.timeIntervalSince1970])
         }
     }
 
-    public func recordProgress(id: Int64, _ progress: JobProgress) throws {
+    public func renewLease(_ claim: JobClaim, now: Date, duration: TimeInterval) throws -> Job {
+        try immediate("renew a lease") { db in
+            try ownerTransition(db, claim, .renew, set: "lease_expires_at = ?", [(now + duration).timeIntervalSince1970])
+        }
+    }
+
+    public func recordProgress(_ claim: JobClaim, _ progress: JobProgress) throws {
         let text = String(decoding: try JSONEncoder().encode(progress), as: UTF8.self)
-        // A job no longer running (cancelled meanwhile, say) keeps what it had: not an error.
         try immediate("record progress") { db in
-            guard let job = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job),
-                  JobLifecycle.table[.recordProgress]?[job.state] != nil else { return }
-            _ = try transition(db, id, .recordProgress, set: "progress = ?", [text])
+            // A job of this generation no longer running (cancelled meanwhile) keeps what it had: not an error.
+            let job = try fetch(db, claim.id)
+            guard job.generation != claim.generation || JobLifecycle.table[.recordProgress]?[job.state] != nil else { return }
+            _ = try ownerTransition(db, claim, .recordProgress, set: "progress = ?", [text])
         }
     }
 
@@ -249,46 +295,41 @@ public struct SQLiteJobQueue: JobQueue {
         try read("read a cancel request") { db in try Bool.fetchOne(db, sql: "SELECT cancel_requested FROM jobs WHERE id = ?", arguments: [id]) ?? false }
     }
 
-    public func reserveResult(id: Int64, name: String) throws {
-        _ = try immediate("reserve a result name") { db in try transition(db, id, .reserveResult, set: "result_name = ?", [name]) }
+    public func reserveResult(_ claim: JobClaim, name: String) throws {
+        _ = try immediate("reserve a result name") { db in try ownerTransition(db, claim, .reserveResult, set: "result_name = ?", [name]) }
     }
 
-    public func complete(id: Int64, resultName: String, now: Date) throws {
+    public func complete(_ claim: JobClaim, resultName: String, now: Date) throws {
         _ = try immediate("complete a job") { db in
-            try transition(db, id, .complete, set: "result_name = ?, finished_at = ?, error = NULL", [resultName, now.timeIntervalSince1970])
+            try ownerTransition(db, claim, .complete, set: "result_name = ?, finished_at = ?, error = NULL", [resultName, now.timeIntervalSince1970])
         }
     }
 
-    public func fail(id: Int64, error: String, bundlePath: String, now: Date) throws {
+    public func fail(_ claim: JobClaim, error: String, bundlePath: String, now: Date) throws {
         _ = try immediate("fail a job") { db in
-            try transition(db, id, .fail, set: "error = ?, bundle_path = ?, finished_at = ?", [error, bundlePath, now.timeIntervalSince1970])
+            try ownerTransition(db, claim, .fail, set: "error = ?, bundle_path = ?, finished_at = ?", [error, bundlePath, now.timeIntervalSince1970])
         }
     }
 
-    public func retryLater(id: Int64, error: String, notBefore: Date, countsAttempt: Bool) throws {
+    public func retryLater(_ claim: JobClaim, error: String, notBefore: Date, countsAttempt: Bool) throws {
         _ = try immediate("queue a job again") { db in
-            try transition(db, id, .retryLater, set: "error = ?, not_before = ?, attempts = attempts + ?",
+            try ownerTransition(db, claim, .retryLater, set: "error = ?, not_before = ?, attempts = attempts + ?",
                            [error, notBefore.timeIntervalSince1970, countsAttempt ? 1 : 0])
         }
     }
 
-    public func requeue(id: Int64) throws {
-        _ = try immediate("requeue a job") { db in try transition(db, id, .requeue) }
+    public func requeue(_ claim: JobClaim) throws {
+        _ = try immediate("requeue a job") { db in try ownerTransition(db, claim, .requeue) }
     }
 
-    public func markCancelled(id: Int64, bundlePath: String, now: Date) throws {
+    public func markCancelled(_ claim: JobClaim, bundlePath: String, now: Date) throws {
         _ = try immediate("mark a job cancelled") { db in
-            try transition(db, id, .markCancelled, set: "bundle_path = ?, finished_at = ?", [bundlePath, now.timeIntervalSince1970])
+            try ownerTransition(db, claim, .markCancelled, set: "bundle_path = ?, finished_at = ?", [bundlePath, now.timeIntervalSince1970])
         }
     }
 
-    public func requeueInterrupted() throws -> [Job] {
-        try immediate("requeue interrupted jobs") { db in
-            let interrupted = Self.states(JobLifecycle.sources(of: .interrupt))
-            let jobs = try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE state IN (\(interrupted.placeholders)) ORDER BY id",
-                                        arguments: interrupted.arguments).map(Self.job)
-            return try jobs.map { try transition(db, $0.id, .interrupt) }
-        }
+    public func requeueInterrupted(host: String) throws -> [Job] {
+        try immediate("requeue interrupted jobs") { db in try takeBack(db, .interrupt, host: host) }
     }
 
     public func detachDuplicate(id: Int64) throws {

@@ -6,7 +6,7 @@ import Foundation
 ///     daemon.lock                   held (flock) by the running daemon; holds its pid
 ///     spool/                        accepted bundles waiting or training
 ///     quarantine/                   bundles that failed or were cancelled
-///     work/<job>/                   a job's extracted bundle (recreated on every attempt)
+///     work/<job>.<generation>/      a claim's extracted bundle (recreated on every attempt)
 ///     checkpoints/<job>.checkpoint  a job's last finished epoch
 ///     finished/<job>/               a job's result until it is published (a publish that
 ///                                   failed for the machine's sake is retried from it)
@@ -23,7 +23,8 @@ public struct StateDirectory: Sendable {
     public var checkpoints: URL { root.appendingPathComponent("checkpoints") }
     public var finished: URL { root.appendingPathComponent("finished") }
 
-    public func workFolder(job: Int64) -> URL { work.appendingPathComponent(String(job)) }
+    /// A claim's own work folder: a worker that lost its lease never shares one with the job's next holder.
+    public func workFolder(_ claim: JobClaim) -> URL { work.appendingPathComponent("\(claim.id).\(claim.generation)") }
     public func checkpoint(job: Int64) -> URL { checkpoints.appendingPathComponent("\(job).checkpoint") }
     public func finishedResult(job: Int64) -> URL { finished.appendingPathComponent(String(job)) }
 

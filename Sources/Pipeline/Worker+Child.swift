@@ -13,10 +13,12 @@ extension Worker {
         /// It stopped on request: for a cancel, or for the daemon's stop.
         case stopped(cancelled: Bool)
         case failed(JobFault, stage: String, message: String, hint: String? = nil)
+        /// The worker lost the job's lease while it ran (it was stopped): `reason` says how.
+        case leaseLost(String)
     }
 
     func runConfined(_ job: Job) -> ChildOutcome {
-        let work = state.workFolder(job: job.id)
+        let work = state.workFolder(job.claim)
         try? FileManager.default.removeItem(at: work)
         do { try createFolder(work, mode: 0o700) } catch { return .failed(.machine, stage: "extract", message: "\(error)") }
         let spec = JobSpec(job: job.id, name: job.name, fileName: job.fileName, sha256: job.sha256, bundlePath: job.bundlePath,
@@ -31,6 +33,7 @@ extension Worker {
         var final: JobEvent?
         var lastWord = Date(), lastCancelCheck = Date.distantPast
         var stopAsked: Date?, cancelled = false, hung = false, killed = false
+        var lease = LeaseKeeper(job: job, duration: configuration.leaseDuration)
         while !child.ended {
             notifier.watchdog()  // the daemon is alive, whatever the child does
             let now = Date()
@@ -56,6 +59,10 @@ extension Worker {
                 // Jobs cancelled while they wait do not wait for this one to end.
                 quarantineBundlesCancelledWhileQueued()
             }
+            if stopAsked == nil, lease.renewIfDue(queue, now: now, logger: logger) != nil {
+                child.askToStop()
+                stopAsked = now
+            }
             guard let event = child.next(timeout: 0.25) else { continue }
             lastWord = Date()
             switch event.kind {
@@ -66,18 +73,19 @@ extension Worker {
                 logger.log(level: event.level.flatMap(Logger.Level.init(rawValue:)) ?? .info, "\(event.message ?? "")")
             case .progress:
                 guard let progress = event.progress else { break }
-                try? queue.recordProgress(id: job.id, progress)
+                try? queue.recordProgress(job.claim, progress)
                 notifier.worker(index, status: String(format: "job %lld (%@): %@, %.0f%%, ETA %.0f s", job.id, job.name,
                                                       progress.phase ?? "epoch \(progress.epoch)/\(progress.epochs)",
                                                       progress.fraction * 100, progress.etaSeconds ?? 0))
             case .epoch:
-                if let progress = event.progress { try? queue.recordProgress(id: job.id, progress) }
+                if let progress = event.progress { try? queue.recordProgress(job.claim, progress) }
                 logger.info("\(event.message ?? "job \(job.id): an epoch finished")")
             case .done, .failed, .stopped:
                 final = event
             }
         }
         let termination = child.waitForExit()
+        if let reason = lease.lost { return .leaseLost(reason) }
 
         if let final {
             switch final.kind {
@@ -121,6 +129,51 @@ extension Worker {
         case .exit(let code):
             return "the job's process ended with status \(code) without a result while \(step)\(said)"
         }
+    }
+}
+
+/// A running job's lease, renewed by the worker that supervises it: every quarter of the
+/// lease's duration. When the queue says the lease is no longer the worker's, or no renewal
+/// got through before the lease ran out (the queue unreachable), the lease is lost and the
+/// worker stops the job: from then on another host may hold it.
+struct LeaseKeeper {
+    let claim: JobClaim
+    let duration: TimeInterval
+    /// When the lease runs out unless renewed, as far as this worker knows.
+    private(set) var expiresAt: Date
+    private var lastTry: Date
+    private var failing = false
+    /// Why the lease was lost; nil while held.
+    private(set) var lost: String?
+
+    init(job: Job, duration: TimeInterval) {
+        (claim, self.duration) = (job.claim, duration)
+        expiresAt = job.lease?.expiresAt ?? Date() + duration
+        lastTry = Date()
+    }
+
+    /// Renews the lease when a quarter of its duration has passed since the last renewal (a
+    /// sixteenth after a failed try); returns why it was lost, when it was. A worker that could
+    /// not renew gives the lease up an eighth of its duration before it runs out, so the job
+    /// has stopped before another host may take it.
+    mutating func renewIfDue(_ queue: any JobQueue, now: Date, logger: Logger) -> String? {
+        guard lost == nil else { return lost }
+        guard now.timeIntervalSince(lastTry) >= (failing ? duration / 16 : duration / 4) else { return nil }
+        lastTry = now
+        do {
+            expiresAt = try queue.renewLease(claim, now: now, duration: duration).lease?.expiresAt ?? now + duration
+            failing = false
+        } catch {
+            failing = true
+            if case .leaseLost = error as? PipelineError {
+                lost = "\(error)"
+            } else if now + duration / 8 >= expiresAt {
+                lost = "\(claim): no renewal of its lease reached the queue before it was about to run out at \(expiresAt) (last error: \(error))"
+            } else {
+                logger.warning("\(claim): cannot renew its lease (\(error)); it runs out in \(Int(expiresAt.timeIntervalSince(now))) s unless a renewal gets through")
+            }
+        }
+        return lost
     }
 }
 

@@ -73,7 +73,7 @@ public final class Worker: Sendable {
             notifier.watchdog()
             let job: Job?
             do {
-                job = try queue.claimNext(now: Date())
+                job = try queue.claimNext(now: Date(), holder: configuration.leaseHolder)
                 idleBackoff = 1
             } catch {
                 logger.error("worker \(index): cannot read the queue: \(error); trying again in \(Int(idleBackoff)) s")
@@ -110,7 +110,7 @@ public final class Worker: Sendable {
                     .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["error"] as? String) ?? "see outbox/\(reserved)/error.json"
                 logger.info("job \(job.id): its error.json was already published in outbox/\(reserved); recording the failure")
                 let bundle = quarantine(job)
-                record("mark job \(job.id) failed") { try queue.fail(id: job.id, error: reason, bundlePath: bundle, now: Date()) }
+                record("mark job \(job.id) failed") { try queue.fail(job.claim, error: reason, bundlePath: bundle, now: Date()) }
                 removeScratch(job, checkpoint: true)
                 return
             default:
@@ -120,7 +120,7 @@ public final class Worker: Sendable {
         if let originalID = job.duplicateOf {
             do {
                 if let original = try queue.job(id: originalID), original.state == .done, let target = original.resultName {
-                    let name = try outbox.publishLink(base: job.name, to: target) { try queue.reserveResult(id: job.id, name: $0) }
+                    let name = try outbox.publishLink(base: job.name, to: target) { try queue.reserveResult(job.claim, name: $0) }
                     logger.info("job \(job.id): same content as job \(originalID); outbox/\(name) points at outbox/\(target)")
                     finishDone(job, resultName: name)
                     return
@@ -142,6 +142,8 @@ public final class Worker: Sendable {
             outcome = runConfined(job)
         }
         switch outcome {
+        case .leaseLost(let reason):
+            lostLease(job, reason)
         case .done(var resultFolder):
             // Kept apart from the work folder until it is published: when publishing fails for
             // the machine's sake (a full outbox), the retry publishes it instead of training and
@@ -155,7 +157,16 @@ public final class Worker: Sendable {
                 }
             }
             do {
-                let name = try outbox.publish(base: job.name, job: job.id, reserve: { try queue.reserveResult(id: job.id, name: $0) }) { folder in
+                // The lease must hold through the publish: renewed here, and every name reserved
+                // under it (a worker that lost it is refused before its rename).
+                let current = try queue.renewLease(job.claim, now: Date(), duration: configuration.leaseDuration)
+                if let reserved = current.resultName, outbox.publishedResult(reserved, job: job.id, linkTarget: nil) == "done" {
+                    // An earlier holder renamed the result into place after it lost its lease.
+                    logger.info("job \(job.id): outbox/\(reserved) already holds its result, published by an earlier holder; recording it")
+                    finishDone(job, resultName: reserved)
+                    return
+                }
+                let name = try outbox.publish(base: job.name, job: job.id, reserve: { try queue.reserveResult(job.claim, name: $0) }) { folder in
                     for file in try FileManager.default.contentsOfDirectory(atPath: resultFolder.path).sorted() {
                         try AtomicFileCopy.copy(resultFolder.appendingPathComponent(file), to: folder.appendingPathComponent(file))
                     }
@@ -168,16 +179,17 @@ public final class Worker: Sendable {
             }
         case .stopped(cancelled: false):
             logger.notice("job \(job.id): stopping; it goes back to the queue and resumes from its last checkpoint")
-            record("requeue job \(job.id)") { try queue.requeue(id: job.id) }
+            record("requeue job \(job.id)") { try queue.requeue(job.claim) }
             removeScratch(job, checkpoint: false)
         case .stopped(cancelled: true):
+            guard stillHolds(job) else { return }
             if let newer = supersedingJob(job) {
                 unlink(job.bundlePath)
-                record("mark job \(job.id) cancelled") { try queue.markCancelled(id: job.id, bundlePath: job.bundlePath, now: Date()) }
+                record("mark job \(job.id) cancelled") { try queue.markCancelled(job.claim, bundlePath: job.bundlePath, now: Date()) }
                 logger.notice("job \(job.id): stopped; job \(newer) trains the finished file its inbox file became")
             } else {
                 let bundle = quarantine(job)
-                record("mark job \(job.id) cancelled") { try queue.markCancelled(id: job.id, bundlePath: bundle, now: Date()) }
+                record("mark job \(job.id) cancelled") { try queue.markCancelled(job.claim, bundlePath: bundle, now: Date()) }
                 logger.notice("job \(job.id): cancelled; its bundle is in \(bundle)")
             }
             removeScratch(job, checkpoint: true)
@@ -188,10 +200,12 @@ public final class Worker: Sendable {
 
     /// A failure in the daemon's own steps (publishing, the queue).
     private func failed(_ job: Job, _ error: Error, stage: String) {
+        if case .leaseLost = error as? PipelineError { return lostLease(job, "\(error)") }
         failed(job, fault: JobFault.of(error), message: "\(error)", stage: stage, hint: (error as? LocalizedError)?.recoverySuggestion)
     }
 
     private func failed(_ job: Job, fault: JobFault, message: String, stage: String, hint: String?) {
+        guard stillHolds(job) else { return }
         let attempts = job.attempts + (fault.countsAttempt ? 1 : 0)
         switch fault {
         case .machine:
@@ -202,12 +216,12 @@ public final class Worker: Sendable {
             let delay = min(configuration.retryBackoffMax, configuration.retryBackoff * pow(2, Double(min(failures - 1, 20))))
             logger.error("job \(job.id): \(stage) failed: \(message); not the bundle's fault, trying again in \(Int(delay)) s")
             notifier.worker(index, status: "job \(job.id): waiting \(Int(delay)) s after: \(message)")
-            record("requeue job \(job.id)") { try queue.retryLater(id: job.id, error: message, notBefore: Date() + delay, countsAttempt: false) }
+            record("requeue job \(job.id)") { try queue.retryLater(job.claim, error: message, notBefore: Date() + delay, countsAttempt: false) }
             removeScratch(job, checkpoint: false)
         case .training where attempts < configuration.maxAttempts, .process where attempts < configuration.maxAttempts:
             let delay = min(configuration.retryBackoffMax, configuration.retryBackoff * pow(2, Double(attempts - 1)))
             logger.warning("job \(job.id): attempt \(attempts) of \(configuration.maxAttempts) failed: \(message); trying again in \(Int(delay)) s")
-            record("requeue job \(job.id)") { try queue.retryLater(id: job.id, error: message, notBefore: Date() + delay, countsAttempt: true) }
+            record("requeue job \(job.id)") { try queue.retryLater(job.claim, error: message, notBefore: Date() + delay, countsAttempt: true) }
             removeScratch(job, checkpoint: true)
         case .bundle, .training, .process:
             let reason = fault == .bundle ? message : "\(message) (failed \(attempts) times; max_attempts = \(configuration.maxAttempts))"
@@ -215,7 +229,7 @@ public final class Worker: Sendable {
                 // Its inbox file was written again after it was taken: the failure is of a file
                 // that was not finished, and job `newer` has the finished one. No error.json.
                 unlink(job.bundlePath)
-                record("mark job \(job.id) failed") { try queue.fail(id: job.id, error: reason, bundlePath: job.bundlePath, now: Date()) }
+                record("mark job \(job.id) failed") { try queue.fail(job.claim, error: reason, bundlePath: job.bundlePath, now: Date()) }
                 logger.notice("job \(job.id): failed at \(stage) (\(reason)), but job \(newer) supersedes it; no error.json")
                 removeScratch(job, checkpoint: true)
                 return
@@ -223,7 +237,7 @@ public final class Worker: Sendable {
             let bundle = quarantine(job)
             var published: String?
             do {
-                published = try outbox.publish(base: job.name, job: job.id, reserve: { try queue.reserveResult(id: job.id, name: $0) }) { folder in
+                published = try outbox.publish(base: job.name, job: job.id, reserve: { try queue.reserveResult(job.claim, name: $0) }) { folder in
                     try ErrorReport(job: job, stage: stage, message: reason, hint: hint, fault: fault, attempts: attempts, quarantined: bundle)
                         .write(to: folder.appendingPathComponent("error.json"))
                     try jobRecord(job, extra: ["result": "failed"]).write(to: folder.appendingPathComponent("job.json"))
@@ -231,7 +245,7 @@ public final class Worker: Sendable {
             } catch let publishError {
                 logger.error("job \(job.id): cannot write its error.json: \(publishError)")
             }
-            record("mark job \(job.id) failed") { try queue.fail(id: job.id, error: reason, bundlePath: bundle, now: Date()) }
+            record("mark job \(job.id) failed") { try queue.fail(job.claim, error: reason, bundlePath: bundle, now: Date()) }
             logger.error("job \(job.id): failed at \(stage): \(reason); bundle kept in \(bundle)\(published.map { ", see outbox/\($0)/error.json" } ?? "")")
             removeScratch(job, checkpoint: true)
             // Superseded while the error.json was being published: withdraw it (the inbox does
@@ -245,8 +259,31 @@ public final class Worker: Sendable {
     /// The job that superseded `job` (its inbox file was written again after it was taken).
     private func supersedingJob(_ job: Job) -> Int64? { (try? queue.job(id: job.id))??.supersededBy }
 
+    /// The worker lost the job's lease (`reason` says how): it records nothing and publishes
+    /// nothing more; the job's current holder resumes it from the last checkpoint.
+    private func lostLease(_ job: Job, _ reason: String) {
+        logger.warning("job \(job.id): \(reason); stopped without recording or publishing anything more; whoever holds the job now resumes it from its last checkpoint")
+        notifier.worker(index, status: nil)
+        removeScratch(job, checkpoint: false)
+    }
+
+    /// Whether this worker still holds the job's lease, renewed now, before it moves the job's
+    /// files (a bundle into quarantine); when not, the loss is handled (`lostLease`). A queue
+    /// that cannot be reached counts as held: the outcome's record waits for the queue.
+    private func stillHolds(_ job: Job) -> Bool {
+        do {
+            _ = try queue.renewLease(job.claim, now: Date(), duration: configuration.leaseDuration)
+        } catch {
+            if case .leaseLost = error as? PipelineError {
+                lostLease(job, "\(error)")
+                return false
+            }
+        }
+        return true
+    }
+
     private func finishDone(_ job: Job, resultName: String) {
-        record("mark job \(job.id) done") { try queue.complete(id: job.id, resultName: resultName, now: Date()) }
+        guard record("mark job \(job.id) done", { try queue.complete(job.claim, resultName: resultName, now: Date()) }) else { return }
         loop.withLock { $0.machineFailures = 0 }
         removeScratch(job, checkpoint: true)
         // The result holds the manifest and the hash; the bundle itself is done with (in the
@@ -298,7 +335,7 @@ public final class Worker: Sendable {
     /// Removes the job's work folder; with `checkpoint`, also its checkpoint and its finished
     /// result (the job is over, or starts from the beginning).
     func removeScratch(_ job: Job, checkpoint: Bool) {
-        try? FileManager.default.removeItem(at: state.workFolder(job: job.id))
+        try? FileManager.default.removeItem(at: state.workFolder(job.claim))
         if checkpoint {
             try? FileManager.default.removeItem(at: state.checkpoint(job: job.id))
             try? FileManager.default.removeItem(at: state.finishedResult(job: job.id))
@@ -307,14 +344,23 @@ public final class Worker: Sendable {
 
     /// Records an outcome in the queue, trying again (with backoff) while the queue cannot be
     /// written, so an outcome is never dropped; gives up only when stopping (the job is then
-    /// still running in the queue, and the next start requeues it).
-    func record(_ what: String, _ body: () throws -> Void) {
+    /// still running in the queue, and the next start requeues it) or when the worker lost the
+    /// job's lease (its current holder records the outcome). Returns whether it was recorded.
+    @discardableResult
+    func record(_ what: String, _ body: () throws -> Void) -> Bool {
         var delay = 1.0
         while true {
-            do { return try body() } catch {
+            do {
+                try body()
+                return true
+            } catch {
+                if case .leaseLost = error as? PipelineError {
+                    logger.warning("cannot \(what): \(error)")
+                    return false
+                }
                 logger.error("cannot \(what) in the queue: \(error); trying again in \(Int(delay)) s")
                 notifier.worker(index, status: "queue unwritable: \(error)")
-                if isStopping { return }
+                if isStopping { return false }
                 _ = wakeSignal.wait(timeout: .now() + delay)
                 delay = min(delay * 2, 10)
             }

@@ -44,9 +44,18 @@ func progressText(_ progress: JobProgress) -> String {
     return text
 }
 
+/// Who holds a running job, and for how long: "host-a pid 4242, lease 45s left"; an expired
+/// lease says that the next claim (on any host) takes the job back.
+func leaseText(_ job: Job, now: Date = Date()) -> String {
+    guard let lease = job.lease else { return "no lease" }
+    let left = lease.expiresAt.timeIntervalSince(now)
+    let holder = "\(lease.host.escapingControlCharacters) pid \(lease.pid)"
+    return left >= 0 ? "\(holder), lease \(durationText(left)) left" : "\(holder), lease expired \(durationText(-left)) ago (the next claim takes it back)"
+}
+
 /// `augerino status`
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show whether the daemon runs, the queue's counts, and the running jobs with progress and ETA.")
+    static let configuration = CommandConfiguration(abstract: "Show whether the daemon runs, the queue's counts, and the running jobs with their host, progress and ETA.")
     @OptionGroup var configOption: ConfigOption
 
     func run() throws {
@@ -58,7 +67,8 @@ struct Status: ParsableCommand {
         let counts = try queue.counts()
         print("queue: " + JobState.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))
         for job in try queue.jobs(state: .running) {
-            print("running: job \(job.id) (\(job.name)): " + (job.progress.map(progressText) ?? "starting") + (job.cancelRequested ? " — cancel requested" : ""))
+            print("running: job \(job.id) (\(job.name.escapingControlCharacters)) on \(leaseText(job)): " + (job.progress.map(progressText) ?? "starting")
+                  + (job.cancelRequested ? " — cancel requested" : ""))
         }
         for job in try queue.jobs(state: .queued) where job.error != nil {
             print("waiting: job \(job.id) (\(job.name)) retries\(job.notBefore.map { " at \(ISO8601DateFormatter().string(from: $0))" } ?? ""): \(job.error!.escapingControlCharacters)")
@@ -91,7 +101,7 @@ struct Jobs: ParsableCommand {
             let detail: String
             switch job.state {
             case .done: detail = "outbox/\(job.resultName ?? "?")" + (job.duplicateOf.map { " (same content as job \($0))" } ?? "")
-            case .running: detail = job.progress.map(progressText) ?? "starting"
+            case .running: detail = "\(leaseText(job)): " + (job.progress.map(progressText) ?? "starting")
             case .queued: detail = job.duplicateOf.map { "waits for job \($0) (same content)" } ?? job.error.map { "retry after: \($0)" } ?? "waiting"
             case .failed: detail = job.supersededBy.map { "superseded by job \($0) (its file was not finished when taken): " } .map { $0 + (job.error ?? "") } ?? job.error ?? ""
             case .cancelled: detail = job.supersededBy.map { "superseded by job \($0) (its file was not finished when taken)" } ?? "bundle kept at \(job.bundlePath)"

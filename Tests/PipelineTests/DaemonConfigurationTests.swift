@@ -79,6 +79,10 @@ final class DaemonConfigurationTests: XCTestCase {
         XCTAssertEqual(settings.schema, "team")
         XCTAssertEqual(file?.path, folder.appendingPathComponent("secret/pw").path, "relative to daemon.conf's folder")
         XCTAssertEqual(try DaemonConfiguration.parse("", file: "d", folder: folder).queue, .sqlite, "SQLite unless [queue] says otherwise")
+        let named = try DaemonConfiguration.parse("[queue]\nhost_name = worker-3.lab\nlease = 2m", file: "d", folder: folder)
+        XCTAssertEqual(named.leaseHolder, LeaseHolder(host: "worker-3.lab", duration: 120))
+        XCTAssertEqual(try DaemonConfiguration.parse("", file: "d", folder: folder).leaseHolder,
+                       LeaseHolder(host: LeaseHolder.machineHostName, duration: 60), "the machine's name and a minute by default")
         XCTAssertThrowsError(try configuration.openQueue(state: StateDirectory(folder))) { error in
             XCTAssertTrue("\(error)".contains("[queue] password_file \(folder.path)/secret/pw cannot be read"), "\(error)")
         }
@@ -86,6 +90,9 @@ final class DaemonConfigurationTests: XCTestCase {
             ("[queue]\nurl = postgresql://a:hunter2@db/jobs", "line 2: \"url\" must not hold the password"),
             ("[queue]\npassword_file = pw", "line 2: \"password_file\" needs a \"url\" before it in [queue]"),
             ("[queue]\nurl = https://db/jobs", "\"url\" must be a URL postgresql://USER@HOST[:PORT]/DATABASE"),
+            ("[queue]\nhost_name = a b", "line 2: \"host_name\" must be 1 to 64 letters, digits, dots, hyphens or underscores, not \"a b\""),
+            ("[queue]\nhost_name = \u{1b}[2J", "not \"\\u{1b}[2J\""),
+            ("[queue]\nlease = 1s", "line 2: \"lease\" must be seconds from 2.0 to 86400.0"),
         ]
         for (text, expected) in refused {
             XCTAssertThrowsError(try DaemonConfiguration.parse(text, file: "daemon.conf", folder: folder), text) { error in

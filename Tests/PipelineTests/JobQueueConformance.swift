@@ -12,6 +12,12 @@ struct JobQueueConformance {
     /// A second connection to the same queue (another process, another host).
     let reopen: (any JobQueue) throws -> any JobQueue
     let now = Date(timeIntervalSince1970: 1_800_000_000)
+    /// Two daemons on two hosts.
+    let holder = LeaseHolder(host: "host-a", pid: 101, duration: 60)
+    let otherHost = LeaseHolder(host: "host-b", pid: 202, duration: 60)
+
+    /// The job's current claim, as its running worker holds it.
+    func current(_ queue: any JobQueue, _ id: Int64) throws -> JobClaim { try XCTUnwrap(try queue.job(id: id)).claim }
 
     @discardableResult
     func enqueue(_ queue: any JobQueue, _ name: String, hash: String? = nil) throws -> Job {
@@ -23,10 +29,10 @@ struct JobQueueConformance {
         let job = try enqueue(queue, name)
         guard state != .queued else { return job }
         if state == .cancelled { return try queue.cancel(id: job.id, now: now) }
-        XCTAssertEqual(try queue.claimNext(now: now)?.id, job.id, "claim \(name)")
+        XCTAssertEqual(try queue.claimNext(now: now, holder: holder)?.id, job.id, "claim \(name)")
         switch state {
-        case .done: try queue.complete(id: job.id, resultName: name, now: now)
-        case .failed: try queue.fail(id: job.id, error: "broken", bundlePath: "/quarantine/\(name)", now: now)
+        case .done: try queue.complete(try current(queue, job.id), resultName: name, now: now)
+        case .failed: try queue.fail(try current(queue, job.id), error: "broken", bundlePath: "/quarantine/\(name)", now: now)
         default: break
         }
         return try XCTUnwrap(try queue.job(id: job.id))
@@ -37,12 +43,13 @@ struct JobQueueConformance {
     /// and changes nothing.
     func everyMove_followsTheLifecycleTable() throws {
         let moves: [(JobAction, (any JobQueue, Int64) throws -> Void)] = [
-            (.reserveResult, { try $0.reserveResult(id: $1, name: "r") }),
-            (.complete, { [now] in try $0.complete(id: $1, resultName: "r", now: now) }),
-            (.fail, { [now] in try $0.fail(id: $1, error: "e", bundlePath: "/q", now: now) }),
-            (.retryLater, { [now] in try $0.retryLater(id: $1, error: "e", notBefore: now, countsAttempt: true) }),
-            (.requeue, { try $0.requeue(id: $1) }),
-            (.markCancelled, { [now] in try $0.markCancelled(id: $1, bundlePath: "/q", now: now) }),
+            (.renew, { [now] in _ = try $0.renewLease(try current($0, $1), now: now, duration: 60) }),
+            (.reserveResult, { try $0.reserveResult(try current($0, $1), name: "r") }),
+            (.complete, { [now] in try $0.complete(try current($0, $1), resultName: "r", now: now) }),
+            (.fail, { [now] in try $0.fail(try current($0, $1), error: "e", bundlePath: "/q", now: now) }),
+            (.retryLater, { [now] in try $0.retryLater(try current($0, $1), error: "e", notBefore: now, countsAttempt: true) }),
+            (.requeue, { try $0.requeue(try current($0, $1)) }),
+            (.markCancelled, { [now] in try $0.markCancelled(try current($0, $1), bundlePath: "/q", now: now) }),
             (.cancel, { [now] in _ = try $0.cancel(id: $1, now: now) }),
             (.retry, { _ = try $0.retry(id: $1) }),
         ]
@@ -69,16 +76,16 @@ struct JobQueueConformance {
     func claims_takeJobsInOrder_andProgressIsKeptWhileRunning() throws {
         let queue = try open()
         let a = try enqueue(queue, "a"); try enqueue(queue, "b")
-        let first = try XCTUnwrap(try queue.claimNext(now: now))
+        let first = try XCTUnwrap(try queue.claimNext(now: now, holder: holder))
         XCTAssertEqual([first.name, first.state.rawValue], ["a", "running"])
         XCTAssertEqual(first.startedAt, now)
         let progress = JobProgress(epoch: 2, epochs: 5, batch: 3, batches: 10, etaSeconds: 60, metrics: ["train_loss": 0.5])
-        try queue.recordProgress(id: a.id, progress)
+        try queue.recordProgress(try current(queue, a.id), progress)
         XCTAssertEqual(try queue.job(id: a.id)?.progress, progress)
-        XCTAssertEqual(try queue.claimNext(now: now)?.name, "b")
-        XCTAssertNil(try queue.claimNext(now: now), "nothing left")
-        try queue.complete(id: a.id, resultName: "a", now: now)
-        try queue.recordProgress(id: a.id, JobProgress(epoch: 9, epochs: 9, batch: 0, batches: 0, etaSeconds: nil, metrics: [:]))
+        XCTAssertEqual(try queue.claimNext(now: now, holder: holder)?.name, "b")
+        XCTAssertNil(try queue.claimNext(now: now, holder: holder), "nothing left")
+        try queue.complete(try current(queue, a.id), resultName: "a", now: now)
+        try queue.recordProgress(try current(queue, a.id), JobProgress(epoch: 9, epochs: 9, batch: 0, batches: 0, etaSeconds: nil, metrics: [:]))
         XCTAssertEqual(try queue.job(id: a.id)?.progress, progress, "a finished job's progress stays as it ended")
         XCTAssertEqual(try queue.counts(), [.queued: 0, .running: 1, .done: 1, .failed: 0, .cancelled: 0])
     }
@@ -86,12 +93,12 @@ struct JobQueueConformance {
     func retryLater_waitsForItsTime_andCountsOnlyTheJobsOwnFailures() throws {
         let queue = try open()
         let job = try enqueue(queue, "a")
-        _ = try queue.claimNext(now: now)
-        try queue.retryLater(id: job.id, error: "diverged", notBefore: now + 60, countsAttempt: true)
-        XCTAssertNil(try queue.claimNext(now: now + 59), "not before its time")
-        XCTAssertEqual(try queue.claimNext(now: now + 60)?.attempts, 1)
-        try queue.retryLater(id: job.id, error: "disk full", notBefore: now + 60, countsAttempt: false)
-        let again = try XCTUnwrap(try queue.claimNext(now: now + 61))
+        _ = try queue.claimNext(now: now, holder: holder)
+        try queue.retryLater(try current(queue, job.id), error: "diverged", notBefore: now + 60, countsAttempt: true)
+        XCTAssertNil(try queue.claimNext(now: now + 59, holder: holder), "not before its time")
+        XCTAssertEqual(try queue.claimNext(now: now + 60, holder: holder)?.attempts, 1)
+        try queue.retryLater(try current(queue, job.id), error: "disk full", notBefore: now + 60, countsAttempt: false)
+        let again = try XCTUnwrap(try queue.claimNext(now: now + 61, holder: holder))
         XCTAssertEqual(again.attempts, 1, "a full disk is not the job's fault")
         XCTAssertEqual(again.error, "disk full")
     }
@@ -103,24 +110,24 @@ struct JobQueueConformance {
         let original = try enqueue(queue, "a", hash: "h")
         let copy = try enqueue(queue, "a-copy", hash: "h")
         XCTAssertEqual(copy.duplicateOf, original.id)
-        XCTAssertEqual(try queue.claimNext(now: now)?.id, original.id)
-        XCTAssertNil(try queue.claimNext(now: now), "the copy waits while the original runs")
-        try queue.fail(id: original.id, error: "broken", bundlePath: "/q", now: now)
+        XCTAssertEqual(try queue.claimNext(now: now, holder: holder)?.id, original.id)
+        XCTAssertNil(try queue.claimNext(now: now, holder: holder), "the copy waits while the original runs")
+        try queue.fail(try current(queue, original.id), error: "broken", bundlePath: "/q", now: now)
         XCTAssertNil(try enqueue(queue, "third", hash: "h").duplicateOf, "a failed original is not reused, and a copy is never an original")
         try queue.detachDuplicate(id: copy.id)
         XCTAssertNil(try queue.job(id: copy.id)?.duplicateOf)
-        XCTAssertEqual(try queue.claimNext(now: now)?.id, copy.id)
+        XCTAssertEqual(try queue.claimNext(now: now, holder: holder)?.id, copy.id)
         XCTAssertNil(try enqueue(queue, "other", hash: "other").duplicateOf)
     }
 
     func cancel_queuedAtOnce_runningAtTheNextBatch_andRetryQueuesAgain() throws {
         let queue = try open()
         let a = try enqueue(queue, "a"), b = try enqueue(queue, "b")
-        _ = try queue.claimNext(now: now)
+        _ = try queue.claimNext(now: now, holder: holder)
         XCTAssertEqual(try queue.cancel(id: b.id, now: now).state, .cancelled)
         XCTAssertEqual(try queue.cancel(id: a.id, now: now).state, .running, "a running job only gets the request")
         XCTAssertTrue(try queue.isCancelRequested(id: a.id))
-        try queue.markCancelled(id: a.id, bundlePath: "/quarantine/a", now: now)
+        try queue.markCancelled(try current(queue, a.id), bundlePath: "/quarantine/a", now: now)
         XCTAssertTrue(try queue.relocateCancelledBundle(id: b.id, from: "/spool/b", to: "/quarantine/b"))
         XCTAssertFalse(try queue.relocateCancelledBundle(id: b.id, from: "/spool/b", to: "/elsewhere"), "recorded elsewhere already")
         let retried = try queue.retry(id: a.id)
@@ -137,11 +144,72 @@ struct JobQueueConformance {
     func interruptedJobs_goBackToTheQueue_fromAnotherConnection() throws {
         let queue = try open()
         try enqueue(queue, "a"); try enqueue(queue, "b")
-        _ = try queue.claimNext(now: now)
+        _ = try queue.claimNext(now: now, holder: holder)
         let reopened = try reopen(queue)
-        XCTAssertEqual(try reopened.requeueInterrupted().map(\.name), ["a"])
+        XCTAssertEqual(try reopened.requeueInterrupted(host: holder.host).map(\.name), ["a"])
         XCTAssertEqual(try reopened.jobs(state: .queued).map(\.name), ["a", "b"])
-        XCTAssertEqual(try reopened.claimNext(now: now)?.name, "a", "it runs again first")
+        XCTAssertEqual(try reopened.claimNext(now: now, holder: holder)?.name, "a", "it runs again first")
+    }
+
+    /// A claim leases the job to its holder in the next generation; a lease that runs out
+    /// without renewal makes the job another host's at the next claim, and from then on every
+    /// write of the old holder is refused and changes nothing (fencing), whatever it tries.
+    func expiredLeases_passTheJobToTheNextClaimer_andFenceTheOldHolder() throws {
+        let queue = try open()
+        let elsewhere = try reopen(queue)
+        let a = try enqueue(queue, "a")
+        let first = try XCTUnwrap(try queue.claimNext(now: now, holder: holder))
+        XCTAssertEqual(first.generation, 1)
+        XCTAssertEqual(first.lease, JobLease(host: "host-a", pid: 101, expiresAt: now + 60))
+        XCTAssertNil(try elsewhere.claimNext(now: now + 30, holder: otherHost), "the lease holds")
+        XCTAssertEqual(try queue.renewLease(first.claim, now: now + 50, duration: 60).lease?.expiresAt, now + 110)
+        XCTAssertNil(try elsewhere.claimNext(now: now + 100, holder: otherHost), "renewed: it still holds")
+        let second = try XCTUnwrap(try elsewhere.claimNext(now: now + 111, holder: otherHost))
+        XCTAssertEqual([second.id, second.generation], [a.id, 3], "expired (generation 2), then claimed (3)")
+        XCTAssertEqual(second.lease, JobLease(host: "host-b", pid: 202, expiresAt: now + 171))
+        XCTAssertEqual(second.startedAt, now, "it started when it was first claimed")
+
+        let stale = first.claim
+        let ownerMoves: [(JobAction, () throws -> Void)] = [
+            (.renew, { [now] in _ = try queue.renewLease(stale, now: now + 112, duration: 60) }),
+            (.recordProgress, { try queue.recordProgress(stale, JobProgress(epoch: 1, epochs: 2, batch: 0, batches: 1, etaSeconds: nil, metrics: [:])) }),
+            (.reserveResult, { try queue.reserveResult(stale, name: "a") }),
+            (.complete, { [now] in try queue.complete(stale, resultName: "a", now: now + 112) }),
+            (.fail, { [now] in try queue.fail(stale, error: "e", bundlePath: "/q", now: now + 112) }),
+            (.retryLater, { [now] in try queue.retryLater(stale, error: "e", notBefore: now, countsAttempt: true) }),
+            (.requeue, { try queue.requeue(stale) }),
+            (.markCancelled, { [now] in try queue.markCancelled(stale, bundlePath: "/q", now: now + 112) }),
+        ]
+        for (action, move) in ownerMoves {
+            XCTAssertThrowsError(try move(), "\(action.rawValue) by the old holder") { error in
+                XCTAssertEqual(error as? PipelineError, .leaseLost(stale, now: 3, holder: second.lease, state: .running, action: action))
+                XCTAssertTrue("\(error)".contains("host-b (pid 202) holds it in generation 3"), "\(error)")
+            }
+            XCTAssertEqual(try queue.job(id: a.id), second, "a refused \(action.rawValue) changes nothing")
+        }
+        try elsewhere.complete(second.claim, resultName: "a", now: now + 120)
+        let done = try XCTUnwrap(try queue.job(id: a.id))
+        XCTAssertEqual(done.state, .done)
+        XCTAssertNil(done.lease, "a finished job is nobody's")
+        XCTAssertThrowsError(try queue.reserveResult(stale, name: "a-2")) { error in
+            XCTAssertEqual(error as? PipelineError, .leaseLost(stale, now: 3, holder: nil, state: .done, action: .reserveResult))
+        }
+    }
+
+    /// A daemon that starts again takes back the jobs its host name held, and no other host's.
+    func interruptedJobs_areOnlyThoseOfTheHostThatStartsAgain() throws {
+        let queue = try open()
+        try enqueue(queue, "a"); try enqueue(queue, "b")
+        let mine = try XCTUnwrap(try queue.claimNext(now: now, holder: holder))
+        let theirs = try XCTUnwrap(try reopen(queue).claimNext(now: now, holder: otherHost))
+        let restarted = try reopen(queue)
+        let interrupted = try restarted.requeueInterrupted(host: "host-a")
+        XCTAssertEqual(interrupted.map(\.name), ["a"])
+        XCTAssertEqual(interrupted.first?.generation, 2)
+        XCTAssertNil(interrupted.first?.lease)
+        XCTAssertEqual(try restarted.job(id: theirs.id), theirs, "host-b's job is untouched")
+        XCTAssertThrowsError(try queue.recordProgress(mine.claim, JobProgress(epoch: 1, epochs: 1, batch: 0, batches: 1, etaSeconds: nil, metrics: [:])))
+        XCTAssertEqual(try restarted.claimNext(now: now, holder: holder)?.generation, 3)
     }
 
     func twoConnectionsClaimingAtOnce_neverTakeOneJobTwice() throws {
@@ -150,11 +218,11 @@ struct JobQueueConformance {
         let other = try reopen(queue)
         let claimed = Mutex<[Int64]>([])
         let failures = Mutex<[String]>([])
-        let now = self.now
+        let (now, holder) = (self.now, self.holder)
         DispatchQueue.concurrentPerform(iterations: 4) { worker in
             let mine = worker % 2 == 0 ? queue : other
             do {
-                while let job = try mine.claimNext(now: now) { claimed.withLock { $0.append(job.id) } }
+                while let job = try mine.claimNext(now: now, holder: holder) { claimed.withLock { $0.append(job.id) } }
             } catch {
                 failures.withLock { $0.append("\(error)") }
             }
@@ -177,20 +245,20 @@ struct JobQueueConformance {
         XCTAssertEqual(cancelled.supersededBy, newer.id)
         XCTAssertTrue(cancelled.error?.contains("superseded by job \(newer.id)") == true)
         XCTAssertEqual(newer.source, "1:2:3:4.5")
-        XCTAssertEqual(try queue.claimNext(now: now)?.id, newer.id, "the superseded job never runs")
-        try queue.complete(id: newer.id, resultName: "queued", now: now)
+        XCTAssertEqual(try queue.claimNext(now: now, holder: holder)?.id, newer.id, "the superseded job never runs")
+        try queue.complete(try current(queue, newer.id), resultName: "queued", now: now)
 
         let running = try enqueue(queue, "running")
-        _ = try queue.claimNext(now: now)
+        _ = try queue.claimNext(now: now, holder: holder)
         let second = try replacement(of: running, "running-finished")
         XCTAssertEqual(try queue.job(id: running.id)?.state, .running)
         XCTAssertTrue(try queue.isCancelRequested(id: running.id), "a running job stops at its next batch")
         XCTAssertEqual(try queue.job(id: running.id)?.supersededBy, second.id)
 
         let failedJob = try enqueue(queue, "failed", hash: "truncated")
-        XCTAssertEqual(try queue.claimNext(now: now)?.id, second.id)
-        XCTAssertEqual(try queue.claimNext(now: now)?.id, failedJob.id)
-        try queue.fail(id: failedJob.id, error: "truncated gzip", bundlePath: "/quarantine/f", now: now)
+        XCTAssertEqual(try queue.claimNext(now: now, holder: holder)?.id, second.id)
+        XCTAssertEqual(try queue.claimNext(now: now, holder: holder)?.id, failedJob.id)
+        try queue.fail(try current(queue, failedJob.id), error: "truncated gzip", bundlePath: "/quarantine/f", now: now)
         let third = try replacement(of: failedJob, "truncated")
         XCTAssertEqual(try queue.job(id: failedJob.id)?.state, .failed)
         XCTAssertEqual(try queue.job(id: failedJob.id)?.supersededBy, third.id)
@@ -209,12 +277,12 @@ struct JobQueueConformance {
         let queue = try open()
         for name in ["a", "a", "b"] {
             let job = try enqueue(queue, name, hash: UUID().uuidString)
-            _ = try queue.claimNext(now: now)
-            try queue.fail(id: job.id, error: "bad", bundlePath: "/q", now: now)
+            _ = try queue.claimNext(now: now, holder: holder)
+            try queue.fail(try current(queue, job.id), error: "bad", bundlePath: "/q", now: now)
         }
         let old = try enqueue(queue, "a", hash: "old")
-        _ = try queue.claimNext(now: now)
-        try queue.fail(id: old.id, error: "bad", bundlePath: "/q", now: now - 7200)
+        _ = try queue.claimNext(now: now, holder: holder)
+        try queue.fail(try current(queue, old.id), error: "bad", bundlePath: "/q", now: now - 7200)
         try enqueue(queue, "a", hash: "waiting")
         try enqueue(queue, "c", hash: "other")
         XCTAssertEqual(try queue.failureCount(since: now - 3600, fileName: "a.tar.gz"), FailureCount(failed: 2, unfinished: 1))

@@ -41,6 +41,8 @@ final class PostgresJobQueueTests: XCTestCase {
     func test_sameContent_pointsAtTheFirstJob_andWaitsUntilItIsFinished() throws { try conformance.sameContent_pointsAtTheFirstJob_andWaitsUntilItIsFinished() }
     func test_cancel_queuedAtOnce_runningAtTheNextBatch_andRetryQueuesAgain() throws { try conformance.cancel_queuedAtOnce_runningAtTheNextBatch_andRetryQueuesAgain() }
     func test_interruptedJobs_goBackToTheQueue_fromAnotherConnection() throws { try conformance.interruptedJobs_goBackToTheQueue_fromAnotherConnection() }
+    func test_expiredLeases_passTheJobToTheNextClaimer_andFenceTheOldHolder() throws { try conformance.expiredLeases_passTheJobToTheNextClaimer_andFenceTheOldHolder() }
+    func test_interruptedJobs_areOnlyThoseOfTheHostThatStartsAgain() throws { try conformance.interruptedJobs_areOnlyThoseOfTheHostThatStartsAgain() }
     func test_twoConnectionsClaimingAtOnce_neverTakeOneJobTwice() throws { try conformance.twoConnectionsClaimingAtOnce_neverTakeOneJobTwice() }
     func test_superseding_cancelsAQueuedJob_stopsARunningOne_andMarksAFinishedOne() throws { try conformance.superseding_cancelsAQueuedJob_stopsARunningOne_andMarksAFinishedOne() }
     func test_jobBySource_findsTheNewestJobTakenFromThatFile() throws { try conformance.jobBySource_findsTheNewestJobTakenFromThatFile() }

@@ -38,7 +38,7 @@ final class SQLiteJobQueueTests: XCTestCase {
         XCTAssertThrowsError(try SQLiteJobQueue(path: path), "a file that is not a database does not open")
         let working = try SQLiteJobQueue(path: folder.appendingPathComponent("q2.sqlite").path)
         try working.database.write { db in try db.execute(sql: "DROP TABLE jobs") }
-        XCTAssertThrowsError(try working.claimNext(now: now)) { error in
+        XCTAssertThrowsError(try working.claimNext(now: now, holder: LeaseHolder(host: "h", duration: 60))) { error in
             guard case .queue(let location, let step, let reason)? = error as? PipelineError else { return XCTFail("\(error)") }
             XCTAssertEqual(location, working.path)
             XCTAssertEqual(step, "claim a job")
@@ -102,6 +102,8 @@ final class SQLiteJobQueueConformanceTests: XCTestCase {
     func test_sameContent_pointsAtTheFirstJob_andWaitsUntilItIsFinished() throws { try conformance.sameContent_pointsAtTheFirstJob_andWaitsUntilItIsFinished() }
     func test_cancel_queuedAtOnce_runningAtTheNextBatch_andRetryQueuesAgain() throws { try conformance.cancel_queuedAtOnce_runningAtTheNextBatch_andRetryQueuesAgain() }
     func test_interruptedJobs_goBackToTheQueue_fromAnotherConnection() throws { try conformance.interruptedJobs_goBackToTheQueue_fromAnotherConnection() }
+    func test_expiredLeases_passTheJobToTheNextClaimer_andFenceTheOldHolder() throws { try conformance.expiredLeases_passTheJobToTheNextClaimer_andFenceTheOldHolder() }
+    func test_interruptedJobs_areOnlyThoseOfTheHostThatStartsAgain() throws { try conformance.interruptedJobs_areOnlyThoseOfTheHostThatStartsAgain() }
     func test_twoConnectionsClaimingAtOnce_neverTakeOneJobTwice() throws { try conformance.twoConnectionsClaimingAtOnce_neverTakeOneJobTwice() }
     func test_superseding_cancelsAQueuedJob_stopsARunningOne_andMarksAFinishedOne() throws { try conformance.superseding_cancelsAQueuedJob_stopsARunningOne_andMarksAFinishedOne() }
     func test_jobBySource_findsTheNewestJobTakenFromThatFile() throws { try conformance.jobBySource_findsTheNewestJobTakenFromThatFile() }

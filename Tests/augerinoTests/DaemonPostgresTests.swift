@@ -41,7 +41,7 @@ final class DaemonPostgresTests: XCTestCase {
         try other.write(contentsOf: Data(queueSection.utf8))
         try other.close()
         try second.start()
-        second.waitUntil("the second daemon exits") { second.logText.contains("another augerino daemon is using it") }
+        second.waitUntil("the second daemon exits") { second.logText.contains("another augerino daemon with host name") }
         XCTAssertNotEqual(second.stop().status, 0, "refused, so it exits with an error")
         XCTAssertEqual(daemon.stop().status, 0)
     }
