@@ -68,7 +68,7 @@ public enum Daemon {
             var lock: Int32 = -1
             do {
                 for folder in [configuration.inbox, configuration.outbox] { try createFolder(folder) }
-                let state = StateDirectory(configuration.state)
+                let state = configuration.stateDirectory
                 try state.create()
                 lock = try state.lock()
                 let queue = try configuration.openQueue(state: state)
@@ -82,7 +82,7 @@ public enum Daemon {
                     logger.notice("removed spool/\(name), a copy from the inbox that a stop interrupted; its file is still in the inbox and is taken again")
                 }
                 // A crash between a job's completion and the removal of its bundle leaves the bundle behind.
-                for job in try queue.jobs(state: .done) where job.bundlePath.hasPrefix(state.spool.path + "/") { unlink(job.bundlePath) }
+                for job in try queue.jobs(state: .done) where state.isInSpool(job.bundlePath) { unlink(job.bundlePath) }
                 if let leftovers = try? FileManager.default.contentsOfDirectory(atPath: state.work.path) {
                     for name in leftovers { try? FileManager.default.removeItem(at: state.work.appendingPathComponent(name)) }
                 }

@@ -11,6 +11,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var inbox: URL
     public var outbox: URL
     public var state: URL
+    /// `shared_state =`: a folder every host reaches (an NFS mount, say) for the spool, the
+    /// quarantine, checkpoints and finished results, when many hosts share a PostgreSQL queue.
+    public var sharedState: URL?
+    /// The state folder as the daemon and its commands use it: the host's own, with the shared
+    /// part under `sharedState` when set.
+    public var stateDirectory: StateDirectory { StateDirectory(state, shared: sharedState, host: hostName) }
     /// Jobs trained at the same time.
     public var workers = 1
     /// Kernel threads per worker (nil: all cores shared among the workers).
@@ -152,6 +158,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
             guard !value.isEmpty else { throw fail("\"\(name)\" has no value") }
             try configuration.apply(key, value, folder: folder, fail: fail)
         }
+        if configuration.sharedState != nil, configuration.queue == .sqlite {
+            throw PipelineError.configuration(file: file, line: 0, rule: "\"shared_state\" is for many hosts on one PostgreSQL queue, and this file has no [queue] url; set one, or remove shared_state")
+        }
         return configuration
     }
 
@@ -183,7 +192,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// Every key, as `section.name` (top-level keys have no section).
     enum Key: String, CaseIterable {
-        case inbox, outbox, state
+        case inbox, outbox, state, sharedState = "shared_state"
         case workers = "daemon.workers", threads = "daemon.threads", rescanInterval = "daemon.rescan_interval"
         case settleTime = "daemon.settle_time", logLevel = "daemon.log_level", maxAttempts = "daemon.max_attempts"
         case retryBackoff = "daemon.retry_backoff", retryBackoffMax = "daemon.retry_backoff_max", shutdownTimeout = "daemon.shutdown_timeout"
@@ -231,6 +240,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case .inbox: inbox = path()
         case .outbox: outbox = path()
         case .state: state = path()
+        case .sharedState: sharedState = path()
         case .workers: workers = try integer(1...64)
         case .threads: threads = try integer(0...1024).nonZero
         case .rescanInterval: rescanInterval = try seconds(0.1...86_400)

@@ -83,7 +83,7 @@ extension Inbox {
     private func retire(superseded old: Job) {
         switch old.state {
         case .cancelled:
-            if old.bundlePath.hasPrefix(state.spool.path + "/") { unlink(old.bundlePath) }
+            if state.isInSpool(old.bundlePath) { unlink(old.bundlePath) }
         case .failed:
             if let name = old.resultName, outbox.withdraw(name, job: old.id) {
                 logger.notice("job \(old.id): withdrew outbox/\(name) (its file was not finished when taken; job \(old.supersededBy ?? 0) has the finished one)")

@@ -6,7 +6,7 @@ public enum JobAction: String, Sendable, CaseIterable {
     /// A worker takes a queued job whose time has come, with a lease and the next generation.
     case claim
     /// The running job's worker extends its lease.
-    case renew = "renew the lease"
+    case renew
     /// A running job's progress (or its checkpoint) is recorded.
     case recordProgress = "record progress"
     /// The worker names the result before it renames it into the outbox.

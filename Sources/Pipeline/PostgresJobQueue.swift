@@ -61,7 +61,7 @@ public final class PostgresJobQueue: JobQueue {
     }
 
     private func connect() throws -> PostgresConnection {
-        let configuration: PostgresConnection.Configuration
+        var configuration: PostgresConnection.Configuration
         switch settings.endpoint {
         case let .tcp(host, port):
             let tls: PostgresConnection.Configuration.TLS
@@ -74,10 +74,13 @@ public final class PostgresJobQueue: JobQueue {
         case .socket:
             configuration = .init(unixSocketPath: settings.socketPath!, username: settings.user, password: settings.password, database: settings.database)
         }
+        var options = configuration.options
+        options.connectTimeout = .seconds(Int64(Self.answerTimeout))
+        configuration.options = options
         let connection = try PostgresConnection.connect(on: PostgresConnection.defaultEventLoopGroup.any(), configuration: configuration,
                                                         id: nextConnectionID.add(1, ordering: .relaxed).oldValue, logger: logger).wait()
         do {
-            _ = try connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \"\(settings.schema)\""), logger: logger).wait()
+            _ = try Self.answer(connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \"\(settings.schema)\""), logger: logger), on: connection)
         } catch {
             Self.close(connection)
             throw error
@@ -102,7 +105,7 @@ public final class PostgresJobQueue: JobQueue {
             idle.withLock { $0.append(connection) }
             return result
         } catch {
-            if !connection.isClosed, (try? session.execute("ROLLBACK")) != nil {
+            if !(error is Unanswered), !connection.isClosed, (try? session.execute("ROLLBACK")) != nil {
                 idle.withLock { $0.append(connection) }
             } else {
                 Self.close(connection)
@@ -134,6 +137,31 @@ public final class PostgresJobQueue: JobQueue {
         static func time(_ date: Date?) -> Value { .real(date?.timeIntervalSince1970) }
     }
 
+    /// How long a statement may go unanswered before its connection is given up: a server
+    /// cut off by the network never answers, and a worker must not wait on it for TCP's
+    /// minutes while its job's lease runs out.
+    public static let answerTimeout: TimeInterval = 10
+
+    /// Waits for `future` at most `answerTimeout`; past that the connection is closed (which
+    /// fails whatever still waits on it) and the wait ends with a sentence.
+    static func answer<T: Sendable>(_ future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<T, Error>?>(nil)
+        future.whenComplete { outcome in
+            result.withLock { $0 = outcome }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + answerTimeout) == .success else {
+            connection.close().whenComplete { _ in }
+            throw Unanswered()
+        }
+        return try result.withLock { $0! }.get()
+    }
+
+    struct Unanswered: Error, CustomStringConvertible {
+        var description: String { "the server did not answer within \(Int(PostgresJobQueue.answerTimeout)) s (the network or the server is down); the connection was closed" }
+    }
+
     /// One transaction's statements.
     struct Session {
         let connection: PostgresConnection
@@ -149,7 +177,7 @@ public final class PostgresJobQueue: JobQueue {
                 case .texts(let texts): bindings.append(texts)
                 }
             }
-            return try connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).wait()
+            return try PostgresJobQueue.answer(connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger), on: connection)
         }
 
         /// Runs a statement; returns the rows it changed.

@@ -10,18 +10,37 @@ import Foundation
 ///     checkpoints/<job>.checkpoint  a job's last finished epoch
 ///     finished/<job>/               a job's result until it is published (a publish that
 ///                                   failed for the machine's sake is retried from it)
+///
+/// With `shared_state =` (many hosts on one PostgreSQL queue) the folders every host must
+/// reach live there instead: `SHARED/spool/<host name>/` (each host copies into its own, so a
+/// host that starts never mistakes another's copy in progress for its own leftover),
+/// `SHARED/quarantine/`, `SHARED/checkpoints/` and `SHARED/finished/`; the lock, the work
+/// folders (and an unused SQLite queue) stay in the host's own state folder.
 public struct StateDirectory: Sendable {
     public let root: URL
+    /// Where the folders every host reaches live: `root` itself unless `shared_state` is set.
+    public let shared: URL
+    /// This host's spool: `shared/spool/<host>` with a shared state folder, else `root/spool`.
+    public let spool: URL
 
-    public init(_ root: URL) { self.root = root }
+    public init(_ root: URL, shared: URL? = nil, host: String = LeaseHolder.machineHostName) {
+        self.root = root
+        self.shared = shared ?? root
+        spool = shared == nil ? root.appendingPathComponent("spool") : self.shared.appendingPathComponent("spool").appendingPathComponent(host)
+    }
 
     public var queuePath: String { root.appendingPathComponent("queue.sqlite").path }
     public var lockPath: String { root.appendingPathComponent("daemon.lock").path }
-    public var spool: URL { root.appendingPathComponent("spool") }
-    public var quarantine: URL { root.appendingPathComponent("quarantine") }
+    /// Every host's spool (with a shared state folder, the parent of each host's own).
+    public var spools: URL { shared.appendingPathComponent("spool") }
+    public var quarantine: URL { shared.appendingPathComponent("quarantine") }
     public var work: URL { root.appendingPathComponent("work") }
-    public var checkpoints: URL { root.appendingPathComponent("checkpoints") }
-    public var finished: URL { root.appendingPathComponent("finished") }
+    public var checkpoints: URL { shared.appendingPathComponent("checkpoints") }
+    public var finished: URL { shared.appendingPathComponent("finished") }
+
+    /// Whether `path` is a bundle in a spool (this host's or, with a shared state folder,
+    /// another's): the daemon's own copy, which it moves and removes.
+    public func isInSpool(_ path: String) -> Bool { path.hasPrefix(spools.path + "/") }
 
     /// A claim's own work folder: a worker that lost its lease never shares one with the job's next holder.
     public func workFolder(_ claim: JobClaim) -> URL { work.appendingPathComponent("\(claim.id).\(claim.generation)") }
@@ -34,7 +53,8 @@ public struct StateDirectory: Sendable {
     /// - Throws: `PipelineError.io` naming the folder.
     public func create() throws {
         try createFolder(root)
-        for folder in [spool, quarantine, work, checkpoints, finished] {
+        if shared != root { try createFolder(shared) }
+        for folder in [spools, spool, quarantine, work, checkpoints, finished] {
             try createFolder(folder, mode: 0o700)
             _ = chmod(folder.path, 0o700)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// Supervising one job's child process: its events become progress in the queue, STATUS= and
 /// log lines; a cancel or a stop becomes SIGTERM (SIGKILL after `shutdown_timeout`); silence
@@ -31,9 +32,14 @@ extension Worker {
 
         var stage = "extract", detail: String? = nil
         var final: JobEvent?
-        var lastWord = Date(), lastCancelCheck = Date.distantPast
+        var lastWord = Date()
         var stopAsked: Date?, cancelled = false, hung = false, killed = false
-        var lease = LeaseKeeper(job: job, duration: configuration.leaseDuration)
+        // Every exchange with the queue on a thread of its own: a queue that does not answer
+        // never holds up this loop (the child's events, its stop, the lease's deadline).
+        let link = RunningJobLink(job: job, duration: configuration.leaseDuration, queue: queue, logger: logger) { [self] in
+            quarantineBundlesCancelledWhileQueued()  // jobs cancelled while they wait do not wait for this one to end
+        }
+        defer { link.finish() }
         while !child.ended {
             notifier.watchdog()  // the daemon is alive, whatever the child does
             let now = Date()
@@ -49,17 +55,11 @@ extension Worker {
                 hung = true
                 child.kill()
                 (stopAsked, killed) = (now, true)
-            } else if now.timeIntervalSince(lastCancelCheck) >= 0.25 {
-                lastCancelCheck = now
-                if (try? queue.isCancelRequested(id: job.id)) == true {
-                    cancelled = true
-                    child.askToStop()
-                    stopAsked = now
-                }
-                // Jobs cancelled while they wait do not wait for this one to end.
-                quarantineBundlesCancelledWhileQueued()
-            }
-            if stopAsked == nil, lease.renewIfDue(queue, now: now, logger: logger) != nil {
+            } else if link.isCancelRequested {
+                cancelled = true
+                child.askToStop()
+                stopAsked = now
+            } else if link.leaseLost(now: now) != nil {
                 child.askToStop()
                 stopAsked = now
             }
@@ -73,19 +73,19 @@ extension Worker {
                 logger.log(level: event.level.flatMap(Logger.Level.init(rawValue:)) ?? .info, "\(event.message ?? "")")
             case .progress:
                 guard let progress = event.progress else { break }
-                try? queue.recordProgress(job.claim, progress)
+                link.record(progress)
                 notifier.worker(index, status: String(format: "job %lld (%@): %@, %.0f%%, ETA %.0f s", job.id, job.name,
                                                       progress.phase ?? "epoch \(progress.epoch)/\(progress.epochs)",
                                                       progress.fraction * 100, progress.etaSeconds ?? 0))
             case .epoch:
-                if let progress = event.progress { try? queue.recordProgress(job.claim, progress) }
+                if let progress = event.progress { link.record(progress) }
                 logger.info("\(event.message ?? "job \(job.id): an epoch finished")")
             case .done, .failed, .stopped:
                 final = event
             }
         }
         let termination = child.waitForExit()
-        if let reason = lease.lost { return .leaseLost(reason) }
+        if let reason = link.leaseLost() { return .leaseLost(reason) }
 
         if let final {
             switch final.kind {
@@ -132,48 +132,106 @@ extension Worker {
     }
 }
 
-/// A running job's lease, renewed by the worker that supervises it: every quarter of the
-/// lease's duration. When the queue says the lease is no longer the worker's, or no renewal
-/// got through before the lease ran out (the queue unreachable), the lease is lost and the
-/// worker stops the job: from then on another host may hold it.
-struct LeaseKeeper {
+/// A running job's side of the queue, on a thread of its own while the worker supervises the
+/// job, so that a queue that does not answer (a server cut off by the network waits up to
+/// `PostgresJobQueue.answerTimeout` per statement) never holds up the supervisor: every quarter
+/// second it records the newest progress, reads the cancel request and runs `sweep`; every
+/// quarter of the lease's duration (every sixteenth after a failed try) it renews the lease.
+/// The lease is lost when the queue says it is no longer the worker's, or when no renewal got
+/// through and the lease is an eighth of its duration from running out; the supervisor asks
+/// `leaseLost` four times a second and stops the job then, so the job has stopped before
+/// another host may take it.
+final class RunningJobLink: Sendable {
     let claim: JobClaim
     let duration: TimeInterval
-    /// When the lease runs out unless renewed, as far as this worker knows.
-    private(set) var expiresAt: Date
-    private var lastTry: Date
-    private var failing = false
-    /// Why the lease was lost; nil while held.
-    private(set) var lost: String?
+    private struct State {
+        /// When the lease runs out unless renewed, as far as this worker knows.
+        var expiresAt: Date
+        /// Why the lease was lost; nil while held.
+        var lost: String?
+        var lastError: String?
+        /// When the renewal under way began (one that hangs on a server that does not answer).
+        var renewalSince: Date?
+        var cancelRequested = false
+        /// Progress not yet recorded.
+        var progress: JobProgress?
+        var finished = false
+    }
+    private let state: Mutex<State>
+    private let wake = DispatchSemaphore(value: 0)
 
-    init(job: Job, duration: TimeInterval) {
+    /// Starts the link for `job`, just claimed from `queue`.
+    init(job: Job, duration: TimeInterval, queue: any JobQueue, logger: Logger, sweep: @escaping @Sendable () -> Void) {
         (claim, self.duration) = (job.claim, duration)
-        expiresAt = job.lease?.expiresAt ?? Date() + duration
-        lastTry = Date()
+        state = Mutex(State(expiresAt: job.lease?.expiresAt ?? Date() + duration))
+        let thread = Thread { [self] in run(queue, logger: logger, sweep: sweep) }
+        thread.name = "augerino job \(job.id) queue link"
+        thread.start()
     }
 
-    /// Renews the lease when a quarter of its duration has passed since the last renewal (a
-    /// sixteenth after a failed try); returns why it was lost, when it was. A worker that could
-    /// not renew gives the lease up an eighth of its duration before it runs out, so the job
-    /// has stopped before another host may take it.
-    mutating func renewIfDue(_ queue: any JobQueue, now: Date, logger: Logger) -> String? {
-        guard lost == nil else { return lost }
-        guard now.timeIntervalSince(lastTry) >= (failing ? duration / 16 : duration / 4) else { return nil }
-        lastTry = now
-        do {
-            expiresAt = try queue.renewLease(claim, now: now, duration: duration).lease?.expiresAt ?? now + duration
-            failing = false
-        } catch {
-            failing = true
-            if case .leaseLost = error as? PipelineError {
-                lost = "\(error)"
-            } else if now + duration / 8 >= expiresAt {
-                lost = "\(claim): no renewal of its lease reached the queue before it was about to run out at \(expiresAt) (last error: \(error))"
-            } else {
-                logger.warning("\(claim): cannot renew its lease (\(error)); it runs out in \(Int(expiresAt.timeIntervalSince(now))) s unless a renewal gets through")
+    private func run(_ queue: any JobQueue, logger: Logger, sweep: () -> Void) {
+        var lastRenewal = Date(), failing = false
+        while true {
+            _ = wake.wait(timeout: .now() + 0.25)
+            if let progress = state.withLock({ state -> JobProgress? in defer { state.progress = nil }; return state.progress }) {
+                do { try queue.recordProgress(claim, progress) } catch { lose(error) }
+            }
+            if state.withLock({ $0.finished || $0.lost != nil }) { return }
+            if (try? queue.isCancelRequested(id: claim.id)) == true { state.withLock { $0.cancelRequested = true } }
+            sweep()
+            let now = Date()
+            guard now.timeIntervalSince(lastRenewal) >= (failing ? duration / 16 : duration / 4), !state.withLock({ $0.finished }) else { continue }
+            lastRenewal = now
+            state.withLock { $0.renewalSince = now }
+            defer { state.withLock { $0.renewalSince = nil } }
+            do {
+                let renewed = try queue.renewLease(claim, now: now, duration: duration)
+                state.withLock { $0.expiresAt = renewed.lease?.expiresAt ?? now + duration }
+                failing = false
+            } catch {
+                failing = true
+                guard !lose(error) else { continue }
+                let left = state.withLock { state -> TimeInterval in
+                    state.lastError = "\(error)"
+                    return state.expiresAt.timeIntervalSinceNow
+                }
+                logger.warning("\(claim): cannot renew its lease (\(error)); it runs out in \(max(0, Int(left))) s unless a renewal gets through")
             }
         }
-        return lost
+    }
+
+    /// Records the lease as lost when `error` says so; returns whether it did.
+    @discardableResult
+    private func lose(_ error: Error) -> Bool {
+        guard case .leaseLost = error as? PipelineError else { return false }
+        state.withLock { if $0.lost == nil { $0.lost = "\(error)" } }
+        return true
+    }
+
+    /// Hands progress to the link; only the newest is recorded.
+    func record(_ progress: JobProgress) {
+        state.withLock { $0.progress = progress }
+    }
+
+    /// Whether `augerino cancel` asked for the job to stop.
+    var isCancelRequested: Bool { state.withLock { $0.cancelRequested } }
+
+    /// Why the lease is lost, or nil while it holds.
+    func leaseLost(now: Date = Date()) -> String? {
+        state.withLock { state in
+            if state.lost == nil, !state.finished, now + duration / 8 >= state.expiresAt {
+                let why = state.renewalSince.map { "a renewal has waited \(Int(now.timeIntervalSince($0))) s for the queue's answer" }
+                    ?? state.lastError.map { "last error: \($0)" } ?? "no renewal was tried"
+                state.lost = "\(claim): no renewal of its lease reached the queue, and it runs out at \(state.expiresAt) (\(why))"
+            }
+            return state.lost
+        }
+    }
+
+    /// Ends the link (the job's child has ended); the worker talks to the queue itself from now on.
+    func finish() {
+        state.withLock { $0.finished = true }
+        wake.signal()
     }
 }
 

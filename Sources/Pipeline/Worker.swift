@@ -47,7 +47,7 @@ public final class Worker: Sendable {
         self.index = index
         self.executable = executable
         self.configuration = configuration
-        state = StateDirectory(configuration.state)
+        state = configuration.stateDirectory
         outbox = Outbox(configuration.outbox)
         (self.queue, self.notifier, self.logger, self.parallelism) = (queue, notifier, logger, parallelism)
     }
@@ -288,12 +288,12 @@ public final class Worker: Sendable {
         removeScratch(job, checkpoint: true)
         // The result holds the manifest and the hash; the bundle itself is done with (in the
         // spool, or in quarantine after a retried failure).
-        if job.bundlePath.hasPrefix(state.spool.path + "/") || job.bundlePath.hasPrefix(state.quarantine.path + "/") { unlink(job.bundlePath) }
+        if state.isInSpool(job.bundlePath) || job.bundlePath.hasPrefix(state.quarantine.path + "/") { unlink(job.bundlePath) }
     }
 
     /// Moves the job's bundle into quarantine; returns where it is now.
     private func quarantine(_ job: Job) -> String {
-        guard job.bundlePath.hasPrefix(state.spool.path) else { return job.bundlePath }
+        guard state.isInSpool(job.bundlePath) else { return job.bundlePath }
         let target = state.quarantine.appendingPathComponent(URL(fileURLWithPath: job.bundlePath).lastPathComponent).path
         do {
             try moveFile(job.bundlePath, to: target)
@@ -317,7 +317,7 @@ public final class Worker: Sendable {
             return true
         }) else { return }
         guard let cancelled = try? queue.jobs(state: .cancelled) else { return }
-        for job in cancelled where job.supersededBy == nil && job.bundlePath.hasPrefix(state.spool.path + "/")
+        for job in cancelled where job.supersededBy == nil && state.isInSpool(job.bundlePath)
             && FileManager.default.fileExists(atPath: job.bundlePath) {
             let target = quarantine(job)
             guard target != job.bundlePath else { continue }

@@ -23,7 +23,7 @@ private func readQueue(_ option: ConfigOption) throws -> (DaemonConfiguration, S
 
 private func stateFolder(_ option: ConfigOption) throws -> (DaemonConfiguration, StateDirectory) {
     let configuration = try option.load()
-    let state = StateDirectory(configuration.state)
+    let state = configuration.stateDirectory
     guard case .sqlite = configuration.queue else { return (configuration, state) }  // the queue is on its server
     guard FileManager.default.fileExists(atPath: state.queuePath) else {
         throw ValidationError("\(state.queuePath): no queue here yet; start `augerino daemon` with this configuration (\(configuration.source)) first")

@@ -16,8 +16,15 @@ public final class PostgresCluster {
     private let runAs: [String]
     private let bin: URL
 
+    /// Addresses the server listens on besides 127.0.0.1 (a test's private veth address).
+    private let extraAddresses: [String]
+    private var data: String { folder.appendingPathComponent("data").path }
+
     /// Starts a cluster, or throws `XCTSkip` with a sentence saying what is missing.
-    public init() throws {
+    /// - Parameter network: an address of this machine (a test's veth) for the server to listen
+    ///   on as well, and the subnet whose clients may log in with the password.
+    public init(network: (address: String, subnet: String)? = nil) throws {
+        extraAddresses = network.map { [$0.address] } ?? []
         guard let bin = Self.findBinaries() else {
             throw XCTSkip("PostgreSQL's server programs (initdb, pg_ctl) are not installed: `apt-get install postgresql` (.ci/run does)")
         }
@@ -43,13 +50,32 @@ public final class PostgresCluster {
             if getuid() == 0, let owner = getpwnam("postgres") { chown(passwordFile.path, owner.pointee.pw_uid, owner.pointee.pw_gid) }
             try run("initdb", ["-D", data, "-U", user, "--pwfile", passwordFile.path, "--auth-local=trust", "--auth-host=scram-sha-256",
                                "-E", "UTF8", "--no-sync", "--no-instructions"])
-            try run("pg_ctl", ["-D", data, "-l", folder.appendingPathComponent("server.log").path, "-w", "-t", "60", "-o",
-                               "-p \(port) -k \(folder.path) -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=60",
-                               "start"])
+            if let network {
+                let rules = try FileHandle(forWritingTo: URL(fileURLWithPath: data).appendingPathComponent("pg_hba.conf"))
+                try rules.seekToEnd()
+                try rules.write(contentsOf: Data("host all all \(network.subnet) scram-sha-256\n".utf8))
+                try rules.close()
+            }
+            try start()
         } catch {
             try? FileManager.default.removeItem(at: folder)
             throw error
         }
+    }
+
+    private func start() throws {
+        let addresses = (["127.0.0.1"] + extraAddresses).joined(separator: ",")
+        try run("pg_ctl", ["-D", data, "-l", folder.appendingPathComponent("server.log").path, "-w", "-t", "60", "-o",
+                           "-p \(port) -k \(folder.path) -c listen_addresses=\(addresses) -c fsync=off -c full_page_writes=off -c max_connections=100",
+                           "start"])
+    }
+
+    /// Stops the server at once (as a crash would: every connection dropped), waits `pause`
+    /// seconds and starts it again on the same port with the same data.
+    public func restart(after pause: Double = 1) throws {
+        try run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
+        usleep(UInt32(pause * 1_000_000))
+        try start()
     }
 
     /// Stops the server at once and removes its folder.

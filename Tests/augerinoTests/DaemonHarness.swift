@@ -10,7 +10,8 @@ import XCTest
 final class DaemonHarness {
     let root: URL
     var inbox: URL { root.appendingPathComponent("inbox") }
-    var outbox: URL { root.appendingPathComponent("outbox") }
+    /// The daemon's outbox: its own, or the fleet's shared one.
+    let outbox: URL
     var state: URL { root.appendingPathComponent("state") }
     var config: URL { root.appendingPathComponent("daemon.conf") }
     var log: URL { root.appendingPathComponent("daemon.log") }
@@ -19,6 +20,8 @@ final class DaemonHarness {
     /// Run the daemon (and `command`s asked to) as this user instead of the test's own
     /// (`DaemonHarness.unprivilegedUser()`); the scratch folder is given to it at `start()`.
     var user: UnprivilegedUser?
+    /// A command the daemon is started under (`ip netns exec NAME`), when not empty.
+    var launcher: [String] = []
 
     /// A user without privileges (nobody) that processes can be started as with setpriv.
     struct UnprivilegedUser {
@@ -65,15 +68,20 @@ final class DaemonHarness {
         return found ?? candidates[0].appendingPathComponent("augerino")
     }
 
-    /// - Parameter extraConfiguration: `[daemon]` lines; a key set here replaces the harness's own.
-    init(_ purpose: String, extraConfiguration: String = "") throws {
+    /// - Parameters:
+    ///   - extraConfiguration: `[daemon]` lines; a key set here replaces the harness's own.
+    ///   - fleet: a folder several daemons ("hosts") share: the outbox and `shared_state` are
+    ///     there (`fleet/outbox`, `fleet/state`); inbox and state stay the daemon's own.
+    init(_ purpose: String, extraConfiguration: String = "", fleet: URL? = nil) throws {
         root = try makeScratchFolder("daemon-\(purpose)")
-        for folder in [inbox, outbox] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        outbox = fleet?.appendingPathComponent("outbox") ?? root.appendingPathComponent("outbox")
+        for folder in [root.appendingPathComponent("inbox"), outbox] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
         let extra = extraConfiguration.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         let overridden = Set(extra.compactMap { $0.split(separator: "=").first?.trimmingCharacters(in: .whitespaces) })
         let defaults = ["threads = 1", "rescan_interval = 0.5", "settle_time = 0", "retry_backoff = 0.2", "retry_backoff_max = 1", "shutdown_timeout = 5"]
             .filter { !overridden.contains(String($0.split(separator: " ")[0])) }
-        try (["inbox = inbox", "outbox = outbox", "state = state", "[daemon]"] + defaults + extra + ["[training]", "probe_images = 4"])
+        let folders = fleet.map { ["outbox = \($0.path)/outbox", "shared_state = \($0.path)/state"] } ?? ["outbox = outbox"]
+        try (["inbox = inbox", "state = state"] + folders + ["[daemon]"] + defaults + extra + ["[training]", "probe_images = 4"])
             .joined(separator: "\n").write(to: config, atomically: false, encoding: .utf8)
     }
 
@@ -90,6 +98,10 @@ final class DaemonHarness {
         if let user {
             handOver(to: user)
             (process.executableURL, process.arguments) = user.wrap(Self.binary, process.arguments!)
+        }
+        if let program = launcher.first {
+            process.arguments = Array(launcher.dropFirst()) + [process.executableURL!.path] + process.arguments!
+            process.executableURL = URL(fileURLWithPath: program)
         }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
