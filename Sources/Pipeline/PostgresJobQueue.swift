@@ -226,6 +226,7 @@ public final class PostgresJobQueue: JobQueue {
             "ALTER TABLE jobs ADD COLUMN lease_host TEXT",
             "ALTER TABLE jobs ADD COLUMN lease_pid INTEGER",
             "ALTER TABLE jobs ADD COLUMN lease_expires_at DOUBLE PRECISION",
+            "CREATE INDEX jobs_by_lease ON jobs(state, lease_expires_at)",
         ]),
     ]
 
@@ -249,6 +250,13 @@ public final class PostgresJobQueue: JobQueue {
 
     /// The advisory lock migrations take ("augerino" in ASCII, as a number).
     static let migrationLock: Int64 = 0x6175_6765_7269_6E6F
+
+    /// Removes the queue's schema with every table in it: for a scratch schema a benchmark
+    /// made, never for a queue in use.
+    public func removeSchema() throws {
+        try transaction("remove the schema") { session in try session.execute("DROP SCHEMA \"\(settings.schema)\" CASCADE") }
+        for connection in idle.withLock({ connections in defer { connections = [] }; return connections }) { Self.close(connection) }
+    }
 
     /// The migrations applied, by version (for tests and `status`).
     public func appliedMigrations() throws -> [Int] {

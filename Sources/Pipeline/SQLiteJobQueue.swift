@@ -115,6 +115,7 @@ public struct SQLiteJobQueue: JobQueue {
                 ALTER TABLE jobs ADD COLUMN lease_host TEXT;
                 ALTER TABLE jobs ADD COLUMN lease_pid INTEGER;
                 ALTER TABLE jobs ADD COLUMN lease_expires_at REAL;
+                CREATE INDEX jobs_by_lease ON jobs(state, lease_expires_at);
                 """)
         }
         return migrator

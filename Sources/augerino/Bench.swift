@@ -10,6 +10,6 @@ struct Bench: ParsableCommand {
             stops with an error if they disagree; then it times. Compare with the reference \
             scripts in ../shared/bench measured in the same run (docs/performance.md).
             """,
-        subcommands: [BenchGemm.self, BenchConv.self, BenchTrain.self, BenchMNIST.self, BenchFidelity.self]
+        subcommands: [BenchGemm.self, BenchConv.self, BenchTrain.self, BenchMNIST.self, BenchFidelity.self, BenchQueue.self]
     )
 }

@@ -102,6 +102,26 @@ final class DaemonConfigurationTests: XCTestCase {
         }
     }
 
+    /// `shared_state`: spool (one folder per host), quarantine, checkpoints and finished results
+    /// on the shared folder; the lock, the work folders and the SQLite file stay the host's own.
+    func test_parse_sharedState_movesWhatEveryHostMustReach_andNeedsAPostgresQueue() throws {
+        let configuration = try DaemonConfiguration.parse("state = local\nshared_state = /mnt/fleet/state\n[queue]\nurl = postgresql://a@db/jobs\nhost_name = h2",
+                                                          file: "daemon.conf", folder: folder)
+        let state = configuration.stateDirectory
+        XCTAssertEqual(state.spool.path, "/mnt/fleet/state/spool/h2")
+        XCTAssertEqual([state.quarantine.path, state.checkpoints.path, state.finished.path],
+                       ["/mnt/fleet/state/quarantine", "/mnt/fleet/state/checkpoints", "/mnt/fleet/state/finished"])
+        XCTAssertEqual([state.work.path, state.lockPath], [folder.appendingPathComponent("local/work").path, folder.appendingPathComponent("local/daemon.lock").path])
+        XCTAssertTrue(state.isInSpool("/mnt/fleet/state/spool/h1/123--a.tar.gz"), "another host's spool is a spool too")
+        XCTAssertFalse(state.isInSpool("/mnt/fleet/state/quarantine/123--a.tar.gz"))
+        XCTAssertFalse(state.isInSpool("/mnt/fleet/state/spoolish/x"))
+        let alone = try DaemonConfiguration.parse("state = local", file: "d", folder: folder).stateDirectory
+        XCTAssertEqual(alone.spool.path, folder.appendingPathComponent("local/spool").path, "one host: the spool as before")
+        XCTAssertThrowsError(try DaemonConfiguration.parse("shared_state = /mnt/x", file: "daemon.conf", folder: folder)) { error in
+            XCTAssertTrue("\(error)".contains("\"shared_state\" is for many hosts on one PostgreSQL queue, and this file has no [queue] url"), "\(error)")
+        }
+    }
+
     func test_parse_ingestLimits_withDurationUnits_andZeroForNoLimit() throws {
         let text = """
             [daemon]
