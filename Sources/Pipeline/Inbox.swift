@@ -223,6 +223,12 @@ public final class Inbox: @unchecked Sendable {
             try syncFolder(state.spool)
             let job = try queue.enqueue(NewJob(name: Self.jobName(fileName: fileName), fileName: fileName, bundlePath: target,
                                                sha256: copy.sha256, source: source, supersedes: supersedes), now: Date())
+            guard job.bundlePath == target else {
+                // Another host sharing this inbox took the same file first: its job trains its copy.
+                unlink(target)
+                logger.info("\(folder.appendingPathComponent(fileName).path.escapingControlCharacters): taken already as job \(job.id) (the inbox is shared, and another host was first)")
+                return nil
+            }
             if let original = job.duplicateOf {
                 logger.info("job \(job.id): \(fileName) has the same content as job \(original) (sha256 \(copy.sha256.prefix(12))…); its result will point there")
             } else {

@@ -9,6 +9,10 @@ import Foundation
 public protocol JobQueue: Sendable {
     /// Records a bundle already copied into the spool. When a job with the same content is
     /// queued, running or done, the new job points at it (`duplicateOf`) and is not trained.
+    /// When a job was recorded from the same inbox file in the last hour (the same name,
+    /// content, inode, size and modification time, whatever the device: one file in an inbox
+    /// that several hosts share, seen through each host's mount), that job is returned and
+    /// nothing is recorded: the caller's copy is not the one the job trains.
     /// When `new.supersedes` names a job, that job is superseded in the same transaction
     /// (its inbox file was written again after it was taken): a queued one is cancelled, a
     /// running one asked to stop at its next batch, and every one records `supersededBy`.
@@ -96,6 +100,15 @@ extension JobQueue {
         try enqueue(NewJob(name: name, fileName: fileName, bundlePath: bundlePath, sha256: sha256), now: now)
     }
 }
+
+/// The part of an inbox file's identity (`InboxFile.Identity.text`: device, inode, size,
+/// modification time) that every host sharing the inbox sees alike: all but the device.
+func sharedInboxIdentity(_ source: String) -> String {
+    source.firstIndex(of: ":").map { String(source[source.index(after: $0)...]) } ?? source
+}
+
+/// How long after a take another host's take of the same inbox file is recognised as the same.
+let sameInboxFileWindow: TimeInterval = 3600
 
 /// Failed and unfinished jobs, for the inbox's limit on failures.
 public struct FailureCount: Sendable, Equatable {

@@ -377,6 +377,12 @@ public final class PostgresJobQueue: JobQueue {
             // One enqueue at a time, so two copies of one bundle arriving together still find
             // each other (claims and moves of other jobs go on).
             try session.execute("SELECT pg_advisory_xact_lock(\(Self.migrationLock) + 1)")
+            if let source = new.source, new.supersedes == nil, let taken = try session.jobs("""
+                SELECT \(Self.columns) FROM jobs WHERE file_name = $1 AND sha256 = $2 AND source IS NOT NULL
+                AND substr(source, strpos(source, ':') + 1) = $3 AND created_at >= $4 ORDER BY id LIMIT 1
+                """, [.text(new.fileName), .text(new.sha256), .text(sharedInboxIdentity(source)), .time(now - sameInboxFileWindow)]).first {
+                return taken  // the same inbox file, taken already (by another host sharing the inbox)
+            }
             let original = try session.query("""
                 SELECT id FROM jobs WHERE sha256 = $1 AND duplicate_of IS NULL AND state = ANY($2) AND id IS DISTINCT FROM $3
                 ORDER BY id LIMIT 1

@@ -217,6 +217,12 @@ public struct SQLiteJobQueue: JobQueue {
 
     public func enqueue(_ new: NewJob, now: Date) throws -> Job {
         try immediate("record a job") { db in
+            if let source = new.source, new.supersedes == nil, let taken = try Row.fetchOne(db, sql: """
+                SELECT * FROM jobs WHERE file_name = ? AND sha256 = ? AND source IS NOT NULL
+                AND substr(source, instr(source, ':') + 1) = ? AND created_at >= ? ORDER BY id LIMIT 1
+                """, arguments: [new.fileName, new.sha256, sharedInboxIdentity(source), (now - sameInboxFileWindow).timeIntervalSince1970]) {
+                return try Self.job(taken)  // the same inbox file, taken already (by another host sharing the inbox)
+            }
             let reusable = Self.states(Self.reusable)
             let original = try Int64.fetchOne(db, sql: """
                 SELECT id FROM jobs WHERE sha256 = ? AND duplicate_of IS NULL AND state IN (\(reusable.placeholders)) AND id IS NOT ?

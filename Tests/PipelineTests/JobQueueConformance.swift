@@ -265,6 +265,26 @@ struct JobQueueConformance {
         XCTAssertNil(third.duplicateOf, "not a duplicate of the job it replaces, even with the same content")
     }
 
+    /// One file in an inbox several hosts share, taken by two of them at once (each mount has
+    /// its own device number): the second take gets the first's job, and nothing is recorded.
+    /// The same bytes dropped again as another file (another inode or time) are a job of their own.
+    func theSameInboxFileTakenByTwoHosts_isOneJob() throws {
+        let queue = try open()
+        let first = try queue.enqueue(NewJob(name: "a", fileName: "a.tar.gz", bundlePath: "/spool/host-a/1--a.tar.gz", sha256: "h",
+                                             source: "64769:1234:3545:1800000000.5"), now: now)
+        let second = try reopen(queue).enqueue(NewJob(name: "a", fileName: "a.tar.gz", bundlePath: "/spool/host-b/2--a.tar.gz", sha256: "h",
+                                                      source: "41:1234:3545:1800000000.5"), now: now + 1)
+        XCTAssertEqual(second, first, "the first host's job, unchanged")
+        XCTAssertEqual(try queue.jobs(state: nil).count, 1)
+        let again = try queue.enqueue(NewJob(name: "a", fileName: "a.tar.gz", bundlePath: "/spool/host-a/3--a.tar.gz", sha256: "h",
+                                             source: "64769:1234:3545:1800000100.25"), now: now + 100)
+        XCTAssertNotEqual(again.id, first.id, "dropped again later: a new file")
+        XCTAssertEqual(again.duplicateOf, first.id, "with the same content as the first")
+        let late = try queue.enqueue(NewJob(name: "a", fileName: "a.tar.gz", bundlePath: "/spool/host-b/4--a.tar.gz", sha256: "h",
+                                            source: "41:1234:3545:1800000000.5"), now: now + 3601)
+        XCTAssertNotEqual(late.id, first.id, "after an hour the same identity is another file (its inode reused)")
+    }
+
     func jobBySource_findsTheNewestJobTakenFromThatFile() throws {
         let queue = try open()
         XCTAssertNil(try queue.job(source: "9:9:1:2.3"))

@@ -45,6 +45,7 @@ final class PostgresJobQueueTests: XCTestCase {
     func test_interruptedJobs_areOnlyThoseOfTheHostThatStartsAgain() throws { try conformance.interruptedJobs_areOnlyThoseOfTheHostThatStartsAgain() }
     func test_twoConnectionsClaimingAtOnce_neverTakeOneJobTwice() throws { try conformance.twoConnectionsClaimingAtOnce_neverTakeOneJobTwice() }
     func test_superseding_cancelsAQueuedJob_stopsARunningOne_andMarksAFinishedOne() throws { try conformance.superseding_cancelsAQueuedJob_stopsARunningOne_andMarksAFinishedOne() }
+    func test_theSameInboxFileTakenByTwoHosts_isOneJob() throws { try conformance.theSameInboxFileTakenByTwoHosts_isOneJob() }
     func test_jobBySource_findsTheNewestJobTakenFromThatFile() throws { try conformance.jobBySource_findsTheNewestJobTakenFromThatFile() }
     func test_failureCount_countsFailuresInTheWindowAndUnfinishedJobs_perNameOrAll() throws { try conformance.failureCount_countsFailuresInTheWindowAndUnfinishedJobs_perNameOrAll() }
 

@@ -32,13 +32,14 @@ final class DaemonFleetTests: XCTestCase {
         return (entries, Set(entries.filter { FileManager.default.fileExists(atPath: outbox.appendingPathComponent("\($0)/model.safetensors").path) }))
     }
 
-    func test_threeHosts_sixtyBundles_eachExactlyOnceInTheOutbox_throughAKillDashNineAndAServerRestart() throws {
+    func test_threeHosts_sixtyBundles_twoSharingAnInbox_eachExactlyOnceInTheOutbox_throughAKillDashNineAndAServerRestart() throws {
         let cluster = try PostgresCluster()
         defer { cluster.stop() }
         let fleet = try makeScratchFolder("fleet")
         defer { try? FileManager.default.removeItem(at: fleet) }
+        // host-0 and host-1 share one inbox (both watch it and race for every file); host-2 has its own.
         let hosts = try (0..<3).map { index -> DaemonHarness in
-            let daemon = try DaemonHarness("fleet-\(index)", fleet: fleet)
+            let daemon = try DaemonHarness("fleet-\(index)", fleet: fleet, sharedInbox: index < 2)
             try join(daemon, cluster, schema: "fleet", host: "host-\(index)")
             return daemon
         }
@@ -46,7 +47,7 @@ final class DaemonFleetTests: XCTestCase {
         for daemon in hosts { daemon.waitUntilReady() }
         let names = (0..<60).map { "bundle-\($0)" }
         let bundles = try (0..<60).map { try TinyBundle.make(seed: UInt64(1_000 + $0), epochs: 3) }
-        for index in 0..<30 { try hosts[index % 3].drop(bundles[index], as: names[index] + ".tar.gz") }
+        for index in 0..<30 { try hosts[index % 3 == 2 ? 2 : 0].drop(bundles[index], as: names[index] + ".tar.gz") }
 
         // A host killed -9 while it trains, at a random moment, and started again.
         let queue = try queue(cluster, schema: "fleet")
@@ -58,7 +59,7 @@ final class DaemonFleetTests: XCTestCase {
         }
         usleep(UInt32.random(in: 0...200_000))
         XCTAssertEqual(hosts[1].stop(SIGKILL).status, SIGKILL)
-        for index in 30..<60 { try hosts[index % 3].drop(bundles[index], as: names[index] + ".tar.gz") }
+        for index in 30..<60 { try hosts[index % 3 == 2 ? 2 : 0].drop(bundles[index], as: names[index] + ".tar.gz") }
         usleep(500_000)
         try hosts[1].start()
 
@@ -77,6 +78,9 @@ final class DaemonFleetTests: XCTestCase {
         XCTAssertEqual(jobs.count, 60, "one job per bundle: a host's restart took nothing twice")
         XCTAssertEqual(Set(jobs.compactMap(\.resultName)), Set(names))
         XCTAssertTrue(jobs.allSatisfy { $0.state == .done && $0.duplicateOf == nil && $0.lease == nil }, "\(jobs.filter { $0.state != .done })")
+        for host in ["host-0", "host-1"] {
+            XCTAssertTrue(jobs.contains { $0.bundlePath.contains("/spool/\(host)/") }, "\(host) took files from the inbox it shares")
+        }
         let spools = fleet.appendingPathComponent("state/spool")
         for host in (try? FileManager.default.contentsOfDirectory(atPath: spools.path)) ?? [] {
             let left = ((try? FileManager.default.contentsOfDirectory(atPath: spools.appendingPathComponent(host).path)) ?? []).filter { !$0.hasPrefix(".") }

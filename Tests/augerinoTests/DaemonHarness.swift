@@ -9,7 +9,8 @@ import XCTest
 /// daemon.conf; the tests drop real bundles and read the real outbox and SQLite file.
 final class DaemonHarness {
     let root: URL
-    var inbox: URL { root.appendingPathComponent("inbox") }
+    /// The daemon's inbox: its own, or the fleet's shared one.
+    let inbox: URL
     /// The daemon's outbox: its own, or the fleet's shared one.
     let outbox: URL
     var state: URL { root.appendingPathComponent("state") }
@@ -71,17 +72,19 @@ final class DaemonHarness {
     /// - Parameters:
     ///   - extraConfiguration: `[daemon]` lines; a key set here replaces the harness's own.
     ///   - fleet: a folder several daemons ("hosts") share: the outbox and `shared_state` are
-    ///     there (`fleet/outbox`, `fleet/state`); inbox and state stay the daemon's own.
-    init(_ purpose: String, extraConfiguration: String = "", fleet: URL? = nil) throws {
+    ///     there (`fleet/outbox`, `fleet/state`); the state folder stays the daemon's own, and
+    ///     so does the inbox unless `sharedInbox` (then `fleet/inbox`).
+    init(_ purpose: String, extraConfiguration: String = "", fleet: URL? = nil, sharedInbox: Bool = false) throws {
         root = try makeScratchFolder("daemon-\(purpose)")
         outbox = fleet?.appendingPathComponent("outbox") ?? root.appendingPathComponent("outbox")
-        for folder in [root.appendingPathComponent("inbox"), outbox] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        inbox = fleet.flatMap { sharedInbox ? $0.appendingPathComponent("inbox") : nil } ?? root.appendingPathComponent("inbox")
+        for folder in [inbox, outbox] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
         let extra = extraConfiguration.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         let overridden = Set(extra.compactMap { $0.split(separator: "=").first?.trimmingCharacters(in: .whitespaces) })
         let defaults = ["threads = 1", "rescan_interval = 0.5", "settle_time = 0", "retry_backoff = 0.2", "retry_backoff_max = 1", "shutdown_timeout = 5"]
             .filter { !overridden.contains(String($0.split(separator: " ")[0])) }
         let folders = fleet.map { ["outbox = \($0.path)/outbox", "shared_state = \($0.path)/state"] } ?? ["outbox = outbox"]
-        try (["inbox = inbox", "state = state"] + folders + ["[daemon]"] + defaults + extra + ["[training]", "probe_images = 4"])
+        try (["inbox = \(inbox.path)", "state = state"] + folders + ["[daemon]"] + defaults + extra + ["[training]", "probe_images = 4"])
             .joined(separator: "\n").write(to: config, atomically: false, encoding: .utf8)
     }
 
