@@ -73,14 +73,14 @@ public enum JobChild {
         let parallelism = Parallelism(threads: spec.threads)
         let checkpointURL = URL(fileURLWithPath: spec.checkpointPath)
         var run = TrainingRun(dataset: dataset, defaults: spec.training)
-        if FileManager.default.fileExists(atPath: checkpointURL.path) {
+        if let resume = spec.resumePath.map(URL.init(fileURLWithPath:)), FileManager.default.fileExists(atPath: resume.path) {
             do {
-                try run.resume(from: TrainingCheckpoint.read(from: checkpointURL), source: checkpointURL.path)
-                events.send(JobEvent(.log, level: "info", message: "job \(spec.job): resuming after epoch \(run.epochsDone) of \(run.plannedEpochs) from \(checkpointURL.path)"))
+                try run.resume(from: TrainingCheckpoint.read(from: resume), source: resume.path)
+                events.send(JobEvent(.log, level: "info", message: "job \(spec.job): resuming after epoch \(run.epochsDone) of \(run.plannedEpochs) from \(resume.path)"))
             } catch let error as NNError {
                 if case .io = error { throw error }
                 events.send(JobEvent(.log, level: "warning", message: "job \(spec.job): the checkpoint does not fit this run (\(error)); starting from the beginning"))
-                try? FileManager.default.removeItem(at: checkpointURL)
+                try? FileManager.default.removeItem(at: resume)
                 run = TrainingRun(dataset: dataset, defaults: spec.training)
             }
         }

@@ -17,8 +17,11 @@ public struct JobSpec: Codable, Sendable, Equatable {
     /// The child unpacks into `workFolder/bundle` and writes the result's files into
     /// `workFolder/result`; the folder exists, is empty and is the child's alone.
     public var workFolder: String
-    /// Where the child reads and writes the job's per-epoch checkpoint.
+    /// Where the child writes the job's per-epoch checkpoint: a file of this claim's own
+    /// generation, so a worker that lost the job never writes the new holder's.
     public var checkpointPath: String
+    /// The job's newest checkpoint from an earlier attempt (any host's), to resume from.
+    public var resumePath: String?
     public var bundleLimits: Limits
     /// daemon.conf's `[training]`: what the bundle's manifest leaves open.
     public var training: SettingValues

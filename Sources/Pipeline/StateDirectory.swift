@@ -7,7 +7,8 @@ import Foundation
 ///     spool/                        accepted bundles waiting or training
 ///     quarantine/                   bundles that failed or were cancelled
 ///     work/<job>.<generation>/      a claim's extracted bundle (recreated on every attempt)
-///     checkpoints/<job>.checkpoint  a job's last finished epoch
+///     checkpoints/<job>.<gen>.checkpoint  a claim's last finished epoch (a job resumes from
+///                                   its newest generation's)
 ///     finished/<job>/               a job's result until it is published (a publish that
 ///                                   failed for the machine's sake is retried from it)
 ///
@@ -44,7 +45,22 @@ public struct StateDirectory: Sendable {
 
     /// A claim's own work folder: a worker that lost its lease never shares one with the job's next holder.
     public func workFolder(_ claim: JobClaim) -> URL { work.appendingPathComponent("\(claim.id).\(claim.generation)") }
-    public func checkpoint(job: Int64) -> URL { checkpoints.appendingPathComponent("\(job).checkpoint") }
+    /// The checkpoint a claim writes: `<job>.<generation>.checkpoint`.
+    public func checkpoint(_ claim: JobClaim) -> URL { checkpoints.appendingPathComponent("\(claim.id).\(claim.generation).checkpoint") }
+
+    /// Every checkpoint file of `job`, newest generation first (a file of a version before
+    /// generations, `<job>.checkpoint`, counts as the oldest).
+    public func checkpoints(job: Int64) -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []
+        let prefix = "\(job).", suffix = ".checkpoint"
+        let generations = names.compactMap { name -> (Int64, String)? in
+            guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+            let middle = name.dropFirst(prefix.count).dropLast(suffix.count)
+            if middle.isEmpty { return (-1, name) }  // "<job>.checkpoint"
+            return Int64(middle).map { ($0, name) }
+        }
+        return generations.sorted { $0.0 > $1.0 }.map { checkpoints.appendingPathComponent($0.1) }
+    }
     public func finishedResult(job: Int64) -> URL { finished.appendingPathComponent(String(job)) }
 
     /// Creates the folders that are missing. The root stays readable (`augerino status` and

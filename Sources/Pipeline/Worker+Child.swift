@@ -23,7 +23,8 @@ extension Worker {
         try? FileManager.default.removeItem(at: work)
         do { try createFolder(work, mode: 0o700) } catch { return .failed(.machine, stage: "extract", message: "\(error)") }
         let spec = JobSpec(job: job.id, name: job.name, fileName: job.fileName, sha256: job.sha256, bundlePath: job.bundlePath,
-                           workFolder: work.path, checkpointPath: state.checkpoint(job: job.id).path,
+                           workFolder: work.path, checkpointPath: state.checkpoint(job.claim).path,
+                           resumePath: state.checkpoints(job: job.id).first?.path,
                            bundleLimits: JobSpec.Limits(configuration.bundleLimits), training: configuration.training,
                            threads: parallelism.threads, confinement: configuration.effectiveJobLimits)
         let child = ConfinedJob(spec: spec, executable: executable)

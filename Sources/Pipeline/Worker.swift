@@ -337,7 +337,7 @@ public final class Worker: Sendable {
     func removeScratch(_ job: Job, checkpoint: Bool) {
         try? FileManager.default.removeItem(at: state.workFolder(job.claim))
         if checkpoint {
-            try? FileManager.default.removeItem(at: state.checkpoint(job: job.id))
+            for file in state.checkpoints(job: job.id) { try? FileManager.default.removeItem(at: file) }
             try? FileManager.default.removeItem(at: state.finishedResult(job: job.id))
         }
     }

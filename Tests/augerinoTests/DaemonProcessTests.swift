@@ -199,7 +199,8 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertLessThan(seconds, 10)
         let job = try XCTUnwrap(try daemon.jobs().first)
         XCTAssertEqual(job.state, .queued, "back in the queue")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: daemon.state.appendingPathComponent("checkpoints/\(job.id).checkpoint").path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: daemon.state.appendingPathComponent("checkpoints/\(job.id).\(job.generation).checkpoint").path),
+                      "the checkpoint of the claim that was stopped")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: daemon.outbox.path), [], "nothing half-written is visible")
         try daemon.start()
         daemon.waitUntil("the job finishes", timeout: 120) { try daemon.jobs().first?.state == .done }
