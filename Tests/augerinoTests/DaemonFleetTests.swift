@@ -128,6 +128,10 @@ final class DaemonFleetTests: XCTestCase {
             let job = try queue.jobs(state: .running).first
             return job?.lease?.host == "host-a" && (job?.progress?.epoch ?? 0) > 3
         }
+        let (status, code) = try other.command(["status"])
+        XCTAssertEqual(code, 0, status)
+        XCTAssertTrue(status.contains("running: job 1 (cut) on host-a pid ") && status.contains("left: epoch "),
+                      "status on another host shows who holds the job and how far it is: \(status)")
         try other.start()
         try network.cut()
         other.waitUntil("host-b takes the job over and finishes it", timeout: 120) { try queue.jobs(state: .done).count == 1 }
