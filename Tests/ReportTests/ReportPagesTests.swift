@@ -182,18 +182,11 @@ final class ReportPagesTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: folder) }
         try ReportPages.write(sampleReport(), into: folder)
         let shot = folder.appendingPathComponent("shot.png")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: chromium)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
-                             "--user-data-dir=\(folder.appendingPathComponent("profile").path)", "--window-size=1280,2400",
-                             "--screenshot=\(shot.path)", folder.appendingPathComponent("report.html").absoluteString]
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = pipe
-        try process.run()
-        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, log)
+        let (log, status) = try runProgram(URL(fileURLWithPath: chromium), [
+            "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
+            "--user-data-dir=\(folder.appendingPathComponent("profile").path)", "--window-size=1280,2400",
+            "--screenshot=\(shot.path)", folder.appendingPathComponent("report.html").absoluteString])
+        XCTAssertEqual(status, 0, log)
         let console = log.split(separator: "\n").filter { $0.contains(":CONSOLE") }
         XCTAssertEqual(console, [], "console messages")
         let image = try PNG.decode(Data(contentsOf: shot), file: shot.path)

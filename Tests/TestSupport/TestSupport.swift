@@ -69,6 +69,21 @@ public struct TestRandom {
     public mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }
 
+/// Runs `executable` with `arguments` and waits for it; returns what it wrote (standard output
+/// and error together) and its exit status.
+public func runProgram(_ executable: URL, _ arguments: [String]) throws -> (output: String, status: Int32) {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (output, process.terminationStatus)
+}
+
 /// A fresh folder under the system's temporary directory; the caller removes it.
 public func makeScratchFolder(_ purpose: String) throws -> URL {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("augerino-\(purpose)-\(UUID().uuidString)")

@@ -193,16 +193,8 @@ final class TestNetwork {
     }
 
     static func ip(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let (output, status) = try runProgram(URL(fileURLWithPath: "/usr/sbin/ip"), arguments)
+        guard status == 0 else {
             throw XCTSkip("`ip \(arguments.joined(separator: " "))` failed (\(output.trimmingCharacters(in: .whitespacesAndNewlines))): this machine does not allow network namespaces here; skipped")
         }
     }

@@ -139,17 +139,9 @@ final class DaemonHarness {
 
     /// Runs another augerino command on the same configuration; returns its output and status.
     func command(_ arguments: [String], withConfig: Bool = true, as commandUser: UnprivilegedUser? = nil) throws -> (output: String, status: Int32) {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments + (withConfig ? ["--config", config.path] : [])
-        if let commandUser { (process.executableURL, process.arguments) = commandUser.wrap(Self.binary, process.arguments!) }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (output, process.terminationStatus)
+        var (executable, full) = (Self.binary, arguments + (withConfig ? ["--config", config.path] : []))
+        if let commandUser { (executable, full) = commandUser.wrap(Self.binary, full) }
+        return try runProgram(executable, full)
     }
 
     /// Drops a bundle the way uploaders should: written under a .part name, then renamed in.
