@@ -7,8 +7,8 @@ import ServiceLifecycle
 /// until SIGTERM or SIGINT.
 ///
 /// Start-up: create the folders, take the state folder's lock (one daemon per state folder),
-/// open the queue, send every job left running by a crash back to the queue (it resumes from
-/// its checkpoint), remove temporary folders a crash left in the outbox and stale work
+/// open the queue (on a shared queue, take the lock of this daemon's host name), send every
+/// job this host name left running back to the queue (it resumes from its checkpoint), remove temporary folders a crash left in the outbox and stale work
 /// folders, then tell systemd READY=1.
 public enum Daemon {
     /// - Parameter forceExit: ends the process at once with this status, on a second SIGTERM or

@@ -13,3 +13,11 @@ struct Bench: ParsableCommand {
         subcommands: [BenchGemm.self, BenchConv.self, BenchTrain.self, BenchMNIST.self, BenchFidelity.self, BenchQueue.self]
     )
 }
+
+/// The whole numbers of a comma-separated option ("256,512,1024"), each within `range`; nil when
+/// any part is not one.
+func commaSeparatedWholeNumbers(_ text: String, in range: ClosedRange<Int>) -> [Int]? {
+    let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !values.isEmpty, values.allSatisfy({ $0.map(range.contains) == true }) else { return nil }
+    return values.map { $0! }
+}

@@ -31,11 +31,7 @@ struct BenchGemm: ParsableCommand {
         guard seconds > 0 else { throw ValidationError("--seconds \(seconds): must be positive") }
     }
 
-    var parsedSizes: [Int]? {
-        let values = sizes.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ $0 != nil && (1...8192).contains($0!) }) else { return nil }
-        return values.map { $0! }
-    }
+    var parsedSizes: [Int]? { commaSeparatedWholeNumbers(sizes, in: 1...8192) }
 
     func run() throws {
         let parallelism = try threading.parallelism()

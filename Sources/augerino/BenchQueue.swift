@@ -41,11 +41,7 @@ struct BenchQueue: ParsableCommand {
         if let postgres, case .failure(let broken) = PostgresQueueSettings.parse(url: postgres) { throw ValidationError("--postgres: \(broken.rule)") }
     }
 
-    var parsedClaimers: [Int]? {
-        let values = claimers.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ $0 != nil && (1...64).contains($0!) }) else { return nil }
-        return values.map { $0! }
-    }
+    var parsedClaimers: [Int]? { commaSeparatedWholeNumbers(claimers, in: 1...64) }
 
     /// A queue backend to measure: how to open a fresh queue, a second connection to it, and
     /// how to remove it.
