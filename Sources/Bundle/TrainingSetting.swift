@@ -76,8 +76,8 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
             Row(kind: .integer(1...1024), manifestSection: "model", flag: "width", default: .value(.integer(32)),
                 meaning: "network width: k (smallnet), c (simpleconv) or hidden units (mlp)")
         case .objective:
-            Row(kind: .choice(["reward", "evidence"]), manifestSection: "training", flag: "objective", default: .value(.choice("reward")),
-                meaning: "what trains the widths: reward (Benton et al.'s −λ‖θ‖) or evidence (the last layer's Laplace evidence; experimental, docs/performance.md)")
+            Row(kind: .choice(["reward", "evidence", "spread"]), manifestSection: "training", flag: "objective", default: .value(.choice("reward")),
+                meaning: "what trains the widths: reward (Benton et al.'s −λ‖θ‖), evidence (the last layer's Laplace evidence) or spread (a pose reader measures how far the images vary within a class, and the widths are held there); the last two are experimental, docs/performance.md")
         case .rewardUnits:
             Row(kind: .choice(["displacement", "parameter"]), manifestSection: "training", flag: "reward-units",
                 default: .value(.choice("displacement")),

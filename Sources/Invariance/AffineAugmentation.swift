@@ -11,7 +11,6 @@ public final class AffineAugmentation {
     /// Generators whose widths are learned; the others are held at 0.
     public let learned: Set<AffineGenerator>
     private let mask: Tensor
-    private let generators = Tensor(shape: [6, 9], values: AffineGenerator.stacked)
 
     /// - Parameter initialWidths: θ at the start, per generator (missing learned ones get `defaultWidth`).
     public init(learned: Set<AffineGenerator> = Set(AffineGenerator.allCases), initialWidths: [AffineGenerator: Float] = [:],
@@ -23,6 +22,12 @@ public final class AffineAugmentation {
         }
         rawWidths = Tensor(shape: [6], values: raw, requiresGradient: true)
         mask = Tensor(shape: [6], values: AffineGenerator.allCases.map { learned.contains($0) ? 1 : 0 })
+    }
+
+    /// Sets θ (learned generators only; at least 10⁻⁶, as at `init`).
+    public func setWidths(_ widths: [AffineGenerator: Float]) {
+        let raw = AffineGenerator.allCases.map { inverseSoftplus(max(widths[$0] ?? 0, 1e-6)) }
+        raw.withUnsafeBufferPointer { rawWidths.storage.pointer.update(from: $0.baseAddress!, count: 6) }
     }
 
     /// θ = softplus(w), with generators that are not learned set to 0: [6].
@@ -38,7 +43,14 @@ public final class AffineAugmentation {
     /// exp(Σ ε_k G_k)); differentiable in w.
     public func sampleTransforms(count n: Int, random: inout RandomGenerator) -> Tensor {
         let u = Tensor(shape: [n, 6], values: (0..<(n * 6)).map { _ in random.nextFloat() - 0.5 })
-        let epsilon = u * widths                                      // [N, 6]
+        return Self.transforms(epsilon: u * widths)
+    }
+
+    /// The affine matrices [N, 2, 3] (top two rows of exp(Σ ε_k G_k)) of given coordinates ε
+    /// [N, 6]; differentiable in ε.
+    public static func transforms(epsilon: Tensor) -> Tensor {
+        let n = epsilon.shape[0]
+        let generators = Tensor(shape: [6, 9], values: AffineGenerator.stacked)
         let algebra = epsilon.matmul(generators).reshaped([n, 3, 3])  // Σ ε_k G_k
         let topRows = Tensor(shape: [n, 2, 3], values: (0..<n).flatMap { _ in [Float(1), 0, 0, 0, 1, 0] })
         return topRows.batchedMatmul(matrixExponential(algebra))

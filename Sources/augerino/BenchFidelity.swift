@@ -84,7 +84,8 @@ struct BenchFidelity: ParsableCommand {
                     outcomes.append(outcome)
                     let widths = AffineGenerator.allCases.map { "\($0.rawValue) \(String(format: "%.3f", outcome.widths[$0] ?? 0))" }
                     FileHandle.standardError.write(Data(("\(c.name) seed \(seed): \(outcome.epochs)\(outcome.epochs < outcome.budget ? " of \(outcome.budget) (settled)" : "") epochs in \(String(format: "%.0f", outcome.seconds)) s, " +
-                        "test \(outcome.metricText); θ: \(widths.joined(separator: ", "))\n").utf8))
+                        "test \(outcome.metricText); θ: \(widths.joined(separator: ", "))" +
+                        (outcome.reading.map { "; spread read: \($0)" } ?? "") + "\n").utf8))
                 }
             } catch {
                 // One case that cannot run (its data missing, say) is reported; the others still run.
@@ -232,7 +233,12 @@ struct FidelityCase {
         while !run.isFinished { _ = try run.trainNextEpoch() }
         return FidelityOutcome(widths: run.trainer.augmentation.widthValues, testMetric: run.trainer.history.last?.testMetric ?? .nan,
                                regression: source == .rotationAngle, epochs: run.epochsDone, budget: run.settings.epochs,
-                               seconds: Date().timeIntervalSince(start))
+                               seconds: Date().timeIntervalSince(start),
+                               reading: run.trainer.spreadEstimate.map { estimate in
+                                   AffineGenerator.allCases.map { g in
+                                       "\(g.rawValue) \(String(format: "%.3f", estimate.rawWidths[g] ?? 0)) less \(String(format: "%.3f", estimate.readerError[g] ?? 0)) gain \(String(format: "%.2f", estimate.gains[g] ?? 0))"
+                                   }.joined(separator: ", ") + String(format: " (reader loss %.4f)", estimate.trainLoss)
+                               })
     }
 
     /// The unplanted images and their targets (class indices) of one split.
@@ -302,6 +308,8 @@ struct FidelityOutcome {
     /// Epochs run, and the run's budget (more when the answer settled early).
     let epochs: Int, budget: Int
     let seconds: Double
+    /// The pose reader's readings before and after its own error (the spread objective).
+    var reading: String? = nil
 
     var metricText: String { regression ? String(format: "MSE %.3f", testMetric) : String(format: "%.1f%%", testMetric * 100) }
 }
