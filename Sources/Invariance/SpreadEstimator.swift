@@ -17,6 +17,9 @@ import NN
 ///   mean resultant length R within a class (divided by the pairs' √R, the reader's error);
 ///   ±180° reads as R = 0.
 ///
+/// Every warp fills what comes in from outside with the data's background (a fill of another
+/// value draws the frame's edge into the image, and the reader reads δ off the edge).
+///
 /// The full width θ = 2a is what `AffineAugmentation` calls a width, so the result can be the
 /// augmentation's widths directly. Nothing here has a weight to choose: the answer is a
 /// property of the data, not of a reward's balance (docs/performance.md, "Fidelity").
@@ -33,9 +36,11 @@ public final class SpreadEstimator {
         public var rawWidths: [AffineGenerator: Float]
         /// The reader's own error per reading, as a full width of the same units.
         public var readerError: [AffineGenerator: Float]
-        /// How much the reading moves per unit of pose (1 for a perfect reader).
+        /// How much the reading moves per unit of pose (1 for a perfect reader; not measured,
+        /// and 1, for rotation).
         public var gains: [AffineGenerator: Float]
-        /// Mean squared error of the reader on the last training epoch (per output).
+        /// The reader's loss on its last training epoch: squared errors summed over its seven
+        /// outputs, averaged over images.
         public var trainLoss: Double
     }
 
