@@ -166,11 +166,12 @@ public final class SpreadEstimator {
     func targets(delta: [Float], groups: [Int]) -> (Tensor, Tensor) {
         let width = self.groups * Self.outputsPerGroup
         var target = [Float](repeating: 0, count: groups.count * width), mask = target
+        // Which outputs are trained: outputs 2 and 3 are rotation's cosine and sine.
+        let on: [Float] = [0, 1, 2, 2, 3, 4, 5].map { estimated.contains(AffineGenerator.allCases[$0]) ? 1 : 0 }
         for (i, g) in groups.enumerated() {
             let d = Array(delta[(i * 6)..<(i * 6 + 6)])
             let values: [Float] = [d[0] / proposal[0], d[1] / proposal[1], cos(d[2]), sin(d[2]),
                                    d[3] / proposal[3], d[4] / proposal[4], d[5] / proposal[5]]
-            let on: [Float] = [0, 1, 2, 2, 3, 4, 5].map { estimated.contains(AffineGenerator.allCases[$0]) ? 1 : 0 }
             for k in 0..<Self.outputsPerGroup {
                 target[i * width + g * Self.outputsPerGroup + k] = values[k]
                 mask[i * width + g * Self.outputsPerGroup + k] = on[k]
@@ -216,17 +217,6 @@ public final class SpreadEstimator {
         for generator in AffineGenerator.allCases {
             guard estimated.contains(generator) else { (widths[generator], raw[generator], error[generator]) = (0, 0, 0); continue }
             let k = generator.index
-            // The reader answers gain·pose + error: the pairs give the gain (the slope of the
-            // reading's change against the δ applied: a reader unsure of a pose answers nearer its
-            // class's centre) and the error (what the slope leaves, halved).
-            let deltas = (0..<plain.count).map { Double(applied[$0 * 6 + k]) }
-            let changes = (0..<plain.count).map { Double(residual[$0][k]) + deltas[$0] }
-            let meanDelta = deltas.reduce(0, +) / Double(max(1, deltas.count))
-            let meanChange = changes.reduce(0, +) / Double(max(1, changes.count))
-            let covariance = zip(deltas, changes).reduce(0.0) { $0 + ($1.0 - meanDelta) * ($1.1 - meanChange) }
-            let deltaSquares = deltas.reduce(0.0) { $0 + ($1 - meanDelta) * ($1 - meanDelta) }
-            let gain = max(0.05, covariance / max(1e-12, deltaSquares))
-            let leftover = zip(deltas, changes).map { Float($0.1 - meanChange - gain * ($0.0 - meanDelta)) }
             if generator == .rotation {
                 // On the circle: E[cos ε] = sin a / a for ε uniform in ±a; the reader's error
                 // multiplies the readings' mean resultant length by √R of the pairs' residuals.
@@ -237,7 +227,8 @@ public final class SpreadEstimator {
                 error[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: readerR)
                 gains[generator] = 1
             } else {
-                let noise = Self.withinGroupVariance(leftover, groups: groupOf.map { _ in 0 }) / 2
+                let deltas = (0..<plain.count).map { Double(applied[$0 * 6 + k]) }
+                let (gain, noise) = Self.gainAndError(applied: deltas, changes: (0..<plain.count).map { Double(residual[$0][k]) + deltas[$0] })
                 let variance = Self.withinGroupVariance(plain.map { $0[k] }, groups: groupOf)
                 widths[generator] = Float(2 * (3 * max(0, variance - noise)).squareRoot() / gain)
                 raw[generator] = Float(2 * (3 * variance).squareRoot())
@@ -246,6 +237,20 @@ public final class SpreadEstimator {
             }
         }
         return Estimate(widths: widths, rawWidths: raw, readerError: error, gains: gains, trainLoss: trainLoss)
+    }
+
+    /// The reader answers gain·pose + error. From pairs (the δ applied, and how much the reading
+    /// changed): the gain is the slope of the change against δ (a reader unsure of a pose answers
+    /// nearer its class's centre; at least 0.05), the error variance what the slope leaves, halved
+    /// (each change holds two readings' errors).
+    static func gainAndError(applied deltas: [Double], changes: [Double]) -> (gain: Double, errorVariance: Double) {
+        let meanDelta = deltas.reduce(0, +) / Double(max(1, deltas.count))
+        let meanChange = changes.reduce(0, +) / Double(max(1, changes.count))
+        let covariance = zip(deltas, changes).reduce(0.0) { $0 + ($1.0 - meanDelta) * ($1.1 - meanChange) }
+        let deltaSquares = deltas.reduce(0.0) { $0 + ($1 - meanDelta) * ($1 - meanDelta) }
+        let gain = max(0.05, covariance / max(1e-12, deltaSquares))
+        let leftover = zip(deltas, changes).map { Float($0.1 - meanChange - gain * ($0.0 - meanDelta)) }
+        return (gain, withinGroupVariance(leftover, groups: leftover.map { _ in 0 }) / 2)
     }
 
     /// Pooled variance of `values` about each group's own mean.

@@ -8,8 +8,9 @@ import ServiceLifecycle
 ///
 /// Start-up: create the folders, take the state folder's lock (one daemon per state folder),
 /// open the queue (on a shared queue, take the lock of this daemon's host name), send every
-/// job this host name left running back to the queue (it resumes from its checkpoint), remove temporary folders a crash left in the outbox and stale work
-/// folders, then tell systemd READY=1.
+/// job this host name left running back to the queue (it resumes from its checkpoint), remove
+/// temporary folders a crash left in the outbox and stale work folders, then tell systemd
+/// READY=1.
 public enum Daemon {
     /// - Parameter forceExit: ends the process at once with this status, on a second SIGTERM or
     ///   SIGINT (the executable's `exit`; library code never exits).

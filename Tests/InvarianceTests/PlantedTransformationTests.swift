@@ -108,28 +108,6 @@ final class PlantedTransformationTests: XCTestCase {
         XCTAssertLessThan(label, 0.5, "a rotation that changes the label shrinks from its start (θ \(label))")
     }
 
-    /// 12×12 images of a T (a bar with a crossbar at one end), upright within ±45° or upside
-    /// down (180° ± 45°), labelled by that: the paper's two-sprite task in small. Rotating an
-    /// upright T by more than 45° can make it an upside-down one, so the rotation the labels
-    /// allow ends at ±45° (θ = π/2).
-    func uprightOrUpsideDown(count: Int, seed: UInt64) -> ImageDataset {
-        var random = RandomGenerator(seed: seed)
-        var images: [Float] = [], labels: [Float] = []
-        for _ in 0..<count {
-            let upsideDown = random.nextInt(below: 2) == 1
-            let angle = (random.nextFloat() - 0.5) * .pi / 2 + (upsideDown ? .pi : 0)
-            let (c, s) = (cos(angle), sin(angle))
-            for row in 0..<12 { for col in 0..<12 {
-                let (x, y) = (Float(col) - 5.5, Float(row) - 5.5)
-                let (u, v) = (c * x + s * y, -s * x + c * y)
-                let inside = (abs(u) < 1 && abs(v) < 4.5) || (v < -2.5 && v > -4.5 && abs(u) < 4)
-                images.append((inside ? 1 : 0) + random.nextFloat(in: -0.05..<0.05))
-            } }
-            labels.append(upsideDown ? 1 : 0)
-        }
-        return ImageDataset(images: images, channels: 1, height: 12, width: 12, targets: labels)
-    }
-
     /// Pins what the paper reports on its two-sprite task, in small: from a narrow start the
     /// learned rotation grows to where the label starts to change, ±45° within 10% (measured:
     /// θ 1.5705 and 1.5680 against π/2 = 1.5708), and not to the whole circle; two seeds.
@@ -162,4 +140,27 @@ final class PlantedTransformationTests: XCTestCase {
         XCTAssertLessThan(theta, 0.35, "θ \(theta): the rotation that would discard the target shrinks from 0.5")
         XCTAssertLessThan(trainer.history.last!.trainMetric, trainer.history.first!.trainMetric, "the angle is learned (MSE falls)")
     }
+}
+
+/// `size`×`size` images (12 by default) of a T (a bar with a crossbar at one end), upright
+/// within ±`halfWidth` or upside down (180° ± `halfWidth`), labelled by that: the paper's
+/// two-sprite task in small. With the default ±45°, rotating an upright T by more than 45° can
+/// make it an upside-down one, so the rotation the labels allow ends at ±45° (θ = π/2).
+func uprightOrUpsideDown(count: Int, size: Int = 12, halfWidth: Float = .pi / 4, seed: UInt64) -> ImageDataset {
+    var random = RandomGenerator(seed: seed)
+    var images: [Float] = [], labels: [Float] = []
+    let (scale, centre) = (Float(size) / 12, Float(size - 1) / 2)   // the shape is drawn for 12 pixels
+    for _ in 0..<count {
+        let upsideDown = random.nextInt(below: 2) == 1
+        let angle = (random.nextFloat() - 0.5) * (2 * halfWidth) + (upsideDown ? .pi : 0)
+        let (c, s) = (cos(angle), sin(angle))
+        for row in 0..<size { for col in 0..<size {
+            let (x, y) = (Float(col) - centre, Float(row) - centre)
+            let (u, v) = ((c * x + s * y) / scale, (-s * x + c * y) / scale)
+            let inside = (abs(u) < 1 && abs(v) < 4.5) || (v < -2.5 && v > -4.5 && abs(u) < 4)
+            images.append((inside ? 1 : 0) + random.nextFloat(in: -0.05..<0.05))
+        } }
+        labels.append(upsideDown ? 1 : 0)
+    }
+    return ImageDataset(images: images, channels: 1, height: size, width: size, targets: labels)
 }

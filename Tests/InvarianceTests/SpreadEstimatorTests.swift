@@ -27,35 +27,16 @@ final class SpreadEstimatorTests: XCTestCase {
         XCTAssertEqual(SpreadEstimator.withinGroupVariance(shifted, groups: groups), Double(a * a) / 3, accuracy: 0.01)
     }
 
-    /// 16×16 T shapes turned within ±a, labelled upright or upside down (the two-sprite task
-    /// in small, with a planted a of its own).
-    func turnedTs(count: Int, halfWidth: Float, seed: UInt64) -> ImageDataset {
-        var random = RandomGenerator(seed: seed)
-        var images: [Float] = [], labels: [Float] = []
-        for _ in 0..<count {
-            let upsideDown = random.nextInt(below: 2) == 1
-            let angle = (random.nextFloat() * 2 - 1) * halfWidth + (upsideDown ? .pi : 0)
-            let (c, s) = (cos(angle), sin(angle))
-            for row in 0..<16 { for col in 0..<16 {
-                let (x, y) = (Float(col) - 7.5, Float(row) - 7.5)
-                let (u, v) = (c * x + s * y, -s * x + c * y)
-                let inside = (abs(u) < 1.2 && abs(v) < 6) || (v < -3.5 && v > -6 && abs(u) < 5)
-                images.append((inside ? 1 : 0) + random.nextFloat(in: -0.05..<0.05))
-            } }
-            labels.append(upsideDown ? 1 : 0)
-        }
-        return ImageDataset(images: images, channels: 1, height: 16, width: 16, targets: labels)
-    }
-
     /// The reader recovers a planted rotation within its class: ±30° planted reads near ±30°,
     /// and none planted reads far below it; nothing here is a weight to tune.
     func test_aPlantedRotation_isReadBackWithinItsClass() throws {
         func read(halfWidth: Float) throws -> Float {
             var random = RandomGenerator(seed: 11)
             let reader = SpreadEstimator(channels: 1, height: 16, width: 16, groups: 2, estimated: [.rotation], readerWidth: 4, random: &random)
-            let estimate = try reader.estimate(train: turnedTs(count: 256, halfWidth: halfWidth, seed: 1), heldOut: turnedTs(count: 300, halfWidth: halfWidth, seed: 2),
-                                           group: SpreadEstimator.grouping(task: .classification(classes: 2), reference: []),
-                                           epochs: 16, batchSize: 32, learningRate: 0.003, random: &random)
+            let estimate = try reader.estimate(train: uprightOrUpsideDown(count: 256, size: 16, halfWidth: halfWidth, seed: 1),
+                                               heldOut: uprightOrUpsideDown(count: 300, size: 16, halfWidth: halfWidth, seed: 2),
+                                               group: SpreadEstimator.grouping(task: .classification(classes: 2), reference: []),
+                                               epochs: 16, batchSize: 32, learningRate: 0.003, random: &random)
             return estimate.widths[.rotation]! / 2
         }
         let planted = Float.pi / 6
@@ -70,11 +51,11 @@ final class SpreadEstimatorTests: XCTestCase {
     func test_theSpreadObjective_setsTheWidthsFromTheReadingAndHoldsThem() throws {
         var settings = TrainingSettings()
         (settings.epochs, settings.batchSize, settings.objective, settings.seed) = (2, 32, .spread, 3)
-        let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 16, inputChannels: 256, outputs: 2, depth: 1),
+        let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 16, inputChannels: 144, outputs: 2, depth: 1),
                                         augmentation: AffineAugmentation(learned: [.rotation, .translateX]), task: .classification(classes: 2),
                                         settings: settings)
         trainer.spreadReaderSteps = 16
-        let data = turnedTs(count: 64, halfWidth: .pi / 6, seed: 4)
+        let data = uprightOrUpsideDown(count: 64, halfWidth: .pi / 6, seed: 4)
         let before = trainer.network.parameters.map(\.tensor.values)
         _ = try trainer.trainEpoch(data, test: data)
         let estimate = try XCTUnwrap(trainer.spreadEstimate, "the first epoch reads the spread")
