@@ -77,7 +77,7 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
                 meaning: "network width: k (smallnet), c (simpleconv) or hidden units (mlp)")
         case .objective:
             Row(kind: .choice(["reward", "evidence", "spread"]), manifestSection: "training", flag: "objective", default: .value(.choice("reward")),
-                meaning: "what trains the widths: reward (Benton et al.'s −λ‖θ‖), evidence (the last layer's Laplace evidence) or spread (a pose reader measures how far the images vary within a class, and the widths are held there); the last two are experimental, docs/performance.md")
+                meaning: "what trains the widths: reward (Benton et al.'s −λ‖θ‖), evidence (the last layer's Laplace evidence) or spread (aligning each class's images to one another measures how far they vary, and the widths are held there); the last two are experimental, docs/performance.md")
         case .rewardUnits:
             Row(kind: .choice(["displacement", "parameter"]), manifestSection: "training", flag: "reward-units",
                 default: .value(.choice("displacement")),

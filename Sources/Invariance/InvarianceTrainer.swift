@@ -51,7 +51,7 @@ public final class InvarianceTrainer {
             // The reading is part of the first epoch: it reports as the epoch's batch 0, so a
             // caller that logs or stops on progress still hears from it.
             let batchCount = Self.batchStarts(images: train.count, batchSize: settings.batchSize).count
-            try estimateSpread(train, heldOut: test ?? train) { _, _ in try progress(0, batchCount) }
+            try readSpread(train) { _, _ in try progress(0, batchCount) }
         }
         network.train()
         let order = random.permutation(train.count)
@@ -128,27 +128,20 @@ public final class InvarianceTrainer {
         return record
     }
 
-    /// The widths the spread objective holds: read once, before the first epoch, by a pose
-    /// reader (`SpreadEstimator`) trained for as many epochs as the network and at least
-    /// `spreadReaderSteps` steps (2,000: on the benchmark's 2,000 images fewer read worse), on
-    /// a random stream of its own (the network's draws are those of a run without it). Not
-    /// kept in checkpoints: a resumed run has its widths already.
+    /// The widths the spread objective holds: read once, before the first epoch, by aligning
+    /// each class's training images to one another (`SpreadEstimator`), on a random stream of
+    /// its own (the network's draws are those of a run without it). Not kept in checkpoints: a
+    /// resumed run has its widths already.
     public private(set) var spreadEstimate: SpreadEstimator.Estimate?
-    public var spreadReaderSteps = 2000
+    /// How the spread is read (tests make it smaller).
+    public lazy var spreadEstimator = SpreadEstimator(estimated: augmentation.learned)
 
-    private func estimateSpread(_ train: ImageDataset, heldOut: ImageDataset, progress: (Int, Int) throws -> Void) throws {
-        var readerRandom = RandomGenerator(seed: settings.seed).stream(2)
-        let groups: Int
-        switch task {
-        case .classification(let classes): groups = classes
-        case .regression: groups = 10
-        }
-        let reader = SpreadEstimator(channels: train.channels, height: train.height, width: train.width, groups: groups,
-                                     estimated: augmentation.learned, random: &readerRandom)
-        let steps = Self.batchesPerEpoch(images: train.count, batchSize: settings.batchSize)
-        let estimate = try reader.estimate(train: train, heldOut: heldOut, group: SpreadEstimator.grouping(task: task, reference: train.targets),
-                                       epochs: max(settings.epochs, (spreadReaderSteps + steps - 1) / steps), batchSize: settings.batchSize,
-                                       learningRate: 0.003, random: &readerRandom, progress: progress)
+    /// Reads the spread of `train` and sets the widths to it (what the spread objective does
+    /// before its first epoch); `progress(done, total)` hears each alignment step.
+    public func readSpread(_ train: ImageDataset, progress: (Int, Int) throws -> Void = { _, _ in }) throws {
+        var random = RandomGenerator(seed: settings.seed).stream(2)
+        let estimate = try spreadEstimator.estimate(train, group: SpreadEstimator.grouping(task: task, reference: train.targets),
+                                                    random: &random, progress: progress)
         spreadEstimate = estimate
         augmentation.setWidths(estimate.widths)
     }

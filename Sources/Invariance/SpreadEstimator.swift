@@ -1,86 +1,53 @@
 import Foundation
 import NN
 
-/// How far a dataset's own images vary along each generator within a class, read by a second
-/// network: the *pose reader*. It is trained to tell, from a warped image and its class, the
-/// transformation δ (uniform in ±B per generator, all six at once) that was applied. The best
-/// such reader answers the image's pose relative to its class's typical pose: for an image
-/// planted at ε (uniform in ±a) and warped by δ it cannot tell δ from ε, so it answers
-/// E[δ | ε + δ] = ε + δ. On held-out images left as they are (δ = 0) it therefore reads each
-/// image's own ε, and the spread of those readings is the spread planted in the data:
+/// How far a dataset's own images vary along each generator within a class. Each image's pose
+/// is found by aligning the class's images to one another (`PoseAlignment`: an image planted at
+/// pose p needs coordinates ε ≈ −p to meet the others), and the spread of those poses within a
+/// class is the spread in the data:
 ///
-/// - a straight generator: (g·a)² = 3·(S² − σ²), S² the readings' variance within a class, g
-///   the reader's gain and σ² its own error, both measured on pairs (an image and the same
-///   image warped by a known δ: the readings differ by g·δ plus two errors, so g is the slope
-///   and σ² = Var(residual)/2);
-/// - rotation, on the circle: E[cos ε] = sin a / a for ε uniform in ±a, from the readings'
-///   mean resultant length R within a class (divided by the pairs' √R, the reader's error);
-///   ±180° reads as R = 0.
-///
-/// Every warp fills what comes in from outside with the data's background (a fill of another
-/// value draws the frame's edge into the image, and the reader reads δ off the edge).
+/// - a straight generator: a² = 3·(S² − σ²), S² the poses' variance within a class and σ² the
+///   alignment's own error, measured on pairs (an image, and the same image warped by a known
+///   δ and aligned again to the same templates: the poses differ by g·δ plus two errors, so
+///   the gain g is the slope and σ² = Var(residual)/2);
+/// - rotation, on the circle: E[cos ε] = sin a / a for ε uniform in ±a, from the poses' mean
+///   resultant length R within a class, divided by the error's e^(−σ²/2); ±180° reads as R = 0.
 ///
 /// The full width θ = 2a is what `AffineAugmentation` calls a width, so the result can be the
 /// augmentation's widths directly. Nothing here has a weight to choose: the answer is a
 /// property of the data, not of a reward's balance (docs/performance.md, "Fidelity").
 ///
-/// A label-dependent transformation reads as what it is within a class: classes are read
-/// apart (their own typical poses), and for regression the targets are cut into ten groups
-/// by their deciles, so a target that *is* the angle leaves no angle to spread within a group.
-public final class SpreadEstimator {
-    /// What the reader measured.
+/// A label-dependent transformation reads as what it is within a class: classes are aligned
+/// apart (each to its own template), and for regression the targets are cut into groups by
+/// their quantiles, so a target that *is* the angle leaves little angle to spread within a group.
+public struct SpreadEstimator {
+    /// What the alignment measured.
     public struct Estimate: Sendable, Equatable {
         /// Full widths θ = 2a by generator (0 for generators not estimated).
         public var widths: [AffineGenerator: Float]
-        /// The readings' spread before the reader's error was taken off, as a full width.
+        /// The poses' spread before the alignment's error was taken off, as a full width.
         public var rawWidths: [AffineGenerator: Float]
-        /// The reader's own error per reading, as a full width of the same units.
-        public var readerError: [AffineGenerator: Float]
-        /// How much the reading moves per unit of pose (1 for a perfect reader; not measured,
-        /// and 1, for rotation).
+        /// The alignment's own error per pose, as a full width of the same units.
+        public var alignmentError: [AffineGenerator: Float]
+        /// How much the pose moves per unit of applied δ (1 for a perfect alignment); below
+        /// 0.25 the alignment cannot see the generator and its width is 0. The widths are not
+        /// divided by it: on MNIST rotated within ±60° the pairs' gain is 0.49 while the poses'
+        /// spread reads within 13% undivided (docs/performance.md).
         public var gains: [AffineGenerator: Float]
-        /// The reader's loss on its last training epoch: squared errors summed over its seven
-        /// outputs, averaged over images.
-        public var trainLoss: Double
     }
 
-    /// Proposal half-widths B in generator coordinates: rotation the whole circle; translations
-    /// a quarter of the image's side; scale, stretch and shear ±0.7 (a factor of 2, a slope of 0.6).
-    public let proposal: [Float]
-    public let network: Sequential
-    public let groups: Int
-    let estimated: Set<AffineGenerator>
-    /// Outputs per group: translate_x, translate_y, cos and sin of the rotation, scale, stretch, shear.
-    static let outputsPerGroup = 7
+    /// Below this gain a generator reads as none (see `estimate`).
+    static let blindGain = 0.25
 
-    /// - Parameters:
-    ///   - groups: classes for classification; for regression, the ten target deciles.
-    ///   - estimated: generators whose spread is read (the others report 0).
-    ///   - readerWidth: channels of the reader's first convolution (then twice, four times that).
-    public init(channels: Int, height: Int, width: Int, groups: Int, estimated: Set<AffineGenerator>, readerWidth: Int = 16,
-                random: inout RandomGenerator) {
-        self.groups = groups
+    /// Generators whose spread is read (the others report 0).
+    public var estimated: Set<AffineGenerator>
+    /// Images read, at most: a random choice (a split sorted by class keeps every class).
+    public var images = 1000
+    public var alignment: PoseAlignment
+
+    public init(estimated: Set<AffineGenerator>) {
         self.estimated = estimated
-        let side = Float(min(height, width))
-        let translation = 0.25 * side / (0.05 * max(1, side - 1))
-        proposal = AffineGenerator.allCases.map { generator in
-            switch generator {
-            case .translateX, .translateY: return translation
-            case .rotation: return .pi
-            case .scale, .stretch, .shear: return 0.7
-            }
-        }
-        func convBN(_ cin: Int, _ cout: Int) -> [Layer] {
-            [Conv2d(cin, cout, kernelSize: 3, padding: 1, random: &random), BatchNorm2d(cout), ReLU()]
-        }
-        // Two halvings keep a map of where things are (a quarter of the image's resolution): the
-        // reader's head sees positions, which a globally pooled classifier would throw away.
-        let c = readerWidth
-        var layers: [Layer] = convBN(channels, c) + [MaxPool2d(2)] + convBN(c, 2 * c) + [MaxPool2d(2)] + convBN(2 * c, 2 * c)
-        let cells = (height / 4) * (width / 4)
-        layers += [Flatten(), Linear(2 * c * max(1, cells), 128, random: &random), ReLU(),
-                   Linear(128, groups * Self.outputsPerGroup, random: &random)]
-        network = Sequential(layers)
+        alignment = PoseAlignment(estimated: estimated)
     }
 
     /// The group of each target: the class, or the regression target's decile among `reference`.
@@ -94,48 +61,71 @@ public final class SpreadEstimator {
         }
     }
 
-    /// Trains the reader on `train` for `epochs` (Adam, cosine schedule to 0), then reads the
-    /// spread on up to 2,000 images of `heldOut`. `progress(done, total)` hears each batch; what
-    /// it throws stops the reading.
-    public func estimate(train: ImageDataset, heldOut: ImageDataset, group: ([Float]) -> [Int], epochs: Int, batchSize: Int,
-                         learningRate: Float, random: inout RandomGenerator, progress: (Int, Int) throws -> Void = { _, _ in }) rethrows -> Estimate {
-        let background = Self.background(train)
-        let optimizer = Adam([ParameterGroup(network.parameters.map(\.tensor), learningRate: learningRate, weightDecay: 1e-4)])
-        let batches = InvarianceTrainer.batchStarts(images: train.count, batchSize: batchSize)
-        let schedule = LearningRateSchedule.cosine(totalSteps: epochs * batches.count, floor: 0)
-        var step = 0, lastLoss = 0.0
-        network.isTraining = true
-        for _ in 0..<epochs {
-            let order = random.permutation(train.count)
-            var lossSum = 0.0
-            for first in batches {
-                let indices = Array(order[first..<min(first + batchSize, train.count)])
-                optimizer.setLearningRates([learningRate * schedule.factor(at: step)])
-                let delta = sampleDelta(count: indices.count, scale: 1, random: &random)
-                let warped = warp(train.batch(indices), delta: delta, background: background)
-                let output = network(warped, random: &random)
-                let (target, mask) = targets(delta: delta, groups: group(indices.map { train.targets[$0] }))
-                let difference = (output - target) * mask
-                let loss = (difference * difference).sum().scaled(by: 1 / Float(indices.count))
-                optimizer.zeroGradients()
-                loss.backward()
-                optimizer.step()
-                lossSum += Double(loss.item)
-                step += 1
-                try progress(step, epochs * batches.count)
-            }
-            lastLoss = lossSum / Double(max(1, batches.count))
-        }
-        network.isTraining = false
-        return read(heldOut.prefix(2000), group: group, background: background, trainLoss: lastLoss, random: &random)
-    }
+    /// Alignment steps `estimate` takes: three alignments (the groups to one another, then the
+    /// plain and the warped images of the pairs to the templates found).
+    public var steps: Int { 3 * alignment.blurs.count * alignment.stepsPerLevel }
 
-    /// `images` warped by δ, what comes in from outside filled with the background: a fill of
-    /// another value would draw the frame's edge into the image, and the reader would read δ
-    /// off the edge instead of off the image's pose.
-    func warp(_ images: Tensor, delta: [Float], background: Tensor) -> Tensor {
-        let theta = AffineAugmentation.transforms(epsilon: Tensor(shape: [images.shape[0], 6], values: delta))
-        return Tensor.affineWarp(images - background, theta: theta) + background
+    /// Reads the spread of `data`'s poses within `group` (`images` of them, chosen at random).
+    /// `progress(done, steps)` hears each alignment step; what it throws stops the reading.
+    public func estimate(_ data: ImageDataset, group: ([Float]) -> [Int], random: inout RandomGenerator,
+                         progress: (Int, Int) throws -> Void = { _, _ in }) throws -> Estimate {
+        let chosen = data.count <= images ? Array(0..<data.count) : random.permutation(data.count).prefix(images).sorted()
+        let data = ImageDataset(images: TensorContext.withoutGradients { data.batch(chosen).values }, channels: data.channels,
+                                height: data.height, width: data.width, targets: chosen.map { data.targets[$0] })
+        let (n, c, h, w) = (data.count, data.channels, data.height, data.width)
+        let background = Self.background(data)
+        let centred = TensorContext.withoutGradients { (data.batch(0..<n) - background).values }
+        let groups = group(data.targets)
+        var done = 0
+        let report: () throws -> Void = { done += 1; try progress(done, steps) }
+        let (_, templates) = try alignment.align(centred, channels: c, height: h, width: w, groups: groups, progress: report)
+        // Pairs: δ within a small range (rotation ±10°, translations ±1 px, the others ±0.05),
+        // aligned to the same templates as the plain images: the gain near the poses the data
+        // has (a wide δ carries images past them, where the alignment falls shorter).
+        let translation = 1 / (0.05 * max(1, Float(min(h, w)) - 1))
+        let range: [Float] = AffineGenerator.allCases.map { g in
+            switch g {
+            case .translateX, .translateY: return translation
+            case .rotation: return 10 * .pi / 180
+            case .scale, .stretch, .shear: return 0.05
+            }
+        }
+        let delta = (0..<(n * 6)).map { i in estimated.contains(AffineGenerator.allCases[i % 6]) ? (random.nextFloat() * 2 - 1) * range[i % 6] : 0 }
+        let warped = TensorContext.withoutGradients {
+            Tensor.affineWarp(Tensor(shape: [n, c, h, w], values: centred),
+                              theta: AffineAugmentation.transforms(epsilon: Tensor(shape: [n, 6], values: delta))).values
+        }
+        let plain = try alignment.align(centred, channels: c, height: h, width: w, groups: groups, templates: templates, progress: report).epsilon
+        let moved = try alignment.align(warped, channels: c, height: h, width: w, groups: groups, templates: templates, progress: report).epsilon
+        var estimate = Estimate(widths: [:], rawWidths: [:], alignmentError: [:], gains: [:])
+        for generator in AffineGenerator.allCases {
+            guard estimated.contains(generator) else {
+                (estimate.widths[generator], estimate.rawWidths[generator], estimate.alignmentError[generator], estimate.gains[generator]) = (0, 0, 0, 0)
+                continue
+            }
+            let k = generator.index
+            // A pose p needs ε ≈ −p, and an image warped by δ needs ε − δ: its pose moves by δ.
+            let poses = plain.map { -$0[k] }
+            let deltas = (0..<n).map { Double(delta[$0 * 6 + k]) }
+            let (gain, noise) = Self.gainAndError(applied: deltas, changes: (0..<n).map { Double(plain[$0][k] - moved[$0][k]) })
+            if generator == .rotation {
+                // On the circle: a wrapped-normal error of variance σ² keeps R = e^(−σ²/2).
+                let spread = Self.meanResultantLength(poses, groups: groups)
+                estimate.widths[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: min(1, spread / exp(-noise / 2)))
+                estimate.rawWidths[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: spread)
+            } else {
+                let variance = Self.withinGroupVariance(poses, groups: groups)
+                estimate.widths[generator] = Float(2 * (3 * max(0, variance - noise)).squareRoot())
+                estimate.rawWidths[generator] = Float(2 * (3 * variance).squareRoot())
+            }
+            // An alignment that follows less than a quarter of an applied change cannot see this
+            // generator in these images (a round spot under a turn): its poses are noise, and
+            // the images are the same along it anyway, so it reads as none.
+            if gain < Self.blindGain { estimate.widths[generator] = 0 }
+            estimate.alignmentError[generator] = Float(2 * (3 * noise).squareRoot())
+            estimate.gains[generator] = Float(gain)
+        }
+        return estimate
     }
 
     /// The mean of every image's outermost pixels, per channel: [1, C, 1, 1].
@@ -152,96 +142,9 @@ public final class SpreadEstimator {
         }
         return Tensor(shape: [1, data.channels, 1, 1], values: sums.map { Float($0 / Double(max(1, count))) })
     }
-
-    /// δ [count, 6] uniform in ±B·scale, generators not estimated held at 0.
-    func sampleDelta(count: Int, scale: Float, random: inout RandomGenerator) -> [Float] {
-        (0..<count).flatMap { _ in
-            AffineGenerator.allCases.map { generator in
-                estimated.contains(generator) ? (random.nextFloat() * 2 - 1) * proposal[generator.index] * scale : 0
-            }
-        }
-    }
-
-    /// Each example's seven targets placed in its group's slots, and the mask of those slots.
-    func targets(delta: [Float], groups: [Int]) -> (Tensor, Tensor) {
-        let width = self.groups * Self.outputsPerGroup
-        var target = [Float](repeating: 0, count: groups.count * width), mask = target
-        // Which outputs are trained: outputs 2 and 3 are rotation's cosine and sine.
-        let on: [Float] = [0, 1, 2, 2, 3, 4, 5].map { estimated.contains(AffineGenerator.allCases[$0]) ? 1 : 0 }
-        for (i, g) in groups.enumerated() {
-            let d = Array(delta[(i * 6)..<(i * 6 + 6)])
-            let values: [Float] = [d[0] / proposal[0], d[1] / proposal[1], cos(d[2]), sin(d[2]),
-                                   d[3] / proposal[3], d[4] / proposal[4], d[5] / proposal[5]]
-            for k in 0..<Self.outputsPerGroup {
-                target[i * width + g * Self.outputsPerGroup + k] = values[k]
-                mask[i * width + g * Self.outputsPerGroup + k] = on[k]
-            }
-        }
-        return (Tensor(shape: [groups.count, width], values: target), Tensor(shape: [groups.count, width], values: mask))
-    }
-
-    /// The reader's pose of each image of `images` [N, C, H, W] in its group: six coordinates
-    /// (rotation as an angle).
-    func poses(_ images: Tensor, groups: [Int]) -> [[Float]] {
-        let output = TensorContext.withoutGradients { network(images).values }
-        let width = self.groups * Self.outputsPerGroup
-        return groups.enumerated().map { i, g in
-            let o = Array(output[(i * width + g * Self.outputsPerGroup)..<(i * width + (g + 1) * Self.outputsPerGroup)])
-            return [o[0] * proposal[0], o[1] * proposal[1], atan2(o[3], o[2]), o[4] * proposal[3], o[5] * proposal[4], o[6] * proposal[5]]
-        }
-    }
-
-    /// Reads the spread on `data`: each image as it is, and again warped by a known δ (within
-    /// a quarter of the proposal) for the reader's own error.
-    func read(_ data: ImageDataset, group: ([Float]) -> [Int], background: Tensor, trainLoss: Double, random: inout RandomGenerator) -> Estimate {
-        var plain: [[Float]] = [], residual: [[Float]] = [], groupOf: [Int] = [], applied: [Float] = []
-        for first in stride(from: 0, to: data.count, by: 250) {
-            let indices = Array(first..<min(first + 250, data.count))
-            let groups = group(indices.map { data.targets[$0] })
-            let images = data.batch(indices)
-            let delta = sampleDelta(count: indices.count, scale: 0.25, random: &random)
-            let warped = TensorContext.withoutGradients { warp(images, delta: delta, background: background) }
-            let before = poses(images, groups: groups), after = poses(warped, groups: groups)
-            for i in indices.indices {
-                plain.append(before[i])
-                residual.append((0..<6).map { k in
-                    let r = after[i][k] - before[i][k] - delta[i * 6 + k]
-                    return k == AffineGenerator.rotation.index ? remainder(r, 2 * .pi) : r
-                })
-            }
-            groupOf += groups
-            applied += delta
-        }
-        var widths: [AffineGenerator: Float] = [:], raw: [AffineGenerator: Float] = [:], error: [AffineGenerator: Float] = [:]
-        var gains: [AffineGenerator: Float] = [:]
-        for generator in AffineGenerator.allCases {
-            guard estimated.contains(generator) else { (widths[generator], raw[generator], error[generator]) = (0, 0, 0); continue }
-            let k = generator.index
-            if generator == .rotation {
-                // On the circle: E[cos ε] = sin a / a for ε uniform in ±a; the reader's error
-                // multiplies the readings' mean resultant length by √R of the pairs' residuals.
-                let spread = Self.meanResultantLength(plain.map { $0[k] }, groups: groupOf)
-                let readerR = Self.meanResultantLength(residual.map { $0[k] }, groups: groupOf.map { _ in 0 }).squareRoot()
-                widths[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: min(1, spread / max(readerR, 1e-6)))
-                raw[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: spread)
-                error[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: readerR)
-                gains[generator] = 1
-            } else {
-                let deltas = (0..<plain.count).map { Double(applied[$0 * 6 + k]) }
-                let (gain, noise) = Self.gainAndError(applied: deltas, changes: (0..<plain.count).map { Double(residual[$0][k]) + deltas[$0] })
-                let variance = Self.withinGroupVariance(plain.map { $0[k] }, groups: groupOf)
-                widths[generator] = Float(2 * (3 * max(0, variance - noise)).squareRoot() / gain)
-                raw[generator] = Float(2 * (3 * variance).squareRoot())
-                error[generator] = Float(2 * (3 * noise).squareRoot())
-                gains[generator] = Float(gain)
-            }
-        }
-        return Estimate(widths: widths, rawWidths: raw, readerError: error, gains: gains, trainLoss: trainLoss)
-    }
-
-    /// The reader answers gain·pose + error. From pairs (the δ applied, and how much the reading
-    /// changed): the gain is the slope of the change against δ (a reader unsure of a pose answers
-    /// nearer its class's centre; at least 0.05), the error variance what the slope leaves, halved
+    /// The alignment answers gain·pose + error. From pairs (the δ applied, and how much the pose
+    /// changed): the gain is the slope of the change against δ (an alignment that falls short answers
+    /// nearer its group's centre; at least 0.05), the error variance what the slope leaves, halved
     /// (each change holds two readings' errors).
     static func gainAndError(applied deltas: [Double], changes: [Double]) -> (gain: Double, errorVariance: Double) {
         let meanDelta = deltas.reduce(0, +) / Double(max(1, deltas.count))

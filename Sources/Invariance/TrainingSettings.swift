@@ -43,8 +43,9 @@ public enum WidthObjective: String, Sendable, Equatable, Codable, CaseIterable {
     /// The log marginal likelihood of the augmentation-averaged model under a Laplace
     /// approximation of its last layer (`EvidenceStep`): no λ.
     case evidence
-    /// The spread the data's own images show along each generator within a class, read by a
-    /// pose reader before training (`SpreadEstimator`); the widths are then held: no λ.
+    /// The spread the data's own images show along each generator within a class, read before
+    /// training by aligning each class's images to one another (`SpreadEstimator`); the widths
+    /// are then held: no λ.
     case spread
 }
 

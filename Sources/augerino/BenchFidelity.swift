@@ -19,7 +19,12 @@ struct BenchFidelity: ParsableCommand {
             with the training settings below, as for `augerino train`, except --seed: run k of a case has seed k) and is judged: a planted width must come back within the tolerance \
             (15%; 10% for the two sprites), an unplanted one must read as "none" in the report's terms \
             (below 5°, 1 px, ×1.05, slope 0.05), and a negative control must stay below the magnitude \
-            that turns one class into another. Progress goes to standard error, one line per run; the \
+            that turns one class into another. A case made from MNIST or Fashion-MNIST is judged against \
+            its source case (mnist-none, fashion-none: run first, with it, when not asked for): \
+            handwriting and clothes vary of their own, and a planted spread adds to theirs (θ_read² = \
+            θ_source² + θ_planted²); an unplanted generator passes within the tolerance of the \
+            source's own width too. --read-only reads the spread (--objective spread) without \
+            training a network: the widths such a run would hold, in a fraction of the time. Progress goes to standard error, one line per run; the \
             table (Markdown) to standard output. See docs/performance.md, "Fidelity".
             """)
 
@@ -41,6 +46,9 @@ struct BenchFidelity: ParsableCommand {
     @Option(help: "Test images per case.")
     var test: Int = 1_000
 
+    @Flag(help: "Read the spread only: the widths --objective spread holds, without training the network (no test metric).")
+    var readOnly = false
+
     @OptionGroup(title: "Training settings") var training: TrainingFlags
 
     @OptionGroup var threading: ThreadOption
@@ -50,9 +58,13 @@ struct BenchFidelity: ParsableCommand {
         guard (100...60_000).contains(train) else { throw ValidationError("--train \(train): must be from 100 to 60000") }
         guard (100...10_000).contains(test) else { throw ValidationError("--test \(test): must be from 100 to 10000") }
         if training.seed != nil { throw ValidationError("--seed: each run's seed is its number, 0 to --seeds − 1; give --seeds instead") }
+        if readOnly, let objective = training.objective, objective != "spread" {
+            throw ValidationError("--read-only reads the spread (--objective spread); leave out --objective \(objective)")
+        }
         _ = try selectedCases()
     }
 
+    /// The cases asked for, each after the source case it is judged against (added when not asked for).
     func selectedCases() throws -> [FidelityCase] {
         guard let cases else { return FidelityCase.all }
         let wanted = cases.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
@@ -60,7 +72,8 @@ struct BenchFidelity: ParsableCommand {
         for name in wanted where !FidelityCase.all.contains(where: { $0.name == name || $0.name.hasPrefix(name) }) {
             throw ValidationError("--cases: no case is named \(name) or starts with it; --list shows the names")
         }
-        return chosen
+        let sources = Set(chosen.compactMap(\.baseline))
+        return FidelityCase.all.filter { c in sources.contains(c.name) || chosen.contains { $0.name == c.name } }
     }
 
     func run() throws {
@@ -73,17 +86,19 @@ struct BenchFidelity: ParsableCommand {
         let sources = FidelitySources(data: URL(fileURLWithPath: data), train: train, test: test)
         var flags = try training.values()
         if flags[.probeImages] == nil { try flags.set(.probeImages, .integer(0)) }  // the bench reads widths, not probes
+        if readOnly { try flags.set(.objective, .choice("spread")) }
         print(FidelityRow.header(seeds: seeds))
         var (checks, passed, failedCases) = (0, 0, [String]())
+        var outcomesByCase: [String: [FidelityOutcome]] = [:]
         let start = Date()
         for c in chosen {
             var outcomes: [FidelityOutcome] = []
             do {
                 for seed in 0..<UInt64(seeds) {
-                    let outcome = try TensorContext.with(parallelism) { try c.run(seed: seed, sources: sources, flags: flags) }
+                    let outcome = try TensorContext.with(parallelism) { try c.run(seed: seed, sources: sources, flags: flags, readOnly: readOnly) }
                     outcomes.append(outcome)
                     let widths = AffineGenerator.allCases.map { "\($0.rawValue) \(String(format: "%.3f", outcome.widths[$0] ?? 0))" }
-                    FileHandle.standardError.write(Data(("\(c.name) seed \(seed): \(outcome.epochs)\(outcome.epochs < outcome.budget ? " of \(outcome.budget) (settled)" : "") epochs in \(String(format: "%.0f", outcome.seconds)) s, " +
+                    FileHandle.standardError.write(Data(("\(c.name) seed \(seed): \(outcome.durationText(readOnly: readOnly)), " +
                         "test \(outcome.metricText); θ: \(widths.joined(separator: ", "))" +
                         (outcome.reading.map { "; spread read: \($0)" } ?? "") + "\n").utf8))
                 }
@@ -93,7 +108,8 @@ struct BenchFidelity: ParsableCommand {
                 failedCases.append(c.name)
                 continue
             }
-            let rows = c.judge(outcomes)
+            outcomesByCase[c.name] = outcomes
+            let rows = c.judge(outcomes, baselineOutcomes: c.baseline.flatMap { outcomesByCase[$0] })
             for row in rows { print(row.markdown) }
             fflush(nil)
             let judged = rows.filter(\.isJudged)
@@ -146,10 +162,24 @@ struct FidelityCase {
     var tolerance = 0.15
     /// Whether unplanted generators must read as none (not for pose classes: moving a digit
     /// by a generator that is not planted leaves its pose class as it is, so any width of it
-    /// is harmless there).
+    /// is harmless there; not for the source cases, whose own spread is what the others are
+    /// judged against).
     var judgesUnplanted = true
 
     var imageSize: Int { source == .sprites ? 32 : 28 }
+
+    /// The case with this one's source images and nothing planted, whose own spread this case is
+    /// judged against: handwriting and clothes vary in slant, size and position of their own, and
+    /// a planted spread adds to that one (variances of independent poses add: θ_read² =
+    /// θ_source² + θ_planted²). Nil for the source cases themselves, the sprites (which vary in
+    /// nothing but what is planted) and the pose cases (whose classes mix the digits).
+    var baseline: String? {
+        switch source {
+        case .mnist, .sixNine, .rotationAngle: return name == "mnist-none" ? nil : "mnist-none"
+        case .fashion: return name == "fashion-none" ? nil : "fashion-none"
+        case .sprites, .poseClasses: return nil
+        }
+    }
 
     var summary: String {
         let planted = AffineGenerator.allCases.filter { self.planted.width($0) > 0 }
@@ -165,8 +195,12 @@ struct FidelityCase {
         func mnist(_ name: String, _ planted: [(AffineGenerator, Double)], source: Source = .mnist) -> FidelityCase {
             FidelityCase(name: name, source: source, planted: PlantedTransformation(Dictionary(uniqueKeysWithValues: planted.map { ($0.0, PlantedTransformation.width($0.0, halfWidth: $0.1, size: 28)) })))
         }
+        // The two source cases are the blanks the others are judged against: what handwriting and
+        // clothes vary of their own is shown, not judged (nothing says how much that is).
+        var mnistNone = mnist("mnist-none", []), fashionNone = mnist("fashion-none", [], source: .fashion)
+        (mnistNone.judgesUnplanted, fashionNone.judgesUnplanted) = (false, false)
         var cases = [
-            mnist("mnist-none", []),
+            mnistNone,
             mnist("mnist-rotation-30", [(.rotation, 30)]), mnist("mnist-rotation-60", [(.rotation, 60)]),
             mnist("mnist-translate_x-2px", [(.translateX, 2)]), mnist("mnist-translate_x-4px", [(.translateX, 4)]),
             mnist("mnist-translate_y-2px", [(.translateY, 2)]), mnist("mnist-translate_y-4px", [(.translateY, 4)]),
@@ -174,7 +208,7 @@ struct FidelityCase {
             mnist("mnist-stretch-1.2", [(.stretch, 1.2)]), mnist("mnist-stretch-1.4", [(.stretch, 1.4)]),
             mnist("mnist-shear-0.2", [(.shear, 0.2)]), mnist("mnist-shear-0.4", [(.shear, 0.4)]),
             mnist("mnist-together-rotation-30-translate-2px-scale-1.2", [(.rotation, 30), (.translateX, 2), (.translateY, 2), (.scale, 1.2)]),
-            mnist("fashion-none", [], source: .fashion),
+            fashionNone,
             mnist("fashion-rotation-60", [(.rotation, 60)], source: .fashion),
             mnist("fashion-together-translate-3px-shear-0.3", [(.translateX, 3), (.translateY, 3), (.shear, 0.3)], source: .fashion),
         ]
@@ -199,7 +233,7 @@ struct FidelityCase {
 
     /// Generates the dataset for `seed`, trains it with the defaults and `flags`, and returns
     /// the learned widths.
-    func run(seed: UInt64, sources: FidelitySources, flags: SettingValues) throws -> FidelityOutcome {
+    func run(seed: UInt64, sources: FidelitySources, flags: SettingValues, readOnly: Bool) throws -> FidelityOutcome {
         var random = RandomGenerator(seed: seed).stream(UInt64(1 + (FidelityCase.all.firstIndex { $0.name == name } ?? 0)))
         let staging = try StagingFolder()
         defer { staging.remove() }
@@ -230,14 +264,17 @@ struct FidelityCase {
         try runFlags.set(.seed, .seed(seed))
         let run = TrainingRun(dataset: folder, flags: runFlags)
         let start = Date()
-        while !run.isFinished { _ = try run.trainNextEpoch() }
+        if readOnly {
+            try run.trainer.readSpread(run.train)
+        }
+        while !readOnly && !run.isFinished { _ = try run.trainNextEpoch() }
         return FidelityOutcome(widths: run.trainer.augmentation.widthValues, testMetric: run.trainer.history.last?.testMetric ?? .nan,
                                regression: source == .rotationAngle, epochs: run.epochsDone, budget: run.settings.epochs,
                                seconds: Date().timeIntervalSince(start),
                                reading: run.trainer.spreadEstimate.map { estimate in
                                    AffineGenerator.allCases.map { g in
-                                       "\(g.rawValue) \(String(format: "%.3f", estimate.rawWidths[g] ?? 0)) less \(String(format: "%.3f", estimate.readerError[g] ?? 0)) gain \(String(format: "%.2f", estimate.gains[g] ?? 0))"
-                                   }.joined(separator: ", ") + String(format: " (reader loss %.4f)", estimate.trainLoss)
+                                       "\(g.rawValue) \(String(format: "%.3f", estimate.rawWidths[g] ?? 0)) less \(String(format: "%.3f", estimate.alignmentError[g] ?? 0)) gain \(String(format: "%.2f", estimate.gains[g] ?? 0))"
+                                   }.joined(separator: ", ")
                                })
     }
 
@@ -277,11 +314,13 @@ struct FidelityCase {
     }
 
     /// Planted against recovered, one row per generator that is planted, limited, or not
-    /// reported as none in some seed.
-    func judge(_ outcomes: [FidelityOutcome]) -> [FidelityRow] {
+    /// reported as none in some seed; `baselineOutcomes` those of the `baseline` case, if any.
+    func judge(_ outcomes: [FidelityOutcome], baselineOutcomes: [FidelityOutcome]? = nil) -> [FidelityRow] {
         AffineGenerator.allCases.compactMap { generator in
             let plantedTheta = planted.width(generator)
             let thetas = outcomes.map { $0.widths[generator] ?? 0 }
+            // The source's own width: the root mean square over its seeds.
+            let sourceTheta = baselineOutcomes.map { runs in (runs.map { pow($0.widths[generator] ?? 0, 2) }.reduce(0, +) / Float(max(1, runs.count))).squareRoot() }
             let limited = limit?.generator == generator
             let expected: FidelityRow.Expectation
             if source == .rotationAngle, let limit, limited {
@@ -289,12 +328,12 @@ struct FidelityCase {
             } else if plantedTheta > 0 {
                 expected = .within(plantedTheta, tolerance, limited ? limit?.halfWidth : nil)
             } else if judgesUnplanted {
-                expected = .none
+                expected = .none(tolerance)
             } else {
                 expected = .anything
             }
-            let row = FidelityRow(name: name, generator: generator, size: imageSize, expected: expected, recovered: thetas,
-                                  metrics: outcomes.map(\.metricText))
+            let row = FidelityRow(name: name, generator: generator, size: imageSize, expected: expected, source: sourceTheta,
+                                  recovered: thetas, metrics: outcomes.map(\.metricText))
             return plantedTheta > 0 || limited || !row.passes || !judgesUnplanted ? row : nil
         }
     }
@@ -308,10 +347,18 @@ struct FidelityOutcome {
     /// Epochs run, and the run's budget (more when the answer settled early).
     let epochs: Int, budget: Int
     let seconds: Double
-    /// The pose reader's readings before and after its own error (the spread objective).
+    /// The spread's readings before and after the alignment's own error (the spread objective).
     var reading: String? = nil
 
-    var metricText: String { regression ? String(format: "MSE %.3f", testMetric) : String(format: "%.1f%%", testMetric * 100) }
+    /// "read in 20 s", "30 epochs in 95 s", "12 of 30 (settled) epochs in 40 s".
+    func durationText(readOnly: Bool) -> String {
+        let what = readOnly ? "read" : "\(epochs)\(epochs < budget ? " of \(budget) (settled)" : "") epochs"
+        return what + " in \(String(format: "%.0f", seconds)) s"
+    }
+
+    var metricText: String {
+        testMetric.isNaN ? "–" : regression ? String(format: "MSE %.3f", testMetric) : String(format: "%.1f%%", testMetric * 100)
+    }
 }
 
 /// One generator of one case: what was expected, what each seed learned, and whether it passes.
@@ -319,8 +366,8 @@ struct FidelityRow {
     enum Expectation {
         /// Planted θ, recovered within the relative tolerance (and below a half-width, for a control).
         case within(Float, Double, Double?)
-        /// Not planted: must read as none.
-        case none
+        /// Not planted: must read as none, or within the tolerance of the source's own width.
+        case none(Double)
         /// Not judged (shown for information).
         case anything
         /// A negative control: half-width below this (natural units).
@@ -330,16 +377,24 @@ struct FidelityRow {
     let generator: AffineGenerator
     let size: Int
     let expected: Expectation
+    /// The source case's own width (nil: judged as it stands).
+    let source: Float?
     let recovered: [Float]
     let metrics: [String]
 
+    /// The width beyond the source's own: √(θ² − θ_source²), at least 0.
+    func beyondSource(_ theta: Float) -> Float { source.map { (max(0, theta * theta - $0 * $0)).squareRoot() } ?? theta }
+
+    /// What a planted θ should read as: √(θ² + θ_source²).
+    func withSource(_ planted: Float) -> Float { source.map { (planted * planted + $0 * $0).squareRoot() } ?? planted }
+
     func passes(_ theta: Float) -> Bool {
-        let high = naturalInterval(generator, theta: theta, height: size, width: size).0.last ?? 0
+        let high = naturalInterval(generator, theta: beyondSource(theta), height: size, width: size).0.last ?? 0
         switch expected {
         case .within(let planted, let tolerance, let limit):
-            return abs(Double(theta / planted) - 1) <= tolerance && (limit.map { high <= $0 } ?? true)
-        case .none:
-            return Self.readsAsNone(generator, high: high)
+            return abs(Double(theta / withSource(planted)) - 1) <= tolerance && (limit.map { high <= $0 } ?? true)
+        case .none(let tolerance):
+            return Self.readsAsNone(generator, high: high) || source.map { abs(Double(theta / $0) - 1) <= tolerance } ?? false
         case .anything:
             return true
         case .below(let halfWidth, _):
@@ -373,12 +428,18 @@ struct FidelityRow {
     var expectedText: String {
         switch expected {
         case .within(let planted, let tolerance, let limit):
-            return "\(Self.range(generator, theta: planted, size: size)) (θ \(String(format: "%.3f", planted)), ±\(Int(tolerance * 100))%" +
-                (limit.map { "; at most ±\(Int($0))" } ?? "") + ")"
-        case .none: return "none"
+            return "\(Self.range(generator, theta: planted, size: size)) (θ \(String(format: "%.3f", planted))" +
+                (source.map { " with the source's \(String(format: "%.3f", $0)): θ \(String(format: "%.3f", withSource(planted)))" } ?? "") +
+                ", ±\(Int(tolerance * 100))%" + (limit.map { "; at most ±\(Int($0))" } ?? "") + ")"
+        case .none(let tolerance):
+            return "none" + sourceText + (source == nil ? "" : " or within ±\(Int(tolerance * 100))% of it")
         case .anything: return "not judged"
-        case .below(let halfWidth, _): return "none (control: below ±\(Int(halfWidth)))"
+        case .below(let halfWidth, _): return "none (control: below ±\(Int(halfWidth)))" + sourceText
         }
+    }
+
+    private var sourceText: String {
+        source.map { " beyond the source's \(Self.range(generator, theta: $0, size: size)) (θ \(String(format: "%.3f", $0)))" } ?? ""
     }
 
     /// The table's first two lines.
@@ -390,7 +451,11 @@ struct FidelityRow {
     /// This row of the table.
     var markdown: String {
         let learned = recovered.map { theta in
-            "\(Self.range(generator, theta: theta, size: size)) (θ \(String(format: "%.3f", theta)))\(passes(theta) ? "" : " ✗")"
+            var text = "\(Self.range(generator, theta: theta, size: size)) (θ \(String(format: "%.3f", theta))"
+            if source != nil, case .within = expected {} else if source != nil {
+                text += "; beyond the source \(Self.range(generator, theta: beyondSource(theta), size: size))"
+            }
+            return text + ")\(passes(theta) ? "" : " ✗")"
         }
         return "| \(name) | \(generator.rawValue) | \(expectedText) | \(learned.joined(separator: " | ")) | " +
             "\(metrics.joined(separator: ", ")) | \(!isJudged ? "–" : passes ? "yes" : "**no**") |"
