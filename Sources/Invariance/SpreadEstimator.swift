@@ -31,8 +31,9 @@ public struct SpreadEstimator {
         public var alignmentError: [AffineGenerator: Float]
         /// How much the pose moves per unit of applied δ (1 for a perfect alignment); below
         /// 0.25 the alignment cannot see the generator and its width is 0. The widths are not
-        /// divided by it: on MNIST rotated within ±60° the pairs' gain is 0.49 while the poses'
-        /// spread reads within 13% undivided (docs/performance.md).
+        /// divided by it: on MNIST rotated within ±60° the pairs' gain is 0.49, and divided the
+        /// rotation read ±110° where ±64° (the planted with the source's own) is true
+        /// (docs/performance.md, "Reading the spread by alignment").
         public var gains: [AffineGenerator: Float]
     }
 

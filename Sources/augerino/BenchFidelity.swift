@@ -16,7 +16,8 @@ struct BenchFidelity: ParsableCommand {
             Each case is a dataset generated from the real MNIST or Fashion-MNIST files (or the \
             example's two sprites) whose images were warped by the method's own family: ε uniform in \
             [−θ/2, θ/2] per planted generator. A run trains with the defaults a user gets (change them \
-            with the training settings below, as for `augerino train`, except --seed: run k of a case has seed k) and is judged: a planted width must come back within the tolerance \
+            with the training settings below, as for `augerino train`, except --seed: run k of a case \
+            has seed k) and is judged: a planted width must come back within the tolerance \
             (15%; 10% for the two sprites), an unplanted one must read as "none" in the report's terms \
             (below 5°, 1 px, ×1.05, slope 0.05), and a negative control must stay below the magnitude \
             that turns one class into another. A case made from MNIST or Fashion-MNIST is judged against \
@@ -24,8 +25,9 @@ struct BenchFidelity: ParsableCommand {
             handwriting and clothes vary of their own, and a planted spread adds to theirs (θ_read² = \
             θ_source² + θ_planted²); an unplanted generator passes within the tolerance of the \
             source's own width too. --read-only reads the spread (--objective spread) without \
-            training a network: the widths such a run would hold, in a fraction of the time. Progress goes to standard error, one line per run; the \
-            table (Markdown) to standard output. See docs/performance.md, "Fidelity".
+            training a network: the widths such a run would hold, in a fraction of the time. \
+            Progress goes to standard error, one line per run; the table (Markdown) to standard \
+            output. See docs/performance.md, "Fidelity".
             """)
 
     @Option(help: "Folder holding mnist/ and fashion-mnist/ with their IDX files.")
@@ -266,8 +268,9 @@ struct FidelityCase {
         let start = Date()
         if readOnly {
             try run.trainer.readSpread(run.train)
+        } else {
+            while !run.isFinished { _ = try run.trainNextEpoch() }
         }
-        while !readOnly && !run.isFinished { _ = try run.trainNextEpoch() }
         return FidelityOutcome(widths: run.trainer.augmentation.widthValues, testMetric: run.trainer.history.last?.testMetric ?? .nan,
                                regression: source == .rotationAngle, epochs: run.epochsDone, budget: run.settings.epochs,
                                seconds: Date().timeIntervalSince(start),
