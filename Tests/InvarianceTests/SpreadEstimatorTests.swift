@@ -49,7 +49,8 @@ final class SpreadEstimatorTests: XCTestCase {
     /// A straight generator through the pairs' error: round spots shifted by up to ±3 px along x
     /// read back as ±3 px, and along y as none. A spot is the same under every turn, so the
     /// alignment cannot see rotation there (its poses are noise) and it reads as none, not as
-    /// the spread of that noise (±192° before the gain check).
+    /// the spread of that noise (a first version, with a step normalised per generator and the
+    /// width divided by the gain, read ±192°).
     func test_aPlantedShift_isReadBack_andAShapeTheTurnLeavesAlone_readsNoTurn() throws {
         var random = RandomGenerator(seed: 5)
         let (size, count) = (16, 120)
