@@ -14,8 +14,8 @@ public struct PoseAlignment {
     public var estimated: Set<AffineGenerator>
     /// Gaussian blur per level, standard deviation in pixels, coarse to fine.
     public var blurs: [Float] = [2, 1, 0.5]
-    /// Adam steps per level (cosine schedule to 0 within each): 50 converge on MNIST (measured:
-    /// 100 read the same within 3%).
+    /// Steps per level (`NormalisedStep`, cosine schedule to 0 within each): 50 converge on
+    /// MNIST (measured with the first optimiser, Adam: 100 read the same within 3%).
     public var stepsPerLevel = 50
     public var learningRate: Float = 0.03
 

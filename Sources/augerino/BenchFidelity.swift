@@ -407,6 +407,12 @@ struct FidelityRow {
 
     var passes: Bool { recovered.allSatisfy(passes) }
 
+    /// Whether the generator was planted (judged against the planted width, not beyond the source).
+    var isPlanted: Bool {
+        if case .within = expected { return true }
+        return false
+    }
+
     /// Whether the row is a check (the others are shown for information).
     var isJudged: Bool {
         if case .anything = expected { return false }
@@ -454,11 +460,9 @@ struct FidelityRow {
     /// This row of the table.
     var markdown: String {
         let learned = recovered.map { theta in
-            var text = "\(Self.range(generator, theta: theta, size: size)) (θ \(String(format: "%.3f", theta))"
-            if source != nil, case .within = expected {} else if source != nil {
-                text += "; beyond the source \(Self.range(generator, theta: beyondSource(theta), size: size))"
-            }
-            return text + ")\(passes(theta) ? "" : " ✗")"
+            // What lies beyond the source is what an unplanted generator or a control is judged on.
+            let beyond = source == nil || isPlanted ? "" : "; beyond the source \(Self.range(generator, theta: beyondSource(theta), size: size))"
+            return "\(Self.range(generator, theta: theta, size: size)) (θ \(String(format: "%.3f", theta))\(beyond))\(passes(theta) ? "" : " ✗")"
         }
         return "| \(name) | \(generator.rawValue) | \(expectedText) | \(learned.joined(separator: " | ")) | " +
             "\(metrics.joined(separator: ", ")) | \(!isJudged ? "–" : passes ? "yes" : "**no**") |"
