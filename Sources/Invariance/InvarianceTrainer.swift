@@ -134,7 +134,15 @@ public final class InvarianceTrainer {
     /// resumed run has its widths already.
     public private(set) var spreadEstimate: SpreadEstimator.Estimate?
     /// How the spread is read (tests make it smaller).
-    public lazy var spreadEstimator = SpreadEstimator(estimated: augmentation.learned)
+    public lazy var spreadEstimator: SpreadEstimator = {
+        var estimator = SpreadEstimator(estimated: augmentation.learned)
+        // A regression's groups are quantiles of its target, not kinds of thing: a group's
+        // template is a blur of different shapes, and a turn searched against it finds the
+        // nearest shape, not a pose (the angle-regression control read ±54° beyond the source
+        // with the search; docs/performance.md).
+        if case .regression = task { estimator.alignment.turnStep = 0 }
+        return estimator
+    }()
 
     /// Reads the spread of `train` and sets the widths to it (what the spread objective does
     /// before its first epoch); `progress(done, total)` hears each alignment step.

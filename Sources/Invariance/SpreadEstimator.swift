@@ -11,7 +11,8 @@ import NN
 ///   δ and aligned again to the same templates: the poses differ by g·δ plus two errors, so
 ///   the gain g is the slope and σ² = Var(residual)/2);
 /// - rotation, on the circle: E[cos ε] = sin a / a for ε uniform in ±a, from the poses' mean
-///   resultant length R within a class, divided by the error's e^(−σ²/2); ±180° reads as R = 0.
+///   resultant length R within a class, divided by the error's E[cos e] (the square root of
+///   the pairs' residuals' mean resultant length); ±180° reads as R = 0.
 ///
 /// The full width θ = 2a is what `AffineAugmentation` calls a width, so the result can be the
 /// augmentation's widths directly. Nothing here has a weight to choose: the answer is a
@@ -27,13 +28,16 @@ public struct SpreadEstimator {
         public var widths: [AffineGenerator: Float]
         /// The poses' spread before the alignment's error was taken off, as a full width.
         public var rawWidths: [AffineGenerator: Float]
-        /// The alignment's own error per pose, as a full width of the same units.
+        /// The alignment's own error per pose, as a full width of the same units (rotation: the
+        /// uniform width whose mean resultant length is the error's E[cos e]).
         public var alignmentError: [AffineGenerator: Float]
-        /// How much the pose moves per unit of applied δ (1 for a perfect alignment); below
-        /// 0.25 the alignment cannot see the generator and its width is 0. The widths are not
-        /// divided by it: on MNIST rotated within ±60° the pairs' gain is 0.49, and divided the
-        /// rotation read ±110° where ±64° (the planted with the source's own) is true
-        /// (docs/performance.md, "Reading the spread by alignment").
+        /// How much the pose moves per unit of applied δ (1 for a perfect alignment): the
+        /// median of the pairs' slopes (Theil–Sen), so that the few images a turn search sent
+        /// elsewhere do not move it. Below 0.25 the alignment cannot see the generator and its
+        /// width is 0. The widths are not divided by it: on MNIST rotated within ±60° the
+        /// least-squares gain was 0.49 without the search, and divided the rotation read ±110°
+        /// where ±64° (the planted with the source's own) is true (docs/performance.md,
+        /// "Reading the spread by alignment").
         public var gains: [AffineGenerator: Float]
     }
 
@@ -64,7 +68,7 @@ public struct SpreadEstimator {
 
     /// Alignment steps `estimate` takes: three alignments (the groups to one another, then the
     /// plain and the warped images of the pairs to the templates found).
-    public var steps: Int { 3 * alignment.blurs.count * alignment.stepsPerLevel }
+    public var steps: Int { 3 * alignment.steps }
 
     /// Reads the spread of `data`'s poses within `group` (`images` of them, chosen at random).
     /// `progress(done, steps)` hears each alignment step; what it throws stops the reading.
@@ -108,22 +112,30 @@ public struct SpreadEstimator {
             // A pose p needs ε ≈ −p, and an image warped by δ needs ε − δ: its pose moves by δ.
             let poses = plain.map { -$0[k] }
             let deltas = (0..<n).map { Double(delta[$0 * 6 + k]) }
-            let (gain, noise) = Self.gainAndError(applied: deltas, changes: (0..<n).map { Double(plain[$0][k] - moved[$0][k]) })
+            let wrap: (Float) -> Float = { generator == .rotation ? atan2(sin($0), cos($0)) : $0 }
+            let changes = (0..<n).map { Double(wrap(plain[$0][k] - moved[$0][k])) }
+            let gain = Self.theilSen(deltas, changes)
             if generator == .rotation {
-                // On the circle: a wrapped-normal error of variance σ² keeps R = e^(−σ²/2).
+                // On the circle: a reading's error e shrinks the mean resultant length by
+                // E[cos e], and a pair's two errors shrink the pairs' residuals' by E[cos e]²,
+                // whatever e's law (a turn now and then read in the wrong mode included).
+                let residuals = (0..<n).map { Float(changes[$0] - gain * deltas[$0]) }
+                let shrink = max(1e-3, Self.meanResultantLength(residuals, groups: residuals.map { _ in 0 })).squareRoot()
                 let spread = Self.meanResultantLength(poses, groups: groups)
-                estimate.widths[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: min(1, spread / exp(-noise / 2)))
+                estimate.widths[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: min(1, spread / shrink))
                 estimate.rawWidths[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: spread)
+                estimate.alignmentError[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: shrink)
             } else {
                 let variance = Self.withinGroupVariance(poses, groups: groups)
+                let noise = Self.gainAndError(applied: deltas, changes: changes).errorVariance
                 estimate.widths[generator] = Float(2 * (3 * max(0, variance - noise)).squareRoot())
                 estimate.rawWidths[generator] = Float(2 * (3 * variance).squareRoot())
+                estimate.alignmentError[generator] = Float(2 * (3 * noise).squareRoot())
             }
             // An alignment that follows less than a quarter of an applied change cannot see this
             // generator in these images (a round spot under a turn): its poses are noise, and
             // the images are the same along it anyway, so it reads as none.
             if gain < Self.blindGain { estimate.widths[generator] = 0 }
-            estimate.alignmentError[generator] = Float(2 * (3 * noise).squareRoot())
             estimate.gains[generator] = Float(gain)
         }
         return estimate
@@ -144,9 +156,9 @@ public struct SpreadEstimator {
         return Tensor(shape: [1, data.channels, 1, 1], values: sums.map { Float($0 / Double(max(1, count))) })
     }
     /// The alignment answers gain·pose + error. From pairs (the δ applied, and how much the pose
-    /// changed): the gain is the slope of the change against δ (an alignment that falls short answers
-    /// nearer its group's centre; at least 0.05), the error variance what the slope leaves, halved
-    /// (each change holds two readings' errors).
+    /// changed): the gain is the least-squares slope of the change against δ (an alignment that
+    /// falls short answers nearer its group's centre; at least 0.05), the error variance what
+    /// the slope leaves, halved (each change holds two readings' errors).
     static func gainAndError(applied deltas: [Double], changes: [Double]) -> (gain: Double, errorVariance: Double) {
         let meanDelta = deltas.reduce(0, +) / Double(max(1, deltas.count))
         let meanChange = changes.reduce(0, +) / Double(max(1, changes.count))
@@ -155,6 +167,21 @@ public struct SpreadEstimator {
         let gain = max(0.05, covariance / max(1e-12, deltaSquares))
         let leftover = zip(deltas, changes).map { Float($0.1 - meanChange - gain * ($0.0 - meanDelta)) }
         return (gain, withinGroupVariance(leftover, groups: leftover.map { _ in 0 }) / 2)
+    }
+
+    /// Median of the pairwise slopes (Theil–Sen; every k-th pair when there are more than
+    /// 200,000): a slope that a few stray points do not move. 0 without two distinct x.
+    static func theilSen(_ x: [Double], _ y: [Double]) -> Double {
+        var slopes: [Double] = []
+        let n = x.count, stride = max(1, n * (n - 1) / 2 / 200_000)
+        var k = 0
+        for i in 0..<n { for j in (i + 1)..<n {
+            k += 1
+            if k % stride == 0, abs(x[j] - x[i]) > 1e-9 { slopes.append((y[j] - y[i]) / (x[j] - x[i])) }
+        } }
+        guard !slopes.isEmpty else { return 0 }
+        slopes.sort()
+        return slopes[slopes.count / 2]
     }
 
     /// Pooled variance of `values` about each group's own mean.

@@ -27,6 +27,17 @@ final class SpreadEstimatorTests: XCTestCase {
         XCTAssertEqual(SpreadEstimator.withinGroupVariance(shifted, groups: groups), Double(a * a) / 3, accuracy: 0.01)
     }
 
+    /// Theil–Sen's slope stays with the many when a tenth of the points lie far off (a turn read
+    /// in the wrong mode), where least squares follows the strays.
+    func test_theilSen_ignoresAFewStrayPoints_whereLeastSquaresDoesNot() {
+        var random = RandomGenerator(seed: 9)
+        let x = (0..<500).map { _ in Double(random.nextFloat() * 2 - 1) }
+        let y = x.enumerated().map { i, v in i % 10 == 0 ? (v > 0 ? -3.0 : 3.0) : 0.8 * v + Double(random.nextFloat() - 0.5) * 0.02 }
+        XCTAssertEqual(SpreadEstimator.theilSen(x, y), 0.8, accuracy: 0.02)
+        XCTAssertLessThan(SpreadEstimator.gainAndError(applied: x, changes: y).gain, 0.5, "least squares follows the strays")
+        XCTAssertEqual(SpreadEstimator.theilSen([1, 1, 1], [0, 2, 4]), 0, "no two distinct x: no slope")
+    }
+
     /// The alignment recovers a planted rotation within its class: ±30° planted reads near ±30°,
     /// and none planted reads far below it; nothing here is a weight to tune.
     func test_aPlantedRotation_isReadBackWithinItsClass() throws {
@@ -44,6 +55,27 @@ final class SpreadEstimatorTests: XCTestCase {
         print("read ±\(thirty * 180 / .pi)° for ±30° planted, ±\(none * 180 / .pi)° for none")
         XCTAssertEqual(thirty, planted, accuracy: 0.15 * planted, "±30° planted reads ±\(thirty * 180 / .pi)°")
         XCTAssertLessThan(none, planted / 6, "nothing planted reads ±\(none * 180 / .pi)°")
+    }
+
+    /// The search turns an image that stands a quarter turn from its template by that quarter
+    /// turn, and leaves one that already meets its template where it is.
+    func test_theTurnSearch_turnsAnImageAQuarterTurnAway_andLeavesAnAlignedOneAlone() {
+        let size = 16
+        let upright = uprightOrUpsideDown(count: 1, size: size, halfWidth: 0, seed: 7)
+        let template = upright.targets[0] == 0 ? upright.images : upright.images.reversed()   // upright either way
+        let turned = TensorContext.withoutGradients {
+            Tensor.affineWarp(Tensor(shape: [1, 1, size, size], values: template),
+                              theta: AffineAugmentation.transforms(epsilon: Tensor(shape: [1, 6], values: [0, 0, .pi / 2, 0, 0, 0]))).values
+        }
+        let images = Tensor(shape: [2, 1, size, size], values: template + turned)
+        let eta = Tensor(shape: [2, 6], repeating: 0)
+        let mask = Tensor(shape: [1, 6], values: AffineGenerator.allCases.map { 1 / $0.displacement })
+        let turns = (1..<24).map { i -> Float in let t = Float(i) * .pi / 12; return t > .pi ? t - 2 * .pi : t }
+        let count = PoseAlignment.searchTurns(images, eta: eta, mask: mask, groups: [0, 0], templates: [0: template], turns: turns, margin: 0.1)
+        let rotation = AffineGenerator.rotation.index
+        XCTAssertEqual(count, 1, "one image turns")
+        XCTAssertEqual(eta.values[rotation], 0, "the aligned image stays")
+        XCTAssertEqual(abs(eta.values[6 + rotation]), .pi / 2, accuracy: 1e-5, "the turned image turns a quarter turn back")
     }
 
     /// A straight generator through the pairs' error: round spots shifted by up to ±3 px along x
@@ -73,6 +105,18 @@ final class SpreadEstimatorTests: XCTestCase {
         XCTAssertEqual(shiftX, 3, accuracy: 0.45, "±3 px planted along x")
         XCTAssertLessThan(shiftY, 0.5, "nothing planted along y")
         XCTAssertLessThan(turn, 5, "a round spot's turn is not a spread")
+    }
+
+    /// A regression's groups are quantiles of its target, not kinds of thing, so its alignment
+    /// does not search turns against their templates; a classification's does.
+    func test_theTurnSearch_isOffForRegression_andOnForClassification() {
+        func estimator(_ task: LearningTask) -> SpreadEstimator {
+            InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 4, inputChannels: 16, outputs: 1, depth: 1),
+                              augmentation: AffineAugmentation(learned: [.rotation]), task: task, settings: TrainingSettings()).spreadEstimator
+        }
+        XCTAssertEqual(estimator(.regression).alignment.turnStep, 0)
+        XCTAssertGreaterThan(estimator(.classification(classes: 2)).alignment.turnStep, 0)
+        XCTAssertEqual(estimator(.regression).steps * 2, estimator(.classification(classes: 2)).steps, "the search's second descent")
     }
 
     /// The spread objective reads the widths before the first epoch and then holds them: the
