@@ -15,10 +15,17 @@ public struct InvarianceReport: Codable, Equatable {
         public var interval: [Double]
         /// "degrees", "pixels", "factor" (scale; stretch along x) or "slope".
         public var unit: String
+        /// [low, high] of θ over resamples of the images the spread objective read (the 5th to
+        /// the 95th percentile); absent when the widths were trained (reward, evidence).
+        public var thetaBand: [Float]? = nil
+        /// The intervals (natural units) at the two ends of `thetaBand`; absent with it.
+        public var intervalBand: [[Double]]? = nil
 
         enum CodingKeys: String, CodingKey {
             case generator, learned, theta, interval, unit
             case initialTheta = "initial_theta"
+            case thetaBand = "theta_band"
+            case intervalBand = "interval_band"
         }
     }
 
@@ -58,6 +65,18 @@ public struct InvarianceReport: Codable, Equatable {
                               initialTheta: initial[generator] ?? 0, interval: interval, unit: unit)
         }
         (self.metrics, self.history, self.probes, self.settings) = (metrics, history, probes, settings)
+    }
+
+    /// Records how sure each width is: `bands` of θ (the spread objective's resamples), with
+    /// their intervals in natural units.
+    public mutating func setBands(_ bands: [AffineGenerator: ClosedRange<Float>], imageHeight: Int, imageWidth: Int) {
+        for (i, invariance) in invariances.enumerated() {
+            guard let generator = AffineGenerator(rawValue: invariance.generator), let band = bands[generator] else { continue }
+            invariances[i].thetaBand = [band.lowerBound, band.upperBound]
+            invariances[i].intervalBand = [band.lowerBound, band.upperBound].map {
+                naturalInterval(generator, theta: $0, height: imageHeight, width: imageWidth).0
+            }
+        }
     }
 
     /// Pretty-printed JSON with sorted keys.

@@ -39,6 +39,11 @@ public struct SpreadEstimator {
         /// where ±64° (the planted with the source's own) is true (docs/performance.md,
         /// "Reading the spread by alignment").
         public var gains: [AffineGenerator: Float]
+        /// How sure the width is: the 5th to the 95th percentile of the widths read from
+        /// resamples of the images read (drawn with replacement, 200 times). It says how much
+        /// the answer would move with other images of the same data, not how far the alignment
+        /// errs (docs/performance.md).
+        public var bands: [AffineGenerator: ClosedRange<Float>] = [:]
     }
 
     /// Below this gain a generator reads as none (see `estimate`).
@@ -106,6 +111,7 @@ public struct SpreadEstimator {
         for generator in AffineGenerator.allCases {
             guard estimated.contains(generator) else {
                 (estimate.widths[generator], estimate.rawWidths[generator], estimate.alignmentError[generator], estimate.gains[generator]) = (0, 0, 0, 0)
+                estimate.bands[generator] = 0...0
                 continue
             }
             let k = generator.index
@@ -115,30 +121,50 @@ public struct SpreadEstimator {
             let wrap: (Float) -> Float = { generator == .rotation ? atan2(sin($0), cos($0)) : $0 }
             let changes = (0..<n).map { Double(wrap(plain[$0][k] - moved[$0][k])) }
             let gain = Self.theilSen(deltas, changes)
-            if generator == .rotation {
-                // On the circle: a reading's error e shrinks the mean resultant length by
-                // E[cos e], and a pair's two errors shrink the pairs' residuals' by E[cos e]²,
-                // whatever e's law (a turn now and then read in the wrong mode included).
-                let residuals = (0..<n).map { Float(changes[$0] - gain * deltas[$0]) }
-                let shrink = max(1e-3, Self.meanResultantLength(residuals, groups: residuals.map { _ in 0 })).squareRoot()
-                let spread = Self.meanResultantLength(poses, groups: groups)
-                estimate.widths[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: min(1, spread / shrink))
-                estimate.rawWidths[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: spread)
-                estimate.alignmentError[generator] = 2 * Self.uniformHalfWidth(meanResultantLength: shrink)
-            } else {
-                let variance = Self.withinGroupVariance(poses, groups: groups)
-                let noise = Self.gainAndError(applied: deltas, changes: changes).errorVariance
-                estimate.widths[generator] = Float(2 * (3 * max(0, variance - noise)).squareRoot())
-                estimate.rawWidths[generator] = Float(2 * (3 * variance).squareRoot())
-                estimate.alignmentError[generator] = Float(2 * (3 * noise).squareRoot())
-            }
+            let all = Self.reading(generator, poses: poses, groups: groups, deltas: deltas, changes: changes, gain: gain)
+            (estimate.widths[generator], estimate.rawWidths[generator], estimate.alignmentError[generator]) = (all.width, all.raw, all.error)
             // An alignment that follows less than a quarter of an applied change cannot see this
             // generator in these images (a round spot under a turn): its poses are noise, and
             // the images are the same along it anyway, so it reads as none.
-            if gain < Self.blindGain { estimate.widths[generator] = 0 }
+            if gain < Self.blindGain {
+                estimate.widths[generator] = 0
+                estimate.bands[generator] = 0...0
+            } else {
+                // How sure: the images read are a sample; the same reading of resamples of them
+                // (images drawn with replacement, each with its pair; the gain held).
+                var resampling = random.stream(UInt64(16 + k))
+                let widths = (0..<Self.resamples).map { _ -> Float in
+                    let drawn = (0..<n).map { _ in resampling.nextInt(below: n) }
+                    return Self.reading(generator, poses: drawn.map { poses[$0] }, groups: drawn.map { groups[$0] },
+                                        deltas: drawn.map { deltas[$0] }, changes: drawn.map { changes[$0] }, gain: gain).width
+                }.sorted()
+                estimate.bands[generator] = widths[Self.resamples / 20]...widths[Self.resamples - 1 - Self.resamples / 20]
+            }
             estimate.gains[generator] = Float(gain)
         }
         return estimate
+    }
+
+    /// Resamples of the images read behind each band (`Estimate.bands`).
+    static let resamples = 200
+
+    /// One generator's full width from the poses and the pairs (the changes their poses made
+    /// under δ, with the gain): the width less the alignment's error, the raw width, the error.
+    static func reading(_ generator: AffineGenerator, poses: [Float], groups: [Int], deltas: [Double], changes: [Double],
+                        gain: Double) -> (width: Float, raw: Float, error: Float) {
+        if generator == .rotation {
+            // On the circle: a reading's error e shrinks the mean resultant length by E[cos e],
+            // and a pair's two errors shrink the pairs' residuals' by E[cos e]², whatever e's
+            // law (a turn now and then read in the wrong mode included).
+            let residuals = zip(changes, deltas).map { Float($0 - gain * $1) }
+            let shrink = max(1e-3, meanResultantLength(residuals, groups: residuals.map { _ in 0 })).squareRoot()
+            let spread = meanResultantLength(poses, groups: groups)
+            return (2 * uniformHalfWidth(meanResultantLength: min(1, spread / shrink)), 2 * uniformHalfWidth(meanResultantLength: spread),
+                    2 * uniformHalfWidth(meanResultantLength: shrink))
+        }
+        let variance = withinGroupVariance(poses, groups: groups)
+        let noise = gainAndError(applied: deltas, changes: changes).errorVariance
+        return (Float(2 * (3 * max(0, variance - noise)).squareRoot()), Float(2 * (3 * variance).squareRoot()), Float(2 * (3 * noise).squareRoot()))
     }
 
     /// The mean of every image's outermost pixels, per channel: [1, C, 1, 1].

@@ -15,6 +15,9 @@ public struct ReportHeadline: Equatable {
     /// magnitudes over which the trained model's accuracy (or MSE) stays within noise of the
     /// untransformed one (`ProbeSweep.tolerated`), e.g. "±52°", "±180° or more".
     public let tolerated: String?
+    /// How far the width moves over resamples of the images it was read from (the spread
+    /// objective's `theta_band`), e.g. "±52° to ±60°".
+    public let resampled: String?
     /// Set when a magnitude inside the learned interval was measured on held-out inputs and
     /// found outside the noise: the sentence that says so ("held-out accuracy holds only
     /// within ±30°"). The headline then claims no more than that; an interpolated end alone
@@ -47,6 +50,10 @@ public struct ReportHeadline: Equatable {
         }
         self.verdict = invariance.learned ? verdict : .notLearned
         tolerated = tolerance.map { Self.rangeText($0, unit: invariance.unit) }
+        resampled = invariance.intervalBand.flatMap { band -> String? in
+            guard invariance.learned, band.count == 2, band.allSatisfy({ $0.count == 2 }) else { return nil }
+            return band.map { naturalRangeText(low: $0[0], high: $0[1], unit: invariance.unit) }.joined(separator: " to ")
+        }
         let measuredInside = tolerance.map { t in (t.highOutside.map { $0 < high } ?? false) || (t.lowOutside.map { $0 > low } ?? false) } ?? false
         if self.verdict == .full || self.verdict == .partial, measuredInside {
             caveat = "held-out \(regression ? "MSE" : "accuracy") holds only within \(tolerated!)"

@@ -53,7 +53,10 @@ public enum ReportPages {
         var md = "# \(report.name.escapingControlCharacters): learned invariances\n\n"
         md += "\(report.task.capitalized) task, \(report.settings["model"] ?? "model"), \(report.history.count) epochs.\n\n"
         let headlines = headlines(report)
-        for h in headlines { md += "- **\(h.text)**" + (h.tolerated.map { "; the trained model tolerates \($0) (held-out \(label) within noise)" } ?? "") + "\n" }
+        for h in headlines {
+            md += "- **\(h.text)**" + (h.resampled.map { " (\($0) over resamples of the images read)" } ?? "")
+                + (h.tolerated.map { "; the trained model tolerates \($0) (held-out \(label) within noise)" } ?? "") + "\n"
+        }
         md += copiesTable(report).markdown
         md += widthsTable(report, headlines).markdown
         if !report.probes.isEmpty {
@@ -122,6 +125,7 @@ public enum ReportPages {
         body += "<section><h2>What the model learned to ignore</h2><ul class=\"headlines\">"
         for h in headlines {
             body += "<li class=\"\(h.verdict == .notLearned ? "not-learned" : h.verdict.rawValue)\"><span class=\"badge\">\(escapeHTML(h.verdict.rawValue))</span> \(escapeHTML(h.text))"
+            if let resampled = h.resampled { body += "<span class=\"tolerated\">resampled \(escapeHTML(resampled))</span>" }
             if let tolerated = h.tolerated { body += "<span class=\"tolerated\">tolerates \(escapeHTML(tolerated))</span>" }
             body += "</li>"
         }

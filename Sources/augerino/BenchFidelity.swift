@@ -277,6 +277,7 @@ struct FidelityCase {
                                reading: run.trainer.spreadEstimate.map { estimate in
                                    AffineGenerator.allCases.map { g in
                                        "\(g.rawValue) \(String(format: "%.3f", estimate.rawWidths[g] ?? 0)) less \(String(format: "%.3f", estimate.alignmentError[g] ?? 0)) gain \(String(format: "%.2f", estimate.gains[g] ?? 0))"
+                                           + (estimate.bands[g].map { " band \(String(format: "%.3f", $0.lowerBound))–\(String(format: "%.3f", $0.upperBound))" } ?? "")
                                    }.joined(separator: ", ")
                                })
     }

@@ -105,6 +105,11 @@ final class SpreadEstimatorTests: XCTestCase {
         XCTAssertEqual(shiftX, 3, accuracy: 0.45, "±3 px planted along x")
         XCTAssertLessThan(shiftY, 0.5, "nothing planted along y")
         XCTAssertLessThan(turn, 5, "a round spot's turn is not a spread")
+        let band = try XCTUnwrap(estimate.bands[.translateX])
+        XCTAssertTrue(band.contains(estimate.widths[.translateX]!) && band.lowerBound < band.upperBound,
+                      "resamples of the spots put the width inside a band of some breadth: \(band)")
+        XCTAssertLessThan(band.upperBound - band.lowerBound, 0.3 * estimate.widths[.translateX]!, "120 spots pin ±3 px closer than that")
+        XCTAssertEqual(estimate.bands[.rotation], 0...0, "what the alignment cannot see has no band either")
     }
 
     /// A regression's groups are quantiles of its target, not kinds of thing, so its alignment

@@ -47,6 +47,24 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertEqual(ReportHeadline(fixed).verdict, .notLearned)
     }
 
+    /// A width the spread objective read carries how far it moves over resamples: in
+    /// report.json (θ and the natural intervals at both ends), beside the headline in both
+    /// pages; a trained width carries none, and its JSON has no such key.
+    func test_aResampledBand_isRecordedAndShownBesideTheHeadline() throws {
+        var report = sampleReport()
+        XCTAssertFalse(String(decoding: try report.encoded(), as: UTF8.self).contains("theta_band"), "no band without a reading")
+        report.setBands([.scale: 0.45...0.55], imageHeight: 12, imageWidth: 12)
+        let scale = report.invariances[AffineGenerator.scale.index]
+        XCTAssertEqual(scale.thetaBand, [0.45, 0.55])
+        XCTAssertEqual(scale.intervalBand?[1][1] ?? 0, exp(0.275), accuracy: 1e-6)
+        XCTAssertNil(report.invariances[AffineGenerator.rotation.index].thetaBand, "a generator without a band keeps none")
+        XCTAssertEqual(ReportHeadline(scale).resampled, "×0.80–×1.25 to ×0.76–×1.32")
+        let decoded = try JSONDecoder().decode(InvarianceReport.self, from: try report.encoded())
+        XCTAssertEqual(decoded, report, "the band survives report.json")
+        XCTAssertTrue(ReportPages.markdown(report).contains("- **Scale invariance: ×0.78–×1.28** (×0.80–×1.25 to ×0.76–×1.32 over resamples of the images read)"))
+        XCTAssertTrue(ReportPages.html(report).contains("resampled ×0.80–×1.25 to ×0.76–×1.32"))
+    }
+
     func test_html_isOneSelfContainedFile_withHeadlinesPicturesAndCharts() throws {
         let html = ReportPages.html(sampleReport())
         XCTAssertTrue(html.contains("Full rotation invariance: ±180°"))
