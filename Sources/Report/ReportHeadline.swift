@@ -16,7 +16,7 @@ public struct ReportHeadline: Equatable {
     /// untransformed one (`ProbeSweep.tolerated`), e.g. "±52°", "±180° or more".
     public let tolerated: String?
     /// How far the width moves over resamples of the images it was read from (the spread
-    /// objective's `theta_band`), e.g. "±52° to ±60°".
+    /// objective's `theta_band`), e.g. "±52° to ±60°"; nil when both ends read the same.
     public let resampled: String?
     /// Set when a magnitude inside the learned interval was measured on held-out inputs and
     /// found outside the noise: the sentence that says so ("held-out accuracy holds only
@@ -52,7 +52,8 @@ public struct ReportHeadline: Equatable {
         tolerated = tolerance.map { Self.rangeText($0, unit: invariance.unit) }
         resampled = invariance.intervalBand.flatMap { band -> String? in
             guard invariance.learned, band.count == 2, band.allSatisfy({ $0.count == 2 }) else { return nil }
-            return band.map { naturalRangeText(low: $0[0], high: $0[1], unit: invariance.unit) }.joined(separator: " to ")
+            let ends = band.map { naturalRangeText(low: $0[0], high: $0[1], unit: invariance.unit) }
+            return ends[0] == ends[1] ? nil : ends.joined(separator: " to ")   // "±0.00 px to ±0.00 px" says nothing
         }
         let measuredInside = tolerance.map { t in (t.highOutside.map { $0 < high } ?? false) || (t.lowOutside.map { $0 > low } ?? false) } ?? false
         if self.verdict == .full || self.verdict == .partial, measuredInside {

@@ -59,6 +59,9 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertEqual(scale.intervalBand?[1][1] ?? 0, exp(0.275), accuracy: 1e-6)
         XCTAssertNil(report.invariances[AffineGenerator.rotation.index].thetaBand, "a generator without a band keeps none")
         XCTAssertEqual(ReportHeadline(scale).resampled, "×0.80–×1.25 to ×0.76–×1.32")
+        var pinned = report
+        pinned.setBands([.translateY: 0...0], imageHeight: 12, imageWidth: 12)
+        XCTAssertNil(ReportHeadline(pinned.invariances[AffineGenerator.translateY.index]).resampled, "a band whose ends read alike is not shown")
         let decoded = try JSONDecoder().decode(InvarianceReport.self, from: try report.encoded())
         XCTAssertEqual(decoded, report, "the band survives report.json")
         XCTAssertTrue(ReportPages.markdown(report).contains("- **Scale invariance: ×0.78–×1.28** (×0.80–×1.25 to ×0.76–×1.32 over resamples of the images read)"))
