@@ -109,17 +109,19 @@ public enum RangePrecision: Sendable {
 /// reads "−20°…+35°". Factors and slopes always keep two decimals.
 public func naturalRangeText(low: Double, high: Double, unit: String, precision: RangePrecision = .rounded) -> String {
     func number(_ v: Double, fixedDecimals: Int) -> String {
+        let text: String
         switch precision {
-        case .rounded: String(format: abs(v) >= 10 ? "%.0f" : abs(v) >= 1 ? "%.1f" : "%.2f", v)
-        case .fixed: String(format: "%.\(fixedDecimals)f", v)
+        case .rounded: text = String(format: abs(v) >= 10 ? "%.0f" : abs(v) >= 1 ? "%.1f" : "%.2f", v)
+        case .fixed: text = String(format: "%.\(fixedDecimals)f", v)
         }
+        return text.replacingOccurrences(of: "-", with: "−")   // the minus sign, as ± and + beside it
     }
     let symmetric = abs(abs(low) - abs(high)) <= 0.1 * max(abs(low), abs(high))
     switch unit {
     case "degrees": return symmetric ? "±\(number(high, fixedDecimals: 1))°" : "\(number(low, fixedDecimals: 1))°…+\(number(high, fixedDecimals: 1))°"
     case "pixels": return symmetric ? "±\(number(high, fixedDecimals: 2)) px" : "\(number(low, fixedDecimals: 2))…+\(number(high, fixedDecimals: 2)) px"
     case "factor": return "×\(String(format: "%.2f", low))–×\(String(format: "%.2f", high))"
-    default: return symmetric ? "slope ±\(String(format: "%.2f", high))" : "slope \(String(format: "%.2f", low))…+\(String(format: "%.2f", high))"
+    default: return symmetric ? "slope ±\(String(format: "%.2f", high))" : "slope \(String(format: "%.2f", low).replacingOccurrences(of: "-", with: "−"))…+\(String(format: "%.2f", high))"
     }
 }
 

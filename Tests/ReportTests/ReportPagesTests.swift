@@ -43,6 +43,8 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertEqual(lines[5], "No shear invariance: slope ±0.01")
         let partial = InvarianceReport.Invariance(generator: "rotation", learned: true, theta: 1.57, initialTheta: 0.69, interval: [-45, 45], unit: "degrees")
         XCTAssertEqual(ReportHeadline(partial).text, "Rotation invariance: ±45°")
+        XCTAssertEqual(naturalRangeText(low: -20, high: 35, unit: "degrees"), "−20°…+35°", "a minus sign, not a hyphen")
+        XCTAssertEqual(naturalRangeText(low: -0.1, high: 0.3, unit: "slope"), "slope −0.10…+0.30")
         let fixed = InvarianceReport.Invariance(generator: "shear", learned: false, theta: 0, initialTheta: 0, interval: [0, 0], unit: "slope")
         XCTAssertEqual(ReportHeadline(fixed).verdict, .notLearned)
     }
