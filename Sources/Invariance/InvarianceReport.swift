@@ -114,16 +114,20 @@ public func naturalRangeText(low: Double, high: Double, unit: String, precision:
         case .rounded: text = String(format: abs(v) >= 10 ? "%.0f" : abs(v) >= 1 ? "%.1f" : "%.2f", v)
         case .fixed: text = String(format: "%.\(fixedDecimals)f", v)
         }
-        return text.replacingOccurrences(of: "-", with: "−")   // the minus sign, as ± and + beside it
+        return withMinusSign(text)
     }
     let symmetric = abs(abs(low) - abs(high)) <= 0.1 * max(abs(low), abs(high))
     switch unit {
     case "degrees": return symmetric ? "±\(number(high, fixedDecimals: 1))°" : "\(number(low, fixedDecimals: 1))°…+\(number(high, fixedDecimals: 1))°"
     case "pixels": return symmetric ? "±\(number(high, fixedDecimals: 2)) px" : "\(number(low, fixedDecimals: 2))…+\(number(high, fixedDecimals: 2)) px"
     case "factor": return "×\(String(format: "%.2f", low))–×\(String(format: "%.2f", high))"
-    default: return symmetric ? "slope ±\(String(format: "%.2f", high))" : "slope \(String(format: "%.2f", low).replacingOccurrences(of: "-", with: "−"))…+\(String(format: "%.2f", high))"
+    default: return symmetric ? "slope ±\(String(format: "%.2f", high))" : "slope \(withMinusSign(String(format: "%.2f", low)))…+\(String(format: "%.2f", high))"
     }
 }
+
+/// A formatted number with the minus sign (U+2212) where printf writes a hyphen, as ± and +
+/// beside it.
+func withMinusSign(_ text: String) -> String { text.replacingOccurrences(of: "-", with: "−") }
 
 /// The interval of width θ, as logs and the bench show it: ±45.0°, ±2.00 px, ×0.83–×1.20, slope ±0.20.
 public func naturalRangeText(_ generator: AffineGenerator, theta: Float, height: Int, width: Int) -> String {

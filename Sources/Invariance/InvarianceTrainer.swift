@@ -138,8 +138,8 @@ public final class InvarianceTrainer {
         var estimator = SpreadEstimator(estimated: augmentation.learned)
         // A regression's groups are quantiles of its target, not kinds of thing: a group's
         // template is a blur of different shapes, and a turn searched against it finds the
-        // nearest shape, not a pose (the angle-regression control read ±54° beyond the source
-        // with the search; docs/performance.md).
+        // nearest shape, not a pose (the angle-regression control read ±54° with the search,
+        // ±31° without; docs/performance.md).
         if case .regression = task { estimator.alignment.turnStep = 0 }
         return estimator
     }()

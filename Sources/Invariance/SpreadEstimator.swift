@@ -42,7 +42,7 @@ public struct SpreadEstimator {
         /// How sure the width is: the 5th to the 95th percentile of the widths read from
         /// resamples of the images read (drawn with replacement, 200 times). It says how much
         /// the answer would move with other images of the same data, not how far the alignment
-        /// errs (docs/performance.md).
+        /// errs (docs/performance.md). Only for the generators estimated.
         public var bands: [AffineGenerator: ClosedRange<Float>] = [:]
     }
 
@@ -111,7 +111,6 @@ public struct SpreadEstimator {
         for generator in AffineGenerator.allCases {
             guard estimated.contains(generator) else {
                 (estimate.widths[generator], estimate.rawWidths[generator], estimate.alignmentError[generator], estimate.gains[generator]) = (0, 0, 0, 0)
-                estimate.bands[generator] = 0...0
                 continue
             }
             let k = generator.index
