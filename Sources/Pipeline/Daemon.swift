@@ -34,7 +34,7 @@ public enum Daemon {
             Worker(index: $0, configuration: configuration, queue: queue, notifier: notifier, logger: logger, parallelism: perWorker)
         }
         let inbox = Inbox(configuration: configuration, state: state, queue: queue, logger: logger) { for worker in workers { worker.wake() } }
-        let housekeeping = Housekeeping(state: state, outbox: Outbox(configuration.outbox), configuration: configuration, logger: logger)
+        let housekeeping = Housekeeping(state: state, outbox: configuration.outboxWriter, configuration: configuration, logger: logger)
         let services: [ServiceGroupConfiguration.ServiceConfiguration] =
             [.init(service: InboxService(inbox: inbox, housekeeping: housekeeping, rescanInterval: configuration.rescanInterval, logger: logger),
                    successTerminationBehavior: .gracefullyShutdownGroup)] +
@@ -78,7 +78,7 @@ public enum Daemon {
                 for job in try queue.requeueInterrupted(host: configuration.hostName) {
                     logger.notice("job \(job.id) (\(job.fileName)) was interrupted while running; it resumes from its last checkpoint")
                 }
-                Outbox(configuration.outbox).removeLeftovers()
+                configuration.outboxWriter.removeLeftovers()
                 for name in state.removeInterruptedCopies() {
                     logger.notice("removed spool/\(name), a copy from the inbox that a stop interrupted; its file is still in the inbox and is taken again")
                 }

@@ -17,6 +17,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The state folder as the daemon and its commands use it: the host's own, with the shared
     /// part under `sharedState` when set.
     public var stateDirectory: StateDirectory { StateDirectory(state, shared: sharedState, host: hostName) }
+    /// The outbox as this daemon writes it: its temporary folders carry `hostName` (`Outbox`).
+    public var outboxWriter: Outbox { Outbox(outbox, host: hostName) }
     /// Jobs trained at the same time.
     public var workers = 1
     /// Kernel threads per worker (nil: all cores shared among the workers).

@@ -65,7 +65,7 @@ public final class Inbox: @unchecked Sendable {
     public init(configuration: DaemonConfiguration, state: StateDirectory, queue: JobQueue, logger: Logger,
                 onEnqueued: @escaping @Sendable () -> Void) {
         folder = configuration.inbox
-        outbox = Outbox(configuration.outbox)
+        outbox = configuration.outboxWriter
         (self.configuration, self.state, self.queue, self.logger, self.onEnqueued) = (configuration, state, queue, logger, onEnqueued)
     }
 

@@ -5,17 +5,57 @@ import Foundation
 /// renamed to outbox/<name>/ and the outbox fsynced (a rename is atomic but not durable until
 /// its folder is synced). Nothing is overwritten: when <name> exists, the result becomes
 /// <name>-2, <name>-3, …
+///
+/// Several hosts may share one outbox (a fleet on one PostgreSQL queue), so a temporary folder
+/// is named for who fills it, `.augerino-tmp-<pid>-<what>@<host>`, and a daemon starting up
+/// removes only what a process of its own host that is gone left behind: never a folder
+/// another host (or another live daemon) is filling at that moment.
 public struct Outbox: Sendable {
     public let folder: URL
+    /// Whose temporary folders this outbox's writes make: the daemon's `host_name`.
+    public let host: String
     static let temporaryPrefix = ".augerino-tmp-"
+    /// A temporary folder of another host (or of an earlier version, whose names carry no host)
+    /// is removed once it has not changed for this long: a publish takes seconds, and a host
+    /// stalled for a day has long lost its lease, so its rename would be refused anyway.
+    static let foreignLeftoverAge: TimeInterval = 86_400
 
-    public init(_ folder: URL) { self.folder = folder }
+    public init(_ folder: URL, host: String = LeaseHolder.machineHostName) {
+        self.folder = folder
+        self.host = String(host.map { $0 == "/" || $0 == "\0" ? "_" : $0 })
+    }
 
-    /// Removes temporary folders that a crash left behind (never a published result).
-    public func removeLeftovers() {
+    /// The hidden folder where this process assembles something (`what`: a job id, or a
+    /// withdrawn entry on its way out).
+    func temporary(_ what: String) -> URL {
+        folder.appendingPathComponent("\(Self.temporaryPrefix)\(getpid())-\(what)@\(host)")
+    }
+
+    /// Who left a temporary folder: its process and host; nil for a name that carries no host.
+    static func owner(ofTemporary name: String) -> (pid: pid_t, host: Substring)? {
+        guard name.hasPrefix(temporaryPrefix), let at = name.firstIndex(of: "@") else { return nil }
+        let body = name[name.index(name.startIndex, offsetBy: temporaryPrefix.count)..<at]
+        guard let dash = body.firstIndex(of: "-"), let pid = pid_t(body[..<dash]), pid > 0 else { return nil }
+        return (pid, name[name.index(after: at)...])
+    }
+
+    /// Removes the temporary folders that processes of this host that are gone (a crash, a
+    /// kill -9) left behind, and any other's unchanged for `foreignLeftoverAge`; never a
+    /// published result, never one a live process is filling. Called at start, before any
+    /// publish of this process (so one named with this very pid is an earlier process's: a
+    /// daemon that is pid 1 in its container restarts as pid 1).
+    public func removeLeftovers(now: Date = Date()) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
         for name in names where name.hasPrefix(Self.temporaryPrefix) {
-            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+            let path = folder.appendingPathComponent(name)
+            let gone: Bool
+            if let owner = Self.owner(ofTemporary: name), owner.host == host {
+                gone = owner.pid == getpid() || (kill(owner.pid, 0) != 0 && errno == ESRCH)
+            } else {
+                var info = stat()
+                gone = lstat(path.path, &info) == 0 && now.timeIntervalSince1970 - Double(info.st_mtim.tv_sec) > Self.foreignLeftoverAge
+            }
+            if gone { try? FileManager.default.removeItem(at: path) }
         }
     }
 
@@ -35,7 +75,7 @@ public struct Outbox: Sendable {
     /// - Throws: `PipelineError.io`, or what `fill` or `reserve` throw; the temporary folder is
     ///   removed on failure.
     public func publish(base: String, job: Int64, reserve: (String) throws -> Void, fill: (URL) throws -> Void) throws -> String {
-        let temporary = folder.appendingPathComponent("\(Self.temporaryPrefix)\(job)-\(getpid())")
+        let temporary = self.temporary("\(job)")
         try? FileManager.default.removeItem(at: temporary)
         guard mkdir(temporary.path, 0o755) == 0 else { throw PipelineError.io(temporary.path, "creating the result's temporary folder") }
         do {
@@ -139,7 +179,7 @@ public struct Outbox: Sendable {
     /// Removes an entry so that no reader sees it half removed: renamed to a hidden temporary
     /// name first (atomic), then deleted.
     func remove(_ name: String) -> Bool {
-        let hidden = folder.appendingPathComponent("\(Self.temporaryPrefix)withdrawn-\(getpid())-\(UUID().uuidString.prefix(8))")
+        let hidden = temporary("withdrawn-\(UUID().uuidString.prefix(8))")
         guard rename(folder.appendingPathComponent(name).path, hidden.path) == 0 else { return false }
         try? FileManager.default.removeItem(at: hidden)
         try? syncFolder(folder)

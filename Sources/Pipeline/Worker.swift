@@ -48,7 +48,7 @@ public final class Worker: Sendable {
         self.executable = executable
         self.configuration = configuration
         state = configuration.stateDirectory
-        outbox = Outbox(configuration.outbox)
+        outbox = configuration.outboxWriter
         (self.queue, self.notifier, self.logger, self.parallelism) = (queue, notifier, logger, parallelism)
     }
 

@@ -31,9 +31,41 @@ final class OutboxTests: XCTestCase {
         struct Boom: Error {}
         XCTAssertThrowsError(try outbox.publish(base: "r", job: 1, reserve: { _ in }) { _ in throw Boom() })
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), [])
-        try FileManager.default.createDirectory(at: folder.appendingPathComponent(".augerino-tmp-5-123"), withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(at: outbox.temporary("5"), withIntermediateDirectories: false)
         outbox.removeLeftovers()
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), [])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), [], "this process's own, from before it started publishing")
+    }
+
+    /// A fleet shares one outbox: a daemon (re)starting on one host while another host fills a
+    /// result must not pull that result's files from under it (a result published without its
+    /// model, as the fleet test once saw after its kill -9).
+    func test_removeLeftovers_takesOnlyWhatAGoneProcessOfThisHostLeft_neverAnotherHostsResultBeingFilled() throws {
+        let folder = try makeScratchFolder("outbox")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let here = Outbox(folder, host: "host-a"), there = Outbox(folder, host: "host-b")
+        // A process of host-a that is gone: a child that has exited.
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        let made = [".augerino-tmp-\(child.processIdentifier)-7@host-a",  // a gone process of this host: removed
+                    ".augerino-tmp-1-7@host-a",  // init, alive: another daemon of this name, left
+                    ".augerino-tmp-\(child.processIdentifier)-8@host-b",  // another host's: left
+                    ".augerino-tmp-9-123"]  // an earlier version's, recent: left
+        for name in made { try FileManager.default.createDirectory(at: folder.appendingPathComponent(name), withIntermediateDirectories: false) }
+        let name = try there.publish(base: "r", job: 3, reserve: { _ in }) { temporary in
+            try Data("{}".utf8).write(to: temporary.appendingPathComponent("job.json"))
+            here.removeLeftovers()  // host-a starts while host-b fills job 3's result
+            try Data("weights".utf8).write(to: temporary.appendingPathComponent("model.safetensors"))
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent(name).path).sorted(), ["job.json", "model.safetensors"])
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: folder.path)), Set(["r"] + made.dropFirst()))
+        // A day later, what no process of this host left goes too; a live one's stays.
+        here.removeLeftovers(now: Date() + 2 * Outbox.foreignLeftoverAge)
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: folder.path)), ["r", ".augerino-tmp-1-7@host-a"])
+        XCTAssertEqual(Outbox.owner(ofTemporary: ".augerino-tmp-12-withdrawn-ab@x@y")?.pid, 12)
+        XCTAssertEqual(Outbox.owner(ofTemporary: ".augerino-tmp-12-withdrawn-ab@x@y")?.host, "x@y")
+        XCTAssertNil(Outbox.owner(ofTemporary: ".augerino-tmp-withdrawn-12-ab"))
     }
 
     func test_withdraw_removesOnlyThatJobsFailure_andIngestErrorsOnlyForThatInboxFile() throws {

@@ -69,6 +69,20 @@ final class DaemonFleetTests: XCTestCase {
         try cluster.restart(after: 2)
 
         hosts[0].waitUntil("all 60 results are out", timeout: 300) { self.published(hosts[0].outbox).models.count >= 60 }
+        let missing = Set(names).subtracting(published(hosts[0].outbox).models)
+        if !missing.isEmpty {
+            // What each host and the queue say of a bundle that did not come out.
+            for name in missing.sorted() {
+                let job = try? queue.jobs(state: nil).first { $0.fileName == name + ".tar.gz" }
+                print("fleet: \(name) missing; its job: \(job.map { "\($0)" } ?? "none in the queue")")
+                for (index, daemon) in hosts.enumerated() {
+                    for line in daemon.logText.split(separator: "\n") where line.contains(name + ".") || line.contains(name + " ") || line.contains(name + ":")
+                        || job.map({ line.contains("job \($0.id):") || line.contains("job \($0.id) ") }) == true {
+                        print("fleet: host-\(index): \(line)")
+                    }
+                }
+            }
+        }
         hosts[0].waitUntil("the queue records all 60 as done", timeout: 60) { try queue.counts()[.done] == 60 }
         usleep(1_000_000)  // time for a wrong second publish, if there were one
 
