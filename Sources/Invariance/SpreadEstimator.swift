@@ -224,7 +224,10 @@ public struct SpreadEstimator {
         return count == 0 ? 0 : squares / Double(count)
     }
 
-    /// Mean resultant length of angles about each group's own mean direction, pooled.
+    /// Mean resultant length of angles about each group's own mean direction, pooled. A
+    /// sample's R overstates its law's: for n angles E[R²] = ρ² + (1 − ρ²)/n, so n uniform
+    /// angles have R near 1/√n (0.1 for a class of 100: ±166° where the whole circle is
+    /// true); each group's R² is taken as (n·R² − 1)/(n − 1), at least 0.
     static func meanResultantLength(_ angles: [Float], groups: [Int]) -> Double {
         var sums: [Int: (Double, Double, Int)] = [:]
         for (a, g) in zip(angles, groups) {
@@ -232,7 +235,12 @@ public struct SpreadEstimator {
             sums[g] = (s.0 + Double(cos(a)), s.1 + Double(sin(a)), s.2 + 1)
         }
         let total = sums.values.reduce(0) { $0 + $1.2 }
-        return sums.values.reduce(0.0) { $0 + ($1.0 * $1.0 + $1.1 * $1.1).squareRoot() } / Double(max(1, total))
+        return sums.values.reduce(0.0) { pooled, group in
+            let (cosines, sines, count) = (group.0, group.1, Double(group.2))
+            guard count > 1 else { return pooled + count }
+            let square = (cosines * cosines + sines * sines) / (count * count)
+            return pooled + count * max(0, (count * square - 1) / (count - 1)).squareRoot()
+        } / Double(max(1, total))
     }
 
     /// a ∈ [0, π] with sin a / a = R (uniform angles in ±a have mean resultant length R).
