@@ -190,7 +190,7 @@ public struct PoseAlignment {
     /// images 0.42), within ±30° 0.96; MNIST's own classes 0.5–1.0 (images 0.25–1.3), a turn
     /// within ±60° made eight of ten round; round spots 3 px apart 0.11 (images 0.10).
     static func roundTemplates(_ images: Tensor, eta: Tensor, mask: Tensor, members: [Int: [Int]], templates: [Int: [Float]],
-                               roundness: Float = 0.5) -> Set<Int> {
+                               roundness: Float = 0.3) -> Set<Int> {
         let n = members.values.reduce(0) { $0 + $1.count }, plane = images.count / max(1, n)
         let present = TensorContext.withoutGradients { eta.values }
         let aligned = warped(images, eta: present, mask: mask)
@@ -210,7 +210,7 @@ public struct PoseAlignment {
             let own = indices.reduce(Float(0)) { $0 + change(aligned[($1 * plane)..<($1 * plane + plane)], quarter[($1 * plane)..<($1 * plane + plane)]) }
                 / Float(indices.count)
             // Images a quarter turn leaves nearly as they are (round spots) are no sign either way.
-            if own >= 0.2, change(template[...], turned[...]) < roundness * own { round.insert(g) }
+            if own >= 0.15, change(template[...], turned[...]) < roundness * own { round.insert(g) }
         }
         return round
     }
