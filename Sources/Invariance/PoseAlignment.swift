@@ -184,11 +184,12 @@ public struct PoseAlignment {
 
     /// The groups whose template is round where their images are not: a quarter turn changes
     /// the template by less than `roundness` of what it changes an image, on average, and an
-    /// image by at least a fifth of its square (the images of a class spread over the whole
-    /// circle average to a disc; those of an upright class to a shape much like theirs).
-    /// Measured after the first descent: T shapes over the whole circle 0.07 (template 0.03,
-    /// images 0.42), within ±30° 0.96; MNIST's own classes 0.5–1.0 (images 0.25–1.3), a turn
-    /// within ±60° made eight of ten round; round spots 3 px apart 0.11 (images 0.10).
+    /// image by at least 0.15 of its square (the images of a class spread over the whole circle
+    /// average to a disc; those of an upright class to a shape much like theirs). Measured
+    /// after the first descent: T shapes over the whole circle 0.07 (template 0.03, images
+    /// 0.42), within ±30° 0.96; MNIST's own classes 0.45–0.96, within ±60° 0.15–0.61, over the
+    /// whole circle 0.01–0.11 (its 0s' images change by 0.18); round spots 3 px apart 0.11
+    /// (images 0.10). 0.5 took MNIST's 4s and 9s (0.37–0.48), whose turn then read 20–48% wide.
     static func roundTemplates(_ images: Tensor, eta: Tensor, mask: Tensor, members: [Int: [Int]], templates: [Int: [Float]],
                                roundness: Float = 0.3) -> Set<Int> {
         let n = members.values.reduce(0) { $0 + $1.count }, plane = images.count / max(1, n)
@@ -217,10 +218,11 @@ public struct PoseAlignment {
 
     /// Turns each image of `members`' groups to the one of its group's images that the others
     /// meet best (over every turn; among up to 16 of them), when a turn brings it nearer that
-    /// exemplar by more than `margin` of its squared distance. Returns how many turned.
+    /// exemplar by more than `margin` of its squared distance (of the turns within
+    /// `nearlyAsNear` of the nearest, the smallest). Returns how many turned.
     @discardableResult
     static func turnToExemplars(_ images: Tensor, eta: Tensor, mask: Tensor, members: [Int: [Int]], turns: [Float], margin: Float,
-                                nearlyAsNear: Float = 0.1) -> Int {
+                                nearlyAsNear: Float) -> Int {
         guard !members.isEmpty else { return 0 }
         let n = eta.count / 6, plane = images.count / max(1, n)
         let present = TensorContext.withoutGradients { eta.values }
