@@ -150,26 +150,32 @@ public struct PoseAlignment {
         }
         let standing = distances(turn: 0)
         let all = turns.map { distances(turn: $0) }
-        var best = standing, bestTurn = [Float](repeating: 0, count: n)
-        for (t, turn) in turns.enumerated() {
-            for (i, d) in all[t].enumerated() where d < best[i] { (best[i], bestTurn[i]) = (d, turn) }
-        }
-        if nearlyAsNear > 0 {
-            // Of the turns nearly as near as the best, the smallest (a shape that is nearly the
-            // same turned half a turn is not sent half a turn away).
-            for i in 0..<n where bestTurn[i] != 0 {
-                let limit = (1 + nearlyAsNear) * best[i]
-                if standing[i] <= limit { (best[i], bestTurn[i]) = (standing[i], 0); continue }
-                for (t, turn) in turns.enumerated() where all[t][i] <= limit && abs(turn) < abs(bestTurn[i]) { (best[i], bestTurn[i]) = (all[t][i], turn) }
-            }
-        }
         let p = eta.storage.pointer
         var turned = 0
-        for i in 0..<n where bestTurn[i] != 0 && best[i] < (1 - margin) * standing[i] {
-            p[i * 6 + rotation] += bestTurn[i] * perRadian
+        for i in 0..<n {
+            guard let turn = chosenTurn([standing[i]] + all.map { $0[i] }, turns: turns, margin: margin, nearlyAsNear: nearlyAsNear) else { continue }
+            p[i * 6 + rotation] += turn * perRadian
             turned += 1
         }
         return turned
+    }
+
+    /// The turn an image takes, from its squared distances to its template not turned (index 0)
+    /// and turned by each of `turns` (index t: `turns[t − 1]`): the nearest (the first of equals,
+    /// not turning first); with `nearlyAsNear` > 0, the smallest turn within that fraction of
+    /// the nearest (the nearest itself among equally small ones: a shape nearly the same turned half a
+    /// turn is not sent half a turn away); taken only when it is nearer than not turning by more
+    /// than `margin` of that distance. Nil: no turn.
+    static func chosenTurn(_ distances: [Float], turns: [Float], margin: Float, nearlyAsNear: Float) -> Float? {
+        var best = 0
+        for t in distances.indices where distances[t] < distances[best] { best = t }
+        if nearlyAsNear > 0 {
+            let limit = (1 + nearlyAsNear) * distances[best], nearest = best
+            let size = { (t: Int) -> Float in t == 0 ? 0 : abs(turns[t - 1]) }
+            for t in distances.indices where distances[t] <= limit && (size(t) < size(best) || (size(t) == size(best) && t == nearest)) { best = t }
+        }
+        guard best > 0, distances[best] < (1 - margin) * distances[0] else { return nil }
+        return turns[best - 1]
     }
 
     /// `images` warped by coordinates `eta` ([N·6] values) with `turn` added to each rotation.
@@ -251,12 +257,8 @@ public struct PoseAlignment {
             let cost = choices.indices.map { c in indices.reduce(Float(0)) { total, i in total + distance.indices.map { distance[$0][i][c] }.min()! } }
             let exemplar = cost.indices.min { cost[$0] < cost[$1] }!
             for i in indices {
-                let nearest = distance.indices.map { distance[$0][i][exemplar] }.min()!
-                // Of the turns nearly as near as the best, the smallest (as in `searchTurns`).
-                let best = distance.indices.filter { distance[$0][i][exemplar] <= (1 + nearlyAsNear) * nearest }
-                    .min { ($0 == 0 ? 0 : abs(turns[$0 - 1])) < ($1 == 0 ? 0 : abs(turns[$1 - 1])) }!
-                guard best > 0, distance[best][i][exemplar] < (1 - margin) * distance[0][i][exemplar] else { continue }
-                p[i * 6 + rotation] += turns[best - 1] * AffineGenerator.rotation.displacement
+                guard let turn = chosenTurn(distance.map { $0[i][exemplar] }, turns: turns, margin: margin, nearlyAsNear: nearlyAsNear) else { continue }
+                p[i * 6 + rotation] += turn * AffineGenerator.rotation.displacement
                 turned += 1
             }
         }
