@@ -11,6 +11,12 @@ let avx2Flags: [SwiftSetting] = []
 let avx512Flags: [SwiftSetting] = []
 #endif
 
+// The numeric layers are compiled with optimisation in debug builds too: `swift test` builds
+// debug, and unoptimised numeric Swift runs 10–100× slower, so the tests that align, train or
+// compare kernels ran most of CI's time (the spread reader's three tests alone 380 s). Their
+// checks (preconditions, overflow traps) stay; only `assert` goes, as in release.
+let numericFlags: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "augerino",
     platforms: [.macOS(.v15)],
@@ -32,15 +38,15 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
-        .target(name: "GemmMicroKernel", path: "Sources/GemmMicroKernel/Portable"),
+        .target(name: "GemmMicroKernel", path: "Sources/GemmMicroKernel/Portable", swiftSettings: numericFlags),
         .target(name: "GemmMicroKernelAVX2", dependencies: ["GemmMicroKernel"],
-                path: "Sources/GemmMicroKernel/AVX2", swiftSettings: avx2Flags),
+                path: "Sources/GemmMicroKernel/AVX2", swiftSettings: avx2Flags + numericFlags),
         .target(name: "GemmMicroKernelAVX512", dependencies: ["GemmMicroKernel"],
-                path: "Sources/GemmMicroKernel/AVX512", swiftSettings: avx512Flags),
+                path: "Sources/GemmMicroKernel/AVX512", swiftSettings: avx512Flags + numericFlags),
         .target(name: "Kernels", dependencies: ["GemmMicroKernel", "GemmMicroKernelAVX2", "GemmMicroKernelAVX512"],
-                exclude: ["README.md"]),
-        .target(name: "NN", dependencies: ["Kernels"], exclude: ["README.md"]),
-        .target(name: "Invariance", dependencies: ["NN"], exclude: ["README.md"]),
+                exclude: ["README.md"], swiftSettings: numericFlags),
+        .target(name: "NN", dependencies: ["Kernels"], exclude: ["README.md"], swiftSettings: numericFlags),
+        .target(name: "Invariance", dependencies: ["NN"], exclude: ["README.md"], swiftSettings: numericFlags),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Bundle", dependencies: ["CZlib"], exclude: ["README.md"]),
         .target(name: "Report", dependencies: ["NN", "Invariance", "Bundle"], exclude: ["README.md"]),
