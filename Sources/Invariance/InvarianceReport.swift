@@ -20,12 +20,17 @@ public struct InvarianceReport: Codable, Equatable {
         public var thetaBand: [Float]? = nil
         /// The intervals (natural units) at the two ends of `thetaBand`; absent with it.
         public var intervalBand: [[Double]]? = nil
+        /// True when the spread objective found that a regression's target changes along this
+        /// generator (its groups' templates move with the target), so it reads as none;
+        /// absent otherwise.
+        public var followsTarget: Bool? = nil
 
         enum CodingKeys: String, CodingKey {
             case generator, learned, theta, interval, unit
             case initialTheta = "initial_theta"
             case thetaBand = "theta_band"
             case intervalBand = "interval_band"
+            case followsTarget = "follows_target"
         }
     }
 
@@ -76,6 +81,13 @@ public struct InvarianceReport: Codable, Equatable {
             invariances[i].intervalBand = [band.lowerBound, band.upperBound].map {
                 naturalInterval(generator, theta: $0, height: imageHeight, width: imageWidth).0
             }
+        }
+    }
+
+    /// Marks the generators along which a regression's target changes (`follows_target`).
+    public mutating func setFollowsTarget(_ generators: Set<AffineGenerator>) {
+        for (i, invariance) in invariances.enumerated() where generators.contains { $0.rawValue == invariance.generator } {
+            invariances[i].followsTarget = true
         }
     }
 

@@ -140,7 +140,7 @@ public final class InvarianceTrainer {
         // template is a blur of different shapes, and a turn searched against it finds the
         // nearest shape, not a pose (the angle-regression control read ±54° with the search,
         // ±31° without; docs/performance.md).
-        if case .regression = task { estimator.alignment.turnStep = 0 }
+        if case .regression = task { (estimator.alignment.turnStep, estimator.groupsFollowATarget) = (0, true) }
         return estimator
     }()
 

@@ -44,6 +44,23 @@ public struct SpreadEstimator {
         /// the answer would move with other images of the same data, not how far the alignment
         /// errs (docs/performance.md). Only for the generators estimated.
         public var bands: [AffineGenerator: ClosedRange<Float>] = [:]
+        /// For a regression (`groupsFollowATarget`): how far the groups' templates move along
+        /// each generator from the lowest targets' group to the highest's (the fitted line's
+        /// rise, in the generator's units) and how straight (R² of that line).
+        public var targetTrends: [AffineGenerator: TargetTrend] = [:]
+        /// The generators along which the target itself changes (`targetTrends`: a straight
+        /// move, R² ≥ 0.8, wider than the spread within a group): transforming an image along
+        /// one changes its target, so it reads as none whatever its spread within a group.
+        public var followsTarget: Set<AffineGenerator> = []
+    }
+
+    /// How the groups' templates move along one generator with a regression's target.
+    public struct TargetTrend: Sendable, Equatable {
+        /// The fitted line's rise from the lowest group's mean target to the highest's, in the
+        /// generator's units (absolute).
+        public var move: Float
+        /// R² of the line.
+        public var fit: Float
     }
 
     /// Below this gain a generator reads as none (see `estimate`).
@@ -53,6 +70,12 @@ public struct SpreadEstimator {
     public var estimated: Set<AffineGenerator>
     /// Images read, at most: a random choice (a split sorted by class keeps every class).
     public var images = 1000
+    /// The groups are quantiles of a regression target, in its order (`grouping`): the groups'
+    /// templates are then aligned to their neighbours', and a generator along which they move
+    /// with the target reads as none (`Estimate.followsTarget`). Within a group a target that
+    /// *is* the angle still spans a tenth of its range, and the group's template is a blur of
+    /// every kind of image, so the spread within a group cannot tell that the angle is the label.
+    public var groupsFollowATarget = false
     public var alignment: PoseAlignment
 
     public init(estimated: Set<AffineGenerator>) {
@@ -73,7 +96,7 @@ public struct SpreadEstimator {
 
     /// Alignment steps `estimate` takes: three alignments (the groups to one another, then the
     /// plain and the warped images of the pairs to the templates found).
-    public var steps: Int { 3 * alignment.steps }
+    public var steps: Int { (groupsFollowATarget ? 4 : 3) * alignment.steps }
 
     /// Reads the spread of `data`'s poses within `group` (`images` of them, chosen at random).
     /// `progress(done, steps)` hears each alignment step; what it throws stops the reading.
@@ -89,6 +112,10 @@ public struct SpreadEstimator {
         var done = 0
         let report: () throws -> Void = { done += 1; try progress(done, steps) }
         let (_, templates) = try alignment.align(centred, channels: c, height: h, width: w, groups: groups, progress: report)
+        let trends = groupsFollowATarget
+            ? try Self.templateTrends(templates.levels.last ?? [:], groups: groups, targets: data.targets, alignment: alignment,
+                                      channels: c, height: h, width: w, progress: report)
+            : [:]
         // Pairs: δ within a small range (rotation ±10°, translations ±1 px, the others ±0.05),
         // aligned to the same templates as the plain images: the gain near the poses the data
         // has (a wide δ carries images past them, where the alignment falls shorter).
@@ -125,7 +152,11 @@ public struct SpreadEstimator {
             // An alignment that follows less than a quarter of an applied change cannot see this
             // generator in these images (a round spot under a turn): its poses are noise, and
             // the images are the same along it anyway, so it reads as none.
-            if gain < Self.blindGain {
+            if let trend = trends[generator] {
+                estimate.targetTrends[generator] = trend
+                if trend.fit >= Self.straightTrend, trend.move >= all.raw { estimate.followsTarget.insert(generator) }
+            }
+            if gain < Self.blindGain || estimate.followsTarget.contains(generator) {
                 estimate.widths[generator] = 0
                 estimate.bands[generator] = 0...0
             } else {
@@ -142,6 +173,50 @@ public struct SpreadEstimator {
             estimate.gains[generator] = Float(gain)
         }
         return estimate
+    }
+
+    /// R² from which the groups' templates follow the target (`Estimate.followsTarget`): a
+    /// random walk of nine steps fits a line that well about one time in six, so the move must
+    /// also be wider than the spread within a group.
+    static let straightTrend: Float = 0.8
+
+    /// For groups that are quantiles of a target: each group's template aligned to the next's
+    /// (the two congealed together), the moves summed from the lowest targets' group up, and a
+    /// line fitted to those poses against the groups' mean targets. Per generator: the line's
+    /// rise over the groups' range of mean targets (absolute, in the generator's units) and its
+    /// R². Empty with fewer than three groups.
+    static func templateTrends(_ templates: [Int: [Float]], groups: [Int], targets: [Float], alignment: PoseAlignment,
+                               channels: Int, height: Int, width: Int,
+                               progress: () throws -> Void) rethrows -> [AffineGenerator: TargetTrend] {
+        var sums: [Int: (total: Double, count: Int)] = [:]
+        for (g, t) in zip(groups, targets) { sums[g, default: (0, 0)].total += Double(t); sums[g, default: (0, 0)].count += 1 }
+        let mean = { (g: Int) -> Double in sums[g]!.total / Double(sums[g]!.count) }
+        let order = templates.keys.filter { sums[$0] != nil }.sorted { mean($0) < mean($1) }
+        guard order.count >= 3 else { return [:] }
+        var images: [Float] = [], pairs: [Int] = []
+        for j in 0..<(order.count - 1) {
+            images += templates[order[j]]! + templates[order[j + 1]]!
+            pairs += [j, j]
+        }
+        let epsilon = try alignment.align(images, channels: channels, height: height, width: width, groups: pairs, progress: progress).epsilon
+        let x = order.map(mean)
+        var trends: [AffineGenerator: TargetTrend] = [:]
+        for generator in AffineGenerator.allCases where alignment.estimated.contains(generator) {
+            let k = generator.index
+            // A pose p needs ε ≈ −p: the next template's pose less this one's is ε here less ε there.
+            var poses = [0.0]
+            for j in 0..<(order.count - 1) {
+                let step = epsilon[2 * j][k] - epsilon[2 * j + 1][k]
+                poses.append(poses.last! + Double(generator == .rotation ? atan2(sin(step), cos(step)) : step))
+            }
+            let (mx, my) = (x.reduce(0, +) / Double(x.count), poses.reduce(0, +) / Double(poses.count))
+            let sxy = zip(x, poses).reduce(0.0) { $0 + ($1.0 - mx) * ($1.1 - my) }
+            let sxx = x.reduce(0.0) { $0 + ($1 - mx) * ($1 - mx) }, syy = poses.reduce(0.0) { $0 + ($1 - my) * ($1 - my) }
+            guard sxx > 0 else { continue }
+            let slope = sxy / sxx
+            trends[generator] = TargetTrend(move: Float(abs(slope) * (x.last! - x.first!)), fit: syy > 0 ? Float(sxy * sxy / (sxx * syy)) : 0)
+        }
+        return trends
     }
 
     /// Resamples of the images read behind each band (`Estimate.bands`).

@@ -64,7 +64,7 @@ public struct ReportHeadline: Equatable {
         switch self.verdict {
         case .full: text = "Full \(noun): \(range)" + (caveat.map { ", but \($0)" } ?? "")
         case .partial: text = "\(noun.prefix(1).uppercased() + noun.dropFirst()): \(range)" + (caveat.map { ", but \($0)" } ?? "")
-        case .none: text = "No \(noun): \(range)"
+        case .none: text = "No \(noun): \(range)" + (invariance.followsTarget == true ? " (the target changes along it)" : "")
         case .notLearned: text = "\(noun.prefix(1).uppercased() + noun.dropFirst()) not learned (fixed at none)"
         }
     }

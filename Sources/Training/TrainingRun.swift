@@ -171,7 +171,10 @@ public final class TrainingRun {
                                       imageHeight: train.height, imageWidth: train.width, metrics: metrics,
                                       history: trainer.history, probes: probes, settings: runSettings.merging(provenance) { $1 })
         report.samples = samples(4)
-        if let estimate = trainer.spreadEstimate { report.setBands(estimate.bands, imageHeight: train.height, imageWidth: train.width) }
+        if let estimate = trainer.spreadEstimate {
+            report.setBands(estimate.bands, imageHeight: train.height, imageWidth: train.width)
+            report.setFollowsTarget(estimate.followsTarget)
+        }
         let model = ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, task: task, classes: classes,
                               inputMean: Float(mean), inputStd: Float(std), inputShape: [train.channels, train.height, train.width])
         return TrainingResult(model: model, report: report)

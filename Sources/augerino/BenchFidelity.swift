@@ -280,6 +280,8 @@ struct FidelityCase {
                                    AffineGenerator.allCases.map { g in
                                        "\(g.rawValue) \(String(format: "%.3f", estimate.rawWidths[g] ?? 0)) less \(String(format: "%.3f", estimate.alignmentError[g] ?? 0)) gain \(String(format: "%.2f", estimate.gains[g] ?? 0))"
                                            + (estimate.bands[g].map { " band \(String(format: "%.3f", $0.lowerBound))–\(String(format: "%.3f", $0.upperBound))" } ?? "")
+                                           + (estimate.targetTrends[g].map { " target moves it \(String(format: "%.3f", $0.move)) (R² \(String(format: "%.2f", $0.fit)))" } ?? "")
+                                           + (estimate.followsTarget.contains(g) ? ": follows the target" : "")
                                    }.joined(separator: ", ")
                                })
     }

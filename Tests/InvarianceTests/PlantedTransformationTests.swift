@@ -149,18 +149,26 @@ final class PlantedTransformationTests: XCTestCase {
 func uprightOrUpsideDown(count: Int, size: Int = 12, halfWidth: Float = .pi / 4, seed: UInt64) -> ImageDataset {
     var random = RandomGenerator(seed: seed)
     var images: [Float] = [], labels: [Float] = []
-    let (scale, centre) = (Float(size) / 12, Float(size - 1) / 2)   // the shape is drawn for 12 pixels
     for _ in 0..<count {
         let upsideDown = random.nextInt(below: 2) == 1
         let angle = (random.nextFloat() - 0.5) * (2 * halfWidth) + (upsideDown ? .pi : 0)
-        let (c, s) = (cos(angle), sin(angle))
-        for row in 0..<size { for col in 0..<size {
-            let (x, y) = (Float(col) - centre, Float(row) - centre)
-            let (u, v) = ((c * x + s * y) / scale, (-s * x + c * y) / scale)
-            let inside = (abs(u) < 1 && abs(v) < 4.5) || (v < -2.5 && v > -4.5 && abs(u) < 4)
-            images.append((inside ? 1 : 0) + random.nextFloat(in: -0.05..<0.05))
-        } }
+        images += tShape(angle: angle, size: size, random: &random)
         labels.append(upsideDown ? 1 : 0)
     }
     return ImageDataset(images: images, channels: 1, height: size, width: size, targets: labels)
+}
+
+/// One `size`×`size` T turned by `angle` (radians; 0 upright), with noise of ±0.05 per pixel
+/// from `random`.
+func tShape(angle: Float, size: Int, random: inout RandomGenerator) -> [Float] {
+    let (scale, centre) = (Float(size) / 12, Float(size - 1) / 2)   // the shape is drawn for 12 pixels
+    let (c, s) = (cos(angle), sin(angle))
+    var image: [Float] = []
+    for row in 0..<size { for col in 0..<size {
+        let (x, y) = (Float(col) - centre, Float(row) - centre)
+        let (u, v) = ((c * x + s * y) / scale, (-s * x + c * y) / scale)
+        let inside = (abs(u) < 1 && abs(v) < 4.5) || (v < -2.5 && v > -4.5 && abs(u) < 4)
+        image.append((inside ? 1 : 0) + random.nextFloat(in: -0.05..<0.05))
+    } }
+    return image
 }

@@ -143,7 +143,9 @@ final class SpreadEstimatorTests: XCTestCase {
         }
         XCTAssertEqual(estimator(.regression).alignment.turnStep, 0)
         XCTAssertGreaterThan(estimator(.classification(classes: 2)).alignment.turnStep, 0)
-        XCTAssertEqual(estimator(.regression).steps * 2, estimator(.classification(classes: 2)).steps, "the search's second descent")
+        XCTAssertEqual(estimator(.regression).alignment.steps * 2, estimator(.classification(classes: 2)).alignment.steps, "the search's second descent")
+        XCTAssertTrue(estimator(.regression).groupsFollowATarget, "a regression's groups are quantiles of its target")
+        XCTAssertFalse(estimator(.classification(classes: 2)).groupsFollowATarget)
         // And a regression's alignment runs without one (a first draft of the round-class turn
         // divided by the turn step 0 before asking whether there is a search).
         var regression = estimator(.regression)
@@ -151,6 +153,35 @@ final class SpreadEstimatorTests: XCTestCase {
         var random = RandomGenerator(seed: 1)
         let shapes = uprightOrUpsideDown(count: 20, size: 12, halfWidth: 0.3, seed: 3)
         XCTAssertNoThrow(try regression.estimate(shapes, group: SpreadEstimator.grouping(task: .regression, reference: shapes.targets), random: &random))
+    }
+
+    /// A regression whose target is the angle: within a decile the angle still spans a tenth of
+    /// its range, but the deciles' templates turn with the target, so rotation reads as none
+    /// (the target changes along it) and the shifts, which do not follow it, are still read. A
+    /// target beside the turn (drawn apart from it) leaves the turn's spread to read.
+    func test_aTargetThatIsTheAngle_readsNoTurn_whileATargetBesideTheTurnLeavesItsSpread() throws {
+        func read(targetIsTheAngle: Bool) throws -> SpreadEstimator.Estimate {
+            var draw = RandomGenerator(seed: 6)
+            let (count, size) = (200, 16)
+            let angles = (0..<count).map { _ in (draw.nextFloat() - 0.5) * (targetIsTheAngle ? .pi : .pi / 3) }   // ±90° or ±30°
+            let images = angles.flatMap { tShape(angle: $0, size: size, random: &draw) }
+            let targets = targetIsTheAngle ? angles : angles.map { _ in draw.nextFloat() }
+            var estimator = SpreadEstimator(estimated: [.translateX, .translateY, .rotation])
+            (estimator.alignment.stepsPerLevel, estimator.alignment.turnStep, estimator.groupsFollowATarget) = (30, 0, true)
+            var random = RandomGenerator(seed: 13)
+            return try estimator.estimate(ImageDataset(images: images, channels: 1, height: size, width: size, targets: targets),
+                                          group: SpreadEstimator.grouping(task: .regression, reference: targets), random: &random)
+        }
+        let angle = try read(targetIsTheAngle: true), beside = try read(targetIsTheAngle: false)
+        let degrees = { (theta: Float) in theta / 2 * 180 / .pi }
+        print("target the angle: trends \(angle.targetTrends), follows \(angle.followsTarget); " +
+              "beside: trends \(beside.targetTrends), rotation ±\(degrees(beside.widths[.rotation]!))°")
+        XCTAssertEqual(angle.followsTarget, [.rotation], "the target is the angle, and only that")
+        XCTAssertEqual(angle.widths[.rotation], 0, "so rotation reads as none")
+        // The deciles' mean angles run from about −81° to +81°: their templates turn that far.
+        XCTAssertEqual(try XCTUnwrap(angle.targetTrends[.rotation]).move * 180 / .pi, 162, accuracy: 30)
+        XCTAssertTrue(beside.followsTarget.isEmpty, "a target drawn apart from the turn is not followed: \(beside.targetTrends)")
+        XCTAssertEqual(degrees(beside.widths[.rotation]!), 30, accuracy: 4.5, "±30° within every group")
     }
 
     /// The spread objective reads the widths before the first epoch and then holds them: the

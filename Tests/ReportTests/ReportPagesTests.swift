@@ -70,6 +70,20 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertTrue(ReportPages.html(report).contains("resampled ×0.80–×1.25 to ×0.76–×1.32"))
     }
 
+    /// A generator along which a regression's target changes is marked in report.json and its
+    /// headline says why it is none; the others carry no such key.
+    func test_aGeneratorTheTargetFollows_isMarked_andItsHeadlineSaysWhy() throws {
+        var report = sampleReport()
+        XCTAssertFalse(String(decoding: try report.encoded(), as: UTF8.self).contains("follows_target"))
+        report.setFollowsTarget([.translateX])
+        let shift = report.invariances[AffineGenerator.translateX.index]
+        XCTAssertEqual(shift.followsTarget, true)
+        XCTAssertNil(report.invariances[AffineGenerator.rotation.index].followsTarget)
+        XCTAssertEqual(ReportHeadline(shift).text, "No horizontal translation invariance: ±0.17 px (the target changes along it)")
+        XCTAssertEqual(try JSONDecoder().decode(InvarianceReport.self, from: try report.encoded()), report, "the mark survives report.json")
+        XCTAssertTrue(ReportPages.markdown(report).contains("(the target changes along it)"))
+    }
+
     func test_html_isOneSelfContainedFile_withHeadlinesPicturesAndCharts() throws {
         let html = ReportPages.html(sampleReport())
         XCTAssertTrue(html.contains("Full rotation invariance: ±180°"))
