@@ -27,9 +27,9 @@ final class FidelityJudgementTests: XCTestCase {
     /// past that, it fails; a control's limit applies to what lies beyond the source's own.
     func test_unplantedAndControls_areJudgedBeyondTheSource() throws {
         let planted = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-rotation-30" })
-        let source = [outcome([.rotation: 0.8, .shear: 0.4])]
+        let source = [outcome([.rotation: 0.8, .stretch: 0.4, .shear: 0.4])]   // equal: the turn leaves them so
         func shearPasses(_ theta: Float) -> Bool {
-            let rows = planted.judge([outcome([.rotation: 1.3, .shear: theta])], baselineOutcomes: source)
+            let rows = planted.judge([outcome([.rotation: 1.3, .stretch: 0.4, .shear: theta])], baselineOutcomes: source)
             return rows.first { $0.generator == .shear }?.passes ?? true   // a row left out passed
         }
         XCTAssertTrue(shearPasses(0.45), "slope 0.45 is within 15% of the source's 0.4")
@@ -46,6 +46,32 @@ final class FidelityJudgementTests: XCTestCase {
 
     /// The source cases are not judged (their own spread is the blank), and asking for a case
     /// brings its source case along, first.
+    /// A planted turn turns the source's own poses with it: over the whole circle each
+    /// translation reads the mean of the source's two variances, and within ±60° the source's
+    /// stretch becomes partly shear (R exp(εG) R⁻¹ = exp(ε·RGR⁻¹); `FidelityCase.turned`).
+    func test_aPlantedTurn_turnsTheSourcesOwnPosesWithIt() throws {
+        let whole = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-rotation-180" })
+        let source = [outcome([.translateX: 1.0, .translateY: 2.0, .rotation: 0.8, .scale: 0.4, .stretch: 0.5, .shear: 0.1])]
+        let turned = FidelityCase.turned(source[0].widths, halfWidth: .pi)
+        XCTAssertEqual(turned[.translateX]!, Float(2.5).squareRoot(), accuracy: 1e-5, "the mean of the two variances")
+        XCTAssertEqual(turned[.translateY]!, Float(2.5).squareRoot(), accuracy: 1e-5)
+        XCTAssertEqual(turned[.stretch]!, turned[.shear]!, accuracy: 1e-5, "over the whole circle stretch and shear mix evenly")
+        XCTAssertEqual(turned[.scale], 0.4)
+        XCTAssertEqual(turned[.rotation], 0.8, "rotation itself is judged with the planted width")
+        let sixty = FidelityCase.turned(source[0].widths, halfWidth: .pi / 3)
+        // E[cos² 2φ] for φ uniform in ±60°: ½ + sin 240° / (8·π/3) = 0.3966.
+        XCTAssertEqual(sixty[.shear]!, (0.3966 * 0.01 + 0.6034 * 0.25).squareRoot(), accuracy: 1e-3, "stretch turned into shear")
+        XCTAssertEqual(FidelityCase.turned(source[0].widths, halfWidth: 0), source[0].widths, "no turn, no change")
+        // θ 2.0 along x lies 0.83 px beyond the turned source's 1.58 (none), but 1.17 px beyond
+        // the unturned 1.0 (and twice it): it passes only because the turn is taken into account.
+        func xPasses(_ theta: Float) -> Bool {
+            whole.judge([outcome([.translateX: theta, .translateY: 1.58, .rotation: 6.28, .scale: 0.4, .stretch: 0.36, .shear: 0.36])],
+                        baselineOutcomes: source).first { $0.generator == .translateX }?.passes ?? true
+        }
+        XCTAssertTrue(xPasses(2.0))
+        XCTAssertFalse(xPasses(2.6), "1.36 px beyond the turned source, 65% over it")
+    }
+
     func test_sourceCases_areShownNotJudged_andRunFirst() throws {
         let none = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-none" })
         XCTAssertTrue(none.judge([outcome([.rotation: 0.8])]).allSatisfy { !$0.isJudged })
