@@ -164,7 +164,7 @@ final class DaemonConfinementTests: XCTestCase {
     }
 
     func test_killDashNineOfTheChild_atRandomPoints_theJobResumesToBitwiseTheUninterruptedWeights() throws {
-        let bundle = try TinyBundle.make(seed: 86, epochs: 40)
+        let bundle = try TinyBundle.make(seed: 86, epochs: 150)
         let reference = try DaemonHarness("child-reference")
         try reference.start()
         try reference.drop(bundle, as: "r.tar.gz")

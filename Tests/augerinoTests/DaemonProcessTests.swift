@@ -158,7 +158,7 @@ final class DaemonProcessTests: XCTestCase {
     }
 
     func test_killDashNineAtRandomPoints_thenRestart_givesBitwiseTheUninterruptedWeights() throws {
-        let bundle = try TinyBundle.make(seed: 7, epochs: 40)
+        let bundle = try TinyBundle.make(seed: 7, epochs: 150)
         let reference = try uninterruptedModel(bundle)
         let daemon = try DaemonHarness("kill9")
         try daemon.start()
