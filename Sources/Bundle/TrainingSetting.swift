@@ -76,8 +76,9 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
             Row(kind: .integer(1...1024), manifestSection: "model", flag: "width", default: .value(.integer(32)),
                 meaning: "network width: k (smallnet), c (simpleconv) or hidden units (mlp)")
         case .objective:
-            Row(kind: .choice(["reward", "evidence", "spread"]), manifestSection: "training", flag: "objective", default: .value(.choice("reward")),
-                meaning: "what trains the widths: reward (Benton et al.'s −λ‖θ‖), evidence (the last layer's Laplace evidence) or spread (aligning each class's images to one another measures how far they vary, and the widths are held there); the last two are experimental, docs/performance.md")
+            Row(kind: .choice(["reward", "evidence", "spread"]), manifestSection: "training", flag: "objective",
+                default: .derived("from the task: spread for classification, reward for regression (a regression's spread is not yet read well)"),
+                meaning: "what sets the widths: spread (before training, aligning each class's images to one another measures how far they vary along each generator, and the widths are held there: no weight to choose), reward (Benton et al.'s −λ‖θ‖, trained with the network) or evidence (the last layer's Laplace evidence; experimental); docs/performance.md, \"Fidelity\"")
         case .rewardUnits:
             Row(kind: .choice(["displacement", "parameter"]), manifestSection: "training", flag: "reward-units",
                 default: .value(.choice("displacement")),
@@ -92,7 +93,7 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
         case .widthLearningRate:
             Row(kind: .real(lower: 0, lowerOpen: false, upper: 10, upperOpen: true), manifestSection: "training", flag: "width-learning-rate",
                 default: .derived("the learning_rate setting's"),
-                meaning: "Adam's learning rate for the widths alone; 0 freezes them at their initial values, forcing those invariances")
+                meaning: "Adam's learning rate for the widths alone; 0 freezes them at their initial values, forcing those invariances (the spread objective then reads none)")
         case .probeImages:
             Row(kind: .integer(0...100_000), manifestSection: "training", flag: "probe-images", default: .value(.integer(250)),
                 meaning: "held-out images the invariance probes use after training (0: no probes)")

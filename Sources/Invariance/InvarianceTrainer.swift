@@ -2,11 +2,12 @@ import Foundation
 import NN
 
 /// Trains a network together with the learned affine augmentation, one augmented copy per
-/// example, Adam on both (weight decay on the network only). What moves the widths is
-/// `TrainingSettings.objective`: Augerino's loss = task loss − λ·‖θ‖₂ (θ optionally weighed by
-/// each generator's displacement, `TrainingSettings.rewardUnits`), or, after each network
-/// step on the task loss alone, a step of the widths on the last layer's Laplace evidence
-/// (`EvidenceStep`).
+/// example, Adam on both (weight decay on the network only). What sets the widths is
+/// `TrainingSettings.objective`: by default the spread read before the first epoch
+/// (`SpreadEstimator`), then held; or Augerino's loss = task loss − λ·‖θ‖₂ (θ optionally
+/// weighed by each generator's displacement, `TrainingSettings.rewardUnits`); or, after each
+/// network step on the task loss alone, a step of the widths on the last layer's Laplace
+/// evidence (`EvidenceStep`).
 ///
 /// Deterministic for a seed: one `RandomGenerator` drives shuffling, dropout and augmentation
 /// in a fixed order, and evaluation draws from its own stream, so checkpoints taken after an
@@ -47,16 +48,16 @@ public final class InvarianceTrainer {
     ///   `progress` throws.
     public func trainEpoch(_ train: ImageDataset, test: ImageDataset? = nil, progress: (Int, Int) throws -> Void = { _, _ in }) throws -> EpochRecord {
         let start = Date()
-        if settings.objective == .spread && step == 0 {
+        let batches = Self.batchStarts(images: train.count, batchSize: settings.batchSize)
+        if settings.objective == .spread && step == 0 && settings.widthLearningRate != 0 {
             // The reading is part of the first epoch: it reports as the epoch's batch 0, so a
-            // caller that logs or stops on progress still hears from it.
-            let batchCount = Self.batchStarts(images: train.count, batchSize: settings.batchSize).count
-            try readSpread(train) { _, _ in try progress(0, batchCount) }
+            // caller that logs or stops on progress still hears from it. A width learning rate
+            // of 0 forces the initial widths, so nothing is read then.
+            try readSpread(train) { _, _ in try progress(0, batches.count) }
         }
         network.train()
         let order = random.permutation(train.count)
         let batchSize = min(settings.batchSize, train.count)
-        let batches = Self.batchStarts(images: train.count, batchSize: settings.batchSize)
         var lossSum = 0.0, metricSum = 0.0, seen = 0
         for (done, first) in batches.enumerated() {
             let indices = order[first..<min(first + batchSize, train.count)]

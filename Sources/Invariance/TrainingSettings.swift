@@ -21,9 +21,11 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
     /// The learning rate over training: constant (the reference), or cosine annealing to zero
     /// over all epochs (network and widths alike).
     public var schedule: ScheduleKind = .constant
-    /// What moves the widths: Augerino's reward λ·‖θ‖ (`regularization`, `rewardUnits`,
-    /// `rewardCap`), or the last layer's Laplace evidence (none of those).
-    public var objective: WidthObjective = .reward
+    /// What sets the widths: the spread of the data's own images, read before training and
+    /// held (no weight), Augerino's reward λ·‖θ‖ (`regularization`, `rewardUnits`,
+    /// `rewardCap`), or the last layer's Laplace evidence. A run's default depends on its task
+    /// (Training's `RunSettings.defaultObjective`: the reward for regression).
+    public var objective: WidthObjective = .spread
     /// Augmented copies averaged at evaluation.
     public var testCopies: Int = 4
     public var seed: UInt64 = 0

@@ -30,6 +30,13 @@ public struct RunSettings: Sendable, Equatable {
     /// on widths about ten times too wide (docs/performance.md, "Learning invariances").
     public static func defaultRegularization(_ task: Manifest.Task) -> Float { task == .regression ? 0.01 : 0.1 }
 
+    /// What sets the widths when nothing says: the spread read from the data for
+    /// classification; the reward for regression, whose groups (the target's deciles) each mix
+    /// every kind of image, so that the spread read within one is 55–72% over the data's own
+    /// and misses a generator that changes the target in a curve (a stretch turns a tilted
+    /// stroke): docs/performance.md, "Spread as the default".
+    public static func defaultObjective(_ task: Manifest.Task) -> WidthObjective { task == .regression ? .reward : .spread }
+
     /// Optimiser steps a run takes when nothing sets the epochs. Adam moves a width by at most
     /// about one learning rate per step, so a width that should grow to the full circle (2π from
     /// ln 2) needs several hundred steps at full speed and, with noisy gradients, thousands.
@@ -75,7 +82,7 @@ public struct RunSettings: Sendable, Equatable {
         training.testCopies = integer(.testCopies)
         guard case .seed(let seed)? = resolved[.seed] else { missing(.seed) }
         training.seed = seed
-        training.objective = required(choice(.objective), .objective)
+        training.objective = choice(.objective) ?? defaultObjective(task)
         training.rewardUnits = required(choice(.rewardUnits), .rewardUnits)
         training.schedule = required(choice(.schedule), .schedule)
         training.rewardCap = real(.rewardCap).flatMap { $0 > 0 ? $0 : nil }

@@ -26,6 +26,7 @@ final class InvarianceTrainerTests: XCTestCase {
 
     func makeTrainer(seed: UInt64 = 1, regularization: Float = 0.5, schedule: ScheduleKind = .constant) -> InvarianceTrainer {
         var settings = TrainingSettings()
+        settings.objective = .reward
         settings.schedule = schedule
         settings.epochs = 3
         settings.batchSize = 16
@@ -132,6 +133,7 @@ final class InvarianceTrainerTests: XCTestCase {
         // With equal widths, the reward's gradient on a translation is that much smaller.
         func rewardGradient(_ units: RewardUnits) throws -> [Float] {
             var settings = TrainingSettings()
+            settings.objective = .reward
             settings.rewardUnits = units
             settings.regularization = 1
             settings.batchSize = 8
@@ -164,6 +166,7 @@ final class InvarianceTrainerTests: XCTestCase {
     func test_rewardCap_switchesTheRewardOffWhileAWidthExceedsIt() throws {
         func rotationAfterAnEpoch(cap: Float?) throws -> Float {
             var settings = TrainingSettings()
+            settings.objective = .reward
             settings.batchSize = 8
             settings.regularization = 2
             settings.learningRate = 0.05
@@ -192,6 +195,8 @@ final class InvarianceTrainerTests: XCTestCase {
         _ = try trainer.trainEpoch(discs(count: 32, seed: 2))
         XCTAssertEqual(trainer.augmentation.widthValues[.rotation]!, 2 * .pi, accuracy: 1e-5, "forced full rotation stays")
         XCTAssertNotEqual(trainer.network.parameters.map(\.tensor.values), before, "the network still learns")
+        XCTAssertEqual(settings.objective, .spread, "with the default objective, which reads widths otherwise")
+        XCTAssertNil(trainer.spreadEstimate, "a forced width is not read over")
     }
 
     func test_regression_whenTheLossOverflows_stopsWithADivergedError() {

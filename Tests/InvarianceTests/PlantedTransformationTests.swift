@@ -94,6 +94,7 @@ final class PlantedTransformationTests: XCTestCase {
     func test_aHarmlessRotation_isLearnedWiderThanARotationThatIsTheLabel() throws {
         func learnedRotation(labelByShape: Bool) throws -> Float {
             var settings = TrainingSettings()
+            settings.objective = .reward
             (settings.epochs, settings.batchSize, settings.learningRate, settings.regularization, settings.seed) = (12, 32, 0.02, 0.1, 4)
             let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 32, inputChannels: 144, outputs: 2, depth: 1),
                                             augmentation: AffineAugmentation(learned: [.rotation], initialWidths: [.rotation: 0.5]),
@@ -114,6 +115,7 @@ final class PlantedTransformationTests: XCTestCase {
     func test_uprightOrUpsideDown_learnsARotationNearFortyFiveDegrees() throws {
         for seed: UInt64 in [1, 2] {
             var settings = TrainingSettings()
+            settings.objective = .reward
             (settings.epochs, settings.batchSize, settings.learningRate, settings.regularization, settings.seed) = (15, 32, 0.02, 0.1, seed)
             let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 32, inputChannels: 144, outputs: 2, depth: 1),
                                             augmentation: AffineAugmentation(learned: [.rotation], initialWidths: [.rotation: 0.5]),
@@ -130,6 +132,7 @@ final class PlantedTransformationTests: XCTestCase {
     /// target, so the rotation width shrinks from its start (measured: 0.5 → 0.18).
     func test_whenTheTargetIsTheAngle_theRotationWidthShrinks() throws {
         var settings = TrainingSettings()
+        settings.objective = .reward
         (settings.epochs, settings.batchSize, settings.learningRate, settings.regularization, settings.seed) = (12, 32, 0.02, 0.01, 5)
         let trainer = InvarianceTrainer(network: NetworkSpec(architecture: .mlp, width: 32, inputChannels: 144, outputs: 1, depth: 1),
                                         augmentation: AffineAugmentation(learned: [.rotation], initialWidths: [.rotation: 0.5]),
