@@ -87,19 +87,39 @@ public enum JobChild {
         events.send(JobEvent(.log, level: "info", message: "job \(spec.job): \(run.summary), \(parallelism)"))
         let attemptStart = Date()
         var batchesThisAttempt = 0
+        var readingSince: Date?, readingSeconds = 0.0
         var lastProgress = Date.distantPast, lastLine = Date()
         var lastMetrics: [String: Double] = [:]
         let result: TrainingResult = try TensorContext.with(parallelism) {
             while !run.isFinished {
                 let epoch = run.epochsDone + 1
                 let record = try run.trainNextEpoch { done, total in
-                    batchesThisAttempt += 1
                     try stop.check()
                     let now = Date()
+                    if done == 0 {
+                        // The spread objective reads the widths first (batch 0 of the first
+                        // epoch): no pace to learn from, so no ETA; its time stays out of the pace.
+                        if readingSince == nil {
+                            readingSince = now
+                            events.send(JobEvent(.log, level: "info", message: "job \(spec.job): reading how far each class's images vary (the spread objective)"))
+                        }
+                        readingSeconds = now.timeIntervalSince(readingSince!)
+                        if now.timeIntervalSince(lastProgress) >= 1 {
+                            lastProgress = now
+                            events.send(JobEvent(.progress, progress: JobProgress(epoch: epoch, epochs: run.plannedEpochs, batch: 0, batches: total,
+                                                                                 etaSeconds: nil, metrics: lastMetrics)))
+                        }
+                        if now.timeIntervalSince(lastLine) >= 60 {
+                            lastLine = now
+                            events.send(JobEvent(.log, level: "info", message: "job \(spec.job): still reading the spread, \(Int(readingSeconds.rounded())) s so far"))
+                        }
+                        return
+                    }
+                    batchesThisAttempt += 1
                     if now.timeIntervalSince(lastProgress) >= 1 || done == total {
                         lastProgress = now
                         let left = (run.plannedEpochs - epoch) * total + (total - done)
-                        let pace = now.timeIntervalSince(attemptStart) / Double(batchesThisAttempt)
+                        let pace = (now.timeIntervalSince(attemptStart) - readingSeconds) / Double(batchesThisAttempt)
                         events.send(JobEvent(.progress, progress: JobProgress(epoch: epoch, epochs: run.plannedEpochs, batch: done, batches: total,
                                                                              etaSeconds: pace * Double(left), metrics: lastMetrics)))
                         // Long epochs: a log line at least every minute, not only at their end.

@@ -76,9 +76,24 @@ final class ProgressDisplay {
     let isTerminal = isatty(STDERR_FILENO) == 1
     let start = Date()
 
+    /// When the spread objective began reading the widths (batch 0 of the first epoch), once it has.
+    private var readingSince: Date?
+
     init(total: Int, imageHeight: Int, imageWidth: Int) { (self.total, self.imageHeight, self.imageWidth) = (total, imageHeight, imageWidth) }
 
     func batch(epoch: Int, done: Int, of batches: Int) {
+        if done == 0 {
+            // The spread objective reads the widths before the first batch: say so once (it
+            // takes a minute or two), and show how long it has run on a terminal.
+            if readingSince == nil {
+                readingSince = Date()
+                FileHandle.standardError.write(Data("reading how far each class's images vary along each transformation (the spread objective)\n".utf8))
+            }
+            if isTerminal {
+                FileHandle.standardError.write(Data("\r  reading the spread: \(duration(Date().timeIntervalSince(readingSince!))) ".utf8))
+            }
+            return
+        }
         guard isTerminal else { return }
         let fraction = (Double(epoch - 1) + Double(done) / Double(batches)) / Double(total)
         let elapsed = Date().timeIntervalSince(start)

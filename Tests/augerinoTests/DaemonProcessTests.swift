@@ -244,6 +244,8 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: daemon.outbox.appendingPathComponent(copy.resultName!).path),
                        original.resultName, "the copy's entry points at the earlier result")
         XCTAssertEqual(daemon.logText.components(separatedBy: "epoch 1/1").count - 1, 1, "trained once")
+        XCTAssertEqual(daemon.logText.components(separatedBy: "reading how far each class's images vary (the spread objective)").count - 1, 1,
+                       "the default objective's reading is announced, once: \(daemon.logText.suffix(2000))")
         daemon.stop()
     }
 
