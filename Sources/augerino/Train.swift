@@ -76,8 +76,9 @@ final class ProgressDisplay {
     let isTerminal = isatty(STDERR_FILENO) == 1
     let start = Date()
 
-    /// When the spread objective began reading the widths (batch 0 of the first epoch), once it has.
-    private var readingSince: Date?
+    /// When the spread objective began reading the widths (batch 0 of the first epoch), once it
+    /// has, and how long that took (kept out of the ETA's pace).
+    private var readingSince: Date?, readingSeconds = 0.0
 
     init(total: Int, imageHeight: Int, imageWidth: Int) { (self.total, self.imageHeight, self.imageWidth) = (total, imageHeight, imageWidth) }
 
@@ -89,14 +90,13 @@ final class ProgressDisplay {
                 readingSince = Date()
                 FileHandle.standardError.write(Data("reading how far each class's images vary along each transformation (the spread objective)\n".utf8))
             }
-            if isTerminal {
-                FileHandle.standardError.write(Data("\r  reading the spread: \(duration(Date().timeIntervalSince(readingSince!))) ".utf8))
-            }
+            readingSeconds = Date().timeIntervalSince(readingSince!)
+            if isTerminal { FileHandle.standardError.write(Data("\r  reading the spread: \(duration(readingSeconds)) ".utf8)) }
             return
         }
         guard isTerminal else { return }
         let fraction = (Double(epoch - 1) + Double(done) / Double(batches)) / Double(total)
-        let elapsed = Date().timeIntervalSince(start)
+        let elapsed = Date().timeIntervalSince(start) - readingSeconds
         let eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0
         let filled = Int(fraction * 30)
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
