@@ -348,16 +348,17 @@ struct FidelityCase {
     }
 
     func judge(_ outcomes: [FidelityOutcome], baselineOutcomes: [FidelityOutcome]? = nil) -> [FidelityRow] {
-        AffineGenerator.allCases.compactMap { generator in
+        // The source's own widths (the root mean square over its seeds), as a planted turn
+        // leaves them.
+        let sourceThetas = baselineOutcomes.map { runs in
+            Self.turned(Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.map { g in
+                (g, (runs.map { pow($0.widths[g] ?? 0, 2) }.reduce(0, +) / Float(max(1, runs.count))).squareRoot())
+            }), halfWidth: planted.width(.rotation) / 2)
+        }
+        return AffineGenerator.allCases.compactMap { generator in
             let plantedTheta = planted.width(generator)
             let thetas = outcomes.map { $0.widths[generator] ?? 0 }
-            // The source's own widths (the root mean square over its seeds), as a planted turn
-            // leaves them.
-            let sourceTheta = baselineOutcomes.map { runs in
-                Self.turned(Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.map { g in
-                    (g, (runs.map { pow($0.widths[g] ?? 0, 2) }.reduce(0, +) / Float(max(1, runs.count))).squareRoot())
-                }), halfWidth: planted.width(.rotation) / 2)[generator]!
-            }
+            let sourceTheta = sourceThetas?[generator]
             let limited = limit?.generator == generator
             let expected: FidelityRow.Expectation
             if source == .rotationAngle, let limit, limited {
