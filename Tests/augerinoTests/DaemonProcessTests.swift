@@ -188,7 +188,7 @@ final class DaemonProcessTests: XCTestCase {
     }
 
     func test_sigterm_exitsZeroWithinSeconds_requeuesTheJob_andItResumesToTheSameWeights() throws {
-        let bundle = try TinyBundle.make(seed: 8, epochs: 30)
+        let bundle = try TinyBundle.make(seed: 8, epochs: 300)
         let reference = try uninterruptedModel(bundle)
         let daemon = try DaemonHarness("sigterm")
         try daemon.start()

@@ -61,7 +61,7 @@ final class DaemonStorageTests: XCTestCase {
         daemon.waitUntil("the early bundle is done once there is room") { try daemon.jobs().first?.state == .done }
 
         // 2. Full during training: checkpoints fail, the job waits, then resumes to the same weights.
-        let bundle = try TinyBundle.make(seed: 12, epochs: 40)
+        let bundle = try TinyBundle.make(seed: 12, epochs: 300)
         try daemon.drop(bundle, as: "late.tar.gz")
         daemon.waitUntil("the second job trains") { (try daemon.jobs().last?.progress?.epoch ?? 0) >= 2 }
         let before = daemon.logText.count
