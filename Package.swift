@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 // The GEMM register tiles are compiled once per instruction set; Kernels picks one at run time
@@ -30,6 +30,12 @@ let package = Package(
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
     ],
+    // The PostgreSQL queue (daemon.conf's [queue] url, for many hosts) is built on request:
+    // `--traits PostgreSQL`. It brings postgres-nio, SwiftNIO and two copies of BoringSSL, more
+    // than half of a fresh release build's time; the embedded SQLite queue needs none of it.
+    traits: [
+        .trait(name: "PostgreSQL", description: "The PostgreSQL job queue (daemon.conf's [queue] url), through postgres-nio."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
@@ -54,7 +60,7 @@ let package = Package(
         .target(name: "Pipeline", dependencies: [
             "Kernels", "NN", "Invariance", "Bundle", "Report", "Training",
             .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["PostgreSQL"])),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["README.md"]),

@@ -48,7 +48,7 @@ public enum Daemon {
         signals.whenStopRequested { Task { await group.triggerGracefulShutdown() } }
 
         let queued = (try? queue.counts())?[.queued] ?? 0
-        let queueText = (queue as? PostgresJobQueue).map { ", queue \($0.settings.location)" } ?? ""
+        let queueText = (queue as? any SharedJobQueue).map { ", queue \($0.location)" } ?? ""
         logger.info("augerino daemon \(getpid()): inbox \(configuration.inbox.path), outbox \(configuration.outbox.path), state \(configuration.state.path)\(queueText) (\(configuration.source)); \(configuration.workers) worker(s) of \(perWorker); \(queued) job(s) queued")
         notifier.idleStatus = "idle, waiting for bundles in \(configuration.inbox.path)"
         notifier.ready(status: notifier.idleStatus)
@@ -63,7 +63,7 @@ public enum Daemon {
     /// - Throws: `PipelineError.stateLocked` (another daemon runs on this state folder) or
     ///   `.queueLocked` (another daemon of this host name uses this PostgreSQL queue).
     static func startUp(_ configuration: DaemonConfiguration, logger: Logger, notifier: SystemdNotifier, signals: ShutdownSignals) throws
-        -> (StateDirectory, any JobQueue, Int32, PostgresJobQueue.DaemonLock?)? {
+        -> (StateDirectory, any JobQueue, Int32, (any DaemonQueueLock)?)? {
         var delay = 1.0
         while !signals.isStopRequested {
             var lock: Int32 = -1
@@ -74,7 +74,7 @@ public enum Daemon {
                 lock = try state.lock()
                 let queue = try configuration.openQueue(state: state)
                 // A shared queue: one daemon per host name, since the next line takes back every job its name held.
-                let queueLock = try (queue as? PostgresJobQueue)?.takeDaemonLock(host: configuration.hostName)
+                let queueLock = try (queue as? any SharedJobQueue)?.takeDaemonLock(host: configuration.hostName)
                 for job in try queue.requeueInterrupted(host: configuration.hostName) {
                     logger.notice("job \(job.id) (\(job.fileName)) was interrupted while running; it resumes from its last checkpoint")
                 }

@@ -172,7 +172,27 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public func openQueue(state: StateDirectory) throws -> any JobQueue {
         switch queue {
         case .sqlite: return try state.openQueue()
-        case .postgres(let settings, let passwordFile): return try PostgresJobQueue(try withPassword(settings, passwordFile))
+        case .postgres(let settings, let passwordFile):
+            #if PostgreSQL
+            return try PostgresJobQueue(try withPassword(settings, passwordFile))
+            #else
+            throw PipelineError.configuration(file: source, line: 0, rule: "[queue] url \(PostgresQueueSettings.notBuilt)")
+            #endif
+        }
+    }
+
+    /// The same queue opened for reading only (`status`, `jobs`): no migration and no write, so
+    /// these work on a read-only state folder, or with a PostgreSQL role that may only read the
+    /// queue's tables.
+    public func openQueueForReading(state: StateDirectory) throws -> any JobQueue {
+        switch queue {
+        case .sqlite: return try SQLiteJobQueue.openReadOnly(path: state.queuePath)
+        case .postgres(let settings, let passwordFile):
+            #if PostgreSQL
+            return try PostgresJobQueue.openReadOnly(try withPassword(settings, passwordFile))
+            #else
+            throw PipelineError.configuration(file: source, line: 0, rule: "[queue] url \(PostgresQueueSettings.notBuilt)")
+            #endif
         }
     }
 
@@ -273,6 +293,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case .jobOpenFiles: jobLimits.openFiles = try integer(32...1_048_576)
         case .jobSilenceLimit: jobSilenceLimit = try seconds(1...604_800)
         case .queueURL:
+            guard PostgresQueueSettings.isBuilt else { throw fail("\"url\" \(PostgresQueueSettings.notBuilt)") }
             switch PostgresQueueSettings.parse(url: value) {
             case .success(let settings):
                 if case .postgres(_, let file) = queue { queue = .postgres(settings, passwordFile: file) } else { queue = .postgres(settings, passwordFile: nil) }

@@ -94,6 +94,21 @@ public protocol JobQueue: Sendable {
     func bundlePaths() throws -> Set<String>
 }
 
+/// A queue on a server that daemons on many hosts share (PostgreSQL): one daemon per host name,
+/// since a daemon at start-up takes back every job its host name held.
+public protocol SharedJobQueue: JobQueue {
+    /// Where the queue is, for logs and messages: never a password.
+    var location: String { get }
+    /// Takes the lock of the daemon named `host`, held until `release()` or the daemon's end.
+    /// - Throws: `PipelineError.queueLocked` when another daemon of that name holds it.
+    func takeDaemonLock(host: String) throws -> any DaemonQueueLock
+}
+
+/// A `SharedJobQueue`'s lock of one daemon.
+public protocol DaemonQueueLock: Sendable {
+    func release()
+}
+
 extension JobQueue {
     /// Records a bundle with no inbox identity and nothing to supersede.
     public func enqueue(name: String, fileName: String, bundlePath: String, sha256: String, now: Date) throws -> Job {

@@ -1,3 +1,6 @@
+// Built with the package trait PostgreSQL only (Package.swift): without it, daemon.conf's
+// [queue] url is refused with a sentence that says how to build it (PostgresQueueSettings).
+#if PostgreSQL
 import Foundation
 import Logging
 import PostgresNIO
@@ -12,7 +15,7 @@ import Synchronization
 ///
 /// The calls block their thread on NIO futures (they are answered on NIO's event loop, never
 /// on the caller's), so the worker and the commands use this backend as they use SQLite.
-public final class PostgresJobQueue: JobQueue {
+public final class PostgresJobQueue: SharedJobQueue {
     public let settings: PostgresQueueSettings
     private let logger: Logger
     /// Open connections not in use; a call takes one (or opens one) and gives it back.
@@ -265,13 +268,15 @@ public final class PostgresJobQueue: JobQueue {
         }
     }
 
+    public var location: String { settings.location }
+
     /// Takes the lock of the daemon named `host` (a session advisory lock keyed by the schema
     /// and the host name) on a connection of its own, held until `release()` or the daemon's
     /// end: one daemon per host name on a queue, since a daemon at start-up takes back every
     /// running job its host name held. Daemons with different names share the queue.
     /// - Throws: `PipelineError.queueLocked` when another daemon of that name holds it; `.queue`
     ///   when the server cannot be reached.
-    public func takeDaemonLock(host: String) throws -> DaemonLock {
+    public func takeDaemonLock(host: String) throws -> any DaemonQueueLock {
         let connection: PostgresConnection
         do { connection = try connect() } catch { throw translated(error, step: "take the daemon lock") }
         let session = Session(connection: connection, logger: logger)
@@ -290,7 +295,7 @@ public final class PostgresJobQueue: JobQueue {
     }
 
     /// The queue's daemon lock: held while its connection is open.
-    public final class DaemonLock: Sendable {
+    public final class DaemonLock: DaemonQueueLock {
         let connection: PostgresConnection
         init(connection: PostgresConnection) { self.connection = connection }
         /// Lets the lock go (the server also lets it go when the connection drops).
@@ -554,3 +559,4 @@ public final class PostgresJobQueue: JobQueue {
         try transaction("list bundles") { session in Set(try session.query("SELECT bundle_path FROM jobs").rows.map { try $0.decode(String.self) }) }
     }
 }
+#endif

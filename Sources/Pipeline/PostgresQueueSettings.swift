@@ -32,6 +32,18 @@ public struct PostgresQueueSettings: Sendable, Equatable {
         (self.endpoint, self.user, self.database, self.schema, self.password, self.tls) = (endpoint, user, database, schema, password, tls)
     }
 
+    /// Whether this build has the PostgreSQL queue (the package trait PostgreSQL, Package.swift).
+    public static var isBuilt: Bool {
+        #if PostgreSQL
+        return true
+        #else
+        return false
+        #endif
+    }
+
+    /// Why a build without it refuses a PostgreSQL queue, and what to do (a sentence's end).
+    public static let notBuilt = "needs the PostgreSQL queue, which this augerino was built without: build it with `swift build -c release --traits PostgreSQL` (or leave [queue] out for the embedded SQLite queue)"
+
     /// The queue's address for messages and logs: never the password.
     public var location: String {
         let place: String

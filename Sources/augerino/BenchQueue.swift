@@ -38,6 +38,7 @@ struct BenchQueue: ParsableCommand {
         guard parsedClaimers != nil else { throw ValidationError("--claimers \"\(claimers)\": expected comma-separated whole numbers from 1 to 64, such as 1,4,16") }
         guard (1...1_000_000).contains(jobs) else { throw ValidationError("--jobs \(jobs): must be from 1 to 1000000") }
         guard (0...1000).contains(drops) else { throw ValidationError("--drops \(drops): must be from 0 to 1000") }
+        if postgres != nil, !PostgresQueueSettings.isBuilt { throw ValidationError("--postgres \(PostgresQueueSettings.notBuilt)") }
         if let postgres, case .failure(let broken) = PostgresQueueSettings.parse(url: postgres) { throw ValidationError("--postgres: \(broken.rule)") }
     }
 
@@ -56,6 +57,7 @@ struct BenchQueue: ParsableCommand {
             let path = folder.appendingPathComponent("queue.sqlite").path
             return (try SQLiteJobQueue(path: path), { try SQLiteJobQueue(path: path) }, { try? FileManager.default.removeItem(at: folder) })
         })]
+        #if PostgreSQL
         if let postgres, case .success(var settings) = PostgresQueueSettings.parse(url: postgres) {
             settings.password = ProcessInfo.processInfo.environment["AUGERINO_QUEUE_PASSWORD"]
             let base = settings
@@ -66,6 +68,7 @@ struct BenchQueue: ParsableCommand {
                 return (queue, { try PostgresJobQueue(scratch) }, { try? queue.removeSchema() })
             }))
         }
+        #endif
         if !json { print("job queue: \(jobs) jobs per measurement; claims per second with N claimers at once") }
         for backend in backends {
             for count in parsedClaimers ?? [] {
@@ -121,12 +124,14 @@ struct BenchQueue: ParsableCommand {
         let (probe, _, remove) = try backend.open()
         defer { remove() }
         var section = ""
+        #if PostgreSQL
         if let queue = probe as? PostgresJobQueue, let url = postgres {
             // The scratch schema instead of any the URL names.
             let parts = url.split(separator: "?", maxSplits: 1)
             let parameters = (parts.count > 1 ? parts[1].split(separator: "&").filter { !$0.hasPrefix("schema=") }.map(String.init) : []) + ["schema=\(queue.settings.schema)"]
             section = "[queue]\nurl = \(parts[0])?\(parameters.joined(separator: "&"))\nhost_name = bench\n"
         }
+        #endif
         try "inbox = inbox\noutbox = outbox\nstate = state\n[daemon]\nthreads = 1\nsettle_time = 0\n\(section)\n[training]\nprobe_images = 4\n"
             .write(to: folder.appendingPathComponent("daemon.conf"), atomically: true, encoding: .utf8)
         let daemon = Process()
@@ -141,7 +146,7 @@ struct BenchQueue: ParsableCommand {
         }
         // SQLite: opened afresh for every look, as `augerino jobs` does (a reader opened before
         // the daemon's -wal file exists would read a copy).
-        let read: () throws -> any JobQueue = probe is PostgresJobQueue ? { probe } : {
+        let read: () throws -> any JobQueue = probe is any SharedJobQueue ? { probe } : {
             try SQLiteJobQueue.openReadOnly(path: folder.appendingPathComponent("state/queue.sqlite").path)
         }
         let inbox = folder.appendingPathComponent("inbox")

@@ -9,16 +9,11 @@ private func openQueue(_ option: ConfigOption) throws -> (DaemonConfiguration, S
     return (configuration, state, try configuration.openQueue(state: state))
 }
 
-/// The same queue opened for reading only (`status`, `jobs`): no migration and no write, so
-/// these work on a read-only state folder (or with a PostgreSQL role that may only read the
-/// queue's tables) and for a user who may only read it.
+/// The same queue opened for reading only (`status`, `jobs`), so these work on a read-only
+/// state folder and for a user who may only read it.
 private func readQueue(_ option: ConfigOption) throws -> (DaemonConfiguration, StateDirectory, any JobQueue) {
     let (configuration, state) = try stateFolder(option)
-    switch configuration.queue {
-    case .sqlite: return (configuration, state, try SQLiteJobQueue.openReadOnly(path: state.queuePath))
-    case .postgres(let settings, let passwordFile):
-        return (configuration, state, try PostgresJobQueue.openReadOnly(try configuration.withPassword(settings, passwordFile)))
-    }
+    return (configuration, state, try configuration.openQueueForReading(state: state))
 }
 
 private func stateFolder(_ option: ConfigOption) throws -> (DaemonConfiguration, StateDirectory) {

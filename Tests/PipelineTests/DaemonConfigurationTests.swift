@@ -72,6 +72,7 @@ final class DaemonConfigurationTests: XCTestCase {
 
     /// `[queue]`: a PostgreSQL URL (never with its password) and the file that holds the password.
     func test_parse_queue_takesAPostgresURL_andAPasswordFile_neverThePasswordItself() throws {
+        try XCTSkipUnless(PostgresQueueSettings.isBuilt, "this build has no PostgreSQL queue: the tests run with it as `swift test --traits PostgreSQL`")
         let configuration = try DaemonConfiguration.parse("[queue]\nurl = postgresql://augerino@db:5433/jobs?schema=team\npassword_file = secret/pw",
                                                           file: "daemon.conf", folder: folder)
         guard case .postgres(let settings, let file) = configuration.queue else { return XCTFail("\(configuration.queue)") }
@@ -102,9 +103,18 @@ final class DaemonConfigurationTests: XCTestCase {
         }
     }
 
+    /// A build without the trait PostgreSQL refuses a `[queue]` url and says how to build it.
+    func test_parse_queueURL_inABuildWithoutThePostgreSQLQueue_saysHowToBuildOne() throws {
+        try XCTSkipIf(PostgresQueueSettings.isBuilt, "this build has the PostgreSQL queue (trait PostgreSQL)")
+        XCTAssertThrowsError(try DaemonConfiguration.parse("[queue]\nurl = postgresql://augerino@db/jobs", file: "daemon.conf", folder: folder)) { error in
+            XCTAssertTrue("\(error)".contains("daemon.conf, line 2: \"url\" needs the PostgreSQL queue, which this augerino was built without: build it with `swift build -c release --traits PostgreSQL`"), "\(error)")
+        }
+    }
+
     /// `shared_state`: spool (one folder per host), quarantine, checkpoints and finished results
     /// on the shared folder; the lock, the work folders and the SQLite file stay the host's own.
     func test_parse_sharedState_movesWhatEveryHostMustReach_andNeedsAPostgresQueue() throws {
+        try XCTSkipUnless(PostgresQueueSettings.isBuilt, "this build has no PostgreSQL queue: the tests run with it as `swift test --traits PostgreSQL`")
         let configuration = try DaemonConfiguration.parse("state = local\nshared_state = /mnt/fleet/state\n[queue]\nurl = postgresql://a@db/jobs\nhost_name = h2",
                                                           file: "daemon.conf", folder: folder)
         let state = configuration.stateDirectory

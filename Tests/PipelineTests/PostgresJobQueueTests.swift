@@ -1,3 +1,5 @@
+// Built with the package trait PostgreSQL only: `swift test --traits PostgreSQL` (the README's test command).
+#if PostgreSQL
 import Foundation
 import Synchronization
 @testable import Pipeline
@@ -119,3 +121,4 @@ final class PostgresQueueSettingsTests: XCTestCase {
         }
     }
 }
+#endif

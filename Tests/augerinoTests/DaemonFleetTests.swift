@@ -1,3 +1,5 @@
+// Built with the package trait PostgreSQL only: `swift test --traits PostgreSQL` (the README's test command).
+#if PostgreSQL
 import Foundation
 import Pipeline
 import TestSupport
@@ -216,3 +218,4 @@ final class TestNetwork {
         }
     }
 }
+#endif

@@ -1,3 +1,5 @@
+// Built with the package trait PostgreSQL only: `swift test --traits PostgreSQL` (the README's test command).
+#if PostgreSQL
 import Foundation
 import Pipeline
 import TestSupport
@@ -46,3 +48,4 @@ final class DaemonPostgresTests: XCTestCase {
         XCTAssertEqual(daemon.stop().status, 0)
     }
 }
+#endif
