@@ -40,6 +40,9 @@ public struct PoseAlignment {
         var levels: [[Int: [Float]]]
         /// Groups whose images were found spread over the whole circle (`roundTemplates`).
         var round: Set<Int> = []
+        /// Of those, the groups whose exemplar is nearly itself turned half a turn
+        /// (`turnToExemplars`): their poses tell a turn only up to half a turn.
+        var halfTurn: Set<Int> = []
     }
 
     /// Gradient steps `align` takes.
@@ -68,7 +71,7 @@ public struct PoseAlignment {
         // Every turnStep around the circle but 0 (none without the search: turnStep 0).
         let count = searchesTurns ? max(2, Int((2 * Float.pi / turnStep).rounded())) : 1
         let turns = (1..<count).map { i -> Float in let t = Float(i) * 2 * .pi / Float(count); return t > .pi ? t - 2 * .pi : t }
-        var round = given?.round ?? []
+        var round = given?.round ?? [], halfTurn = given?.halfTurn ?? []
         if searchesTurns, let given, !round.isEmpty, !blurred.isEmpty {
             // A class found spread over the whole circle: every image's turn is searched against
             // its (sharp) template before any step, since from 0 a gradient turns it some 40° at most.
@@ -83,8 +86,8 @@ public struct PoseAlignment {
                 round = Self.roundTemplates(blurred[0], eta: eta, mask: mask, members: members, templates: levels[0])
                 let p = eta.storage.pointer
                 for g in round { for i in members[g]! { for k in 0..<6 { p[i * 6 + k] = 0 } } }
-                Self.turnToExemplars(blurred[0], eta: eta, mask: mask, members: members.filter { round.contains($0.key) }, turns: turns, margin: turnMargin,
-                                     nearlyAsNear: nearlyAsNear)
+                halfTurn = Self.turnToExemplars(blurred[0], eta: eta, mask: mask, members: members.filter { round.contains($0.key) }, turns: turns,
+                                                margin: turnMargin, nearlyAsNear: nearlyAsNear)
             }
             Self.searchTurns(blurred[0], eta: eta, mask: mask, groups: groups, templates: levels[0].filter { !round.contains($0.key) }, turns: turns, margin: turnMargin)
             if given == nil { Self.centre(eta, members: members) }
@@ -92,7 +95,7 @@ public struct PoseAlignment {
         }
         let values = TensorContext.withoutGradients { (eta * mask).values }
         let result = (0..<n).map { i in Array(values[(i * 6)..<(i * 6 + 6)]) }
-        return (result, Templates(levels: levels, round: round))
+        return (result, Templates(levels: levels, round: round, halfTurn: halfTurn))
     }
 
     /// Gradient descent of `eta` through every level, coarse to fine; the templates of each level.
@@ -225,11 +228,12 @@ public struct PoseAlignment {
     /// Turns each image of `members`' groups to the one of its group's images that the others
     /// meet best (over every turn; among up to 16 of them), when a turn brings it nearer that
     /// exemplar by more than `margin` of its squared distance (of the turns within
-    /// `nearlyAsNear` of the nearest, the smallest). Returns how many turned.
+    /// `nearlyAsNear` of the nearest, the smallest, when the exemplar is nearly itself turned
+    /// half a turn). Returns the groups whose exemplar is so.
     @discardableResult
     static func turnToExemplars(_ images: Tensor, eta: Tensor, mask: Tensor, members: [Int: [Int]], turns: [Float], margin: Float,
-                                nearlyAsNear: Float) -> Int {
-        guard !members.isEmpty else { return 0 }
+                                nearlyAsNear: Float) -> Set<Int> {
+        guard !members.isEmpty else { return [] }
         let n = eta.count / 6, plane = images.count / max(1, n)
         let present = TensorContext.withoutGradients { eta.values }
         let standing = warped(images, eta: present, mask: mask)
@@ -251,18 +255,28 @@ public struct PoseAlignment {
             distance.append(rows)
         }
         let p = eta.storage.pointer, rotation = AffineGenerator.rotation.index
-        var turned = 0
+        var halfTurnGroups: Set<Int> = []
+        let halfTurn = turns.firstIndex { abs(abs($0) - .pi) < 1e-3 }.map { $0 + 1 }
         for (g, indices) in members {
             let choices = candidates[g]!
             let cost = choices.indices.map { c in indices.reduce(Float(0)) { total, i in total + distance.indices.map { distance[$0][i][c] }.min()! } }
             let exemplar = cost.indices.min { cost[$0] < cost[$1] }!
+            // The smallest of the nearly-as-near turns only for an exemplar that is nearly
+            // itself turned half a turn (trousers, a bag: nearer itself so turned than the
+            // group's images are to it at their best turn). For any other shape the
+            // preference folds a class spread over the whole circle into ±90° (MNIST's 4s, 5s
+            // and 8s read so with it), and the nearest turn is the answer.
+            let own = choices[exemplar]
+            let typical = indices.filter { $0 != own }.map { i in distance.indices.map { distance[$0][i][exemplar] }.min()! }.sorted()
+            let selfSimilar = halfTurn.map { t in !typical.isEmpty && distance[t][own][exemplar] < typical[typical.count / 2] } ?? true
+            if selfSimilar { halfTurnGroups.insert(g) }
             for i in indices {
-                guard let turn = chosenTurn(distance.map { $0[i][exemplar] }, turns: turns, margin: margin, nearlyAsNear: nearlyAsNear) else { continue }
+                guard let turn = chosenTurn(distance.map { $0[i][exemplar] }, turns: turns, margin: margin,
+                                            nearlyAsNear: selfSimilar ? nearlyAsNear : 0) else { continue }
                 p[i * 6 + rotation] += turn * AffineGenerator.rotation.displacement
-                turned += 1
             }
         }
-        return turned
+        return halfTurnGroups
     }
 
     /// Subtracts each group's mean coordinates, so the group's common pose stays where it is.

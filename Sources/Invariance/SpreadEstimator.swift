@@ -147,7 +147,7 @@ public struct SpreadEstimator {
             let wrap: (Float) -> Float = { generator == .rotation ? atan2(sin($0), cos($0)) : $0 }
             let changes = (0..<n).map { Double(wrap(plain[$0][k] - moved[$0][k])) }
             let gain = Self.theilSen(deltas, changes)
-            let all = Self.reading(generator, poses: poses, groups: groups, deltas: deltas, changes: changes, gain: gain)
+            let all = Self.reading(generator, poses: poses, groups: groups, deltas: deltas, changes: changes, gain: gain, halfTurn: templates.halfTurn)
             (estimate.widths[generator], estimate.rawWidths[generator], estimate.alignmentError[generator]) = (all.width, all.raw, all.error)
             // An alignment that follows less than a quarter of an applied change cannot see this
             // generator in these images (a round spot under a turn): its poses are noise, and
@@ -166,7 +166,7 @@ public struct SpreadEstimator {
                 let widths = (0..<Self.resamples).map { _ -> Float in
                     let drawn = (0..<n).map { _ in resampling.nextInt(below: n) }
                     return Self.reading(generator, poses: drawn.map { poses[$0] }, groups: drawn.map { groups[$0] },
-                                        deltas: drawn.map { deltas[$0] }, changes: drawn.map { changes[$0] }, gain: gain).width
+                                        deltas: drawn.map { deltas[$0] }, changes: drawn.map { changes[$0] }, gain: gain, halfTurn: templates.halfTurn).width
                 }.sorted()
                 estimate.bands[generator] = widths[Self.resamples / 20]...widths[Self.resamples - 1 - Self.resamples / 20]
             }
@@ -225,14 +225,23 @@ public struct SpreadEstimator {
     /// One generator's full width from the poses and the pairs (the changes their poses made
     /// under δ, with the gain): the width less the alignment's error, the raw width, the error.
     static func reading(_ generator: AffineGenerator, poses: [Float], groups: [Int], deltas: [Double], changes: [Double],
-                        gain: Double) -> (width: Float, raw: Float, error: Float) {
+                        gain: Double, halfTurn: Set<Int> = []) -> (width: Float, raw: Float, error: Float) {
         if generator == .rotation {
             // On the circle: a reading's error e shrinks the mean resultant length by E[cos e],
             // and a pair's two errors shrink the pairs' residuals' by E[cos e]², whatever e's
             // law (a turn now and then read in the wrong mode included).
             let residuals = zip(changes, deltas).map { Float($0 - gain * $1) }
             let shrink = max(1e-3, meanResultantLength(residuals, groups: residuals.map { _ in 0 })).squareRoot()
-            let spread = meanResultantLength(poses, groups: groups)
+            // A group that looks the same turned half a turn folds any turn into ±90°: spread
+            // over ±90° or more (its doubled angles' resultant under `foldedResultant`), it cannot
+            // tell ±90° from the whole circle, and the other groups speak for the turn.
+            let folded = Set(halfTurn.filter { g in
+                let doubled = zip(poses, groups).filter { $0.1 == g }.map { 2 * $0.0 }
+                return doubled.count > 1 && meanResultantLength(doubled, groups: doubled.map { _ in 0 }) < foldedResultant
+            })
+            let kept = poses.indices.filter { !folded.contains(groups[$0]) }
+            let spread = kept.isEmpty ? meanResultantLength(poses, groups: groups)
+                                      : meanResultantLength(kept.map { poses[$0] }, groups: kept.map { groups[$0] })
             return (2 * uniformHalfWidth(meanResultantLength: min(1, spread / shrink)), 2 * uniformHalfWidth(meanResultantLength: spread),
                     2 * uniformHalfWidth(meanResultantLength: shrink))
         }
@@ -240,6 +249,10 @@ public struct SpreadEstimator {
         let noise = gainAndError(applied: deltas, changes: changes).errorVariance
         return (Float(2 * (3 * max(0, variance - noise)).squareRoot()), Float(2 * (3 * variance).squareRoot()), Float(2 * (3 * noise).squareRoot()))
     }
+
+    /// A half-turn group whose doubled angles' debiased resultant is under this is spread over
+    /// ±78° or more (sin 2a / 2a = 0.15): folded into ±90°, its spread says nothing past it.
+    static let foldedResultant = 0.15
 
     /// The mean of every image's outermost pixels, per channel: [1, C, 1, 1].
     static func background(_ data: ImageDataset) -> Tensor {

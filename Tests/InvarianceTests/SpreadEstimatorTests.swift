@@ -79,6 +79,53 @@ final class SpreadEstimatorTests: XCTestCase {
         XCTAssertEqual(thirty, 30, accuracy: 4.5, "±30° reads ±\(thirty)°")
     }
 
+    /// A class that looks the same turned half a turn tells a turn only up to half a turn: spread
+    /// over the whole circle, its poses fold into ±90°. Such a class (named by the alignment,
+    /// `Templates.halfTurn`) is left out of the turn's reading when its poses span ±78° or more,
+    /// and counts as any other within ±30°.
+    func test_aFoldedHalfTurnClass_isLeftOutOfTheTurnsReading() {
+        var random = RandomGenerator(seed: 22)
+        let n = 2000
+        let groups = (0..<n).map { $0 % 2 }
+        let zeros = [Double](repeating: 0, count: n)
+        func read(_ poses: [Float], halfTurn: Set<Int>) -> Float {
+            SpreadEstimator.reading(.rotation, poses: poses, groups: groups, deltas: zeros, changes: zeros, gain: 1, halfTurn: halfTurn).width / 2 * 180 / .pi
+        }
+        let folded = groups.map { g -> Float in (random.nextFloat() * 2 - 1) * (g == 0 ? .pi / 2 : .pi) }
+        XCTAssertGreaterThan(read(folded, halfTurn: [0]), 170, "the whole circle, from the class that can tell")
+        XCTAssertLessThan(read(folded, halfTurn: []), 140, "pooled with the folded class, the whole circle reads short")
+        let narrow = groups.map { _ in (random.nextFloat() * 2 - 1) * .pi / 6 }
+        XCTAssertEqual(read(narrow, halfTurn: [0]), 30, accuracy: 2, "within ±30° the half-turn class counts")
+    }
+
+    /// Of two classes spread over the whole circle and turned to an exemplar of their own, the
+    /// bars (the same turned half a turn) are named a half-turn class; the T shapes are not.
+    func test_turnToExemplars_namesTheClassesThatLookTheSameTurnedHalfATurn() {
+        var random = RandomGenerator(seed: 21)
+        let (size, count) = (16, 40)
+        var images: [Float] = []
+        for i in 0..<(2 * count) {
+            let angle = (random.nextFloat() * 2 - 1) * .pi
+            if i < count {
+                let (c, s, centre) = (cos(angle), sin(angle), Float(size - 1) / 2)
+                for row in 0..<size { for col in 0..<size {
+                    let (x, y) = (Float(col) - centre, Float(row) - centre)
+                    let (u, v) = (c * x + s * y, -s * x + c * y)
+                    images.append((abs(u) < 1.3 && abs(v) < 6 ? 1 : 0) + random.nextFloat(in: -0.05..<0.05))
+                } }
+            } else {
+                images += tShape(angle: angle, size: size, random: &random)
+            }
+        }
+        let eta = Tensor(shape: [2 * count, 6], repeating: 0)
+        let mask = Tensor(shape: [1, 6], values: AffineGenerator.allCases.map { 1 / $0.displacement })
+        let turns = (1..<24).map { i -> Float in let t = Float(i) * .pi / 12; return t > .pi ? t - 2 * .pi : t }
+        let halfTurn = PoseAlignment.turnToExemplars(Tensor(shape: [2 * count, 1, size, size], values: images), eta: eta, mask: mask,
+                                                     members: [0: Array(0..<count), 1: Array(count..<(2 * count))], turns: turns,
+                                                     margin: 0.1, nearlyAsNear: 0.25)
+        XCTAssertEqual(halfTurn, [0], "bars, not T shapes")
+    }
+
     /// The search turns an image that stands a quarter turn from its template by that quarter
     /// turn, and leaves one that already meets its template where it is.
     func test_theTurnSearch_turnsAnImageAQuarterTurnAway_andLeavesAnAlignedOneAlone() {
