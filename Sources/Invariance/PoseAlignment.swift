@@ -257,9 +257,11 @@ public struct PoseAlignment {
         let p = eta.storage.pointer, rotation = AffineGenerator.rotation.index
         var halfTurnGroups: Set<Int> = []
         let halfTurn = turns.firstIndex { abs(abs($0) - .pi) < 1e-3 }.map { $0 + 1 }
+        // Image i's squared distance to candidate c at its best turn.
+        let nearest = { (i: Int, c: Int) -> Float in distance.indices.map { distance[$0][i][c] }.min()! }
         for (g, indices) in members {
             let choices = candidates[g]!
-            let cost = choices.indices.map { c in indices.reduce(Float(0)) { total, i in total + distance.indices.map { distance[$0][i][c] }.min()! } }
+            let cost = choices.indices.map { c in indices.reduce(Float(0)) { total, i in total + nearest(i, c) } }
             let exemplar = cost.indices.min { cost[$0] < cost[$1] }!
             // The smallest of the nearly-as-near turns only for an exemplar that is nearly
             // itself turned half a turn (trousers, a bag: nearer itself so turned than the
@@ -267,7 +269,7 @@ public struct PoseAlignment {
             // preference folds a class spread over the whole circle into ±90° (MNIST's 4s, 5s
             // and 8s read so with it), and the nearest turn is the answer.
             let own = choices[exemplar]
-            let typical = indices.filter { $0 != own }.map { i in distance.indices.map { distance[$0][i][exemplar] }.min()! }.sorted()
+            let typical = indices.filter { $0 != own }.map { nearest($0, exemplar) }.sorted()
             let selfSimilar = halfTurn.map { t in !typical.isEmpty && distance[t][own][exemplar] < typical[typical.count / 2] } ?? true
             if selfSimilar { halfTurnGroups.insert(g) }
             for i in indices {
