@@ -3,8 +3,9 @@
 //
 // Blocking in the style of BLIS/GotoBLAS, for row-major C: the columns of C are cut into
 // blocks (one or more per thread); a task packs a kc×nc block of op(B) once and then, for each
-// mc×kc block of op(A) it packs, sweeps the register tile over the block: B micro-panels stay in
-// L1, the packed A block in L2. Every element of C sums its K products in the same order
+// mc×kc block of op(A) it packs, sweeps the register tile over the block in the order the tile
+// asks for (`GemmKernel.TileOrder`): down C's rows with a B micro-panel held in L1, or along
+// them with an A micro-panel held in L1. Every element of C sums its K products in the same order
 // (kc blocks ascending, then p ascending) whatever the thread count, so the result is bitwise
 // the same for any number of threads.
 
@@ -123,40 +124,50 @@ private func gemm(_ transA: Transpose, m: Int, n: Int, k: Int, alpha: Float, a: 
     }
 }
 
-/// Sweeps the register tile over an mb×nb block of C: B micro-panels outer (kept in L1),
-/// A micro-panels inner. B panel s starts at `packedB + s·panelStride`. Partial tiles at the
-/// block's edge go through `edge`.
+/// Sweeps the register tile over an mb×nb block of C in `kernel.order`. B panel s starts at
+/// `packedB + s·panelStride`. Partial tiles at the block's edge go through `edge`.
 @inline(__always)
 private func macroKernel(_ kernel: GemmKernel, kc: Int, mb: Int, nb: Int,
                          packedA: UnsafePointer<Float>, packedB: UnsafePointer<Float>, panelStride: Int,
                          c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
                          edge: UnsafeMutablePointer<Float>) {
-    let (mr, nr, tile) = (kernel.mr, kernel.nr, kernel.tile)
-    var j = 0
-    while j < nb {
-        let cols = min(nr, nb - j)
-        let panelB = packedB + (j / nr) * panelStride
-        var i = 0
-        while i < mb {
-            let rows = min(mr, mb - i)
-            let panelA = packedA + (i / mr) * mr * kc
-            let target = c + i * ldc + j
-            if rows == mr && cols == nr {
-                tile(kc, panelA, panelB, target, ldc, alpha, beta)
-            } else {
-                tile(kc, panelA, panelB, edge, nr, alpha, 0)
-                for r in 0..<rows {
-                    let dst = target + r * ldc, src = edge + r * nr
-                    if beta == 0 {
-                        for q in 0..<cols { dst[q] = src[q] }
-                    } else {
-                        for q in 0..<cols { dst[q] = src[q] + beta * dst[q] }
-                    }
-                }
-            }
-            i += mr
+    let (mr, nr) = (kernel.mr, kernel.nr)
+    @inline(__always) func tile(_ i: Int, _ j: Int) {
+        tileAt(kernel, kc: kc, rows: min(mr, mb - i), cols: min(nr, nb - j),
+               panelA: packedA + (i / mr) * mr * kc, panelB: packedB + (j / nr) * panelStride,
+               c: c + i * ldc + j, ldc: ldc, alpha: alpha, beta: beta, edge: edge)
+    }
+    switch kernel.order {
+    case .downColumns:
+        for j in stride(from: 0, to: nb, by: nr) {
+            for i in stride(from: 0, to: mb, by: mr) { tile(i, j) }
         }
-        j += nr
+    case .alongRows:
+        for i in stride(from: 0, to: mb, by: mr) {
+            for j in stride(from: 0, to: nb, by: nr) { tile(i, j) }
+        }
+    }
+}
+
+/// One rows×cols tile of C (at most mr×nr) at `c`; a partial tile goes through `edge`.
+@inline(__always)
+private func tileAt(_ kernel: GemmKernel, kc: Int, rows: Int, cols: Int,
+                    panelA: UnsafePointer<Float>, panelB: UnsafePointer<Float>,
+                    c target: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
+                    edge: UnsafeMutablePointer<Float>) {
+    let (mr, nr, tile) = (kernel.mr, kernel.nr, kernel.tile)
+    if rows == mr && cols == nr {
+        tile(kc, panelA, panelB, target, ldc, alpha, beta)
+    } else {
+        tile(kc, panelA, panelB, edge, nr, alpha, 0)
+        for r in 0..<rows {
+            let dst = target + r * ldc, src = edge + r * nr
+            if beta == 0 {
+                for q in 0..<cols { dst[q] = src[q] }
+            } else {
+                for q in 0..<cols { dst[q] = src[q] + beta * dst[q] }
+            }
+        }
     }
 }
 

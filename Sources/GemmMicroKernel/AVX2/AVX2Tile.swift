@@ -4,7 +4,19 @@ import GemmMicroKernel
 /// Call it only when the CPU reports avx2 and fma.
 public func avx2MicroKernel6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                                 c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
-    gemmMicroKernel6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta)
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2) { scale in
+        scale[0] = alpha
+        scale[1] = beta
+        avx2MicroKernel6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, scale: UnsafePointer(scale.baseAddress!))
+    }
+}
+
+/// The tile proper, with alpha and beta in memory (see `gemmMicroKernel6x16`). Public and never
+/// inlined so that the optimiser cannot turn `scale` back into two values held in registers.
+@inline(never)
+public func avx2MicroKernel6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                c: UnsafeMutablePointer<Float>, ldc: Int, scale: UnsafePointer<Float>) {
+    gemmMicroKernel6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, scale: scale)
 }
 
 /// `gemmPackA` compiled with -target-cpu haswell.

@@ -9,9 +9,14 @@
 /// - `b`: packed B micro-panel, `kc` steps of 16 floats (one per column of C), 64-byte aligned.
 /// - `c`: row-major, row stride `ldc`; with `beta == 0` C is only written, never read.
 /// The accumulators are spelled out so that they stay in registers.
+///
+/// `alpha` and `beta` are read from `scale` (scale[0], scale[1]) only after the loop: passed as
+/// values they would hold two of the sixteen vector registers through it, and with the twelve
+/// accumulators, two B vectors and the broadcast A value that is one too many (LLVM spilled an
+/// accumulator to the stack on every step, and AVX2 ran at half speed).
 @inlinable @inline(__always)
 public func gemmMicroKernel6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-    c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+    c: UnsafeMutablePointer<Float>, ldc: Int, scale: UnsafePointer<Float>) {
   typealias V = SIMD8<Float>
   var c0_0 = V(); var c0_1 = V()
   var c1_0 = V(); var c1_1 = V()
@@ -39,6 +44,7 @@ public func gemmMicroKernel6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePoint
     pa += 6
     pb += 64
   }
+  let alpha = scale[0], beta = scale[1]
   let va = V(repeating: alpha)
   if beta == 0 {
     do { let row = UnsafeMutableRawPointer(c + 0 * ldc)

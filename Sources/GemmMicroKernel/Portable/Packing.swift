@@ -62,12 +62,24 @@ public func gemmPackB(transposed: Bool, _ b: UnsafePointer<Float>, ldb: Int, p0:
     while s < nc {
         let cols = min(nr, nc - s)
         if !transposed {
-            // B(p, j) = b[p·ldb + j]: a panel's nr values for one p are contiguous.
-            for p in 0..<kc {
-                let src = b + (p0 + p) * ldb + j0 + s
-                let row = out + p * nr
-                row.update(from: src, count: cols)
-                if cols < nr { (row + cols).update(repeating: 0, count: nr - cols) }
+            // B(p, j) = b[p·ldb + j]: a panel's nr values for one p are contiguous. A whole
+            // panel row is copied as 16-float vectors (a call to memmove per 64 bytes cost 5% of
+            // a 1024³ multiplication).
+            if cols == nr && nr % 16 == 0 {
+                for p in 0..<kc {
+                    let src = UnsafeRawPointer(b + (p0 + p) * ldb + j0 + s), row = UnsafeMutableRawPointer(out + p * nr)
+                    for offset in stride(from: 0, to: nr * 4, by: 64) {
+                        row.storeBytes(of: src.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self),
+                                       toByteOffset: offset, as: SIMD16<Float>.self)
+                    }
+                }
+            } else {
+                for p in 0..<kc {
+                    let src = b + (p0 + p) * ldb + j0 + s
+                    let row = out + p * nr
+                    row.update(from: src, count: cols)
+                    if cols < nr { (row + cols).update(repeating: 0, count: nr - cols) }
+                }
             }
         } else {
             // B(p, j) = b[j·ldb + p]: each column of op(B) is contiguous in p. Read the panel's

@@ -6,7 +6,11 @@ public func portableMicroKernel6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafeP
     #if arch(x86_64)
     gemmMicroKernel6x16Unfused(kc: kc, a: a, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta)
     #else
-    gemmMicroKernel6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta)
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2) { scale in
+        scale[0] = alpha
+        scale[1] = beta
+        gemmMicroKernel6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, scale: UnsafePointer(scale.baseAddress!))
+    }
     #endif
 }
 
