@@ -65,7 +65,7 @@ struct BenchConv: ParsableCommand {
             }
         }
         let convRate = totalFlops / totalSeconds / 1e9
-        let gemmRate = gemmRate1024(parallelism)
+        let gemmRate = sgemmRate1024(parallelism)
         if json {
             print(BenchTiming.jsonLine([("layer", "total"), ("batch", batch), ("threads", parallelism.threads),
                                         ("gflops", convRate), ("gemm_gflops", gemmRate), ("ratio_to_gemm", convRate / gemmRate)]))
@@ -112,19 +112,5 @@ struct BenchConv: ParsableCommand {
         return (BenchTiming.median(BenchTiming.measure(seconds: seconds, forward)),
                 BenchTiming.median(BenchTiming.measure(seconds: seconds, backwardInput)),
                 BenchTiming.median(BenchTiming.measure(seconds: seconds, backwardWeights)))
-    }
-
-    private func gemmRate1024(_ parallelism: Parallelism) -> Double {
-        let n = 1024
-        var random = RandomGenerator(seed: 1)
-        let a = (0..<n * n).map { _ in random.nextFloat(in: -1..<1) }, b = (0..<n * n).map { _ in random.nextFloat(in: -1..<1) }
-        var c = [Float](repeating: 0, count: n * n)
-        let times = BenchTiming.measure(seconds: 2) {
-            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                sgemm(.none, .none, m: n, n: n, k: n, alpha: 1, a: pa.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n,
-                      beta: 0, c: pc.baseAddress!, ldc: n, parallelism: parallelism)
-            } } }
-        }
-        return 2 * Double(n * n * n) / BenchTiming.median(times) / 1e9
     }
 }

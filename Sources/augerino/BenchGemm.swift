@@ -86,3 +86,19 @@ func resolveKernel(_ name: String?) throws -> GemmKernel {
     guard let name else { return try GemmKernel.fromEnvironment() }
     return try GemmKernel.fromEnvironment(["AUGERINO_GEMM_KERNEL": name])
 }
+
+/// Median SGEMM GFLOP/s at 1024³ with the selected tile: the reference rate that `bench conv` and
+/// `bench train` divide by (timed for two seconds, unchecked: `bench gemm` checks the kernel).
+func sgemmRate1024(_ parallelism: Parallelism) -> Double {
+    let n = 1024
+    var random = RandomGenerator(seed: 1)
+    let a = (0..<n * n).map { _ in random.nextFloat(in: -1..<1) }, b = (0..<n * n).map { _ in random.nextFloat(in: -1..<1) }
+    var c = [Float](repeating: 0, count: n * n)
+    let times = BenchTiming.measure(seconds: 2) {
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+            sgemm(.none, .none, m: n, n: n, k: n, alpha: 1, a: pa.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n,
+                  beta: 0, c: pc.baseAddress!, ldc: n, parallelism: parallelism)
+        } } }
+    }
+    return 2 * Double(n * n * n) / BenchTiming.median(times) / 1e9
+}

@@ -16,7 +16,10 @@ struct BenchTrain: ParsableCommand {
             --copies copies of a batch in evaluation mode. With --augment every image is first \
             warped by the learned affine augmentation (all six generators, widths trained with \
             reward 0.01·‖θ‖) in training and in evaluation. Reports medians, like \
-            ../shared/bench/train_torch.py, with the same JSON keys.
+            ../shared/bench/train_torch.py, with the same JSON keys. \
+            The roofline line divides the training step's useful rate (the FLOPs of a direct \
+            convolution and of the linear layers: forward, ∂weights, and ∂input wherever the \
+            input needs a gradient) by this build's SGEMM rate at 1024³ measured in the same run.
             """)
 
     enum Model: String, ExpressibleByArgument, CaseIterable {
@@ -104,13 +107,18 @@ struct BenchTrain: ParsableCommand {
         let trainRate = Double(batch) / trainTimes[trainTimes.count / 2]
         let evalRate = Double(batch) / evalTimes[evalTimes.count / 2]
         let peak = peakResidentMiB()
+        let stepGFLOPs = trainRate * usefulTrainingFLOPsPerImage(net, inputShape: [1, channels, size, size], inputNeedsGradient: augment) / 1e9
+        let gemmRate = sgemmRate1024(parallelism)
         if json {
             print(BenchTiming.jsonLine([("impl", "augerino"), ("model", model.rawValue), ("width", width), ("batch", batch),
                                         ("threads", parallelism.threads), ("augment", augment), ("copies", copies),
-                                        ("train_images_per_s", trainRate), ("eval_images_per_s", evalRate), ("peak_rss_mib", peak)]))
+                                        ("train_images_per_s", trainRate), ("eval_images_per_s", evalRate), ("peak_rss_mib", peak),
+                                        ("train_gflops", stepGFLOPs), ("sgemm_1024_gflops", gemmRate),
+                                        ("roofline", stepGFLOPs / gemmRate)]))
         } else {
             print("\(model.rawValue) width \(width), batch \(batch), \(augment ? "learned augmentation" : "no augmentation"), \(parallelism), tile \(GemmKernel.selected)")
             print(String(format: "  train %8.1f images/s   eval (%d copies) %8.1f images/s   peak RSS %.0f MiB", trainRate, copies, evalRate, peak))
+            print(String(format: "  roofline: training %.1f useful GFLOP/s; SGEMM 1024³ %.1f GFLOP/s; ratio %.2f", stepGFLOPs, gemmRate, stepGFLOPs / gemmRate))
         }
     }
 
@@ -124,6 +132,40 @@ struct BenchTrain: ParsableCommand {
             for i in 0..<(n * classes) { mean[i] += logp.storage.pointer[copy * n * classes + i] / Float(copies) }
         }
         return Tensor(shape: [n, classes], values: mean)
+    }
+}
+
+/// The multiply-adds (×2) a training step needs per image from its convolutions and linear
+/// layers, counted as a direct convolution does: each layer's forward and ∂weights, and its
+/// ∂input unless it is the first layer and the images need no gradient (no augmentation to learn).
+/// Shapes come from passing one image through the layers in evaluation mode.
+func usefulTrainingFLOPsPerImage(_ net: Sequential, inputShape: [Int], inputNeedsGradient: Bool) -> Double {
+    var random = RandomGenerator(seed: 0)
+    let modes = net.layers.map(\.isTraining)
+    defer { for (layer, mode) in zip(net.layers, modes) { layer.isTraining = mode } }
+    for layer in net.layers { layer.isTraining = false }
+    return TensorContext.withoutGradients { () -> Double in
+        var x = Tensor(shape: inputShape, values: [Float](repeating: 0, count: inputShape.reduce(1, *)))
+        var total = 0.0, first = true
+        for layer in net.layers {
+            let y = layer.forward(x, random: &random)
+            let forward: Double
+            switch layer {
+            case let conv as Conv2d:
+                let w = conv.weight.shape  // [out, in, kh, kw]
+                forward = 2 * Double(w.reduce(1, *)) * Double(y.shape[2] * y.shape[3])
+            case let linear as Linear:
+                forward = 2 * Double(linear.weight.shape.reduce(1, *))
+            default:
+                forward = 0
+            }
+            if forward > 0 {
+                total += forward * (first && !inputNeedsGradient ? 2 : 3)
+                first = false
+            }
+            x = y
+        }
+        return total
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bundle
 import Foundation
+import NN
 import XCTest
 @testable import augerino
 
@@ -151,5 +152,20 @@ final class CommandLineTests: XCTestCase {
             XCTFail("--help differs from Golden/help.txt at line \(first.offset + 1): «\(first.element.0)» instead of «\(first.element.1)»")
         }
         XCTAssertEqual(got.count, want.count, "--help has \(got.count) lines, Golden/help.txt \(want.count)")
+    }
+
+    /// bench train's roofline counts a direct convolution's FLOPs, layer by layer: smallnet(2) on
+    /// one 28x28 image, counted by hand.
+    func test_benchTrainRoofline_countsDirectConvolutionFLOPs() {
+        var random = RandomGenerator(seed: 3)
+        let net = NetworkSpec(architecture: .smallnet, width: 2, inputChannels: 1, outputs: 10, dropout: 0.3).makeNetwork(random: &random)
+        // 3×3 convolutions 1→2, 2→2, 2→4 at 28x28, 4→4 at 14x14, 4→4 at 7x7; linear 4→10.
+        let shapes: [(cin: Int, cout: Int, side: Int)] = [(1, 2, 28), (2, 2, 28), (2, 4, 28), (4, 4, 14), (4, 4, 7)]
+        let convolutions: [Double] = shapes.map { shape in Double(2 * shape.cin * shape.cout * 9 * shape.side * shape.side) }
+        let forward: [Double] = convolutions + [Double(2 * 4 * 10)]
+        let withoutInputGradient: Double = 2 * forward[0] + 3 * forward.dropFirst().reduce(0, +)
+        XCTAssertEqual(usefulTrainingFLOPsPerImage(net, inputShape: [1, 1, 28, 28], inputNeedsGradient: false), withoutInputGradient)
+        XCTAssertEqual(usefulTrainingFLOPsPerImage(net, inputShape: [1, 1, 28, 28], inputNeedsGradient: true), withoutInputGradient + forward[0])
+        XCTAssertTrue(net.layers.allSatisfy(\.isTraining), "counting left the network in evaluation mode")
     }
 }
