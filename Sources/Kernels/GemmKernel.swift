@@ -62,7 +62,8 @@ public struct GemmKernel: Sendable, CustomStringConvertible {
     public static let avx2 = GemmKernel(name: "avx2", mr: 6, nr: 16, kc: 256, mc: 120, nc: 512, order: .alongRows,
                                         tile: { avx2MicroKernel6x16(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) },
                                           packA: { avx2PackA(transposed: $0, $1, lda: $2, i0: $3, mc: $4, p0: $5, kc: $6, mr: $7, into: $8) },
-                                          packB: { avx2PackB(transposed: $0, $1, ldb: $2, p0: $3, kc: $4, j0: $5, nc: $6, nr: $7, into: $8) })
+                                          packB: { avx2PackB(transposed: $0, $1, ldb: $2, p0: $3, kc: $4, j0: $5, nc: $6, nr: $7, into: $8) },
+                                        gatheredTile: { avx2MicroKernel6x16Gathered(kc: $0, a: $1, b: $2, offsets: $3, c: $4, ldc: $5, alpha: $6, beta: $7) })
     /// 6x16 tile with the architecture's baseline vectors (SSE2 on x86-64, NEON on aarch64).
     public static let portable = GemmKernel(name: "portable", mr: 6, nr: 16, kc: 256, mc: 120, nc: 512, order: .alongRows,
                                             tile: { portableMicroKernel6x16(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) },

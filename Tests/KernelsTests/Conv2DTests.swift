@@ -56,6 +56,28 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
+    /// The padded-input convolution with every tile that has a gathered form (the selected one
+    /// alone runs in the tests above): AVX-512's 12x32 and AVX2's 6x16 where the CPU has them.
+    func test_paddedInputConvolution_everyGatheredTile_matchesNaive() {
+        var rng = TestRandom(seed: 12)
+        let paddedShapes = shapes.filter { $0.preservesSize && !$0.isPointwise && $0.height * $0.width >= 28 * 28 }
+        XCTAssertFalse(paddedShapes.isEmpty)
+        for kernel in GemmKernel.available() {
+            guard let tile = kernel.gatheredTile else { continue }
+            let suited = paddedShapes.filter { PaddedInputConvolution.suits($0, kernel: kernel) }
+            XCTAssertGreaterThanOrEqual(suited.count, 3, "too few shapes exercise \(kernel)'s gathered tile")
+            for s in suited {
+                let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels)
+                var y = [Float](repeating: 0, count: s.outputCount)
+                x.withPointer { px in w.withPointer { pw in b.withPointer { pb in y.withMutablePointer { py in
+                    PaddedInputConvolution(s, kernel: kernel, tile: tile)
+                        .forward(input: px, weight: pw, bias: pb, output: py, parallelism: Parallelism(threads: 2))
+                } } } }
+                assertClose(y, naiveConv2d(s, x: x, w: w, bias: b), "padded-input conv2d with \(kernel) \(s)")
+            }
+        }
+    }
+
     func test_backward_awkwardGeometries_matchFiniteDifferences() {
         var rng = TestRandom(seed: 11)
         for s in shapes {

@@ -19,6 +19,23 @@ public func avx2MicroKernel6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePoint
     gemmMicroKernel6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, scale: scale)
 }
 
+/// `gemmMicroKernel6x16Gathered` compiled with -target-cpu haswell (alpha and beta in memory,
+/// as for `avx2MicroKernel6x16`).
+public func avx2MicroKernel6x16Gathered(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+                                        c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2) { scale in
+        scale[0] = alpha
+        scale[1] = beta
+        avx2MicroKernel6x16Gathered(kc: kc, a: a, b: b, offsets: offsets, c: c, ldc: ldc, scale: UnsafePointer(scale.baseAddress!))
+    }
+}
+
+@inline(never)
+public func avx2MicroKernel6x16Gathered(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+                                        c: UnsafeMutablePointer<Float>, ldc: Int, scale: UnsafePointer<Float>) {
+    gemmMicroKernel6x16Gathered(kc: kc, a: a, b: b, offsets: offsets, c: c, ldc: ldc, scale: scale)
+}
+
 /// `gemmPackA` compiled with -target-cpu haswell.
 public func avx2PackA(transposed: Bool, _ a: UnsafePointer<Float>, lda: Int, i0: Int, mc: Int, p0: Int, kc: Int,
                      mr: Int, into dst: UnsafeMutablePointer<Float>) {

@@ -17,6 +17,22 @@
 @inlinable @inline(__always)
 public func gemmMicroKernel6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
     c: UnsafeMutablePointer<Float>, ldc: Int, scale: UnsafePointer<Float>) {
+  gemmMicroKernel6x16(kc: kc, a: a, c: c, ldc: ldc, scale: scale) { p in UnsafeRawPointer(b) + p &* 64 }
+}
+
+/// The 6x16 tile with B read in place rather than packed: step p reads the 16 floats at
+/// `b + offsets[p]` (any alignment), as `gemmMicroKernel12x32Gathered` does for AVX-512.
+/// Otherwise as `gemmMicroKernel6x16`.
+@inlinable @inline(__always)
+public func gemmMicroKernel6x16Gathered(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, scale: UnsafePointer<Float>) {
+  gemmMicroKernel6x16(kc: kc, a: a, c: c, ldc: ldc, scale: scale) { p in UnsafeRawPointer(b) + offsets[p] &* 4 }
+}
+
+/// The 6x16 tile's body: step p's 16 B values start at `rowOfB(p)`.
+@inlinable @inline(__always)
+public func gemmMicroKernel6x16(kc: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+    scale: UnsafePointer<Float>, rowOfB: (Int) -> UnsafeRawPointer) {
   typealias V = SIMD8<Float>
   var c0_0 = V(); var c0_1 = V()
   var c1_0 = V(); var c1_1 = V()
@@ -25,10 +41,10 @@ public func gemmMicroKernel6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePoint
   var c4_0 = V(); var c4_1 = V()
   var c5_0 = V(); var c5_1 = V()
   var pa = a
-  var pb = UnsafeRawPointer(b)
-  for _ in 0..<kc {
-    let b0 = pb.load(fromByteOffset: 0, as: V.self)
-    let b1 = pb.load(fromByteOffset: 32, as: V.self)
+  for p in 0..<kc {
+    let pb = rowOfB(p)
+    let b0 = pb.loadUnaligned(fromByteOffset: 0, as: V.self)
+    let b1 = pb.loadUnaligned(fromByteOffset: 32, as: V.self)
     let a0 = V(repeating: pa[0])
     c0_0 = c0_0.addingProduct(a0, b0); c0_1 = c0_1.addingProduct(a0, b1)
     let a1 = V(repeating: pa[1])
@@ -42,7 +58,6 @@ public func gemmMicroKernel6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePoint
     let a5 = V(repeating: pa[5])
     c5_0 = c5_0.addingProduct(a5, b0); c5_1 = c5_1.addingProduct(a5, b1)
     pa += 6
-    pb += 64
   }
   let alpha = scale[0], beta = scale[1]
   let va = V(repeating: alpha)
