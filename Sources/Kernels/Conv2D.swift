@@ -90,6 +90,10 @@ public func conv2dForward(_ shape: Conv2DShape, input: UnsafePointer<Float>, wei
             .forward(input: input, weight: weight, bias: bias, output: output, parallelism: parallelism)
         return
     }
+    if WinogradConvolution.suits(shape) {
+        WinogradConvolution(shape).forward(input: input, weight: weight, bias: bias, output: output, parallelism: parallelism)
+        return
+    }
     let plan = ImageGroups(shape, parallelism)
     let (outPlane, crs, outChannels) = (shape.outHeight * shape.outWidth, shape.filterSize, shape.outChannels)
     // Size-preserving filters write the im2col matrix straight into the GEMM's B panels.
@@ -142,6 +146,15 @@ public func conv2dBackwardInput(_ shape: Conv2DShape, gradOutput: UnsafePointer<
             flippedFilters(shape, weight: weight, into: flipped)
             PaddedInputConvolution(transposed, kernel: kernel, tile: tile)
                 .forward(input: gradOutput, weight: flipped, bias: nil, output: gradInput, accumulate: true, parallelism: parallelism)
+        }
+        return
+    }
+    if WinogradConvolution.suits(transposed) {
+        // The same flipped-filter convolution, by Winograd's F(2×2, 3×3).
+        ScratchBuffers.with(floats: shape.weightCount) { flipped in
+            flippedFilters(shape, weight: weight, into: flipped)
+            WinogradConvolution(transposed).forward(input: gradOutput, weight: flipped, bias: nil, output: gradInput,
+                                                    accumulate: true, parallelism: parallelism)
         }
         return
     }

@@ -78,6 +78,61 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
+    /// Winograd's F(2×2, 3×3) against the direct convolution: odd and even planes (tiles that
+    /// hang over the edge), one image and several per group, accumulation, every tile.
+    func test_winograd_matchesNaive() {
+        var rng = TestRandom(seed: 13)
+        let shapes = [Conv2DShape(batch: 3, inChannels: 5, height: 7, width: 6, outChannels: 4, kernelSize: 3, padding: 1),
+                      Conv2DShape(batch: 1, inChannels: 2, height: 1, width: 1, outChannels: 3, kernelSize: 3, padding: 1),
+                      Conv2DShape(batch: 2, inChannels: 3, height: 28, width: 28, outChannels: 13, kernelSize: 3, padding: 1),
+                      Conv2DShape(batch: 40, inChannels: 4, height: 5, width: 9, outChannels: 2, kernelSize: 3, padding: 1)]
+        for kernel in GemmKernel.available() {
+            for s in shapes {
+                XCTAssertTrue(WinogradConvolution.computes(s))
+                let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels)
+                let before = rng.floats(s.outputCount)
+                var y = before, sum = before
+                x.withPointer { px in w.withPointer { pw in b.withPointer { pb in
+                    y.withMutablePointer { py in
+                        WinogradConvolution(s).forward(input: px, weight: pw, bias: pb, output: py, parallelism: Parallelism(threads: 2), kernel: kernel)
+                    }
+                    sum.withMutablePointer { py in
+                        WinogradConvolution(s).forward(input: px, weight: pw, bias: pb, output: py, accumulate: true,
+                                                       parallelism: Parallelism(threads: 2), kernel: kernel)
+                    }
+                } } }
+                let expected = naiveConv2d(s, x: x, w: w, bias: b)
+                assertClose(y, expected, atol: 1e-4, "Winograd conv2d with \(kernel) \(s)")
+                assertClose(sum, zip(before, expected).map { $0 + $1 }, atol: 1e-4, "Winograd conv2d accumulating with \(kernel) \(s)")
+            }
+        }
+    }
+
+    /// With enough channels the forward pass and ∂input go through Winograd; both still match the
+    /// direct convolution and its gradient.
+    func test_winogradShapes_forwardAndInputGradient_matchNaive() {
+        var rng = TestRandom(seed: 14)
+        let s = Conv2DShape(batch: 2, inChannels: WinogradConvolution.minimumChannels, height: 6, width: 4,
+                            outChannels: WinogradConvolution.minimumChannels + 3, kernelSize: 3, padding: 1)
+        XCTAssertTrue(WinogradConvolution.suits(s) && WinogradConvolution.suits(s.inputGradientShape))
+        XCTAssertFalse(PaddedInputConvolution.suits(s, kernel: .selected), "a plane this small should not take the padded-input path")
+        let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels), g = rng.floats(s.outputCount)
+        let r = convolve(s, x: x, w: w, b: b, g: g, threads: 2)
+        assertClose(r.y, naiveConv2d(s, x: x, w: w, bias: b), atol: 1e-3, "Winograd-sized conv2d forward")
+        // ∂input[n][c][i][j] = Σ_k Σ_r Σ_s g[n][k][i − r + 1][j − s + 1]·w[k][c][r][s].
+        var dx = [Float](repeating: 0, count: s.inputCount)
+        for n in 0..<s.batch { for c in 0..<s.inChannels { for i in 0..<s.height { for j in 0..<s.width {
+            var total = 0.0
+            for k in 0..<s.outChannels { for rr in 0..<3 { for ss in 0..<3 {
+                let (oi, oj) = (i - rr + 1, j - ss + 1)
+                guard oi >= 0, oi < s.height, oj >= 0, oj < s.width else { continue }
+                total += Double(g[((n * s.outChannels + k) * s.height + oi) * s.width + oj]) * Double(w[((k * s.inChannels + c) * 3 + rr) * 3 + ss])
+            } } }
+            dx[((n * s.inChannels + c) * s.height + i) * s.width + j] = Float(total)
+        } } } }
+        assertClose(r.dx, dx, atol: 1e-3, "Winograd-sized conv2d ∂input")
+    }
+
     func test_backward_awkwardGeometries_matchFiniteDifferences() {
         var rng = TestRandom(seed: 11)
         for s in shapes {

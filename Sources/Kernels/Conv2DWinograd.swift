@@ -1,0 +1,183 @@
+// The 3×3, stride-1, padding-1 convolution by Winograd's minimal filtering F(2×2, 3×3)
+// (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): each 2×2 block of
+// outputs is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A over the 4×4 input patch d around it, so the sum over input
+// channels becomes 16 matrix products (one per position ξ of the 4×4 transformed patch) with
+// 16 multiplications per 2×2 outputs instead of 36: 2.25× fewer than the direct convolution.
+// Used by Conv2D.swift for the forward pass and (as the flipped-filter convolution) for ∂input
+// where the channel counts are large enough for the products to dominate the transforms.
+// Shape letters as in Conv2D.swift.
+
+/// F(2×2, 3×3) for one shape: filters transformed once, then images in groups, each group's
+/// patches transformed, multiplied by the 16 transformed filter matrices, and transformed back.
+struct WinogradConvolution {
+    let shape: Conv2DShape
+    /// Tiles (2×2 output blocks) down and across one image; the last may hang over the edge.
+    let tilesDown: Int, tilesAcross: Int
+    /// Images transformed and multiplied together (their tiles side by side as GEMM columns).
+    let imagesPerGroup: Int
+
+    /// The shapes it computes: 3×3 filters, stride 1, padding 1, no dilation.
+    static func computes(_ shape: Conv2DShape) -> Bool {
+        shape.kernelHeight == 3 && shape.kernelWidth == 3 && shape.strideH == 1 && shape.strideW == 1
+            && shape.padH == 1 && shape.padW == 1 && shape.dilationH == 1 && shape.dilationW == 1
+    }
+
+    /// The shapes it is faster for (measured with `bench conv`, docs/performance.md session 16):
+    /// at least 96 channels in and out (below that the 16 products, each a reduction over C, are
+    /// too thin to pay for the transforms) and even sides (on 7×7 the last row and column of
+    /// tiles are half empty: 30% of the products wasted, and it lost to the direct convolution).
+    /// Conv2D.swift asks only where the padded-input convolution does not suit: on 28×28 planes
+    /// that direct convolution, with no im2col at all, beat these transforms (smallnet k = 128:
+    /// 172–186 against 131–163 GFLOP/s); on 14×14 Winograd won, 168–188 against 125–153.
+    static func suits(_ shape: Conv2DShape) -> Bool {
+        computes(shape) && shape.inChannels >= minimumChannels && shape.outChannels >= minimumChannels
+            && shape.height % 2 == 0 && shape.width % 2 == 0
+    }
+    static let minimumChannels = 96
+
+    init(_ shape: Conv2DShape) {
+        self.shape = shape
+        tilesDown = (shape.height + 1) / 2
+        tilesAcross = (shape.width + 1) / 2
+        // About 512 GEMM columns per group, so that the last column panel wastes little.
+        imagesPerGroup = max(1, min(shape.batch, 512 / (tilesDown * tilesAcross)))
+    }
+
+    /// output = conv(input, weight) + bias, or output += conv(input, weight) with `accumulate`.
+    func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                 output: UnsafeMutablePointer<Float>, accumulate: Bool = false, parallelism: Parallelism,
+                 kernel: GemmKernel = .selected) {
+        let (channels, filters) = (shape.inChannels, shape.outChannels)
+        let groups = (shape.batch + imagesPerGroup - 1) / imagesPerGroup
+        let nr = kernel.nr
+        let columnsPerGroup = (imagesPerGroup * tilesDown * tilesAcross + nr - 1) / nr * nr
+        let paddedPlane = (2 * tilesDown + 2) * (2 * tilesAcross + 2)
+        ScratchBuffers.with(floats: 16 * filters * channels) { transformedFilters in
+            transformFilters(weight, into: transformedFilters)
+            parallelism.forEachRange(groups) { groupRange in
+                ScratchBuffers.with(floats: 16 * (channels + filters) * columnsPerGroup + paddedPlane) { scratch in
+                    let (patches, products) = (scratch, scratch + 16 * channels * columnsPerGroup)
+                    let plane = products + 16 * filters * columnsPerGroup
+                    for group in groupRange {
+                        let first = group * imagesPerGroup, images = min(imagesPerGroup, shape.batch - first)
+                        let columns = images * tilesDown * tilesAcross
+                        let panelColumns = (columns + nr - 1) / nr * nr
+                        transformPatches(input, images: first..<(first + images), panelColumns: panelColumns, nr: nr,
+                                         plane: plane, into: patches)
+                        for position in 0..<16 {
+                            sgemm(.none, m: filters, n: columns, k: channels, alpha: 1,
+                                  a: transformedFilters + position * filters * channels, lda: channels,
+                                  packedB: patches + position * channels * panelColumns, beta: 0,
+                                  c: products + position * filters * columns, ldc: columns,
+                                  parallelism: Parallelism(threads: 1), kernel: kernel)
+                        }
+                        transformProducts(products, images: first..<(first + images), columns: columns, bias: bias,
+                                          into: output, accumulate: accumulate)
+                    }
+                }
+            }
+        }
+    }
+
+    /// U[ξ][k][c] = (G g Gᵀ)[ξ] for each filter g = weight[k][c] (3×3), G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
+    func transformFilters(_ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
+        let (channels, filters) = (shape.inChannels, shape.outChannels)
+        for k in 0..<filters {
+            for c in 0..<channels {
+                let g = weight + (k * channels + c) * 9
+                // t = G g (4×3), as four rows of three (the fourth lane unused).
+                let g0 = SIMD4(g[0], g[1], g[2], 0), g1 = SIMD4(g[3], g[4], g[5], 0), g2 = SIMD4(g[6], g[7], g[8], 0)
+                let rows = (g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2)
+                // u = t Gᵀ (4×4), row by row.
+                @inline(__always) func store(_ r: Int, _ t: SIMD4<Float>) {
+                    let values = SIMD4(t[0], 0.5 * (t[0] + t[1] + t[2]), 0.5 * (t[0] - t[1] + t[2]), t[2])
+                    for col in 0..<4 { u[((r * 4 + col) * filters + k) * channels + c] = values[col] }
+                }
+                store(0, rows.0); store(1, rows.1); store(2, rows.2); store(3, rows.3)
+            }
+        }
+    }
+
+    /// V[ξ] = (Bᵀ d B)[ξ] for the 4×4 input patch d of each tile (rows 2·th − 1 … 2·th + 2, zero
+    /// outside the image), Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], laid out as the GEMM's
+    /// packed B operand (`sgemm(_:m:n:k:…packedB:…)`): for each ξ a C × `panelColumns` matrix in
+    /// `nr`-column panels, column = (image − first)·tiles + th·tilesAcross + tw, the columns past
+    /// the last tile zero. `plane` holds one zero-bordered input plane at a time.
+    func transformPatches(_ input: UnsafePointer<Float>, images: Range<Int>, panelColumns: Int, nr: Int,
+                          plane padded: UnsafeMutablePointer<Float>, into v: UnsafeMutablePointer<Float>) {
+        let (channels, h, w) = (shape.inChannels, shape.height, shape.width)
+        let tiles = tilesDown * tilesAcross
+        let paddedWidth = 2 * tilesAcross + 2, paddedRows = 2 * tilesDown + 2
+        let usedColumns = images.count * tiles
+        // Element (c, column) of ξ's matrix is at index(c, column) + ξ·matrix; the matrices
+        // follow one another.
+        let matrix = channels * panelColumns
+        @inline(__always) func index(_ c: Int, _ column: Int) -> Int {
+            (column / nr) &* channels &* nr &+ c &* nr &+ column % nr
+        }
+        padded.update(repeating: 0, count: paddedRows * paddedWidth)
+        for n in images {
+            for c in 0..<channels {
+                let source = input + (n * channels + c) * h * w
+                for row in 0..<h { (padded + (row + 1) * paddedWidth + 1).update(from: source + row * w, count: w) }
+                for th in 0..<tilesDown {
+                    let top = UnsafeRawPointer(padded + 2 * th * paddedWidth)
+                    for tw in 0..<tilesAcross {
+                        // t = Bᵀ d (rows of d as vectors), then each row of t B.
+                        @inline(__always) func patchRow(_ r: Int) -> SIMD4<Float> {
+                            top.loadUnaligned(fromByteOffset: (r * paddedWidth + 2 * tw) * 4, as: SIMD4<Float>.self)
+                        }
+                        let (d0, d1, d2, d3) = (patchRow(0), patchRow(1), patchRow(2), patchRow(3))
+                        let at = v + index(c, (n - images.lowerBound) * tiles + th * tilesAcross + tw)
+                        @inline(__always) func store(_ r: Int, _ x: SIMD4<Float>) {
+                            let values = SIMD4(x[0] - x[2], x[1] + x[2], x[2] - x[1], x[1] - x[3])
+                            for col in 0..<4 { at[(r * 4 + col) &* matrix] = values[col] }
+                        }
+                        store(0, d0 - d2); store(1, d1 + d2); store(2, d2 - d1); store(3, d1 - d3)
+                    }
+                }
+            }
+        }
+        // The plane's border stays zero: only the interior was written. The last panel's unused
+        // columns are zero, as the packed operand requires.
+        for position in 0..<16 {
+            for c in 0..<channels {
+                for column in usedColumns..<panelColumns { v[position * matrix + index(c, column)] = 0 }
+            }
+        }
+    }
+
+    /// output[n][k][2·th + i][2·tw + j] (+)= (Aᵀ m A)[i][j] + bias[k] for the 4×4 products m of each
+    /// tile, Aᵀ = [1 1 1 0; 0 1 −1 −1]; outputs past the image's edge are dropped.
+    func transformProducts(_ m: UnsafePointer<Float>, images: Range<Int>, columns: Int, bias: UnsafePointer<Float>?,
+                           into output: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let (filters, h, w) = (shape.outChannels, shape.height, shape.width)
+        let tiles = tilesDown * tilesAcross
+        for n in images {
+            for k in 0..<filters {
+                let plane = output + (n * filters + k) * h * w
+                let value = bias?[k] ?? 0
+                for th in 0..<tilesDown {
+                    for tw in 0..<tilesAcross {
+                        let column = (n - images.lowerBound) * tiles + th * tilesAcross + tw
+                        @inline(__always) func row(_ r: Int) -> SIMD4<Float> {
+                            let base = m + (r * 4 * filters + k) * columns + column, stride = filters * columns
+                            return SIMD4(base[0], base[stride], base[2 * stride], base[3 * stride])
+                        }
+                        let (m0, m1, m2, m3) = (row(0), row(1), row(2), row(3))
+                        // s = Aᵀ m (2×4), then y = s A (2×2).
+                        let s0 = m0 + m1 + m2, s1 = m1 - m2 - m3
+                        let y = SIMD4(s0[0] + s0[1] + s0[2], s0[1] - s0[2] - s0[3],
+                                      s1[0] + s1[1] + s1[2], s1[1] - s1[2] - s1[3]) + value
+                        for i in 0..<2 where 2 * th + i < h {
+                            for j in 0..<2 where 2 * tw + j < w {
+                                let index = (2 * th + i) * w + 2 * tw + j
+                                if accumulate { plane[index] += y[2 * i + j] } else { plane[index] = y[2 * i + j] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
