@@ -85,13 +85,13 @@ public func conv2dForward(_ shape: Conv2DShape, input: UnsafePointer<Float>, wei
                           bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     shape.validate()
     let kernel = GemmKernel.selected
+    if WinogradConvolution.suits(shape) {
+        WinogradConvolution(shape).forward(input: input, weight: weight, bias: bias, output: output, parallelism: parallelism)
+        return
+    }
     if let tile = kernel.gatheredTile, PaddedInputConvolution.suits(shape, kernel: kernel) {
         PaddedInputConvolution(shape, kernel: kernel, tile: tile)
             .forward(input: input, weight: weight, bias: bias, output: output, parallelism: parallelism)
-        return
-    }
-    if WinogradConvolution.suits(shape) {
-        WinogradConvolution(shape).forward(input: input, weight: weight, bias: bias, output: output, parallelism: parallelism)
         return
     }
     let plan = ImageGroups(shape, parallelism)
@@ -139,6 +139,16 @@ public func conv2dBackwardInput(_ shape: Conv2DShape, gradOutput: UnsafePointer<
     shape.validate()
     let kernel = GemmKernel.selected
     let transposed = shape.inputGradientShape
+    if WinogradConvolution.suits(transposed) {
+        // ∂input is a size-preserving convolution of ∂output (filters turned by 180°, channel
+        // axes swapped; see below), here by Winograd's F(2×2, 3×3).
+        ScratchBuffers.with(floats: shape.weightCount) { flipped in
+            flippedFilters(shape, weight: weight, into: flipped)
+            WinogradConvolution(transposed).forward(input: gradOutput, weight: flipped, bias: nil, output: gradInput,
+                                                    accumulate: true, parallelism: parallelism)
+        }
+        return
+    }
     if let tile = kernel.gatheredTile, shape.inChannels >= 16, PaddedInputConvolution.suits(transposed, kernel: kernel) {
         // ∂input is itself a size-preserving convolution of ∂output (filters turned by 180°,
         // channel axes swapped), which on large planes needs neither im2col nor col2im.
@@ -146,15 +156,6 @@ public func conv2dBackwardInput(_ shape: Conv2DShape, gradOutput: UnsafePointer<
             flippedFilters(shape, weight: weight, into: flipped)
             PaddedInputConvolution(transposed, kernel: kernel, tile: tile)
                 .forward(input: gradOutput, weight: flipped, bias: nil, output: gradInput, accumulate: true, parallelism: parallelism)
-        }
-        return
-    }
-    if WinogradConvolution.suits(transposed) {
-        // The same flipped-filter convolution, by Winograd's F(2×2, 3×3).
-        ScratchBuffers.with(floats: shape.weightCount) { flipped in
-            flippedFilters(shape, weight: weight, into: flipped)
-            WinogradConvolution(transposed).forward(input: gradOutput, weight: flipped, bias: nil, output: gradInput,
-                                                    accumulate: true, parallelism: parallelism)
         }
         return
     }

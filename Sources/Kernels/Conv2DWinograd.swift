@@ -26,9 +26,6 @@ struct WinogradConvolution {
     /// at least 96 channels in and out (below that the 16 products, each a reduction over C, are
     /// too thin to pay for the transforms) and even sides (on 7×7 the last row and column of
     /// tiles are half empty: 30% of the products wasted, and it lost to the direct convolution).
-    /// Conv2D.swift asks only where the padded-input convolution does not suit: on 28×28 planes
-    /// that direct convolution, with no im2col at all, beat these transforms (smallnet k = 128:
-    /// 172–186 against 131–163 GFLOP/s); on 14×14 Winograd won, 168–188 against 125–153.
     static func suits(_ shape: Conv2DShape) -> Bool {
         computes(shape) && shape.inChannels >= minimumChannels && shape.outChannels >= minimumChannels
             && shape.height % 2 == 0 && shape.width % 2 == 0
@@ -122,18 +119,51 @@ struct WinogradConvolution {
                 for row in 0..<h { (padded + (row + 1) * paddedWidth + 1).update(from: source + row * w, count: w) }
                 for th in 0..<tilesDown {
                     let top = UnsafeRawPointer(padded + 2 * th * paddedWidth)
-                    for tw in 0..<tilesAcross {
+                    let rowColumn = (n - images.lowerBound) * tiles + th * tilesAcross
+                    var tw = 0
+                    // Four tiles at a time, one vector lane each: a patch row's four values for four
+                    // tiles are the even and odd lanes of two 8-float loads 2 floats apart.
+                    while tw + 4 <= tilesAcross {
+                        @inline(__always) func patchRow(_ r: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+                            let offset = (r * paddedWidth + 2 * tw) * 4
+                            let a = top.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+                            let b = top.loadUnaligned(fromByteOffset: offset + 8, as: SIMD8<Float>.self)
+                            return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+                        }
+                        let (d0, d1, d2, d3) = (patchRow(0), patchRow(1), patchRow(2), patchRow(3))
+                        let column = rowColumn + tw
+                        let contiguous = column % nr + 4 <= nr
+                        let at = v + index(c, column)
+                        @inline(__always) func store(_ position: Int, _ x: SIMD4<Float>) {
+                            if contiguous {
+                                UnsafeMutableRawPointer(at + position &* matrix).storeBytes(of: x, as: SIMD4<Float>.self)
+                            } else {
+                                for lane in 0..<4 { v[position &* matrix &+ index(c, column + lane)] = x[lane] }
+                            }
+                        }
+                        // t = Bᵀ d, row by row (each entry a vector over the four tiles), then t B.
+                        @inline(__always) func storeRow(_ r: Int, _ t: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>)) {
+                            store(4 * r, t.0 - t.2); store(4 * r + 1, t.1 + t.2); store(4 * r + 2, t.2 - t.1); store(4 * r + 3, t.1 - t.3)
+                        }
+                        storeRow(0, (d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3))
+                        storeRow(1, (d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3))
+                        storeRow(2, (d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3))
+                        storeRow(3, (d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3))
+                        tw += 4
+                    }
+                    while tw < tilesAcross {
                         // t = Bᵀ d (rows of d as vectors), then each row of t B.
                         @inline(__always) func patchRow(_ r: Int) -> SIMD4<Float> {
                             top.loadUnaligned(fromByteOffset: (r * paddedWidth + 2 * tw) * 4, as: SIMD4<Float>.self)
                         }
                         let (d0, d1, d2, d3) = (patchRow(0), patchRow(1), patchRow(2), patchRow(3))
-                        let at = v + index(c, (n - images.lowerBound) * tiles + th * tilesAcross + tw)
+                        let at = v + index(c, rowColumn + tw)
                         @inline(__always) func store(_ r: Int, _ x: SIMD4<Float>) {
                             let values = SIMD4(x[0] - x[2], x[1] + x[2], x[2] - x[1], x[1] - x[3])
                             for col in 0..<4 { at[(r * 4 + col) &* matrix] = values[col] }
                         }
                         store(0, d0 - d2); store(1, d1 + d2); store(2, d2 - d1); store(3, d1 - d3)
+                        tw += 1
                     }
                 }
             }
@@ -157,11 +187,41 @@ struct WinogradConvolution {
             for k in 0..<filters {
                 let plane = output + (n * filters + k) * h * w
                 let value = bias?[k] ?? 0
+                let stride = filters * columns
                 for th in 0..<tilesDown {
-                    for tw in 0..<tilesAcross {
-                        let column = (n - images.lowerBound) * tiles + th * tilesAcross + tw
+                    let rowColumn = (n - images.lowerBound) * tiles + th * tilesAcross
+                    var tw = 0
+                    // Four tiles at a time (their columns of M are consecutive), where all four
+                    // write whole 2×2 blocks: the two output rows as the four tiles' pairs interleaved.
+                    while tw + 4 <= tilesAcross && 2 * tw + 8 <= w && 2 * th + 2 <= h {
+                        let base = m + k * columns + rowColumn + tw
+                        @inline(__always) func product(_ position: Int) -> SIMD4<Float> {
+                            UnsafeRawPointer(base + position &* stride).loadUnaligned(as: SIMD4<Float>.self)
+                        }
+                        // s = Aᵀ m (2×4, each entry a vector over the four tiles), then y = s A.
+                        @inline(__always) func column(_ j: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+                            let (m0, m1, m2, m3) = (product(j), product(4 + j), product(8 + j), product(12 + j))
+                            return (m0 + m1 + m2, m1 - m2 - m3)
+                        }
+                        let (c0, c1, c2, c3) = (column(0), column(1), column(2), column(3))
+                        let top = UnsafeMutableRawPointer(plane + 2 * th * w + 2 * tw), bottom = top + w * 4
+                        var upper = SIMD8<Float>(), lower = SIMD8<Float>()
+                        upper.evenHalf = c0.0 + c1.0 + c2.0 + value
+                        upper.oddHalf = c1.0 - c2.0 - c3.0 + value
+                        lower.evenHalf = c0.1 + c1.1 + c2.1 + value
+                        lower.oddHalf = c1.1 - c2.1 - c3.1 + value
+                        if accumulate {
+                            upper += top.loadUnaligned(as: SIMD8<Float>.self)
+                            lower += bottom.loadUnaligned(as: SIMD8<Float>.self)
+                        }
+                        top.storeBytes(of: upper, as: SIMD8<Float>.self)
+                        bottom.storeBytes(of: lower, as: SIMD8<Float>.self)
+                        tw += 4
+                    }
+                    while tw < tilesAcross {
+                        let column = rowColumn + tw
                         @inline(__always) func row(_ r: Int) -> SIMD4<Float> {
-                            let base = m + (r * 4 * filters + k) * columns + column, stride = filters * columns
+                            let base = m + (r * 4 * filters + k) * columns + column
                             return SIMD4(base[0], base[stride], base[2 * stride], base[3 * stride])
                         }
                         let (m0, m1, m2, m3) = (row(0), row(1), row(2), row(3))
@@ -175,6 +235,7 @@ struct WinogradConvolution {
                                 if accumulate { plane[index] += y[2 * i + j] } else { plane[index] = y[2 * i + j] }
                             }
                         }
+                        tw += 1
                     }
                 }
             }
