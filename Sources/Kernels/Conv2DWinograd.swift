@@ -66,7 +66,7 @@ struct WinogradConvolution {
                                   a: transformedFilters + position * filters * channels, lda: channels,
                                   packedB: patches + position * channels * panelColumns, beta: 0,
                                   c: products + position * filters * columns, ldc: columns,
-                                  parallelism: Parallelism(threads: 1), kernel: kernel)
+                                  parallelism: .serial, kernel: kernel)
                         }
                         transformProducts(products, images: first..<(first + images), columns: columns, bias: bias,
                                           into: output, accumulate: accumulate)
