@@ -13,7 +13,8 @@ struct WinogradConvolution {
     let shape: Conv2DShape
     /// Tiles (2×2 output blocks) down and across one image; the last may hang over the edge.
     let tilesDown: Int, tilesAcross: Int
-    /// Images transformed and multiplied together (their tiles side by side as GEMM columns).
+    /// Images transformed and multiplied together (their tiles side by side as GEMM columns),
+    /// at most: `imagesPerGroup(threads:)` may take fewer so that every thread gets a group.
     let imagesPerGroup: Int
 
     /// The shapes it computes: 3×3 filters, stride 1, padding 1, no dilation.
@@ -40,14 +41,26 @@ struct WinogradConvolution {
         imagesPerGroup = max(1, min(shape.batch, 512 / (tilesDown * tilesAcross)))
     }
 
+    /// Images per group with `threads` threads: the groups `imagesPerGroup` makes, rounded up to
+    /// a multiple of the threads and the images spread evenly over them (on 14×14, 10 images a
+    /// group made 5 groups of a batch of 50, and one of 2 threads idled a sixth of the layer).
+    /// Each GEMM column's sums do not depend on its neighbours, so the grouping changes no bit.
+    func imagesPerGroup(threads: Int) -> Int {
+        let threads = max(1, threads)
+        let groups = (shape.batch + imagesPerGroup - 1) / imagesPerGroup
+        let balanced = (groups + threads - 1) / threads * threads
+        return max(1, (shape.batch + balanced - 1) / balanced)
+    }
+
     /// output = conv(input, weight) + bias, or output += conv(input, weight) with `accumulate`.
     func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                  output: UnsafeMutablePointer<Float>, accumulate: Bool = false, parallelism: Parallelism,
                  kernel: GemmKernel = .selected) {
         let (channels, filters) = (shape.inChannels, shape.outChannels)
-        let groups = (shape.batch + imagesPerGroup - 1) / imagesPerGroup
+        let groupImages = imagesPerGroup(threads: parallelism.threads)
+        let groups = (shape.batch + groupImages - 1) / groupImages
         let nr = kernel.nr
-        let columnsPerGroup = (imagesPerGroup * tilesDown * tilesAcross + nr - 1) / nr * nr
+        let columnsPerGroup = (groupImages * tilesDown * tilesAcross + nr - 1) / nr * nr
         let paddedPlane = (2 * tilesDown + 2) * (2 * tilesAcross + 2)
         ScratchBuffers.with(floats: 16 * filters * channels) { transformedFilters in
             transformFilters(weight, into: transformedFilters)
@@ -56,7 +69,7 @@ struct WinogradConvolution {
                     let (patches, products) = (scratch, scratch + 16 * channels * columnsPerGroup)
                     let plane = products + 16 * filters * columnsPerGroup
                     for group in groupRange {
-                        let first = group * imagesPerGroup, images = min(imagesPerGroup, shape.batch - first)
+                        let first = group * groupImages, images = min(groupImages, shape.batch - first)
                         let columns = images * tilesDown * tilesAcross
                         let panelColumns = (columns + nr - 1) / nr * nr
                         transformPatches(input, images: first..<(first + images), panelColumns: panelColumns, nr: nr,

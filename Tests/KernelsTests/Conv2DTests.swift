@@ -108,6 +108,30 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
+    /// The groups are sized to the threads (14×14, batch 50: 5 groups of 10 for one thread, 6 of
+    /// 9 for two, so neither idles), and the grouping changes no bit of the output.
+    func test_winogradGroups_followTheThreads_withoutChangingABit() {
+        let s = Conv2DShape(batch: 50, inChannels: 3, height: 14, width: 14, outChannels: 5, kernelSize: 3, padding: 1)
+        let winograd = WinogradConvolution(s)
+        XCTAssertEqual(winograd.imagesPerGroup(threads: 1), 10)
+        XCTAssertEqual(winograd.imagesPerGroup(threads: 2), 9)
+        for threads in 1...4 {
+            let groups = (s.batch + winograd.imagesPerGroup(threads: threads) - 1) / winograd.imagesPerGroup(threads: threads)
+            XCTAssertEqual(groups % threads, 0, "\(groups) groups for \(threads) threads")
+        }
+        var rng = TestRandom(seed: 15)
+        let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels)
+        let outputs = [1, 2, 3].map { threads -> [Float] in
+            var y = [Float](repeating: 0, count: s.outputCount)
+            x.withPointer { px in w.withPointer { pw in b.withPointer { pb in y.withMutablePointer { py in
+                winograd.forward(input: px, weight: pw, bias: pb, output: py, parallelism: Parallelism(threads: threads))
+            } } } }
+            return y
+        }
+        XCTAssertEqual(outputs[0], outputs[1])
+        XCTAssertEqual(outputs[0], outputs[2])
+    }
+
     /// With enough channels the forward pass and ∂input go through Winograd; both still match the
     /// direct convolution and its gradient.
     func test_winogradShapes_forwardAndInputGradient_matchNaive() {
