@@ -42,6 +42,8 @@ enum Operation {
     case mse
     /// inputs x [N, C, H, W], θ [N, 2, 3].
     case affineWarp(AffineWarpShape)
+    /// inputs x [N, C, H, W], factors [N, 3] (brightness, contrast, gamma).
+    case photometricAdjust(PhotometricShape, PhotometricRange)
     /// Along the first dimension.
     case concatenate
     /// Rows `range` of the first dimension.
@@ -192,6 +194,10 @@ enum Operation {
         case .affineWarp(let shape):
             affineWarpBackward(shape, input: x, theta: inputs[1].storage.pointer, gradOutput: dy,
                                gradInput: gradient(0), gradTheta: gradient(1), parallelism: par)
+
+        case .photometricAdjust(let shape, let range):
+            photometricBackward(shape, input: x, factors: inputs[1].storage.pointer, range: range, gradOutput: dy,
+                                gradInput: gradient(0), gradFactors: gradient(1), parallelism: par)
 
         case .concatenate:
             var offset = 0

@@ -127,6 +127,17 @@ final class OperationGradientTests: XCTestCase {
         checkGradients("affineWarp", [randomTensor([2, 2, 5, 6], seed: 44), theta], step: 1e-3, tolerance: 1e-2) { Tensor.affineWarp($0[0], theta: $0[1]) }
     }
 
+    func test_photometricAdjustInBothArguments() {
+        var random = RandomGenerator(seed: 45)
+        // Factors near 1 and standardised values whose raw values stay inside [0, 1] after them:
+        // no clamp is near, so the function is smooth where it is differenced.
+        let factors = Tensor(shape: [2, 3], values: (0..<6).map { _ in exp(random.nextFloat(in: -0.15..<0.15)) }, requiresGradient: true)
+        // Raw values 0.25·x + 0.5 ∈ [0.25, 0.75].
+        checkGradients("photometricAdjust", [randomTensor([2, 3, 4, 5], seed: 46), factors], step: 1e-3, tolerance: 1e-2) {
+            Tensor.photometricAdjust($0[0], factors: $0[1], gain: 0.25, offset: 0.5)
+        }
+    }
+
     func test_lastLayerLaplaceLogDeterminant_matchesAnExplicitMatrix_andItsGradients() {
         let features = randomTensor([6, 3], seed: 60), logits = randomTensor([6, 3], scale: 2, seed: 61)
         for (name, withLogits) in [("softmax", true), ("gaussian", false)] {
