@@ -34,6 +34,7 @@ enum Operation {
     case sum
     case mean
     case sqrt
+    case exp
     /// Over the last dimension of [R, K].
     case logSoftmax
     /// Mean cross-entropy; input logits [R, K].
@@ -171,6 +172,12 @@ enum Operation {
             if let dx = gradient(0) {
                 let y = output.storage.pointer
                 for i in 0..<output.count { dx[i] += y[i] > 0 ? dy[i] / (2 * y[i]) : 0 }
+            }
+
+        case .exp:
+            if let dx = gradient(0) {
+                let y = output.storage.pointer
+                for i in 0..<output.count { dx[i] += dy[i] * y[i] }
             }
 
         case .logSoftmax:

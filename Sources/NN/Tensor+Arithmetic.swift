@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 
 // Element-wise arithmetic with broadcasting, reductions, shape changes and matrix products.
@@ -54,6 +55,13 @@ extension Tensor {
         let out = TensorStorage(uninitializedCount: count)
         for i in 0..<count { out.pointer[i] = storage.pointer[i].squareRoot() }
         return Tensor(shape: shape, storage: out, operation: .sqrt, inputs: [self])
+    }
+
+    /// Element-wise eˣ.
+    public func exp() -> Tensor {
+        let out = TensorStorage(uninitializedCount: count)
+        for i in 0..<count { out.pointer[i] = Foundation.exp(storage.pointer[i]) }
+        return Tensor(shape: shape, storage: out, operation: .exp, inputs: [self])
     }
 
     /// The Euclidean norm ‖self‖₂ of all elements, shape [].

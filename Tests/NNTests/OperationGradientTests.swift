@@ -91,6 +91,7 @@ final class OperationGradientTests: XCTestCase {
         let away = Tensor(shape: [10], values: [-1, -0.5, -0.3, 0.2, 0.4, 0.6, 0.9, -0.8, 1.5, -2], requiresGradient: true)
         checkGradients("relu", [away]) { $0[0].relu() }
         checkGradients("softplus", [randomTensor([6], scale: 3, seed: 20)]) { $0[0].softplus() }
+        checkGradients("exp", [randomTensor([6], scale: 2, seed: 19)]) { $0[0].exp() }
         checkGradients("dropout", [randomTensor([12], seed: 21)]) { var random = RandomGenerator(seed: 5); return $0[0].dropout(0.4, random: &random) }
         checkGradients("dropout2d", [randomTensor([2, 3, 2, 2], seed: 22)]) { var random = RandomGenerator(seed: 6); return $0[0].dropout2d(0.5, random: &random) }
     }

@@ -1,0 +1,22 @@
+import Foundation
+
+/// The photometric families a learned distribution can hold beside the affine generators: each
+/// a width θ with the affine generators' parameterisation (θ = softplus(w), ε = (u − ½)·θ per
+/// example), applied as the factor e^ε of torchvision's adjustment of that name
+/// (`Kernels/PhotometricAdjust.swift`), so θ spans the factors ×e^(−θ/2)…×e^(θ/2).
+public enum PhotometricFamily: String, CaseIterable, Codable, Sendable {
+    /// The pixel values multiplied by the factor (a factor of 1.1: 10% brighter).
+    case brightness
+    /// The values' distance from the image's gray mean multiplied by the factor.
+    case contrast
+    /// The values (on [0, 1]) raised to the power of the factor.
+    case gamma
+
+    /// Position in the parameter vector and in the kernel's factors.
+    public var index: Int { PhotometricFamily.allCases.firstIndex(of: self)! }
+
+    /// The factors a full width θ spans: e^(−θ/2) and e^(θ/2).
+    public static func factorRange(theta: Double) -> (low: Double, high: Double) {
+        (Foundation.exp(-theta / 2), Foundation.exp(theta / 2))
+    }
+}
