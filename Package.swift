@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "CZlib", "TestSupport"]),
         .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "NN", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Invariance", "Bundle", "NN", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Invariance", "Bundle", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Invariance", "NN", "Bundle", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Bundle", "Invariance", "NN", "TestSupport",
                                                          .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "augerinoTests", dependencies: ["augerino", "Pipeline", "Training", "Bundle", "NN", "Invariance", "TestSupport"],

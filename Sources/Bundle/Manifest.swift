@@ -35,7 +35,9 @@ public struct Manifest: Equatable, Sendable {
         (self.name, self.task, self.train, self.test, self.initialTheta) = (name, task, train, test, initialTheta)
     }
 
-    static let generatorNames = ["translate_x", "translate_y", "rotation", "scale", "stretch", "shear"]
+    /// What `augmentation.generators` and `initial_theta` may name: the six affine generators,
+    /// then the photometric families (Invariance's `AffineGenerator` and `PhotometricFamily`).
+    public static let generatorNames = ["translate_x", "translate_y", "rotation", "scale", "stretch", "shear", "brightness", "contrast", "gamma"]
 
     /// Parses and checks manifest.json's bytes; `file` names it in errors.
     /// - Throws: `BundleError.manifest` naming the key and the rule.
@@ -86,8 +88,8 @@ public struct Manifest: Equatable, Sendable {
             guard let augmentation = raw as? [String: Any] else { throw fail("augmentation", "must be an object") }
             try checkKeys(augmentation, allowed: ["generators", "initial_theta"], at: "augmentation.", fail)
             if let generators = augmentation["generators"] {
-                guard let names = generators as? [String], names.allSatisfy(generatorNames.contains) else {
-                    throw fail("augmentation.generators", "must list names from \(generatorNames.joined(separator: ", "))")
+                guard let names = generators as? [String], names.allSatisfy(generatorNames.contains), Set(names).count == names.count else {
+                    throw fail("augmentation.generators", "must list names from \(generatorNames.joined(separator: ", ")), each at most once")
                 }
                 manifest.generators = names
             }

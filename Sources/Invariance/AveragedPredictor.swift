@@ -1,15 +1,17 @@
 import NN
 
 /// Predictions of a network under the learned augmentation: the mean over `copies` augmented
-/// copies of each image of the log-softmax (classification) or of the output (regression); with
+/// copies of each image (warped, then adjusted photometrically when the model learned any
+/// photometric family) of the log-softmax (classification) or of the output (regression); with
 /// `copies` = 0, one pass without augmentation. Runs in evaluation mode without gradients.
 public struct AveragedPredictor {
     public let network: Sequential
     public let augmentation: AffineAugmentation
+    public let photometric: PhotometricAugmentation?
     public let task: LearningTask
 
-    public init(network: Sequential, augmentation: AffineAugmentation, task: LearningTask) {
-        (self.network, self.augmentation, self.task) = (network, augmentation, task)
+    public init(network: Sequential, augmentation: AffineAugmentation, photometric: PhotometricAugmentation? = nil, task: LearningTask) {
+        (self.network, self.augmentation, self.photometric, self.task) = (network, augmentation, photometric, task)
     }
 
     /// [N, classes] mean log-probabilities, or [N, 1] mean outputs, for x [N, C, H, W].
@@ -21,8 +23,9 @@ public struct AveragedPredictor {
                 return task == .regression ? out : out.logSoftmax()
             }
             let n = x.shape[0]
-            let warped = augmentation(Tensor.concatenate(Array(repeating: x, count: copies)), random: &random)
-            let out = network(warped)
+            var augmented = augmentation(Tensor.concatenate(Array(repeating: x, count: copies)), random: &random)
+            if let photometric { augmented = photometric(augmented, random: &random) }
+            let out = network(augmented)
             let scored = task == .regression ? out : out.logSoftmax()
             let width = scored.shape[1]
             var mean = [Float](repeating: 0, count: n * width)

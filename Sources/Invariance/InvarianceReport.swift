@@ -4,7 +4,8 @@ import Foundation
 /// "augerino.report/1", documented in docs/report-format.md).
 public struct InvarianceReport: Codable, Equatable {
     public struct Invariance: Codable, Equatable {
-        /// Generator name: translate_x, translate_y, rotation, scale, stretch, shear.
+        /// Generator name: translate_x, translate_y, rotation, scale, stretch, shear; or a
+        /// photometric family (brightness, contrast, gamma), listed after them when learned.
         public var generator: String
         /// Whether this width was trained (others stay 0).
         public var learned: Bool
@@ -13,7 +14,8 @@ public struct InvarianceReport: Codable, Equatable {
         public var initialTheta: Float
         /// [low, high] in natural units (see `unit`).
         public var interval: [Double]
-        /// "degrees", "pixels", "factor" (scale; stretch along x) or "slope".
+        /// "degrees", "pixels", "factor" (scale; stretch along x; contrast; gamma), "slope" or
+        /// "percent" (brightness: the change of the pixel values).
         public var unit: String
         /// [low, high] of θ over resamples of the images the spread objective read (the 5th to
         /// the 95th percentile); absent when the widths were trained (reward, evidence).
@@ -70,6 +72,16 @@ public struct InvarianceReport: Codable, Equatable {
                               initialTheta: initial[generator] ?? 0, interval: interval, unit: unit)
         }
         (self.metrics, self.history, self.probes, self.settings) = (metrics, history, probes, settings)
+    }
+
+    /// Adds a row for each learned photometric family, after the affine generators.
+    public mutating func addPhotometric(widths: [PhotometricFamily: Float], initial: [PhotometricFamily: Float], learned: Set<PhotometricFamily>) {
+        for family in PhotometricFamily.allCases where learned.contains(family) {
+            let theta = widths[family] ?? 0
+            let (interval, unit) = family.naturalInterval(theta: theta)
+            invariances.append(Invariance(generator: family.rawValue, learned: true, theta: theta, initialTheta: initial[family] ?? 0,
+                                          interval: interval, unit: unit))
+        }
     }
 
     /// Records how sure each width is: `bands` of θ (the spread objective's resamples), with
@@ -133,6 +145,7 @@ public func naturalRangeText(low: Double, high: Double, unit: String, precision:
     case "degrees": return symmetric ? "±\(number(high, fixedDecimals: 1))°" : "\(number(low, fixedDecimals: 1))°…+\(number(high, fixedDecimals: 1))°"
     case "pixels": return symmetric ? "±\(number(high, fixedDecimals: 2)) px" : "\(number(low, fixedDecimals: 2))…+\(number(high, fixedDecimals: 2)) px"
     case "factor": return "×\(String(format: "%.2f", low))–×\(String(format: "%.2f", high))"
+    case "percent": return symmetric ? "±\(number(high, fixedDecimals: 1))%" : "\(number(low, fixedDecimals: 1))%…+\(number(high, fixedDecimals: 1))%"
     default: return symmetric ? "slope ±\(String(format: "%.2f", high))" : "slope \(withMinusSign(String(format: "%.2f", low)))…+\(String(format: "%.2f", high))"
     }
 }
@@ -148,12 +161,19 @@ public func naturalRangeText(_ generator: AffineGenerator, theta: Float, height:
 }
 
 /// Every generator's learned width by name (an epoch's `theta`) as natural ranges, in the
-/// generators' order: "translate_x ±0.52 px, …, rotation ±31.8°, …"; generators absent from
-/// `theta` are left out.
+/// generators' order, then the photometric families': "translate_x ±0.52 px, …, rotation
+/// ±31.8°, …, brightness ±10.2%"; names absent from `theta` are left out.
 public func naturalWidthsText(_ theta: [String: Float], height: Int, width: Int) -> String {
-    AffineGenerator.allCases.compactMap { generator in
+    let affine = AffineGenerator.allCases.compactMap { generator in
         theta[generator.rawValue].map { "\(generator.rawValue) \(naturalRangeText(generator, theta: $0, height: height, width: width))" }
-    }.joined(separator: ", ")
+    }
+    let photometric = PhotometricFamily.allCases.compactMap { family in
+        theta[family.rawValue].map { theta -> String in
+            let (interval, unit) = family.naturalInterval(theta: theta)
+            return "\(family.rawValue) \(naturalRangeText(low: interval[0], high: interval[1], unit: unit, precision: .fixed))"
+        }
+    }
+    return (affine + photometric).joined(separator: ", ")
 }
 
 /// A magnitude ε of one generator in natural units: rotation in degrees; translation in pixels

@@ -15,6 +15,9 @@ import NN
 public final class InvarianceTrainer {
     public let network: Sequential
     public let augmentation: AffineAugmentation
+    /// Brightness, contrast and gamma, applied after the warp when given. Its widths train with
+    /// the affine ones under the reward; the spread and evidence objectives hold them.
+    public let photometric: PhotometricAugmentation?
     public let task: LearningTask
     public let settings: TrainingSettings
     public let optimizer: Adam
@@ -27,18 +30,21 @@ public final class InvarianceTrainer {
     public var anneal: (fromStep: Int, toStep: Int)?
     private let rewardWeights = Tensor(shape: [6], values: AffineGenerator.allCases.map(\.displacement))
 
-    public init(network spec: NetworkSpec, augmentation: AffineAugmentation, task: LearningTask, settings: TrainingSettings) {
+    public init(network spec: NetworkSpec, augmentation: AffineAugmentation, photometric: PhotometricAugmentation? = nil,
+                task: LearningTask, settings: TrainingSettings) {
         var random = RandomGenerator(seed: settings.seed)
         network = spec.makeNetwork(random: &random)
         self.augmentation = augmentation
+        self.photometric = photometric
         self.task = task
         self.settings = settings
         optimizer = Adam([ParameterGroup(network.parameters.map(\.tensor), learningRate: settings.learningRate, weightDecay: settings.weightDecay),
-                          ParameterGroup([augmentation.rawWidths], learningRate: settings.widthLearningRate ?? settings.learningRate, weightDecay: 0)])
+                          ParameterGroup([augmentation.rawWidths] + (photometric.map { [$0.rawWidths] } ?? []),
+                                         learningRate: settings.widthLearningRate ?? settings.learningRate, weightDecay: 0)])
         self.random = random.stream(1)
     }
 
-    public var predictor: AveragedPredictor { AveragedPredictor(network: network, augmentation: augmentation, task: task) }
+    public var predictor: AveragedPredictor { AveragedPredictor(network: network, augmentation: augmentation, photometric: photometric, task: task) }
 
     /// One pass over `train` in shuffled batches (the last partial batch is dropped when it has
     /// fewer than two images, which batch norm cannot normalise). `progress(done, total)` is
@@ -69,7 +75,9 @@ public final class InvarianceTrainer {
                 }
                 optimizer.setLearningRates([settings.learningRate * factor, (settings.widthLearningRate ?? settings.learningRate) * factor])
             }
-            let output = network(augmentation(train.batch(indices), random: &random), random: &random)
+            var augmented = augmentation(train.batch(indices), random: &random)
+            if let photometric { augmented = photometric(augmented, random: &random) }
+            let output = network(augmented, random: &random)
             let taskLoss: Tensor
             switch task {
             case .classification:
@@ -86,9 +94,12 @@ public final class InvarianceTrainer {
             switch settings.objective {
             case .reward:
                 let widths = augmentation.widths
-                let rewardOn = settings.rewardCap.map { cap in widths.values.allSatisfy { $0 <= cap } } ?? true
+                let photometricWidths = photometric?.widths
+                let rewardOn = settings.rewardCap.map { cap in (widths.values + (photometricWidths?.values ?? [])).allSatisfy { $0 <= cap } } ?? true
                 let weighed = settings.rewardUnits == .parameter ? widths : widths * rewardWeights
-                let loss = rewardOn ? taskLoss - weighed.norm().scaled(by: settings.regularization) : taskLoss
+                // ‖θ‖ over every learned width; the photometric ones (log-factors) count as they are.
+                let norm = photometricWidths.map { ((weighed * weighed).sum() + ($0 * $0).sum()).squareRoot() } ?? weighed.norm()
+                let loss = rewardOn ? taskLoss - norm.scaled(by: settings.regularization) : taskLoss
                 optimizer.zeroGradients()
                 loss.backward()
                 optimizer.step()
@@ -122,11 +133,18 @@ public final class InvarianceTrainer {
         let testMetric = test.map { evaluate($0, copies: 0) }
         let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(1, seen)), trainMetric: metricSum / Double(max(1, seen)),
                                  testMetric: testMetric,
-                                 theta: Dictionary(uniqueKeysWithValues: augmentation.widthValues.map { ($0.key.rawValue, $0.value) }),
+                                 theta: widthsByName,
                                  seconds: Date().timeIntervalSince(start),
                                  evaluationSeconds: test == nil ? nil : Date().timeIntervalSince(evaluationStart))
         history.append(record)
         return record
+    }
+
+    /// Every learned width's θ by name: the affine generators', then the photometric families'.
+    public var widthsByName: [String: Float] {
+        var widths = Dictionary(uniqueKeysWithValues: augmentation.widthValues.map { ($0.key.rawValue, $0.value) })
+        for (family, theta) in photometric?.widthValues ?? [:] where photometric!.learned.contains(family) { widths[family.rawValue] = theta }
+        return widths
     }
 
     /// The widths the spread objective holds: read once, before the first epoch, by aligning
@@ -188,6 +206,7 @@ public final class InvarianceTrainer {
     /// Named state of the run: the network's parameters and buffers, and the raw widths.
     public var state: [(name: String, tensor: Tensor)] {
         network.stateDictionary.map { ("network.\($0.name)", $0.tensor) } + [("augmentation.raw_widths", augmentation.rawWidths)]
+            + (photometric.map { [("augmentation.photometric_raw_widths", $0.rawWidths)] } ?? [])
     }
 
     /// Everything needed to continue after the current epoch; `history` travels in the metadata.

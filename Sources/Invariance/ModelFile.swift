@@ -2,13 +2,17 @@ import Foundation
 import NN
 
 /// model.safetensors: a trained network and its learned augmentation, with everything needed
-/// to predict in the metadata ("format" = "augerino.model/1"; see docs/file-formats.md).
+/// to predict in the metadata ("format" = "augerino.model/1", or "augerino.model/2" when it
+/// holds photometric families, which a reader of /1 would ignore; see docs/file-formats.md).
 public struct ModelFile {
     public static let format = "augerino.model/1"
+    /// The format of a model with photometric families.
+    public static let photometricFormat = "augerino.model/2"
 
     public let spec: NetworkSpec
     public let network: Sequential
     public let augmentation: AffineAugmentation
+    public let photometric: PhotometricAugmentation?
     public let task: LearningTask
     /// Class names in label order (classification).
     public let classes: [String]?
@@ -17,27 +21,41 @@ public struct ModelFile {
     /// [C, H, W] of one input image.
     public let inputShape: [Int]
 
-    public init(spec: NetworkSpec, network: Sequential, augmentation: AffineAugmentation, task: LearningTask, classes: [String]?,
-                inputMean: Float, inputStd: Float, inputShape: [Int]) {
+    public init(spec: NetworkSpec, network: Sequential, augmentation: AffineAugmentation, photometric: PhotometricAugmentation? = nil,
+                task: LearningTask, classes: [String]?, inputMean: Float, inputStd: Float, inputShape: [Int]) {
         (self.spec, self.network, self.augmentation, self.task, self.classes) = (spec, network, augmentation, task, classes)
+        self.photometric = photometric
         (self.inputMean, self.inputStd, self.inputShape) = (inputMean, inputStd, inputShape)
     }
 
-    public var predictor: AveragedPredictor { AveragedPredictor(network: network, augmentation: augmentation, task: task) }
+    public var predictor: AveragedPredictor { AveragedPredictor(network: network, augmentation: augmentation, photometric: photometric, task: task) }
 
-    /// The file's contents: tensors "network.<name>" and "augmentation.raw_widths".
+    /// What the metadata "photometric" holds: the families learned and the map of the
+    /// standardised values onto [0, 1] (p = x·gain + offset).
+    struct PhotometricMetadata: Codable {
+        var learned: [String], gain: Float, offset: Float
+    }
+
+    /// The file's contents: tensors "network.<name>" and "augmentation.raw_widths" (and
+    /// "augmentation.photometric_raw_widths").
     public func encoded() throws -> SafeTensors {
         // Sorted keys: the same model gives the same bytes, whatever the process's hash seed.
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
-        var metadata = ["format": Self.format, "network": try json(spec), "input_mean": String(inputMean), "input_std": String(inputStd),
+        var metadata = ["format": photometric == nil ? Self.format : Self.photometricFormat, "network": try json(spec), "input_mean": String(inputMean), "input_std": String(inputStd),
                         "input_shape": try json(inputShape), "task": task == .regression ? "regression" : "classification",
                         "theta": try json(Dictionary(uniqueKeysWithValues: augmentation.widthValues.map { ($0.key.rawValue, $0.value) })),
                         "learned_generators": try json(augmentation.learned.map(\.rawValue).sorted())]
         if let classes { metadata["classes"] = try json(classes) }
-        let entries = network.stateDictionary.map { SafeTensors.Entry(name: "network." + $0.name, shape: $0.tensor.shape, values: $0.tensor.values) }
+        var entries = network.stateDictionary.map { SafeTensors.Entry(name: "network." + $0.name, shape: $0.tensor.shape, values: $0.tensor.values) }
             + [SafeTensors.Entry(name: "augmentation.raw_widths", shape: [6], values: augmentation.rawWidths.values)]
+        if let photometric {
+            metadata["photometric"] = try json(PhotometricMetadata(learned: photometric.learned.map(\.rawValue).sorted(),
+                                                                   gain: photometric.gain, offset: photometric.offset))
+            entries.append(SafeTensors.Entry(name: "augmentation.photometric_raw_widths", shape: [PhotometricFamily.allCases.count],
+                                             values: photometric.rawWidths.values))
+        }
         return SafeTensors(entries: entries, metadata: metadata)
     }
 
@@ -49,8 +67,8 @@ public struct ModelFile {
     public static func read(from url: URL) throws -> ModelFile {
         let file = try SafeTensors.read(from: url)
         func fail(_ rule: String) -> NNError { .invalidSafetensors(file: url.path, rule: rule) }
-        guard file.metadata["format"] == format else {
-            throw fail("metadata \"format\" is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"); an augerino model has \"\(format)\"")
+        guard file.metadata["format"] == format || file.metadata["format"] == photometricFormat else {
+            throw fail("metadata \"format\" is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"); an augerino model has \"\(format)\" or \"\(photometricFormat)\"")
         }
         func decode<T: Decodable>(_ key: String, as type: T.Type) throws -> T {
             guard let text = file.metadata[key], let value = try? JSONDecoder().decode(T.self, from: Data(text.utf8)) else {
@@ -74,8 +92,24 @@ public struct ModelFile {
         let augmentation = AffineAugmentation(learned: learned)
         guard let widths = file.byName["augmentation.raw_widths"], widths.shape == [6] else { throw fail("tensor \"augmentation.raw_widths\" of shape [6] is missing") }
         widths.values.withUnsafeBufferPointer { augmentation.rawWidths.storage.pointer.update(from: $0.baseAddress!, count: 6) }
+        var photometric: PhotometricAugmentation?
+        if file.metadata["format"] == photometricFormat {
+            let saved = try decode("photometric", as: PhotometricMetadata.self)
+            let families = PhotometricFamily.allCases.count
+            let learned = saved.learned.compactMap(PhotometricFamily.init(rawValue:))
+            guard saved.gain > 0, saved.gain.isFinite, saved.offset.isFinite, learned.count == saved.learned.count else {
+                throw fail("metadata \"photometric\" needs families from \(PhotometricFamily.allCases.map(\.rawValue).joined(separator: ", ")) and a finite gain > 0")
+            }
+            guard let raw = file.byName["augmentation.photometric_raw_widths"], raw.shape == [families], raw.values.allSatisfy(\.isFinite) else {
+                throw fail("tensor \"augmentation.photometric_raw_widths\" of shape [\(families)] is missing")
+            }
+            // The map back from gain and offset: mean and std of a [0, 1] range.
+            let adjustment = PhotometricAugmentation(learned: Set(learned), mean: saved.offset, std: saved.gain, low: 0, high: 1)
+            raw.values.withUnsafeBufferPointer { adjustment.rawWidths.storage.pointer.update(from: $0.baseAddress!, count: families) }
+            photometric = adjustment
+        }
         network.eval()
-        return ModelFile(spec: spec, network: network, augmentation: augmentation,
+        return ModelFile(spec: spec, network: network, augmentation: augmentation, photometric: photometric,
                          task: file.metadata["task"] == "regression" ? .regression : .classification(classes: classes?.count ?? spec.outputs),
                          classes: classes, inputMean: mean, inputStd: std, inputShape: inputShape)
     }

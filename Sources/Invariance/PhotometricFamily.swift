@@ -19,4 +19,15 @@ public enum PhotometricFamily: String, CaseIterable, Codable, Sendable {
     public static func factorRange(theta: Double) -> (low: Double, high: Double) {
         (Foundation.exp(-theta / 2), Foundation.exp(theta / 2))
     }
+
+    /// The learned interval in the units a person reads: brightness as the percent change of the
+    /// pixel values ("percent": −9.5…+10.5 for θ = 0.2), contrast and gamma as their factors
+    /// ("factor": 0.90…1.11).
+    public func naturalInterval(theta: Float) -> ([Double], String) {
+        let (low, high) = Self.factorRange(theta: Double(theta))
+        switch self {
+        case .brightness: return ([(low - 1) * 100, (high - 1) * 100], "percent")
+        case .contrast, .gamma: return ([low, high], "factor")
+        }
+    }
 }

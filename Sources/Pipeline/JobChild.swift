@@ -72,7 +72,7 @@ public enum JobChild {
         events.send(JobEvent(.stage, stage: "train"))
         let parallelism = Parallelism(threads: spec.threads)
         let checkpointURL = URL(fileURLWithPath: spec.checkpointPath)
-        var run = TrainingRun(dataset: dataset, defaults: spec.training)
+        var run = try TrainingRun(dataset: dataset, defaults: spec.training)
         if let resume = spec.resumePath.map(URL.init(fileURLWithPath:)), FileManager.default.fileExists(atPath: resume.path) {
             do {
                 try run.resume(from: TrainingCheckpoint.read(from: resume), source: resume.path)
@@ -81,7 +81,7 @@ public enum JobChild {
                 if case .io = error { throw error }
                 events.send(JobEvent(.log, level: "warning", message: "job \(spec.job): the checkpoint does not fit this run (\(error)); starting from the beginning"))
                 try? FileManager.default.removeItem(at: resume)
-                run = TrainingRun(dataset: dataset, defaults: spec.training)
+                run = try TrainingRun(dataset: dataset, defaults: spec.training)
             }
         }
         events.send(JobEvent(.log, level: "info", message: "job \(spec.job): \(run.summary), \(parallelism)"))

@@ -24,7 +24,8 @@ public struct ReportHeadline: Equatable {
     /// (between coarse grid points) never makes a caveat.
     public let caveat: String?
 
-    /// Below these half-widths a width counts as no invariance: 5°, 1 pixel, 5% of scale, slope 0.05.
+    /// Below these half-widths a width counts as no invariance: 5°, 1 pixel, 5% of scale (and of
+    /// brightness, contrast and gamma), slope 0.05.
     static let thresholds = (degrees: 5.0, pixels: 1.0, factor: 1.05, slope: 0.05)
 
     public init(_ invariance: InvarianceReport.Invariance, tolerance: ToleratedInterval? = nil, regression: Bool = false) {
@@ -38,6 +39,9 @@ public struct ReportHeadline: Equatable {
         case "scale": noun = "scale invariance"
         case "stretch": noun = "stretch invariance"
         case "shear": noun = "shear invariance"
+        case "brightness": noun = "brightness invariance"
+        case "contrast": noun = "contrast invariance"
+        case "gamma": noun = "gamma invariance"
         default: noun = "\(invariance.generator) invariance"
         }
         range = naturalRangeText(low: low, high: high, unit: invariance.unit)
@@ -46,6 +50,7 @@ public struct ReportHeadline: Equatable {
         case "degrees": verdict = high >= 179.5 ? .full : high < Self.thresholds.degrees ? .none : .partial
         case "pixels": verdict = high < Self.thresholds.pixels ? .none : .partial
         case "factor": verdict = high < Self.thresholds.factor ? .none : .partial
+        case "percent": verdict = high < (Self.thresholds.factor - 1) * 100 ? .none : .partial
         default: verdict = high < Self.thresholds.slope ? .none : .partial
         }
         self.verdict = invariance.learned ? verdict : .notLearned

@@ -15,6 +15,20 @@ enum ReportPictures {
 
     /// For each sample, the five transformed copies as data:image/png URIs.
     static func strip(_ samples: [InvarianceReport.Sample], _ invariance: InvarianceReport.Invariance) -> [[String]] {
+        if let family = PhotometricFamily(rawValue: invariance.generator) {
+            return samples.map { sample in
+                // On the sample's own range (its darkest value black, its brightest white).
+                let low = sample.values.min() ?? 0, high = max(sample.values.max() ?? 1, low + 1e-6)
+                let input = Tensor(shape: [1] + sample.shape, values: sample.values)
+                return steps(invariance).map { epsilon in
+                    var factors: [Float] = [1, 1, 1]
+                    factors[family.index] = exp(epsilon)
+                    let adjusted = Tensor.photometricAdjust(input, factors: Tensor(shape: [1, 3], values: factors),
+                                                            gain: 1 / (high - low), offset: -low / (high - low))
+                    return pngURI(adjusted.values, shape: sample.shape, range: sample.values)
+                }
+            }
+        }
         guard let generator = AffineGenerator(rawValue: invariance.generator) else { return [] }
         return samples.map { sample in
             let input = Tensor(shape: [1] + sample.shape, values: sample.values)

@@ -11,7 +11,8 @@ import Invariance
 ///   for all 60: its test accuracy looked steady at the high learning rate while the network
 ///   was still learning; docs/performance.md.)
 /// - Widths: each generator's half-width in natural units moves by at most the report's
-///   resolution: 1°, 0.1 px, ×1.01 (log 0.01), slope 0.01 (a rotation past ±180° reads ±180°).
+///   resolution: 1°, 0.1 px, ×1.01 (log 0.01), slope 0.01 (a rotation past ±180° reads ±180°);
+///   a photometric family's top factor by at most ×1.01.
 /// - Metric: the per-epoch test metric (on n ≤ 2,000 held-out images) moves by at most two
 ///   standard errors of a difference: 2·√(2p(1−p)/n) + 1/n for an accuracy p, 2·√(2/n)·m for
 ///   an MSE m.
@@ -46,7 +47,13 @@ public struct SettledAnswer: Equatable, Sendable {
     }
 
     static func widthsHold(_ records: ArraySlice<EpochRecord>, imageHeight: Int, imageWidth: Int) -> Bool {
-        AffineGenerator.allCases.allSatisfy { generator in
+        // A photometric width's half-width θ/2 is the log of its top factor: ×1.01 is 0.01.
+        let photometricHold = PhotometricFamily.allCases.allSatisfy { family in
+            let halves = records.compactMap { $0.theta[family.rawValue] }.map { Double($0) / 2 }
+            guard let low = halves.min(), let high = halves.max() else { return true }
+            return high - low <= 0.01
+        }
+        return photometricHold && AffineGenerator.allCases.allSatisfy { generator in
             let values = records.compactMap { $0.theta[generator.rawValue] }.map { theta -> Double in
                 let high = naturalInterval(generator, theta: theta, height: imageHeight, width: imageWidth).0.last ?? 0
                 switch generator {

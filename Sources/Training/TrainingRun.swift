@@ -28,6 +28,10 @@ public final class TrainingRun {
     public let probeImages: Int
     let initial: [AffineGenerator: Float]
     let learned: Set<AffineGenerator>
+    /// Photometric families the manifest names (none unless it names them; learned by the
+    /// reward objective only, so far).
+    let learnedPhotometric: Set<PhotometricFamily>
+    let initialPhotometric: [PhotometricFamily: Float]
     let mean: Double, std: Double
 
     /// The width every learned generator starts from when the manifest gives none: softplus(0).
@@ -36,7 +40,9 @@ public final class TrainingRun {
     /// - Parameters:
     ///   - flags: settings that win over the manifest (command-line flags).
     ///   - defaults: settings the manifest wins over (daemon.conf's `[training]`).
-    public init(dataset folder: DatasetFolder, flags: SettingValues = SettingValues(), defaults: SettingValues = SettingValues()) {
+    /// - Throws: `BundleError.manifest` when the manifest names photometric families that the
+    ///   run's objective cannot learn, or the training images have a single value.
+    public init(dataset folder: DatasetFolder, flags: SettingValues = SettingValues(), defaults: SettingValues = SettingValues()) throws {
         let manifest = folder.manifest
         let trainImages = folder.train.count
         let resolved = RunSettings.resolve(flags: flags, manifest: manifest.settings, daemon: defaults, task: manifest.task,
@@ -77,13 +83,38 @@ public final class TrainingRun {
         spec = NetworkSpec(architecture: architecture, width: resolved.width,
                            inputChannels: architecture == .mlp ? train.imageSize : train.channels,
                            outputs: folder.classes?.count ?? 1, dropout: architecture == .smallnet ? 0.3 : 0)
-        let learned = Set((manifest.generators ?? AffineGenerator.allCases.map(\.rawValue)).compactMap(AffineGenerator.init(rawValue:)))
+        let names = manifest.generators ?? AffineGenerator.allCases.map(\.rawValue)
+        let learned = Set(names.compactMap(AffineGenerator.init(rawValue:)))
         let initial = Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.map { generator in
             (generator, learned.contains(generator) ? manifest.initialTheta[generator.rawValue] ?? Self.defaultInitialWidth : 0)
         })
         (self.learned, self.initial) = (learned, initial)
         let augmentation = AffineAugmentation(learned: learned, initialWidths: initial, defaultWidth: Self.defaultInitialWidth)
-        trainer = InvarianceTrainer(network: spec, augmentation: augmentation, task: task, settings: settings)
+        learnedPhotometric = Set(names.compactMap(PhotometricFamily.init(rawValue:)))
+        initialPhotometric = Dictionary(uniqueKeysWithValues: learnedPhotometric.map { ($0, manifest.initialTheta[$0.rawValue] ?? Self.defaultInitialWidth) })
+        let photometric = try Self.photometricAugmentation(learnedPhotometric, initial: initialPhotometric, manifest: manifest,
+                                                           objective: settings.objective, images: folder.train.images, mean: mean, std: std)
+        trainer = InvarianceTrainer(network: spec, augmentation: augmentation, photometric: photometric, task: task, settings: settings)
+    }
+
+    /// The photometric families' distribution, when the manifest names any: on the training
+    /// split's own range (its smallest value black, its largest white).
+    static func photometricAugmentation(_ learned: Set<PhotometricFamily>, initial: [PhotometricFamily: Float], manifest: Manifest, objective: WidthObjective,
+                                        images: [Float], mean: Double, std: Double) throws -> PhotometricAugmentation? {
+        guard !learned.isEmpty else { return nil }
+        let names = PhotometricFamily.allCases.filter(learned.contains).map(\.rawValue).joined(separator: ", ")
+        let file = "the dataset \"\(manifest.name)\"'s manifest.json"
+        guard objective == .reward else {
+            throw BundleError.manifest(file: file, key: "augmentation.generators", rule: "names \(names), which the \(objective.rawValue) objective "
+                + "cannot learn yet (only the reward objective learns photometric families so far): set the objective to reward "
+                + "(manifest training.objective, or --objective reward), or leave \(names) out")
+        }
+        guard let low = images.min(), let high = images.max(), high > low else {
+            throw BundleError.manifest(file: file, key: "augmentation.generators", rule: "names \(names), but every training pixel has the "
+                + "same value: brightness, contrast and gamma act on the range between the darkest and the brightest; leave them out")
+        }
+        return PhotometricAugmentation(learned: learned, initialWidths: initial, defaultWidth: defaultInitialWidth,
+                                       mean: Float(mean), std: Float(std), low: low, high: high)
     }
 
     /// Epochs finished so far (after `resume(from:)`, those of the checkpoint).
@@ -170,12 +201,15 @@ public final class TrainingRun {
         var report = InvarianceReport(name: name, task: task, widths: augmentation.widthValues, initial: initial, learned: learned,
                                       imageHeight: train.height, imageWidth: train.width, metrics: metrics,
                                       history: trainer.history, probes: probes, settings: runSettings.merging(provenance) { $1 })
+        if let photometric = trainer.photometric {
+            report.addPhotometric(widths: photometric.widthValues, initial: initialPhotometric, learned: learnedPhotometric)
+        }
         report.samples = samples(4)
         if let estimate = trainer.spreadEstimate {
             report.setBands(estimate.bands, imageHeight: train.height, imageWidth: train.width)
             report.setFollowsTarget(estimate.followsTarget)
         }
-        let model = ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, task: task, classes: classes,
+        let model = ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, photometric: trainer.photometric, task: task, classes: classes,
                               inputMean: Float(mean), inputStd: Float(std), inputShape: [train.channels, train.height, train.width])
         return TrainingResult(model: model, report: report)
     }

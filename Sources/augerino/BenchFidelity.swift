@@ -266,7 +266,7 @@ struct FidelityCase {
         let folder = try DatasetFolder.load(staging.url, displayName: name)
         var runFlags = flags
         try runFlags.set(.seed, .seed(seed))
-        let run = TrainingRun(dataset: folder, flags: runFlags)
+        let run = try TrainingRun(dataset: folder, flags: runFlags)
         let start = Date()
         if readOnly {
             try run.trainer.readSpread(run.train)

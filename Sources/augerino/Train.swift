@@ -36,7 +36,7 @@ struct Train: ParsableCommand {
         let folder: DatasetFolder, cleanup: () -> Void
         do { (folder, cleanup) = try openDataset(dataset) } catch let error as BundleError { throw CommandFailure("\(error)") }
         defer { cleanup() }
-        let run = TrainingRun(dataset: folder, flags: try training.values())
+        let run = try TrainingRun(dataset: folder, flags: try training.values())
         var isFolder: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: dataset, isDirectory: &isFolder)
         let provenance = isFolder.boolValue

@@ -1,6 +1,7 @@
 import Bundle
 import Foundation
 import Invariance
+import NN
 import Training
 import TestSupport
 import XCTest
@@ -8,7 +9,7 @@ import XCTest
 /// The settings a run derives when neither flags, manifest nor daemon.conf set them.
 final class TrainingRunTests: XCTestCase {
     /// A dataset folder of `count` 8x8 images: classification (two classes) or regression.
-    func folder(count: Int, task: String, training: [String: Any] = [:]) throws -> DatasetFolder {
+    func folder(count: Int, task: String, training: [String: Any] = [:], augmentation: [String: Any]? = nil) throws -> DatasetFolder {
         let folder = try makeScratchFolder("run")
         addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
         let images = (0..<(count * 64)).map { Float($0 % 251) }
@@ -17,6 +18,7 @@ final class TrainingRunTests: XCTestCase {
         var manifest: [String: Any] = ["format": 1, "name": "defaults", "task": task, "model": ["architecture": "mlp", "width": 4],
                                        "splits": ["train": ["inputs": "images.idx", "targets": "targets.idx"]], "training": training]
         if task == "classification" { manifest["classes"] = ["a", "b"] }
+        if let augmentation { manifest["augmentation"] = augmentation }
         try JSONSerialization.data(withJSONObject: manifest).write(to: folder.appendingPathComponent("manifest.json"))
         return try DatasetFolder.load(folder)
     }
@@ -30,22 +32,22 @@ final class TrainingRunTests: XCTestCase {
     }
 
     func testRegularizationAndEpochsFollowTheTaskAndTheData() throws {
-        let classification = TrainingRun(dataset: try folder(count: 4_000, task: "classification", training: ["batch_size": 100]))
+        let classification = try TrainingRun(dataset: try folder(count: 4_000, task: "classification", training: ["batch_size": 100]))
         XCTAssertEqual(classification.settings.regularization, 0.1)
         // 3,600 training images (a tenth is held out as the test split) in batches of 100: 36
         // steps an epoch, 156 epochs.
         XCTAssertEqual(classification.settings.epochs, 156)
         XCTAssertEqual(classification.settings.rewardUnits, .displacement)
         XCTAssertEqual(classification.settings.schedule, .cosine)
-        let regression = TrainingRun(dataset: try folder(count: 100, task: "regression"))
+        let regression = try TrainingRun(dataset: try folder(count: 100, task: "regression"))
         XCTAssertEqual(regression.settings.regularization, 0.01)
     }
 
     func testTheManifestAndFlagsStillWin() throws {
         let data = try folder(count: 100, task: "regression", training: ["epochs": 3, "regularization": 0.5])
-        XCTAssertEqual(TrainingRun(dataset: data).settings.epochs, 3)
-        XCTAssertEqual(TrainingRun(dataset: data).settings.regularization, 0.5)
-        let flagged = TrainingRun(dataset: data, flags: try SettingValues([.epochs: .integer(2), .regularization: .real(0.2), .rewardUnits: .choice("parameter"),
+        XCTAssertEqual(try TrainingRun(dataset: data).settings.epochs, 3)
+        XCTAssertEqual(try TrainingRun(dataset: data).settings.regularization, 0.5)
+        let flagged = try TrainingRun(dataset: data, flags: try SettingValues([.epochs: .integer(2), .regularization: .real(0.2), .rewardUnits: .choice("parameter"),
                                                                          .schedule: .choice("constant")]))
         XCTAssertEqual(flagged.settings.epochs, 2)
         XCTAssertEqual(flagged.settings.regularization, 0.2)
@@ -57,7 +59,7 @@ final class TrainingRunTests: XCTestCase {
     /// passes that only grow and end at the total.
     func testFinishReportsProgressUpToItsTotal() throws {
         let data = try folder(count: 60, task: "classification", training: ["epochs": 1])
-        let run = TrainingRun(dataset: data, flags: try SettingValues([.probeImages: .integer(5)]))
+        let run = try TrainingRun(dataset: data, flags: try SettingValues([.probeImages: .integer(5)]))
         while !run.isFinished { _ = try run.trainNextEpoch() }
         var heard: [(Int, Int)] = []
         let result = run.finish(threads: 1) { heard.append(($0, $1)) }
@@ -72,8 +74,65 @@ final class TrainingRunTests: XCTestCase {
     }
 
     func testEpochLinesShowTheWidthsInNaturalUnits() {
-        let text = naturalWidthsText(["rotation": Float.pi / 2, "translate_x": 1, "scale": 0.4, "shear": 0.2], height: 28, width: 28)
-        XCTAssertEqual(text, "translate_x ±0.68 px, rotation ±45.0°, scale ×0.82–×1.22, shear slope ±0.10")
+        let text = naturalWidthsText(["rotation": Float.pi / 2, "translate_x": 1, "scale": 0.4, "shear": 0.2, "gamma": 0.5, "brightness": 0.2],
+                                     height: 28, width: 28)
+        XCTAssertEqual(text, "translate_x ±0.68 px, rotation ±45.0°, scale ×0.82–×1.22, shear slope ±0.10, brightness ±10.5%, gamma ×0.78–×1.28")
+    }
+
+    /// Photometric families named in the manifest train beside the affine generators under the
+    /// reward, show in the history and the report in their units, and travel in the model file
+    /// (format /2), which predicts as the run's own model does.
+    func testPhotometricFamilies_trainUnderTheReward_andTravelInTheModelFileAndReport() throws {
+        let data = try folder(count: 60, task: "classification", training: ["epochs": 3, "objective": "reward"],
+                              augmentation: ["generators": ["rotation", "brightness", "gamma"], "initial_theta": ["gamma": 0.3]])
+        let run = try TrainingRun(dataset: data)
+        let photometric = try XCTUnwrap(run.trainer.photometric)
+        XCTAssertEqual(photometric.learned, [.brightness, .gamma])
+        XCTAssertEqual(photometric.widthValues[.gamma]!, 0.3, accuracy: 1e-6)
+        while !run.isFinished { _ = try run.trainNextEpoch() }
+        let result = run.finish(threads: 1)
+        XCTAssertNotNil(run.trainer.history.last?.theta["brightness"])
+        XCTAssertNil(run.trainer.history.last?.theta["contrast"], "not named: not learned, not recorded")
+        let rows = Dictionary(uniqueKeysWithValues: result.report.invariances.map { ($0.generator, $0) })
+        XCTAssertEqual(rows["brightness"]?.unit, "percent")
+        XCTAssertEqual(rows["gamma"]?.unit, "factor")
+        XCTAssertEqual(rows["gamma"]?.initialTheta ?? 0, 0.3, accuracy: 1e-6)
+        XCTAssertNil(rows["contrast"])
+        let brightness = try XCTUnwrap(rows["brightness"])
+        XCTAssertGreaterThan(brightness.theta, Float(log(2.0)), "the reward widens it from softplus(0)")
+        XCTAssertEqual(brightness.interval[1], (exp(Double(brightness.theta) / 2) - 1) * 100, accuracy: 1e-3)
+
+        let folder = try makeScratchFolder("photometric-model")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("model.safetensors")
+        try result.model.write(to: url)
+        let read = try ModelFile.read(from: url)
+        XCTAssertEqual(try result.model.encoded().metadata["format"], "augerino.model/2")
+        let readPhotometric = try XCTUnwrap(read.photometric)
+        XCTAssertEqual(readPhotometric.learned, photometric.learned)
+        XCTAssertEqual(readPhotometric.rawWidths.values, photometric.rawWidths.values)
+        XCTAssertEqual(readPhotometric.gain, photometric.gain, accuracy: 1e-6 * photometric.gain)
+        XCTAssertEqual(readPhotometric.offset, photometric.offset, accuracy: 1e-5)
+        let x = run.test.batch(0..<run.test.count)
+        var a = RandomGenerator(seed: 5), b = RandomGenerator(seed: 5)
+        XCTAssertEqual(read.predictor.predict(x, copies: 3, random: &a).values, run.trainer.predictor.predict(x, copies: 3, random: &b).values,
+                       "the same copies, the same scores")
+    }
+
+    /// The spread objective (the default) cannot read photometric families yet: the run refuses
+    /// them with a sentence that names the key and what to do.
+    func testPhotometricFamilies_underTheSpreadObjective_areRefusedWithWhatToDo() throws {
+        let data = try folder(count: 60, task: "classification", augmentation: ["generators": ["rotation", "contrast"]])
+        XCTAssertThrowsError(try TrainingRun(dataset: data)) { error in
+            let text = String(describing: error)
+            XCTAssertTrue(text.contains("augmentation.generators") && text.contains("contrast") && text.contains("--objective reward"), text)
+        }
+        XCTAssertNil(try TrainingRun(dataset: folder(count: 60, task: "classification")).trainer.photometric, "none unless named")
+    }
+
+    /// The manifest's names are the Invariance layer's generators and families, in their order.
+    func testManifestGeneratorNames_areTheGeneratorsThenTheFamilies() {
+        XCTAssertEqual(Manifest.generatorNames, AffineGenerator.allCases.map(\.rawValue) + PhotometricFamily.allCases.map(\.rawValue))
     }
 
     /// With its epochs left to the data, a run whose answer has settled anneals and ends early,
@@ -82,7 +141,7 @@ final class TrainingRunTests: XCTestCase {
     func testARunEndsOnceItsAnswerHasSettled_unlessItsEpochsWereGiven() throws {
         let data = try folder(count: 60, task: "classification")
         let frozen = try SettingValues([.widthLearningRate: .real(0)])  // the widths cannot move: only the metric decides
-        let run = TrainingRun(dataset: data, flags: frozen)
+        let run = try TrainingRun(dataset: data, flags: frozen)
         XCTAssertTrue(run.stopsWhenSettled)
         XCTAssertEqual(run.settings.epochs, 200, "one step an epoch: the step budget caps it at 200")
         while !run.isFinished { _ = try run.trainNextEpoch() }
@@ -91,14 +150,14 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(run.epochsDone, 120, "40 epochs of annealing after it settled")
         XCTAssertTrue(run.finish(threads: 1).report.settings["stop"]?.hasPrefix("settled at epoch 80 of 200") == true)
 
-        let interrupted = TrainingRun(dataset: data, flags: frozen)
+        let interrupted = try TrainingRun(dataset: data, flags: frozen)
         for _ in 0..<90 { _ = try interrupted.trainNextEpoch() }
-        let resumed = TrainingRun(dataset: data, flags: frozen)
+        let resumed = try TrainingRun(dataset: data, flags: frozen)
         try resumed.resume(from: interrupted.checkpoint(), source: "memory")
         while !resumed.isFinished { _ = try resumed.trainNextEpoch() }
         XCTAssertEqual(resumed.epochsDone, 120)
         // Resumed from its last checkpoint (a crash before the final evaluation): already done.
-        let afterTheEnd = TrainingRun(dataset: data, flags: frozen)
+        let afterTheEnd = try TrainingRun(dataset: data, flags: frozen)
         try afterTheEnd.resume(from: resumed.checkpoint(), source: "memory")
         XCTAssertTrue(afterTheEnd.isFinished, "a run resumed after its last epoch trains no more")
         XCTAssertEqual(afterTheEnd.plannedEpochs, 120)
@@ -106,7 +165,7 @@ final class TrainingRunTests: XCTestCase {
 
         var given = frozen
         try given.set(.epochs, .integer(50))
-        let fixed = TrainingRun(dataset: data, flags: given)
+        let fixed = try TrainingRun(dataset: data, flags: given)
         XCTAssertFalse(fixed.stopsWhenSettled)
         while !fixed.isFinished { _ = try fixed.trainNextEpoch() }
         XCTAssertEqual(fixed.epochsDone, 50)
