@@ -34,6 +34,13 @@ public final class TrainingRun {
     let initialPhotometric: [PhotometricFamily: Float]
     let mean: Double, std: Double
 
+    /// smallnet's channel dropout: the reference's 0.3 at its width (k = 128) and above; none
+    /// below, where it kept a narrower network from fitting (rotated MNIST at k = 32, 18 epochs:
+    /// 91.43% test accuracy with it, 95.99% without; docs/performance.md, session 17).
+    public static func defaultDropout(_ architecture: NetworkSpec.Architecture, width: Int) -> Float {
+        architecture == .smallnet && width >= 128 ? 0.3 : 0
+    }
+
     /// The width every learned generator starts from when the manifest gives none: softplus(0).
     public static let defaultInitialWidth = Float(log(2.0))
 
@@ -82,7 +89,7 @@ public final class TrainingRun {
         let architecture = resolved.architecture
         spec = NetworkSpec(architecture: architecture, width: resolved.width,
                            inputChannels: architecture == .mlp ? train.imageSize : train.channels,
-                           outputs: folder.classes?.count ?? 1, dropout: architecture == .smallnet ? 0.3 : 0)
+                           outputs: folder.classes?.count ?? 1, dropout: Self.defaultDropout(architecture, width: resolved.width))
         let names = manifest.generators ?? AffineGenerator.allCases.map(\.rawValue)
         let learned = Set(names.compactMap(AffineGenerator.init(rawValue:)))
         let initial = Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.map { generator in

@@ -31,7 +31,7 @@ final class RunSettingsTests: XCTestCase {
         let classification = try resolve()
         XCTAssertEqual(classification.givenText, "none (defaults throughout)")
         XCTAssertTrue(classification.epochsDerived)
-        XCTAssertEqual(classification.training.epochs, RunSettings.defaultEpochs(trainImages: 12_000, batchSize: 128))
+        XCTAssertEqual(classification.training.epochs, 14, "the spread holds the widths: 1,300 steps of 94")
         XCTAssertEqual(classification.training.regularization, 0.1)
         XCTAssertEqual(classification.architecture, .smallnet)
         XCTAssertEqual(classification.training.rewardUnits, .displacement)
@@ -44,6 +44,8 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertEqual(regression.training.regularization, 0.01)
         XCTAssertEqual(regression.training.objective, .reward, "a regression's spread is not yet read well")
         XCTAssertEqual(regression.architecture, .simpleconv)
+        XCTAssertEqual(regression.training.epochs, 60, "the reward trains the widths: 5,600 steps of 94")
+        XCTAssertEqual(try resolve(flags: [.widthLearningRate: .real(0), .objective: .choice("reward")]).training.epochs, 14, "frozen widths: the network’s budget")
         XCTAssertEqual(try resolve(daemon: [.rewardCap: .real(2)]).training.rewardCap, 2)
     }
 

@@ -29,14 +29,28 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(RunSettings.defaultEpochs(trainImages: 60_000, batchSize: 128), 12)
         XCTAssertEqual(RunSettings.defaultEpochs(trainImages: 1_000_000, batchSize: 128), 10, "at least 10 epochs")
         XCTAssertEqual(RunSettings.defaultEpochs(trainImages: 64, batchSize: 128), 200, "at most 200 epochs")
+        // With the widths held (the spread objective) the budget trains the network alone.
+        XCTAssertEqual(RunSettings.defaultEpochs(trainImages: 12_000, batchSize: 128, widthsHeld: true), 14)
+        XCTAssertEqual(RunSettings.defaultEpochs(trainImages: 60_000, batchSize: 128, widthsHeld: true), 10, "at least 10 epochs")
+    }
+
+    /// smallnet drops channels (0.3) only at the reference's width and above.
+    func testSmallnetDropout_onlyAtTheReferencesWidth() throws {
+        XCTAssertEqual(try TrainingRun(dataset: folder(count: 60, task: "classification")).spec.dropout, 0, "mlp")
+        XCTAssertEqual(TrainingRun.defaultDropout(.smallnet, width: 32), 0)
+        XCTAssertEqual(TrainingRun.defaultDropout(.smallnet, width: 128), 0.3)
+        XCTAssertEqual(TrainingRun.defaultDropout(.simpleconv, width: 128), 0)
     }
 
     func testRegularizationAndEpochsFollowTheTaskAndTheData() throws {
         let classification = try TrainingRun(dataset: try folder(count: 4_000, task: "classification", training: ["batch_size": 100]))
         XCTAssertEqual(classification.settings.regularization, 0.1)
         // 3,600 training images (a tenth is held out as the test split) in batches of 100: 36
-        // steps an epoch, 156 epochs.
-        XCTAssertEqual(classification.settings.epochs, 156)
+        // steps an epoch; the spread objective holds the widths, so 1,300 steps: 37 epochs
+        // (under the reward, 5,600 steps: 156).
+        XCTAssertEqual(classification.settings.epochs, 37)
+        XCTAssertEqual(try TrainingRun(dataset: try folder(count: 4_000, task: "classification", training: ["batch_size": 100, "objective": "reward"]))
+            .settings.epochs, 156)
         XCTAssertEqual(classification.settings.rewardUnits, .displacement)
         XCTAssertEqual(classification.settings.schedule, .cosine)
         let regression = try TrainingRun(dataset: try folder(count: 100, task: "regression"))
