@@ -94,14 +94,21 @@ public func probeMagnitudes(_ generator: AffineGenerator, height: Int, width: In
     }
 }
 
+/// The magnitudes swept for a photometric family: log-factors from ×½ to ×2 (brightness
+/// −50%…+100%), 7 points.
+public let photometricProbeMagnitudes: [Float] = (0..<7).map { -log(Float(2)) + 2 * log(Float(2)) * Float($0) / 6 }
+
 /// Forward passes of single images `probeInvariances` makes: (1 + magnitudes of every
-/// generator) × images × (copies + 1), for progress.
-public func probeImagePasses(images: Int, copies: Int, height: Int, width: Int) -> Int {
-    (1 + AffineGenerator.allCases.reduce(0) { $0 + probeMagnitudes($1, height: height, width: width).count }) * images * (max(1, copies) + 1)
+/// generator and of the `families` photometric families learned) × images × (copies + 1), for
+/// progress.
+public func probeImagePasses(images: Int, copies: Int, height: Int, width: Int, families: Int = 0) -> Int {
+    (1 + AffineGenerator.allCases.reduce(0) { $0 + probeMagnitudes($1, height: height, width: width).count }
+        + families * photometricProbeMagnitudes.count) * images * (max(1, copies) + 1)
 }
 
-/// Sweeps every generator over `probeMagnitudes` on `data` (at most `limit` inputs).
-/// `progress` hears the image passes done (of `probeImagePasses`) after each magnitude.
+/// Sweeps every generator over `probeMagnitudes`, and every photometric family the predictor
+/// learned over `photometricProbeMagnitudes`, on `data` (at most `limit` inputs). `progress`
+/// hears the image passes done (of `probeImagePasses`) after each magnitude.
 public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset, copies: Int, limit: Int = 250, seed: UInt64 = 0,
                              progress: (Int) -> Void = { _ in }) -> [ProbeSweep] {
     let subset = data.prefix(limit)
@@ -125,18 +132,41 @@ public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset,
         guard let a, let b else { return nil }
         return Double(zip(a, b).filter { $0 == $1 }.count) / Double(a.count)
     }
-    return AffineGenerator.allCases.map { generator in
+    func point(_ transformed: Tensor, epsilon: Float, natural: Double) -> ProbeSweep.Point {
+        let (classes, metric) = score(transformed, copies: copies), (classesSingle, metricSingle) = score(transformed, copies: 0)
+        passes += passesPerPoint
+        progress(passes)
+        return ProbeSweep.Point(epsilon: epsilon, natural: natural, metric: metric, metricSingle: metricSingle,
+                                consistency: agreement(classes, baseline), consistencySingle: agreement(classesSingle, baselineSingle))
+    }
+    let affine = AffineGenerator.allCases.map { generator in
         let (_, unit) = naturalValue(generator, epsilon: 0, height: subset.height, width: subset.width)
-        let points = probeMagnitudes(generator, height: subset.height, width: subset.width).map { epsilon -> ProbeSweep.Point in
-            let transformed = transform(x, by: generator, epsilon: epsilon)
-            let (classes, metric) = score(transformed, copies: copies), (classesSingle, metricSingle) = score(transformed, copies: 0)
-            passes += passesPerPoint
-            progress(passes)
-            return ProbeSweep.Point(epsilon: epsilon, natural: naturalValue(generator, epsilon: epsilon, height: subset.height, width: subset.width).0,
-                                    metric: metric, metricSingle: metricSingle,
-                                    consistency: agreement(classes, baseline), consistencySingle: agreement(classesSingle, baselineSingle))
+        let points = probeMagnitudes(generator, height: subset.height, width: subset.width).map { epsilon in
+            point(transform(x, by: generator, epsilon: epsilon), epsilon: epsilon,
+                  natural: naturalValue(generator, epsilon: epsilon, height: subset.height, width: subset.width).0)
         }
         return ProbeSweep(generator: generator.rawValue, unit: unit, points: points, images: subset.count)
+    }
+    guard let photometric = predictor.photometric else { return affine }
+    return affine + PhotometricFamily.allCases.filter(photometric.learned.contains).map { family in
+        let points = photometricProbeMagnitudes.map { epsilon in
+            // The interval a width of 2|ε| spans ends at ε: its natural value at that end.
+            let (ends, _) = family.naturalInterval(theta: 2 * abs(epsilon))
+            return point(transform(x, by: family, epsilon: epsilon, gain: photometric.gain, offset: photometric.offset), epsilon: epsilon,
+                         natural: epsilon < 0 ? ends[0] : ends[1])
+        }
+        return ProbeSweep(generator: family.rawValue, unit: family.naturalInterval(theta: 0).1, points: points, images: subset.count)
+    }
+}
+
+/// Every image of `x` (standardised, p = x·gain + offset on [0, 1]) with one photometric
+/// family's factor set to e^ε, without gradients.
+public func transform(_ x: Tensor, by family: PhotometricFamily, epsilon: Float, gain: Float, offset: Float) -> Tensor {
+    TensorContext.withoutGradients {
+        var factors: [Float] = [1, 1, 1]
+        factors[family.index] = exp(epsilon)
+        return Tensor.photometricAdjust(x, factors: Tensor(shape: [x.shape[0], 3], values: (0..<x.shape[0]).flatMap { _ in factors }),
+                                        gain: gain, offset: offset)
     }
 }
 

@@ -143,7 +143,10 @@ public final class InvarianceTrainer {
     /// Every learned width's θ by name: the affine generators', then the photometric families'.
     public var widthsByName: [String: Float] {
         var widths = Dictionary(uniqueKeysWithValues: augmentation.widthValues.map { ($0.key.rawValue, $0.value) })
-        for (family, theta) in photometric?.widthValues ?? [:] where photometric!.learned.contains(family) { widths[family.rawValue] = theta }
+        if let photometric {
+            let values = photometric.widthValues
+            for family in photometric.learned { widths[family.rawValue] = values[family] }
+        }
         return widths
     }
 

@@ -176,7 +176,7 @@ public final class TrainingRun {
         var metrics: [String: Double] = [:]
         let copies = max(1, settings.testCopies)
         let probePasses = probeImages == 0 ? 0 : probeImagePasses(images: min(probeImages, test.count), copies: settings.testCopies,
-                                                                   height: test.height, width: test.width)
+                                                                   height: test.height, width: test.width, families: learnedPhotometric.count)
         let total = test.count * copies + test.count + probePasses
         let start = Date()
         metrics["test_\(metricName)"] = trainer.evaluate(test, copies: settings.testCopies) { progress($0 * copies, total) }

@@ -15,7 +15,8 @@ struct BenchTrain: ParsableCommand {
             decay 1e-4) on a random batch; each evaluation step averages the log-softmax of \
             --copies copies of a batch in evaluation mode. With --augment every image is first \
             warped by the learned affine augmentation (all six generators, widths trained with \
-            reward 0.01·‖θ‖) in training and in evaluation. Reports medians, like \
+            reward 0.01·‖θ‖) in training and in evaluation; --photometric adds brightness, \
+            contrast and gamma after the warp (their widths in the same reward). Reports medians, like \
             ../shared/bench/train_torch.py, with the same JSON keys. \
             The roofline line divides the training step's useful rate (the FLOPs of a direct \
             convolution and of the linear layers: forward, ∂weights, and ∂input wherever the \
@@ -49,12 +50,16 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Warp every image with the learned affine augmentation, as train_torch.py does without --no-augment.")
     var augment = false
 
+    @Flag(help: "With --augment, also adjust brightness, contrast and gamma after the warp (train_torch.py has no counterpart).")
+    var photometric = false
+
     @Flag(help: "One JSON object instead of text.")
     var json = false
 
     func validate() throws {
         guard (1...1024).contains(width) else { throw ValidationError("--width \(width): must be from 1 to 1024") }
         guard (2...4096).contains(batch) else { throw ValidationError("--batch \(batch): must be from 2 to 4096 (batch norm needs two images)") }
+        guard !photometric || augment else { throw ValidationError("--photometric adds to the learned augmentation: give --augment too") }
         guard steps >= 1, warmup >= 0, copies >= 1 else { throw ValidationError("--steps and --copies must be at least 1, --warmup at least 0") }
     }
 
@@ -66,8 +71,16 @@ struct BenchTrain: ParsableCommand {
         var random = RandomGenerator(seed: 0)
         let net = spec.makeNetwork(random: &random)
         let augmentation = AffineAugmentation(defaultWidth: Float(log(2.0)))  // w = 0, as train_torch.py
+        // The random inputs span [−1.7, 1.7): that range is black to white.
+        let adjustment = photometric ? PhotometricAugmentation(learned: Set(PhotometricFamily.allCases), defaultWidth: Float(log(2.0)),
+                                                               mean: 0, std: 1, low: -1.7, high: 1.7) : nil
         let optimizer = Adam([ParameterGroup(net.parameters.map(\.tensor), learningRate: 0.01, weightDecay: 1e-4),
-                              ParameterGroup(augment ? [augmentation.rawWidths] : [], learningRate: 0.01, weightDecay: 0)])
+                              ParameterGroup(augment ? [augmentation.rawWidths] + (adjustment.map { [$0.rawWidths] } ?? []) : [],
+                                             learningRate: 0.01, weightDecay: 0)])
+        func augmented(_ x: Tensor) -> Tensor {
+            let warped = augmentation(x, random: &random)
+            return adjustment.map { $0(warped, random: &random) } ?? warped
+        }
         func randomBatch() -> (Tensor, [Int32]) {
             let x = Tensor(shape: [batch, channels, size, size], values: (0..<(batch * channels * size * size)).map { _ in random.nextFloat(in: -1.7..<1.7) })
             return (x, (0..<batch).map { _ in Int32(random.nextInt(below: classes)) })
@@ -79,9 +92,13 @@ struct BenchTrain: ParsableCommand {
             for step in 0..<(warmup + steps) {
                 let (x, labels) = randomBatch()
                 let start = monotonicSeconds()
-                let input = augment ? augmentation(x, random: &random) : x
+                let input = augment ? augmented(x) : x
                 var loss = Tensor.crossEntropy(net(input, random: &random), labels: labels)
-                if augment { loss = loss - augmentation.widths.norm().scaled(by: 0.01) }
+                if augment {
+                    let widths = augmentation.widths
+                    let norm = adjustment.map { ((widths * widths).sum() + ($0.widths * $0.widths).sum()).squareRoot() } ?? widths.norm()
+                    loss = loss - norm.scaled(by: 0.01)
+                }
                 optimizer.zeroGradients()
                 loss.backward()
                 optimizer.step()
@@ -98,7 +115,7 @@ struct BenchTrain: ParsableCommand {
                 let start = monotonicSeconds()
                 _ = TensorContext.withoutGradients { () -> Tensor in
                     let copiesOfX = Tensor.concatenate(Array(repeating: x, count: copies))
-                    return averagedLogProbabilities(net, augment ? augmentation(copiesOfX, random: &random) : copiesOfX, copies: copies)
+                    return averagedLogProbabilities(net, augment ? augmented(copiesOfX) : copiesOfX, copies: copies)
                 }
                 if step >= 2 { evalTimes.append(monotonicSeconds() - start) }
             }
@@ -111,12 +128,14 @@ struct BenchTrain: ParsableCommand {
         let gemmRate = sgemmRate1024(parallelism)
         if json {
             print(BenchTiming.jsonLine([("impl", "augerino"), ("model", model.rawValue), ("width", width), ("batch", batch),
-                                        ("threads", parallelism.threads), ("augment", augment), ("copies", copies),
+                                        ("threads", parallelism.threads), ("augment", augment)] + (photometric ? [("photometric", true)] : [])
+                                       + [("copies", copies),
                                         ("train_images_per_s", trainRate), ("eval_images_per_s", evalRate), ("peak_rss_mib", peak),
                                         ("train_gflops", stepGFLOPs), ("sgemm_1024_gflops", gemmRate),
                                         ("roofline", stepGFLOPs / gemmRate)]))
         } else {
-            print("\(model.rawValue) width \(width), batch \(batch), \(augment ? "learned augmentation" : "no augmentation"), \(parallelism), tile \(GemmKernel.selected)")
+            let augmentationText = augment ? (photometric ? "learned affine and photometric augmentation" : "learned augmentation") : "no augmentation"
+            print("\(model.rawValue) width \(width), batch \(batch), \(augmentationText), \(parallelism), tile \(GemmKernel.selected)")
             print(String(format: "  train %8.1f images/s   eval (%d copies) %8.1f images/s   peak RSS %.0f MiB", trainRate, copies, evalRate, peak))
             print(String(format: "  roofline: training %.1f useful GFLOP/s; SGEMM 1024³ %.1f GFLOP/s; ratio %.2f", stepGFLOPs, gemmRate, stepGFLOPs / gemmRate))
         }

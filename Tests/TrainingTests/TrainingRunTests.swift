@@ -115,6 +115,13 @@ final class TrainingRunTests: XCTestCase {
         let brightness = try XCTUnwrap(rows["brightness"])
         XCTAssertGreaterThan(brightness.theta, Float(log(2.0)), "the reward widens it from softplus(0)")
         XCTAssertEqual(brightness.interval[1], (exp(Double(brightness.theta) / 2) - 1) * 100, accuracy: 1e-3)
+        // The probes sweep the learned families too, in their units: brightness −50%…+100%.
+        XCTAssertEqual(result.report.probes.map(\.generator).suffix(2), ["brightness", "gamma"])
+        let sweep = try XCTUnwrap(result.report.probes.first { $0.generator == "brightness" })
+        XCTAssertEqual(sweep.unit, "percent")
+        XCTAssertEqual(sweep.points.map(\.natural).first ?? 0, -50, accuracy: 1e-3)
+        XCTAssertEqual(sweep.points.map(\.natural).last ?? 0, 100, accuracy: 1e-3)
+        XCTAssertEqual(sweep.points[3].natural, 0, accuracy: 1e-6)
 
         let folder = try makeScratchFolder("photometric-model")
         defer { try? FileManager.default.removeItem(at: folder) }
