@@ -88,15 +88,16 @@ public func photometricForward(_ shape: PhotometricShape, input: UnsafePointer<F
 }
 
 /// Adds ∂L/∂input into `gradInput` and ∂L/∂factors into `gradFactors` (either may be nil),
-/// given gradOutput (N×C×H×W). Work is split over the batch.
+/// given the forward pass's `output` (its q₃, so no power is taken again) and gradOutput
+/// (N×C×H×W). Work is split over the batch.
 public func photometricBackward(_ shape: PhotometricShape, input: UnsafePointer<Float>, factors: UnsafePointer<Float>,
-                                range: PhotometricRange, gradOutput: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?,
-                                gradFactors: UnsafeMutablePointer<Float>?, parallelism: Parallelism) {
+                                range: PhotometricRange, output: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                                gradInput: UnsafeMutablePointer<Float>?, gradFactors: UnsafeMutablePointer<Float>?, parallelism: Parallelism) {
     shape.validate()
     let size = shape.channels * shape.plane
     parallelism.forEach(shape.batch, grain: max(1, 8192 / max(1, size))) { n in
         let (beta, kappa, gamma) = (factors[n * 3], factors[n * 3 + 1], factors[n * 3 + 2])
-        let image = input + n * size, dy = gradOutput + n * size
+        let image = input + n * size, dy = gradOutput + n * size, y = output + n * size
         let m = contrastMean(shape, image: image, beta: beta, range: range)
         ScratchBuffers.with(floats: size) { gradPre2 in
             // Through gamma and contrast's clamp: ∂L/∂(m + κ(q₁ − m)) per pixel, and the sums
@@ -109,9 +110,9 @@ public func photometricBackward(_ shape: PhotometricShape, input: UnsafePointer<
                 let gq3 = dy[i] / range.gain
                 var gq2: Float = 0
                 if q2 > 0 {
-                    let q3 = gamma == 1 ? q2 : pow(q2, gamma)
+                    let q3 = y[i] * range.gain + range.offset
                     gq2 = gq3 * gamma * q3 / q2
-                    gGamma += Double(gq3 * q3) * log(Double(q2))
+                    gGamma += Double(gq3 * q3 * log(q2))
                 }
                 let g = pre2 >= 0 && pre2 <= 1 ? gq2 : 0
                 gradPre2[i] = g

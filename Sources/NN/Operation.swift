@@ -203,7 +203,7 @@ enum Operation {
                                gradInput: gradient(0), gradTheta: gradient(1), parallelism: par)
 
         case .photometricAdjust(let shape, let range):
-            photometricBackward(shape, input: x, factors: inputs[1].storage.pointer, range: range, gradOutput: dy,
+            photometricBackward(shape, input: x, factors: inputs[1].storage.pointer, range: range, output: output.storage.pointer, gradOutput: dy,
                                 gradInput: gradient(0), gradFactors: gradient(1), parallelism: par)
 
         case .concatenate:

@@ -33,10 +33,11 @@ final class PhotometricAdjustTests: XCTestCase {
     func gradients(_ s: PhotometricShape, _ x: [Float], _ factors: [Float], _ range: PhotometricRange, _ g: [Float],
                    threads: Int = 2) -> (input: [Float], factors: [Float]) {
         var dx = [Float](repeating: 0, count: x.count), df = [Float](repeating: 0, count: factors.count)
-        x.withPointer { px in factors.withPointer { pf in g.withPointer { pg in dx.withMutablePointer { pdx in df.withMutablePointer {
-            photometricBackward(s, input: px, factors: pf, range: range, gradOutput: pg, gradInput: pdx, gradFactors: $0,
+        let y = adjust(s, x, factors, range, threads: threads)
+        x.withPointer { px in factors.withPointer { pf in y.withPointer { py in g.withPointer { pg in dx.withMutablePointer { pdx in df.withMutablePointer {
+            photometricBackward(s, input: px, factors: pf, range: range, output: py, gradOutput: pg, gradInput: pdx, gradFactors: $0,
                                 parallelism: Parallelism(threads: threads))
-        } } } } }
+        } } } } } }
         return (dx, df)
     }
 
