@@ -116,9 +116,12 @@ public final class TrainingRun {
                 + "cannot learn yet (only the reward objective learns photometric families so far): set the objective to reward "
                 + "(manifest training.objective, or --objective reward), or leave \(names) out")
         }
-        guard let low = images.min(), let high = images.max(), high > low else {
-            throw BundleError.manifest(file: file, key: "augmentation.generators", rule: "names \(names), but every training pixel has the "
-                + "same value: brightness, contrast and gamma act on the range between the darkest and the brightest; leave them out")
+        // The map onto [0, 1] must be finite: a range of a few subnormals would make its gain infinite.
+        guard let low = images.min(), let high = images.max(), high > low, (Float(std) / (high - low)).isFinite,
+              ((Float(mean) - low) / (high - low)).isFinite else {
+            throw BundleError.manifest(file: file, key: "augmentation.generators", rule: "names \(names), but the training pixels span no "
+                + "usable range (all one value, or too close together for float arithmetic): brightness, contrast and gamma act on the "
+                + "range between the darkest and the brightest; leave them out")
         }
         return PhotometricAugmentation(learned: learned, initialWidths: initial, defaultWidth: defaultInitialWidth,
                                        mean: Float(mean), std: Float(std), low: low, high: high)
