@@ -59,20 +59,7 @@ final class AffineAugmentationTests: XCTestCase {
             var random = RandomGenerator(seed: 9)  // the same samples u every time
             return (augmentation(x, random: &random) * g).sum()
         }
-        loss().backward()
-        let analytic = augmentation.rawWidths.gradient!.values
-        XCTAssertGreaterThan(analytic.map(abs).max()!, 1e-3, "the widths receive a gradient")
-        let step: Float = 1e-3
-        for k in 0..<6 {
-            let saved = augmentation.rawWidths.storage.pointer[k]
-            augmentation.rawWidths.storage.pointer[k] = saved + step
-            let plus = TensorContext.withoutGradients { loss().item }
-            augmentation.rawWidths.storage.pointer[k] = saved - step
-            let minus = TensorContext.withoutGradients { loss().item }
-            augmentation.rawWidths.storage.pointer[k] = saved
-            XCTAssertEqual(analytic[k], (plus - minus) / (2 * step), accuracy: 2e-2 * max(1, abs(analytic[k])),
-                           "∂loss/∂w for \(AffineGenerator.allCases[k].rawValue)")
-        }
+        assertWidthGradientsMatchFiniteDifferences(augmentation.rawWidths, names: AffineGenerator.allCases.map(\.rawValue), step: 1e-3, loss)
     }
 
     func test_inverseSoftplus_invertsSoftplus() {

@@ -53,19 +53,6 @@ final class PhotometricAugmentationTests: XCTestCase {
             var random = RandomGenerator(seed: 9)  // the same samples u every time
             return (photometric(x, random: &random) * g).sum()
         }
-        loss().backward()
-        let analytic = photometric.rawWidths.gradient!.values
-        XCTAssertGreaterThan(analytic.map(abs).max()!, 1e-3, "the widths receive a gradient")
-        let step: Float = 1e-2
-        for k in 0..<3 {
-            let saved = photometric.rawWidths.storage.pointer[k]
-            photometric.rawWidths.storage.pointer[k] = saved + step
-            let plus = TensorContext.withoutGradients { loss().item }
-            photometric.rawWidths.storage.pointer[k] = saved - step
-            let minus = TensorContext.withoutGradients { loss().item }
-            photometric.rawWidths.storage.pointer[k] = saved
-            XCTAssertEqual(analytic[k], (plus - minus) / (2 * step), accuracy: 2e-2 * max(1, abs(analytic[k])),
-                           "∂loss/∂w for \(PhotometricFamily.allCases[k].rawValue)")
-        }
+        assertWidthGradientsMatchFiniteDifferences(photometric.rawWidths, names: PhotometricFamily.allCases.map(\.rawValue), step: 1e-2, loss)
     }
 }
