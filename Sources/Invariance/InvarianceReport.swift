@@ -96,6 +96,16 @@ public struct InvarianceReport: Codable, Equatable {
         }
     }
 
+    /// Records how sure each photometric width is: `bands` of θ (`PhotometricSpread`'s
+    /// resamples), with their intervals in natural units.
+    public mutating func setBands(_ bands: [PhotometricFamily: ClosedRange<Float>]) {
+        for (i, invariance) in invariances.enumerated() {
+            guard let family = PhotometricFamily(rawValue: invariance.generator), let band = bands[family] else { continue }
+            invariances[i].thetaBand = [band.lowerBound, band.upperBound]
+            invariances[i].intervalBand = [band.lowerBound, band.upperBound].map { family.naturalInterval(theta: $0).0 }
+        }
+    }
+
     /// Marks the generators along which a regression's target changes (`follows_target`).
     public mutating func setFollowsTarget(_ generators: Set<AffineGenerator>) {
         for (i, invariance) in invariances.enumerated() where generators.contains { $0.rawValue == invariance.generator } {

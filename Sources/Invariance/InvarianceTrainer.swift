@@ -16,7 +16,8 @@ public final class InvarianceTrainer {
     public let network: Sequential
     public let augmentation: AffineAugmentation
     /// Brightness, contrast and gamma, applied after the warp when given. Its widths train with
-    /// the affine ones under the reward; the spread and evidence objectives hold them.
+    /// the affine ones under the reward, are read with them by the spread objective
+    /// (`PhotometricSpread`), and are held by the evidence objective.
     public let photometric: PhotometricAugmentation?
     public let task: LearningTask
     public let settings: TrainingSettings
@@ -169,12 +170,26 @@ public final class InvarianceTrainer {
     /// Reads the spread of `train` and sets the widths to it (what the spread objective does
     /// before its first epoch); `progress(done, total)` hears each alignment step.
     public func readSpread(_ train: ImageDataset, progress: (Int, Int) throws -> Void = { _, _ in }) throws {
-        var random = RandomGenerator(seed: settings.seed).stream(2)
-        let estimate = try spreadEstimator.estimate(train, group: SpreadEstimator.grouping(task: task, reference: train.targets),
-                                                    random: &random, progress: progress)
-        spreadEstimate = estimate
-        augmentation.setWidths(estimate.widths)
+        if !augmentation.learned.isEmpty {
+            var random = RandomGenerator(seed: settings.seed).stream(2)
+            let estimate = try spreadEstimator.estimate(train, group: SpreadEstimator.grouping(task: task, reference: train.targets),
+                                                        random: &random, progress: progress)
+            spreadEstimate = estimate
+            augmentation.setWidths(estimate.widths)
+        }
+        if let photometric {
+            var photometricRandom = RandomGenerator(seed: settings.seed).stream(3)
+            let read = PhotometricSpread(estimated: photometric.learned)
+                .estimate(train, gain: photometric.gain, offset: photometric.offset,
+                          group: SpreadEstimator.grouping(task: task, reference: train.targets), random: &photometricRandom)
+            photometricSpreadEstimate = read
+            photometric.setWidths(read.widths)
+        }
     }
+
+    /// The photometric families' widths the spread objective holds (`PhotometricSpread`), read
+    /// with the affine ones.
+    public private(set) var photometricSpreadEstimate: PhotometricSpread.Estimate?
 
     /// Where each batch of an epoch of `images` training images starts: batches of `batchSize`,
     /// the last one dropped when it has fewer than two images (batch norm cannot normalise one).

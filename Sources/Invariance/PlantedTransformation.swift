@@ -2,17 +2,38 @@ import Foundation
 import NN
 
 /// A transformation planted in a dataset with a known magnitude: every image warped by
-/// exp(Σ ε_k G_k) with ε_k uniform in [−θ_k/2, θ_k/2] — the family and the parameterisation the
-/// method learns (`AffineAugmentation`), so θ_k is what a run's learned width is judged against.
-/// The fidelity benchmark (`augerino bench fidelity`) generates its datasets with it.
+/// exp(Σ ε_k G_k) with ε_k uniform in [−θ_k/2, θ_k/2], then adjusted in brightness, contrast and
+/// gamma by the factors e^ε_f, ε_f uniform in [−θ_f/2, θ_f/2] — the families and the
+/// parameterisation the method learns (`AffineAugmentation`, `PhotometricAugmentation`), so each
+/// θ is what a run's learned width is judged against. The fidelity benchmark (`augerino bench
+/// fidelity`) generates its datasets with it.
 public struct PlantedTransformation: Sendable, Equatable {
     /// Full widths θ by generator; generators not named are not planted (θ = 0).
     public let widths: [AffineGenerator: Float]
+    /// Full widths θ by photometric family; families not named are not planted.
+    public let photometric: [PhotometricFamily: Float]
 
     /// - Precondition: every width is finite and not negative.
-    public init(_ widths: [AffineGenerator: Float]) {
-        precondition(widths.values.allSatisfy { $0.isFinite && $0 >= 0 }, "planted widths must be finite and not negative")
+    public init(_ widths: [AffineGenerator: Float], photometric: [PhotometricFamily: Float] = [:]) {
+        precondition((Array(widths.values) + Array(photometric.values)).allSatisfy { $0.isFinite && $0 >= 0 },
+                     "planted widths must be finite and not negative")
         self.widths = widths.filter { $0.value > 0 }
+        self.photometric = photometric.filter { $0.value > 0 }
+    }
+
+    /// The full width θ whose factors reach `halfWidth` in natural units: brightness in percent
+    /// (20: ×0.8…×1.2 read as its upper end, e^(θ/2) = 1.2), contrast and gamma as the factor's
+    /// upper end (the inverse of `PhotometricFamily.naturalInterval`'s upper end).
+    /// - Precondition: a percent above 0, a factor above 1.
+    public static func width(_ family: PhotometricFamily, halfWidth: Double) -> Float {
+        switch family {
+        case .brightness:
+            precondition(halfWidth > 0, "a brightness range's upper end is above 0%")
+            return Float(2 * log(1 + halfWidth / 100))
+        case .contrast, .gamma:
+            precondition(halfWidth > 1, "a factor range's upper end is above 1")
+            return Float(2 * log(halfWidth))
+        }
     }
 
     /// The full width θ whose interval reaches `halfWidth` in natural units on an image of
@@ -38,21 +59,30 @@ public struct PlantedTransformation: Sendable, Equatable {
     /// The full width θ of `generator` (0 when it is not planted).
     public func width(_ generator: AffineGenerator) -> Float { widths[generator] ?? 0 }
 
+    /// The full width θ of `family` (0 when it is not planted).
+    public func width(_ family: PhotometricFamily) -> Float { photometric[family] ?? 0 }
+
     /// `images` ([N, C, H, W] values, background 0) each warped by its own random draw, bilinear
-    /// with zero fill; the identity when nothing is planted.
-    public func apply(to images: [Float], channels: Int, height: Int, width: Int, random: inout RandomGenerator) -> [Float] {
+    /// with zero fill, then adjusted by its own photometric draw on [0, `white`] (values there
+    /// mapped onto [0, 1]); the identity when nothing is planted.
+    public func apply(to images: [Float], channels: Int, height: Int, width: Int, white: Float = 255,
+                      random: inout RandomGenerator) -> [Float] {
         let imageSize = channels * height * width
         precondition(imageSize > 0 && images.count % imageSize == 0, "images must be whole [C, H, W] images")
-        guard !widths.isEmpty else { return images }
+        guard !widths.isEmpty || !photometric.isEmpty else { return images }
         let augmentation = AffineAugmentation(learned: Set(widths.keys), initialWidths: widths, defaultWidth: 0)
+        let adjustment = photometric.isEmpty ? nil
+            : PhotometricAugmentation(learned: Set(photometric.keys), initialWidths: photometric, defaultWidth: 0, mean: 0, std: 1, low: 0, high: white)
         let count = images.count / imageSize
         var out: [Float] = []
         out.reserveCapacity(images.count)
         TensorContext.withoutGradients {
             for first in stride(from: 0, to: count, by: 512) {
                 let n = min(512, count - first)
-                let batch = Tensor(shape: [n, channels, height, width], values: Array(images[(first * imageSize)..<((first + n) * imageSize)]))
-                out += augmentation(batch, random: &random).values
+                var batch = Tensor(shape: [n, channels, height, width], values: Array(images[(first * imageSize)..<((first + n) * imageSize)]))
+                if !widths.isEmpty { batch = augmentation(batch, random: &random) }
+                if let adjustment { batch = adjustment(batch, random: &random) }
+                out += batch.values
             }
         }
         return out

@@ -28,8 +28,8 @@ public final class TrainingRun {
     public let probeImages: Int
     let initial: [AffineGenerator: Float]
     let learned: Set<AffineGenerator>
-    /// Photometric families the manifest names (none unless it names them; learned by the
-    /// reward objective only, so far).
+    /// Photometric families the manifest names (none unless it names them; read by the spread
+    /// objective, learned by the reward, refused by the evidence).
     let learnedPhotometric: Set<PhotometricFamily>
     let initialPhotometric: [PhotometricFamily: Float]
     let mean: Double, std: Double
@@ -111,10 +111,10 @@ public final class TrainingRun {
         guard !learned.isEmpty else { return nil }
         let names = PhotometricFamily.allCases.filter(learned.contains).map(\.rawValue).joined(separator: ", ")
         let file = "the dataset \"\(manifest.name)\"'s manifest.json"
-        guard objective == .reward else {
-            throw BundleError.manifest(file: file, key: "augmentation.generators", rule: "names \(names), which the \(objective.rawValue) objective "
-                + "cannot learn yet (only the reward objective learns photometric families so far): set the objective to reward "
-                + "(manifest training.objective, or --objective reward), or leave \(names) out")
+        guard objective != .evidence else {
+            throw BundleError.manifest(file: file, key: "augmentation.generators", rule: "names \(names), which the evidence objective "
+                + "cannot learn (its Laplace evidence covers the affine generators only): set the objective to spread or reward "
+                + "(manifest training.objective, or --objective), or leave \(names) out")
         }
         // The map onto [0, 1] must be finite: a range of a few subnormals would make its gain infinite.
         guard let low = images.min(), let high = images.max(), high > low, (Float(std) / (high - low)).isFinite,
@@ -219,6 +219,7 @@ public final class TrainingRun {
             report.setBands(estimate.bands, imageHeight: train.height, imageWidth: train.width)
             report.setFollowsTarget(estimate.followsTarget)
         }
+        if let estimate = trainer.photometricSpreadEstimate { report.setBands(estimate.bands) }
         let model = ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, photometric: trainer.photometric, task: task, classes: classes,
                               inputMean: Float(mean), inputStd: Float(std), inputShape: [train.channels, train.height, train.width])
         return TrainingResult(model: model, report: report)

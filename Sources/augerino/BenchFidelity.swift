@@ -15,11 +15,13 @@ struct BenchFidelity: ParsableCommand {
         discussion: """
             Each case is a dataset generated from the real MNIST or Fashion-MNIST files (or the \
             example's two sprites) whose images were warped by the method's own family: ε uniform in \
-            [−θ/2, θ/2] per planted generator. A run trains with the defaults a user gets (change them \
+            [−θ/2, θ/2] per planted generator, or adjusted in brightness, contrast or gamma by e^ε \
+            (those cases, and the source cases they are judged against, name the three families in \
+            their manifests beside the affine generators). A run trains with the defaults a user gets (change them \
             with the training settings below, as for `augerino train`, except --seed: run k of a case \
             has seed k) and is judged: a planted width must come back within the tolerance \
             (15%; 10% for the two sprites), an unplanted one must read as "none" in the report's terms \
-            (below 5°, 1 px, ×1.05, slope 0.05), and a negative control must stay below the magnitude \
+            (below 5°, 1 px, ×1.05, slope 0.05, ±5%), and a negative control must stay below the magnitude \
             that turns one class into another. A case made from MNIST or Fashion-MNIST is judged against \
             its source case (mnist-none, fashion-none: run first, with it, when not asked for): \
             handwriting and clothes vary of their own, and a planted spread adds to theirs (θ_read² = \
@@ -99,7 +101,7 @@ struct BenchFidelity: ParsableCommand {
                 for seed in 0..<UInt64(seeds) {
                     let outcome = try TensorContext.with(parallelism) { try c.run(seed: seed, sources: sources, flags: flags, readOnly: readOnly) }
                     outcomes.append(outcome)
-                    let widths = AffineGenerator.allCases.map { "\($0.rawValue) \(String(format: "%.3f", outcome.widths[$0] ?? 0))" }
+                    let widths = FidelityAxis.allCases.filter { outcome.widths[$0] != nil }.map { "\($0.name) \(String(format: "%.3f", outcome.widths[$0] ?? 0))" }
                     FileHandle.standardError.write(Data(("\(c.name) seed \(seed): \(outcome.durationText(readOnly: readOnly)), " +
                         "test \(outcome.metricText); θ: \(widths.joined(separator: ", "))" +
                         (outcome.reading.map { "; spread read: \($0)" } ?? "") + "\n").utf8))
@@ -170,6 +172,11 @@ struct FidelityCase {
 
     var imageSize: Int { source == .sprites ? 32 : 28 }
 
+    /// Whether the case's manifest names brightness, contrast and gamma beside the affine
+    /// generators (a manifest names none by default): the cases that plant them, and the
+    /// source cases they are judged against.
+    var namesPhotometric: Bool { !planted.photometric.isEmpty || ["mnist-none", "fashion-none", "sprites-none"].contains(name) }
+
     /// The case with this one's source images and nothing planted, whose own spread this case is
     /// judged against: handwriting and clothes vary in slant, size and position of their own, and
     /// a planted spread adds to that one (variances of independent poses add: θ_read² =
@@ -184,8 +191,8 @@ struct FidelityCase {
     }
 
     var summary: String {
-        let planted = AffineGenerator.allCases.filter { self.planted.width($0) > 0 }
-            .map { "\($0.rawValue) \(FidelityRow.range($0, theta: self.planted.width($0), size: imageSize))" }
+        let planted = FidelityAxis.allCases.filter { self.planted.width($0) > 0 }
+            .map { "\($0.name) \($0.range(theta: self.planted.width($0), size: imageSize))" }
         var text = planted.isEmpty ? "nothing planted" : "planted " + planted.joined(separator: ", ")
         if source == .rotationAngle { text += "; the target is the angle" }
         if source == .poseClasses { text += "; labelled by pose: each digit first set at ε = −θ or +θ, so the augmented poses meet at exactly this half-width" }
@@ -232,6 +239,24 @@ struct FidelityCase {
         }
         // Last, so that the cases above keep their random streams (a case's stream is its index).
         cases.append(mnist("mnist-rotation-180", [(.rotation, 180)]))
+        // Brightness, contrast and gamma: MNIST's strokes (mostly white on black) and Fashion-MNIST's
+        // garments (every shade) as the planted adjustments' two kinds of image.
+        func photometric(_ name: String, _ planted: [(PhotometricFamily, Double)], source: Source = .mnist) -> FidelityCase {
+            FidelityCase(name: name, source: source, planted: PlantedTransformation([:], photometric: Dictionary(uniqueKeysWithValues: planted.map {
+                ($0.0, PlantedTransformation.width($0.0, halfWidth: $0.1))
+            })))
+        }
+        cases += [
+            photometric("mnist-brightness-20pct", [(.brightness, 20)]), photometric("mnist-brightness-40pct", [(.brightness, 40)]),
+            photometric("mnist-contrast-1.3", [(.contrast, 1.3)]), photometric("mnist-gamma-1.3", [(.gamma, 1.3)]), photometric("mnist-gamma-1.6", [(.gamma, 1.6)]),
+            photometric("fashion-brightness-20pct", [(.brightness, 20)], source: .fashion), photometric("fashion-brightness-40pct", [(.brightness, 40)], source: .fashion),
+            photometric("fashion-contrast-1.3", [(.contrast, 1.3)], source: .fashion), photometric("fashion-gamma-1.3", [(.gamma, 1.3)], source: .fashion),
+            photometric("sprites-none", [], source: .sprites),
+            photometric("sprites-brightness-20pct", [(.brightness, 20)], source: .sprites), photometric("sprites-brightness-40pct", [(.brightness, 40)], source: .sprites),
+            photometric("sprites-contrast-1.3", [(.contrast, 1.3)], source: .sprites), photometric("sprites-contrast-1.6", [(.contrast, 1.6)], source: .sprites),
+            photometric("sprites-gamma-1.3", [(.gamma, 1.3)], source: .sprites), photometric("sprites-gamma-1.6", [(.gamma, 1.6)], source: .sprites),
+            photometric("sprites-together-brightness-20pct-contrast-1.3-gamma-1.3", [(.brightness, 20), (.contrast, 1.3), (.gamma, 1.3)], source: .sprites),
+        ]
         return cases
     }()
 
@@ -260,6 +285,7 @@ struct FidelityCase {
         manifest = Manifest(name: name, task: source == .rotationAngle ? .regression : .classification,
                             train: .init(inputs: "train-images.idx", targets: "train-targets.idx"),
                             test: .init(inputs: "test-images.idx", targets: "test-targets.idx"))
+        if namesPhotometric { manifest.generators = AffineGenerator.allCases.map(\.rawValue) + PhotometricFamily.allCases.map(\.rawValue) }
         if source == .sixNine { manifest.classes = ["6", "9"] }
         if source == .sprites { manifest.classes = ["mario upright", "mario upside down", "iggy upright", "iggy upside down"] }
         try manifest.encoded().write(to: staging.url.appendingPathComponent("manifest.json"))
@@ -273,17 +299,37 @@ struct FidelityCase {
         } else {
             while !run.isFinished { _ = try run.trainNextEpoch() }
         }
-        return FidelityOutcome(widths: run.trainer.augmentation.widthValues, testMetric: run.trainer.history.last?.testMetric ?? .nan,
+        var widths = Dictionary(uniqueKeysWithValues: run.trainer.augmentation.widthValues.map { (FidelityAxis.affine($0.key), $0.value) })
+        if let photometric = run.trainer.photometric {
+            for (family, theta) in photometric.widthValues where photometric.learned.contains(family) { widths[.photometric(family)] = theta }
+        }
+        return FidelityOutcome(widths: widths, testMetric: run.trainer.history.last?.testMetric ?? .nan,
                                regression: source == .rotationAngle, epochs: run.epochsDone, budget: run.settings.epochs,
                                seconds: Date().timeIntervalSince(start),
-                               reading: run.trainer.spreadEstimate.map { estimate in
-                                   AffineGenerator.allCases.map { g in
-                                       "\(g.rawValue) \(String(format: "%.3f", estimate.rawWidths[g] ?? 0)) less \(String(format: "%.3f", estimate.alignmentError[g] ?? 0)) gain \(String(format: "%.2f", estimate.gains[g] ?? 0))"
-                                           + (estimate.bands[g].map { " band \(String(format: "%.3f", $0.lowerBound))–\(String(format: "%.3f", $0.upperBound))" } ?? "")
-                                           + (estimate.targetTrends[g].map { " target moves it \(String(format: "%.3f", $0.move)) (R² \(String(format: "%.2f", $0.fit)))" } ?? "")
-                                           + (estimate.followsTarget.contains(g) ? ": follows the target" : "")
-                                   }.joined(separator: ", ")
-                               })
+                               reading: Self.readingText(run.trainer))
+    }
+
+    /// What the spread objective read before its error was taken off, per width, for standard error.
+    static func readingText(_ trainer: InvarianceTrainer) -> String? {
+        func number(_ v: Float?, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", v ?? 0) }
+        func band(_ b: ClosedRange<Float>?) -> String { b.map { " band \(number($0.lowerBound))–\(number($0.upperBound))" } ?? "" }
+        var parts: [String] = []
+        if let estimate = trainer.spreadEstimate {
+            for g in AffineGenerator.allCases {
+                var text = "\(g.rawValue) \(number(estimate.rawWidths[g])) less \(number(estimate.alignmentError[g])) gain \(number(estimate.gains[g], 2))"
+                text += band(estimate.bands[g])
+                if let trend = estimate.targetTrends[g] { text += " target moves it \(number(trend.move)) (R² \(number(trend.fit, 2)))" }
+                if estimate.followsTarget.contains(g) { text += ": follows the target" }
+                parts.append(text)
+            }
+        }
+        if let estimate = trainer.photometricSpreadEstimate, let learned = trainer.photometric?.learned {
+            for f in PhotometricFamily.allCases where learned.contains(f) {
+                parts.append("\(f.rawValue) \(number(estimate.rawWidths[f])) less \(number(estimate.fitError[f])) gain \(number(estimate.gains[f], 2))"
+                             + band(estimate.bands[f]))
+            }
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: ", ")
     }
 
     /// The unplanted images and their targets (class indices) of one split.
@@ -333,17 +379,17 @@ struct FidelityCase {
     /// E[cos²φ] = ½ + sin 2a / 4a (and 2φ's: ½ + sin 4a / 8a). Over the whole circle each
     /// translation reads the mean of the two (MNIST's x, whose own θ is 1.52 against y's 2.0,
     /// reads 17% wider), and Fashion-MNIST's large stretch becomes shear.
-    static func turned(_ theta: [AffineGenerator: Float], halfWidth a: Float) -> [AffineGenerator: Float] {
+    static func turned(_ theta: [FidelityAxis: Float], halfWidth a: Float) -> [FidelityAxis: Float] {
         guard a > 0 else { return theta }
         let cos1 = 0.5 + sin(2 * a) / (4 * a), cos2 = 0.5 + sin(4 * a) / (8 * a)
         func mix(_ p: AffineGenerator, _ q: AffineGenerator, _ c: Float) -> Float {
-            (c * pow(theta[p] ?? 0, 2) + (1 - c) * pow(theta[q] ?? 0, 2)).squareRoot()
+            (c * pow(theta[.affine(p)] ?? 0, 2) + (1 - c) * pow(theta[.affine(q)] ?? 0, 2)).squareRoot()
         }
         var turned = theta
-        turned[.translateX] = mix(.translateX, .translateY, cos1)
-        turned[.translateY] = mix(.translateY, .translateX, cos1)
-        turned[.stretch] = mix(.stretch, .shear, cos2)
-        turned[.shear] = mix(.shear, .stretch, cos2)
+        turned[.affine(.translateX)] = mix(.translateX, .translateY, cos1)
+        turned[.affine(.translateY)] = mix(.translateY, .translateX, cos1)
+        turned[.affine(.stretch)] = mix(.stretch, .shear, cos2)
+        turned[.affine(.shear)] = mix(.shear, .stretch, cos2)
         return turned
     }
 
@@ -351,15 +397,17 @@ struct FidelityCase {
         // The source's own widths (the root mean square over its seeds), as a planted turn
         // leaves them.
         let sourceThetas = baselineOutcomes.map { runs in
-            Self.turned(Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.map { g in
-                (g, (runs.map { pow($0.widths[g] ?? 0, 2) }.reduce(0, +) / Float(max(1, runs.count))).squareRoot())
+            Self.turned(Dictionary(uniqueKeysWithValues: FidelityAxis.allCases.map { axis in
+                (axis, (runs.map { pow($0.widths[axis] ?? 0, 2) }.reduce(0, +) / Float(max(1, runs.count))).squareRoot())
             }), halfWidth: planted.width(.rotation) / 2)
         }
-        return AffineGenerator.allCases.compactMap { generator in
-            let plantedTheta = planted.width(generator)
-            let thetas = outcomes.map { $0.widths[generator] ?? 0 }
-            let sourceTheta = sourceThetas?[generator]
-            let limited = limit?.generator == generator
+        // The axes the runs learned (the photometric families only where the run named them).
+        let axes = FidelityAxis.allCases.filter { axis in planted.width(axis) > 0 || outcomes.contains { $0.widths[axis] != nil } }
+        return axes.compactMap { axis in
+            let plantedTheta = planted.width(axis)
+            let thetas = outcomes.map { $0.widths[axis] ?? 0 }
+            let sourceTheta = sourceThetas?[axis]
+            let limited = limit.map { FidelityAxis.affine($0.generator) == axis } ?? false
             let expected: FidelityRow.Expectation
             if source == .rotationAngle, let limit, limited {
                 expected = .below(limit.halfWidth, limit.why)
@@ -370,16 +418,56 @@ struct FidelityCase {
             } else {
                 expected = .anything
             }
-            let row = FidelityRow(name: name, generator: generator, size: imageSize, expected: expected, source: sourceTheta,
+            let row = FidelityRow(name: name, generator: axis, size: imageSize, expected: expected, source: sourceTheta,
                                   recovered: thetas, metrics: outcomes.map(\.metricText))
             return plantedTheta > 0 || limited || !row.passes || !judgesUnplanted ? row : nil
         }
     }
 }
 
+/// One width the benchmark judges: an affine generator's or a photometric family's.
+enum FidelityAxis: Hashable {
+    case affine(AffineGenerator)
+    case photometric(PhotometricFamily)
+
+    /// The affine generators, then the photometric families, in their orders.
+    static let allCases: [FidelityAxis] = AffineGenerator.allCases.map { .affine($0) } + PhotometricFamily.allCases.map { .photometric($0) }
+
+    var name: String {
+        switch self {
+        case .affine(let generator): return generator.rawValue
+        case .photometric(let family): return family.rawValue
+        }
+    }
+
+    /// The interval of width θ in natural units, and the unit (as the report writes it).
+    func interval(theta: Float, size: Int) -> ([Double], String) {
+        switch self {
+        case .affine(let generator): return naturalInterval(generator, theta: theta, height: size, width: size)
+        case .photometric(let family): return family.naturalInterval(theta: theta)
+        }
+    }
+
+    /// The interval of width θ as text: ±45.0°, ±2.00 px, ×0.83–×1.20, slope ±0.20, ±20.0%.
+    func range(theta: Float, size: Int) -> String {
+        let (interval, unit) = interval(theta: theta, size: size)
+        return naturalRangeText(low: interval.first ?? 0, high: interval.last ?? 0, unit: unit, precision: .fixed)
+    }
+}
+
+extension PlantedTransformation {
+    /// The full width θ planted along `axis` (0 when it is not planted).
+    func width(_ axis: FidelityAxis) -> Float {
+        switch axis {
+        case .affine(let generator): return width(generator)
+        case .photometric(let family): return width(family)
+        }
+    }
+}
+
 /// What one run learned.
 struct FidelityOutcome {
-    let widths: [AffineGenerator: Float]
+    let widths: [FidelityAxis: Float]
     let testMetric: Double
     let regression: Bool
     /// Epochs run, and the run's budget (more when the answer settled early).
@@ -412,7 +500,7 @@ struct FidelityRow {
         case below(Double, String)
     }
     let name: String
-    let generator: AffineGenerator
+    let generator: FidelityAxis
     let size: Int
     let expected: Expectation
     /// The source case's own width (nil: judged as it stands).
@@ -427,11 +515,11 @@ struct FidelityRow {
     func withSource(_ planted: Float) -> Float { source.map { (planted * planted + $0 * $0).squareRoot() } ?? planted }
 
     func passes(_ theta: Float) -> Bool {
-        let high = naturalInterval(generator, theta: beyondSource(theta), height: size, width: size).0.last ?? 0
+        let high = generator.interval(theta: beyondSource(theta), size: size).0.last ?? 0
         switch expected {
         case .within(let planted, let tolerance, let limit):
             // A turn of the whole circle is the whole circle, with the source's or without.
-            let circle: (Float) -> Float = { generator == .rotation ? min($0, 2 * .pi) : $0 }
+            let circle: (Float) -> Float = { generator == .affine(.rotation) ? min($0, 2 * .pi) : $0 }
             return abs(Double(circle(theta) / circle(withSource(planted))) - 1) <= tolerance && (limit.map { high <= $0 } ?? true)
         case .none(let tolerance):
             return Self.readsAsNone(generator, high: high) || source.map { abs(Double(theta / $0) - 1) <= tolerance } ?? false
@@ -456,19 +544,22 @@ struct FidelityRow {
         return true
     }
 
-    /// The report's "none": below 5°, 1 px, ×1.05 or slope 0.05 (`ReportHeadline`).
-    static func readsAsNone(_ generator: AffineGenerator, high: Double) -> Bool {
+    /// The report's "none": below 5°, 1 px, ×1.05 or slope 0.05; brightness below ±5%,
+    /// contrast and gamma below ×1.05 (`ReportHeadline`).
+    static func readsAsNone(_ generator: FidelityAxis, high: Double) -> Bool {
         switch generator {
-        case .rotation: return high < 5
-        case .translateX, .translateY: return high < 1
-        case .scale, .stretch: return high < 1.05
-        case .shear: return high < 0.05
+        case .affine(.rotation): return high < 5
+        case .affine(.translateX), .affine(.translateY): return high < 1
+        case .affine(.scale), .affine(.stretch): return high < 1.05
+        case .affine(.shear): return high < 0.05
+        case .photometric(.brightness): return high < 5
+        case .photometric(.contrast), .photometric(.gamma): return high < 1.05
         }
     }
 
     /// The interval of width θ as the report writes it: ±45°, ±2.0 px, ×0.83–1.20, slope ±0.20.
-    static func range(_ generator: AffineGenerator, theta: Float, size: Int) -> String {
-        naturalRangeText(generator, theta: theta, height: size, width: size)
+    static func range(_ generator: FidelityAxis, theta: Float, size: Int) -> String {
+        generator.range(theta: theta, size: size)
     }
 
     var expectedText: String {
@@ -501,7 +592,7 @@ struct FidelityRow {
             let beyond = source == nil || isPlanted ? "" : "; beyond the source \(Self.range(generator, theta: beyondSource(theta), size: size))"
             return "\(Self.range(generator, theta: theta, size: size)) (θ \(String(format: "%.3f", theta))\(beyond))\(passes(theta) ? "" : " ✗")"
         }
-        return "| \(name) | \(generator.rawValue) | \(expectedText) | \(learned.joined(separator: " | ")) | " +
+        return "| \(name) | \(generator.name) | \(expectedText) | \(learned.joined(separator: " | ")) | " +
             "\(metrics.joined(separator: ", ")) | \(!isJudged ? "–" : passes ? "yes" : "**no**") |"
     }
 }

@@ -14,6 +14,24 @@ final class PlantedTransformationTests: XCTestCase {
             XCTAssertEqual(interval.last!, halfWidth, accuracy: halfWidth * 1e-5, "\(generator): θ \(theta) reads back as \(interval)")
         }
         XCTAssertEqual(PlantedTransformation.width(.rotation, halfWidth: 45, size: 28), .pi / 2, accuracy: 1e-6)
+        for (family, halfWidth) in [(PhotometricFamily.brightness, 20.0), (.contrast, 1.3), (.gamma, 1.6)] {
+            let theta = PlantedTransformation.width(family, halfWidth: halfWidth)
+            XCTAssertEqual(family.naturalInterval(theta: theta).0.last!, halfWidth, accuracy: halfWidth * 1e-5, "\(family): θ \(theta)")
+        }
+    }
+
+    /// Brightness planted at ±20% multiplies each image's values (on [0, white]) by one factor
+    /// from ×1/1.2 to ×1.2, log-uniform: the factors reach both ends and their logs average 0.
+    func test_plantedBrightness_scalesEachImageByAFactorWithinTheStatedPercent() {
+        let planted = PlantedTransformation([:], photometric: [.brightness: PlantedTransformation.width(.brightness, halfWidth: 20)])
+        let image: [Float] = [10, 50, 100, 150]   // far from white: nothing clips
+        var random = RandomGenerator(seed: 8)
+        let out = planted.apply(to: Array((0..<4000).map { _ in image }.joined()), channels: 1, height: 2, width: 2, white: 255, random: &random)
+        let factors = (0..<4000).map { out[$0 * 4 + 2] / 100 }
+        for n in 0..<4000 { XCTAssertEqual(out[n * 4 + 3] / 150, factors[n], accuracy: 1e-4, "one factor per image") }
+        XCTAssertEqual(Double(factors.max()!), 1.2, accuracy: 0.01)
+        XCTAssertEqual(Double(factors.min()!), 1 / 1.2, accuracy: 0.01)
+        XCTAssertEqual(factors.map { Double(log($0)) }.reduce(0, +) / 4000, 0, accuracy: 0.006, "σ/√n = 0.0017")
     }
 
     /// 29×29 images holding one 3×3 blob; returns each planted copy's blob centre in pixels

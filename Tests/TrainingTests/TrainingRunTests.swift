@@ -140,13 +140,22 @@ final class TrainingRunTests: XCTestCase {
                        "the same copies, the same scores")
     }
 
-    /// The spread objective (the default) cannot read photometric families yet: the run refuses
-    /// them with a sentence that names the key and what to do.
-    func testPhotometricFamilies_underTheSpreadObjective_areRefusedWithWhatToDo() throws {
-        let data = try folder(count: 60, task: "classification", augmentation: ["generators": ["rotation", "contrast"]])
-        XCTAssertThrowsError(try TrainingRun(dataset: data)) { error in
+    /// Under the spread objective (the default) the photometric families named are read with
+    /// the affine generators before the first epoch and held; the evidence objective cannot
+    /// learn them, and the run refuses them with a sentence that names the key and what to do.
+    func testPhotometricFamilies_areReadByTheSpread_andRefusedByTheEvidenceWithWhatToDo() throws {
+        let data = try folder(count: 60, task: "classification", training: ["epochs": 1], augmentation: ["generators": ["rotation", "contrast"]])
+        let run = try TrainingRun(dataset: data)
+        let photometric = try XCTUnwrap(run.trainer.photometric)
+        _ = try run.trainNextEpoch()
+        let read = try XCTUnwrap(run.trainer.photometricSpreadEstimate, "read with the affine spread")
+        XCTAssertEqual(photometric.widthValues[.contrast]!, max(read.widths[.contrast]!, 1e-6), accuracy: 1e-5, "the width held is the one read")
+        XCTAssertEqual(photometric.widthValues[.brightness], 0, "not named: not read, not learned")
+        XCTAssertEqual(run.trainer.history.last?.theta["contrast"], photometric.widthValues[.contrast])
+        let evidence = try folder(count: 60, task: "classification", training: ["objective": "evidence"], augmentation: ["generators": ["rotation", "contrast"]])
+        XCTAssertThrowsError(try TrainingRun(dataset: evidence)) { error in
             let text = String(describing: error)
-            XCTAssertTrue(text.contains("augmentation.generators") && text.contains("contrast") && text.contains("--objective reward"), text)
+            XCTAssertTrue(text.contains("augmentation.generators") && text.contains("contrast") && text.contains("--objective"), text)
         }
         XCTAssertNil(try TrainingRun(dataset: folder(count: 60, task: "classification")).trainer.photometric, "none unless named")
     }

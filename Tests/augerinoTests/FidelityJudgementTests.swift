@@ -4,8 +4,10 @@ import XCTest
 
 /// How `bench fidelity` judges a case made from real images against its source case.
 final class FidelityJudgementTests: XCTestCase {
-    private func outcome(_ widths: [AffineGenerator: Float]) -> FidelityOutcome {
-        FidelityOutcome(widths: widths, testMetric: .nan, regression: false, epochs: 0, budget: 0, seconds: 0)
+    private func outcome(_ widths: [AffineGenerator: Float], photometric: [PhotometricFamily: Float] = [:]) -> FidelityOutcome {
+        var axes = Dictionary(uniqueKeysWithValues: widths.map { (FidelityAxis.affine($0.key), $0.value) })
+        for (family, theta) in photometric { axes[.photometric(family)] = theta }
+        return FidelityOutcome(widths: axes, testMetric: .nan, regression: false, epochs: 0, budget: 0, seconds: 0)
     }
 
     /// A planted spread adds to the source's own: θ 1.047 planted (±30°) on a source reading θ
@@ -15,11 +17,11 @@ final class FidelityJudgementTests: XCTestCase {
         XCTAssertEqual(planted.baseline, "mnist-none")
         let source = [outcome([.rotation: 0.8, .shear: 0.4])]
         func rotationRow(_ theta: Float) -> FidelityRow? {
-            planted.judge([outcome([.rotation: theta, .shear: 0.4])], baselineOutcomes: source).first { $0.generator == .rotation }
+            planted.judge([outcome([.rotation: theta, .shear: 0.4])], baselineOutcomes: source).first { $0.generator == .affine(.rotation) }
         }
         XCTAssertEqual(try XCTUnwrap(rotationRow(1.30)).passes, true, "1.30 is within 15% of 1.318")
         XCTAssertEqual(try XCTUnwrap(rotationRow(1.047)).passes, false, "the planted width alone is 21% short of planted with the source's")
-        XCTAssertEqual(planted.judge([outcome([.rotation: 1.047, .shear: 0.4])]).first { $0.generator == .rotation }?.passes, true,
+        XCTAssertEqual(planted.judge([outcome([.rotation: 1.047, .shear: 0.4])]).first { $0.generator == .affine(.rotation) }?.passes, true,
                        "without a source, the planted width itself")
     }
 
@@ -30,14 +32,14 @@ final class FidelityJudgementTests: XCTestCase {
         let source = [outcome([.rotation: 0.8, .stretch: 0.4, .shear: 0.4])]   // equal: the turn leaves them so
         func shearPasses(_ theta: Float) -> Bool {
             let rows = planted.judge([outcome([.rotation: 1.3, .stretch: 0.4, .shear: theta])], baselineOutcomes: source)
-            return rows.first { $0.generator == .shear }?.passes ?? true   // a row left out passed
+            return rows.first { $0.generator == .affine(.shear) }?.passes ?? true   // a row left out passed
         }
         XCTAssertTrue(shearPasses(0.45), "slope 0.45 is within 15% of the source's 0.4")
         XCTAssertFalse(shearPasses(0.6), "slope 0.6 is 50% past the source's 0.4")
         XCTAssertTrue(shearPasses(0.02), "none passes")
         let angle = try XCTUnwrap(FidelityCase.all.first { $0.name == "control-rotation-angle-regression" })
         func rotationPasses(_ theta: Float) throws -> Bool {
-            try XCTUnwrap(angle.judge([outcome([.rotation: theta])], baselineOutcomes: source).first { $0.generator == .rotation }).passes
+            try XCTUnwrap(angle.judge([outcome([.rotation: theta])], baselineOutcomes: source).first { $0.generator == .affine(.rotation) }).passes
         }
         // Beyond the source: √(θ² − 0.8²) as a half-width in degrees must stay below 5°.
         XCTAssertTrue(try rotationPasses(0.805), "√(0.805² − 0.8²) = 0.09: ±2.6° beyond the source")
@@ -53,23 +55,45 @@ final class FidelityJudgementTests: XCTestCase {
         let whole = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-rotation-180" })
         let source = [outcome([.translateX: 1.0, .translateY: 2.0, .rotation: 0.8, .scale: 0.4, .stretch: 0.5, .shear: 0.1])]
         let turned = FidelityCase.turned(source[0].widths, halfWidth: .pi)
-        XCTAssertEqual(turned[.translateX]!, Float(2.5).squareRoot(), accuracy: 1e-5, "the mean of the two variances")
-        XCTAssertEqual(turned[.translateY]!, Float(2.5).squareRoot(), accuracy: 1e-5)
-        XCTAssertEqual(turned[.stretch]!, turned[.shear]!, accuracy: 1e-5, "over the whole circle stretch and shear mix evenly")
-        XCTAssertEqual(turned[.scale], 0.4)
-        XCTAssertEqual(turned[.rotation], 0.8, "rotation itself is judged with the planted width")
+        XCTAssertEqual(turned[.affine(.translateX)]!, Float(2.5).squareRoot(), accuracy: 1e-5, "the mean of the two variances")
+        XCTAssertEqual(turned[.affine(.translateY)]!, Float(2.5).squareRoot(), accuracy: 1e-5)
+        XCTAssertEqual(turned[.affine(.stretch)]!, turned[.affine(.shear)]!, accuracy: 1e-5, "over the whole circle stretch and shear mix evenly")
+        XCTAssertEqual(turned[.affine(.scale)], 0.4)
+        XCTAssertEqual(turned[.affine(.rotation)], 0.8, "rotation itself is judged with the planted width")
         let sixty = FidelityCase.turned(source[0].widths, halfWidth: .pi / 3)
         // E[cos² 2φ] for φ uniform in ±60°: ½ + sin 240° / (8·π/3) = 0.3966.
-        XCTAssertEqual(sixty[.shear]!, (0.3966 * 0.01 + 0.6034 * 0.25).squareRoot(), accuracy: 1e-3, "stretch turned into shear")
+        XCTAssertEqual(sixty[.affine(.shear)]!, (0.3966 * 0.01 + 0.6034 * 0.25).squareRoot(), accuracy: 1e-3, "stretch turned into shear")
         XCTAssertEqual(FidelityCase.turned(source[0].widths, halfWidth: 0), source[0].widths, "no turn, no change")
         // θ 2.0 along x lies 0.83 px beyond the turned source's 1.58 (none), but 1.17 px beyond
         // the unturned 1.0 (and twice it): it passes only because the turn is taken into account.
         func xPasses(_ theta: Float) -> Bool {
             whole.judge([outcome([.translateX: theta, .translateY: 1.58, .rotation: 6.28, .scale: 0.4, .stretch: 0.36, .shear: 0.36])],
-                        baselineOutcomes: source).first { $0.generator == .translateX }?.passes ?? true
+                        baselineOutcomes: source).first { $0.generator == .affine(.translateX) }?.passes ?? true
         }
         XCTAssertTrue(xPasses(2.0))
         XCTAssertFalse(xPasses(2.6), "1.36 px beyond the turned source, 65% over it")
+    }
+
+    /// A photometric family is judged as a generator is: planted, within the tolerance of the
+    /// planted width with the source's own; unplanted, none or within the tolerance of the
+    /// source's; a case that plants nothing photometric names no family and shows no row of one.
+    func test_photometricFamilies_areJudgedLikeTheGenerators() throws {
+        let planted = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-brightness-20pct" })
+        XCTAssertTrue(planted.namesPhotometric)
+        XCTAssertEqual(planted.planted.width(.brightness), Float(2 * log(1.2)), accuracy: 1e-6, "±20%: e^(θ/2) = 1.2")
+        let source = [outcome([:], photometric: [.brightness: 0.3, .contrast: 0.2, .gamma: 0.5])]
+        // A row left out passed (an unplanted width is shown only when it fails).
+        func passes(_ family: PhotometricFamily, _ widths: [PhotometricFamily: Float]) -> Bool {
+            planted.judge([outcome([:], photometric: widths)], baselineOutcomes: source).first { $0.generator == .photometric(family) }?.passes ?? true
+        }
+        // √(0.365² + 0.3²) = 0.472.
+        XCTAssertTrue(passes(.brightness, [.brightness: 0.47, .contrast: 0.2, .gamma: 0.5]))
+        XCTAssertFalse(passes(.brightness, [.brightness: 0.365, .contrast: 0.2, .gamma: 0.5]), "the planted width alone is 23% short")
+        XCTAssertFalse(passes(.gamma, [.brightness: 0.47, .contrast: 0.2, .gamma: 0.8]), "gamma 60% past the source's")
+        XCTAssertTrue(passes(.contrast, [.brightness: 0.47, .contrast: 0.05, .gamma: 0.5]), "contrast below the source's: none")
+        let affine = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-rotation-30" })
+        XCTAssertFalse(affine.namesPhotometric)
+        XCTAssertTrue(affine.judge([outcome([.rotation: 1.0])]).allSatisfy { if case .affine = $0.generator { return true } else { return false } })
     }
 
     func test_sourceCases_areShownNotJudged_andRunFirst() throws {

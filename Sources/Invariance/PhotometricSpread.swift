@@ -1,0 +1,278 @@
+import Foundation
+import NN
+
+/// How far a dataset's own images vary in brightness, contrast and gamma within a class: the
+/// photometric half of the spread objective (`SpreadEstimator` reads the affine half).
+///
+/// The three adjustments (`Kernels/PhotometricAdjust`) are one monotone map of the pixel values
+/// per image, T(v) = clamp(m + κ·(clamp(β·v) − m))^γ on [0, 1], m the image's gray mean before
+/// gamma. So they are read from the values alone, wherever the pixels lie: each image's profile
+/// is, per channel, its darkest value (the background, which only contrast moves) and the
+/// quantiles of its other values (its "ink": a stroke or a garment, whatever its size). A class's
+/// reference is the mean of its images' profiles, and each image's log-factors f = (log β,
+/// log κ, log γ) are those whose map brings the reference's profile nearest its own
+/// (Levenberg–Marquardt, least squares; m from the image itself: its values raised to 1/γ,
+/// averaged). The sorted values themselves would not do: a thick digit has more ink than a
+/// thin one, not brighter ink, and read whole, MNIST's strokes spread over ×0.2…×5 of brightness.
+///
+/// Then as for the affine generators: a² = 3·(S² − σ²) for a uniform ±a, S² the variance of f
+/// within a class and σ² the fit's own error, measured on pairs (an image, and the same image
+/// adjusted by a known δ and fitted again to the same reference: their f differ by g·δ plus two
+/// errors, σ² = Var(residual)/2); the full width θ = 2a is `PhotometricAugmentation`'s width.
+/// A family whose fit follows less than a quarter of an applied δ reads as none.
+public struct PhotometricSpread {
+    /// What the fits measured, by family (those not estimated read 0).
+    public struct Estimate: Sendable, Equatable {
+        /// Full widths θ = 2a.
+        public var widths: [PhotometricFamily: Float] = [:]
+        /// The spread before the fit's own error was taken off, as a full width.
+        public var rawWidths: [PhotometricFamily: Float] = [:]
+        /// The fit's own error, as a full width of the same units.
+        public var fitError: [PhotometricFamily: Float] = [:]
+        /// How much f moves per unit of applied δ (Theil–Sen slope of the pairs).
+        public var gains: [PhotometricFamily: Float] = [:]
+        /// The 5th to the 95th percentile of the widths read from resamples of the images read.
+        public var bands: [PhotometricFamily: ClosedRange<Float>] = [:]
+    }
+
+    /// Families whose spread is read.
+    public var estimated: Set<PhotometricFamily>
+    /// Images read, at most (a random choice).
+    public var images = 1000
+    /// Levenberg–Marquardt iterations per fit.
+    public var iterations = 30
+    /// The pairs' δ: uniform in ±this, per family, in log-factor.
+    public var pairRange: Float = 0.02
+
+    public init(estimated: Set<PhotometricFamily>) { self.estimated = estimated }
+
+    /// Quantiles of the ink per channel in a profile.
+    static let inkQuantiles = 48
+    /// Values kept per channel to compute an image's mean under a trial γ.
+    static let meanQuantiles = 128
+    /// A value counts as ink when it lies this far (on [0, 1]) above the image's darkest.
+    static let inkMargin = 0.02
+    /// The background's weight in the fit, against each ink quantile's 1.
+    static let backgroundWeight = 8.0
+
+    /// Reads the spread of `data` (standardised values; `gain` and `offset` map them onto
+    /// [0, 1] as `PhotometricAugmentation` does) within `group`.
+    public func estimate(_ data: ImageDataset, gain: Float, offset: Float, group: ([Float]) -> [Int],
+                         random: inout RandomGenerator) -> Estimate {
+        let chosen = data.count <= images ? Array(0..<data.count) : random.permutation(data.count).prefix(images).sorted()
+        let (n, c, plane) = (chosen.count, data.channels, data.height * data.width)
+        let size = c * plane
+        let grayWeights = (0..<c).map { c == 3 ? [0.2989, 0.587, 0.114][$0] : 1 / Double(c) }
+        let images = chosen.map { i in data.images[(i * size)..<((i + 1) * size)].map { Double($0 * gain + offset) } }
+        let groups = group(chosen.map { data.targets[$0] })
+        let profiles = images.map { Self.profile($0, channels: c) }
+        // Each group's reference: the mean of its members' profiles.
+        var sums: [Int: [Double]] = [:], counts: [Int: Int] = [:]
+        for (profile, g) in zip(profiles, groups) {
+            sums[g] = zip(sums[g] ?? [Double](repeating: 0, count: profile.values.count), profile.values).map { $0 + $1 }
+            counts[g, default: 0] += 1
+        }
+        var means: [Int: [Double]] = [:]
+        for (g, sum) in sums { means[g] = sum.map { $0 / Double(counts[g]!) } }
+        var plain = (0..<n).map { fit(profiles[$0], reference: means[groups[$0]]!, channels: c, grayWeights: grayWeights) }
+        if estimated.contains(.brightness) || estimated.contains(.contrast) {
+            // A mean of brightened profiles is not a brightened profile: where some members are
+            // clipped at white and others not, the mean bends. The darker members are clipped
+            // least, so each reference becomes their mean (the third of the group that the first
+            // fit found darkest), and every image is fitted again.
+            var darker: [Int: [Double]] = [:], darkerCounts: [Int: Int] = [:]
+            for (g, members) in Dictionary(grouping: 0..<n, by: { groups[$0] }) {
+                let kept = members.sorted { plain[$0][0] + plain[$0][1] < plain[$1][0] + plain[$1][1] }.prefix(max(1, members.count / 3))
+                darker[g] = kept.reduce(into: [Double](repeating: 0, count: profiles[kept.first!].values.count)) { sum, i in
+                    for k in sum.indices { sum[k] += profiles[i].values[k] }
+                }.map { $0 / Double(kept.count) }
+                darkerCounts[g] = kept.count
+            }
+            means = darker
+            plain = (0..<n).map { fit(profiles[$0], reference: means[groups[$0]]!, channels: c, grayWeights: grayWeights) }
+        }
+        // Pairs: each image adjusted by a known δ and fitted again.
+        let families = PhotometricFamily.allCases
+        let delta = (0..<(n * 3)).map { i in estimated.contains(families[i % 3]) ? (random.nextFloat() * 2 - 1) * pairRange : 0 }
+        let moved = TensorContext.withoutGradients {
+            Tensor.photometricAdjust(Tensor(shape: [n, c, 1, plane], values: images.flatMap { $0.map(Float.init) }),
+                                     factors: Tensor(shape: [n, 3], values: delta.map { Foundation.exp($0) }), gain: 1, offset: 0).values
+        }
+        let refitted = (0..<n).map { i in
+            fit(Self.profile(moved[(i * size)..<((i + 1) * size)].map(Double.init), channels: c), reference: means[groups[i]]!,
+                channels: c, grayWeights: grayWeights)
+        }
+        var estimate = Estimate()
+        for family in families {
+            let k = family.index
+            guard estimated.contains(family) else {
+                (estimate.widths[family], estimate.rawWidths[family], estimate.fitError[family], estimate.gains[family]) = (0, 0, 0, 0)
+                continue
+            }
+            let poses = (0..<n).map { Float(plain[$0][k]) }
+            let deltas = (0..<n).map { i in (0..<3).map { Double(delta[i * 3 + $0]) } }
+            let changes = (0..<n).map { refitted[$0][k] - plain[$0][k] }
+            let gainRead = SpreadEstimator.theilSen(deltas.map { $0[k] }, changes)
+            let all = Self.reading(poses: poses, groups: groups, deltas: deltas, family: k, changes: changes, gain: gainRead)
+            (estimate.widths[family], estimate.rawWidths[family], estimate.fitError[family]) = (all.width, all.raw, all.error)
+            estimate.gains[family] = Float(gainRead)
+            if gainRead < SpreadEstimator.blindGain {
+                estimate.widths[family] = 0
+                estimate.bands[family] = 0...0
+            } else {
+                var resampling = random.stream(UInt64(32 + k))
+                let widths = (0..<SpreadEstimator.resamples).map { _ -> Float in
+                    let drawn = (0..<n).map { _ in resampling.nextInt(below: n) }
+                    return Self.reading(poses: drawn.map { poses[$0] }, groups: drawn.map { groups[$0] }, deltas: drawn.map { deltas[$0] },
+                                        family: k, changes: drawn.map { changes[$0] }, gain: gainRead).width
+                }.sorted()
+                let tail = SpreadEstimator.resamples / 20
+                estimate.bands[family] = widths[tail]...widths[SpreadEstimator.resamples - 1 - tail]
+            }
+        }
+        return estimate
+    }
+
+    /// What the fit compares of one image (values on [0, 1]): per channel its darkest value
+    /// and `inkQuantiles` quantiles of the values above it by `inkMargin` (of all its values
+    /// when none is), and, to compute the image's mean under a trial γ, `meanQuantiles` of all.
+    struct Profile {
+        var values: [Double]
+        var spread: [Double]
+    }
+
+    static func profile(_ image: [Double], channels: Int) -> Profile {
+        let plane = image.count / channels
+        var values: [Double] = [], spread: [Double] = []
+        for c in 0..<channels {
+            let sorted = image[(c * plane)..<((c + 1) * plane)].sorted()
+            let darkest = sorted[0]
+            let inkStart = sorted.firstIndex { $0 > darkest + inkMargin } ?? 0
+            let ink = sorted[inkStart...]
+            values.append(darkest)
+            for j in 0..<inkQuantiles {
+                let position = (Double(j) + 0.5) / Double(inkQuantiles) * Double(ink.count - 1)
+                let low = Int(position), high = min(ink.count - 1, low + 1), t = position - Double(low)
+                values.append(ink[ink.startIndex + low] * (1 - t) + ink[ink.startIndex + high] * t)
+            }
+            for j in 0..<meanQuantiles { spread.append(sorted[min(plane - 1, (2 * j + 1) * plane / (2 * meanQuantiles))]) }
+        }
+        return Profile(values: values, spread: spread)
+    }
+
+    /// The map T(v) = clamp(m + κ·(clamp(β·v) − m))^γ of the reference's profile values, with m
+    /// the image's own mean before γ (its values raised to 1/γ).
+    static func mapped(_ reference: [Double], logFactors f: [Double], image: Profile, channels: Int, grayWeights: [Double]) -> [Double] {
+        let (beta, kappa, gamma) = (Foundation.exp(f[0]), Foundation.exp(f[1]), Foundation.exp(f[2]))
+        let perChannel = image.spread.count / channels
+        var m = 0.0
+        for c in 0..<channels {
+            var sum = 0.0
+            for j in 0..<perChannel { sum += pow(max(0, image.spread[c * perChannel + j]), 1 / gamma) }
+            m += grayWeights[c] * sum / Double(perChannel)
+        }
+        return reference.map { v in
+            let q2 = min(1, max(0, m + kappa * (min(1, max(0, beta * v)) - m)))
+            return q2 > 0 ? pow(q2, gamma) : 0
+        }
+    }
+
+    /// One family's full width from the log-factors and the pairs: the width less the fit's
+    /// error, the raw width, the error. A pair's change is g·δ_k plus what the other families'
+    /// δ and each image's own gain add (both grow with δ) plus two fits' errors (which do not):
+    /// the squared residuals regressed on the squared δ of every family leave the errors as the
+    /// intercept, 2σ². (Var(residual)/2, as for the affine generators, counted an image's own
+    /// gain as error: on sprites brightened within ±20% it grew in step with δ, 0.07 of θ at
+    /// δ within ±0.01 and 0.24 at ±0.1.)
+    static func reading(poses: [Float], groups: [Int], deltas: [[Double]], family k: Int, changes: [Double], gain: Double)
+        -> (width: Float, raw: Float, error: Float) {
+        let variance = SpreadEstimator.withinGroupVariance(poses, groups: groups)
+        let residuals = zip(deltas, changes).map { $1 - gain * $0[k] }
+        let mean = residuals.reduce(0, +) / Double(max(1, residuals.count))
+        let noise = max(0, interceptOfSquares(residuals.map { ($0 - mean) * ($0 - mean) }, on: deltas) / 2)
+        return (Float(2 * (3 * max(0, variance - noise)).squareRoot()), Float(2 * (3 * variance).squareRoot()), Float(2 * (3 * noise).squareRoot()))
+    }
+
+    /// The intercept of the least-squares fit of `squares` on 1 and each δ's square (the mean
+    /// when the fit is singular).
+    static func interceptOfSquares(_ squares: [Double], on deltas: [[Double]]) -> Double {
+        let m = 1 + (deltas.first?.count ?? 0)
+        var normal = [Double](repeating: 0, count: m * m), right = [Double](repeating: 0, count: m)
+        for (y, delta) in zip(squares, deltas) {
+            let x: [Double] = [1.0] + delta.map { (d: Double) -> Double in d * d }
+            for a in 0..<m {
+                right[a] += x[a] * y
+                for b in 0..<m { normal[a * m + b] += x[a] * x[b] }
+            }
+        }
+        // Families not perturbed have δ = 0 throughout: their rows are 0, kept solvable.
+        for a in 1..<m where normal[a * m + a] == 0 { normal[a * m + a] = 1 }
+        return solve(normal, right, size: m)?[0] ?? squares.reduce(0, +) / Double(max(1, squares.count))
+    }
+
+    /// Log-factors (log β, log κ, log γ; families not estimated stay 0) whose map brings
+    /// `reference` nearest the image's profile: Levenberg–Marquardt on the estimated families,
+    /// the Jacobian by central differences; the background weighs `backgroundWeight`.
+    func fit(_ image: Profile, reference: [Double], channels: Int, grayWeights: [Double]) -> [Double] {
+        let free = PhotometricFamily.allCases.filter(estimated.contains).map(\.index)
+        var f = [0.0, 0.0, 0.0]
+        guard !free.isEmpty else { return f }
+        let perChannel = reference.count / channels
+        let weights = (0..<reference.count).map { $0 % perChannel == 0 ? Self.backgroundWeight.squareRoot() : 1 }
+        func residuals(_ f: [Double]) -> [Double] {
+            let predicted = Self.mapped(reference, logFactors: f, image: image, channels: channels, grayWeights: grayWeights)
+            return (0..<predicted.count).map { weights[$0] * (predicted[$0] - image.values[$0]) }
+        }
+        func cost(_ r: [Double]) -> Double { r.reduce(0) { $0 + $1 * $1 } }
+        var current = residuals(f), currentCost = cost(current), damping = 1e-3
+        let h = 1e-4
+        for _ in 0..<iterations {
+            let columns = free.map { k -> [Double] in
+                var plus = f, minus = f
+                plus[k] += h
+                minus[k] -= h
+                return zip(residuals(plus), residuals(minus)).map { ($0 - $1) / (2 * h) }
+            }
+            let m = free.count
+            var normal = [Double](repeating: 0, count: m * m), gradient = [Double](repeating: 0, count: m)
+            for a in 0..<m {
+                for k in 0..<current.count { gradient[a] += columns[a][k] * current[k] }
+                for b in 0..<m { for k in 0..<current.count { normal[a * m + b] += columns[a][k] * columns[b][k] } }
+            }
+            for a in 0..<m { normal[a * m + a] += damping * max(normal[a * m + a], 1e-9) + 1e-12 }
+            guard let step = Self.solve(normal, gradient.map { -$0 }, size: m) else { break }
+            var trial = f
+            for (a, k) in free.enumerated() { trial[k] = max(-3, min(3, f[k] + step[a])) }
+            let tried = residuals(trial), trialCost = cost(tried)
+            if trialCost < currentCost {
+                (f, current, currentCost) = (trial, tried, trialCost)
+                damping = max(1e-9, damping / 3)
+            } else {
+                damping *= 4
+                if damping > 1e8 { break }
+            }
+        }
+        return f
+    }
+
+    /// x with A·x = b for a small symmetric positive definite A (Cholesky); nil when A is not.
+    static func solve(_ a: [Double], _ b: [Double], size m: Int) -> [Double]? {
+        var l = [Double](repeating: 0, count: m * m)
+        for i in 0..<m {
+            for j in 0...i {
+                var sum = a[i * m + j]
+                for k in 0..<j { sum -= l[i * m + k] * l[j * m + k] }
+                if i == j {
+                    guard sum > 0 else { return nil }
+                    l[i * m + i] = sum.squareRoot()
+                } else {
+                    l[i * m + j] = sum / l[j * m + j]
+                }
+            }
+        }
+        var y = b
+        for i in 0..<m { for k in 0..<i { y[i] -= l[i * m + k] * y[k] }; y[i] /= l[i * m + i] }
+        for i in stride(from: m - 1, through: 0, by: -1) { for k in (i + 1)..<m { y[i] -= l[k * m + i] * y[k] }; y[i] /= l[i * m + i] }
+        return y
+    }
+}

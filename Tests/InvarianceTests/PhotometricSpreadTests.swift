@@ -1,0 +1,82 @@
+import Foundation
+@testable import Invariance
+import NN
+import XCTest
+
+final class PhotometricSpreadTests: XCTestCase {
+    /// Two classes of three-channel 8×8 images (each class one picture of mid-range values on a
+    /// black border, so nothing else varies), every copy adjusted by `planted` (full widths θ).
+    private func pictures(count: Int, planted: [PhotometricFamily: Float], seed: UInt64) -> ImageDataset {
+        var random = RandomGenerator(seed: seed)
+        let (c, size) = (3, 8)
+        let bases = (0..<2).map { _ in
+            (0..<(c * size * size)).map { i -> Float in
+                let (y, x) = ((i % (size * size)) / size, i % size)
+                return y == 0 || x == 0 || y == size - 1 || x == size - 1 ? 0 : 40 + random.nextFloat() * 160
+            }
+        }
+        let labels = (0..<count).map { $0 % 2 }
+        let plain = labels.flatMap { bases[$0] }
+        let images = PlantedTransformation([:], photometric: planted).apply(to: plain, channels: c, height: size, width: size, white: 255, random: &random)
+        return ImageDataset(images: images, channels: c, height: size, width: size, targets: labels.map(Float.init))
+    }
+
+    private func read(_ data: ImageDataset, _ families: Set<PhotometricFamily> = Set(PhotometricFamily.allCases)) -> PhotometricSpread.Estimate {
+        var random = RandomGenerator(seed: 4)
+        var spread = PhotometricSpread(estimated: families)
+        spread.images = 240
+        // The values as they are (0…255) onto [0, 1]: gain 1/255, offset 0.
+        return spread.estimate(data, gain: 1 / 255, offset: 0, group: SpreadEstimator.grouping(task: .classification(classes: 2), reference: []),
+                               random: &random)
+    }
+
+    /// Each family planted alone reads back within 10% of its width, and the other two read as
+    /// none (below ×1.05: θ < 0.1); nothing planted reads 0 everywhere.
+    func test_eachFamilyPlantedAlone_readsBack_andTheOthersReadNone() {
+        for (family, theta) in [(PhotometricFamily.brightness, Float(0.4)), (.contrast, 0.5), (.gamma, 0.6)] {
+            let estimate = read(pictures(count: 240, planted: [family: theta], seed: 1))
+            XCTAssertEqual(estimate.widths[family]!, theta, accuracy: 0.1 * theta, "\(family) planted at θ \(theta): \(estimate)")
+            for other in PhotometricFamily.allCases where other != family {
+                XCTAssertLessThan(estimate.widths[other]!, 0.1, "\(other) not planted, beside \(family): \(estimate)")
+            }
+            let band = estimate.bands[family]!
+            XCTAssertTrue(band.lowerBound <= estimate.widths[family]! + 1e-4 && estimate.widths[family]! <= band.upperBound + 0.05 * theta,
+                          "the band surrounds the reading: \(band)")
+        }
+        let none = read(pictures(count: 120, planted: [:], seed: 2))
+        for family in PhotometricFamily.allCases { XCTAssertLessThan(none.widths[family]!, 0.02, "\(family): \(none)") }
+    }
+
+    /// Families not estimated read 0 and have no band, whatever is planted.
+    func test_familiesNotEstimated_readZero() {
+        let estimate = read(pictures(count: 120, planted: [.gamma: 0.6, .brightness: 0.4], seed: 3), [.gamma])
+        XCTAssertEqual(estimate.widths[.brightness], 0)
+        XCTAssertNil(estimate.bands[.brightness])
+        XCTAssertGreaterThan(estimate.widths[.gamma]!, 0.3)
+    }
+
+    /// A profile is each channel's darkest value and the quantiles of the rest: the size of the
+    /// ink does not move them (a wider stroke of the same values reads the same), its values do.
+    func test_profile_dependsOnTheInksValues_notOnHowMuchInkThereIs() {
+        // Half the ink at 0.5 and half at 1 on a black plane: 8 pixels of ink in 64, or 16.
+        let thin = [Double](repeating: 0, count: 56) + [Double](repeating: 0.5, count: 4) + [Double](repeating: 1, count: 4)
+        let wide = [Double](repeating: 1, count: 8) + [Double](repeating: 0, count: 48) + [Double](repeating: 0.5, count: 8)
+        let a = PhotometricSpread.profile(thin, channels: 1), b = PhotometricSpread.profile(wide, channels: 1)
+        XCTAssertEqual(a.values.count, 1 + PhotometricSpread.inkQuantiles)
+        XCTAssertEqual(a.values[0], 0)
+        let apart = zip(a.values, b.values).map { abs($0 - $1) }.reduce(0, +) / Double(a.values.count)
+        XCTAssertLessThan(apart, 0.01, "the two profiles differ by \(apart) on average")
+        let sorted = PhotometricSpread.profile(thin.sorted(), channels: 1)
+        XCTAssertEqual(sorted.values, a.values, "where the pixels lie does not matter")
+        let darker = PhotometricSpread.profile(thin.map { $0 * 0.8 }, channels: 1)
+        XCTAssertEqual(darker.values.last!, 0.8 * a.values.last!, accuracy: 1e-9)
+    }
+
+    /// The squares' intercept is what the δ do not explain: r² = 0.01 + 4·δ₀² + 0·δ₁².
+    func test_interceptOfSquares_separatesTheErrorFromWhatGrowsWithDelta() {
+        var random = RandomGenerator(seed: 6)
+        let deltas = (0..<400).map { _ in [Double(random.nextFloat() - 0.5), Double(random.nextFloat() - 0.5), 0] }
+        let squares = deltas.map { 0.01 + 4 * $0[0] * $0[0] }
+        XCTAssertEqual(PhotometricSpread.interceptOfSquares(squares, on: deltas), 0.01, accuracy: 1e-9)
+    }
+}
