@@ -65,9 +65,22 @@ public struct PhotometricSpread {
         let (n, c, plane) = (chosen.count, data.channels, data.height * data.width)
         let size = c * plane
         let grayWeights = (0..<c).map { c == 3 ? [0.2989, 0.587, 0.114][$0] : 1 / Double(c) }
-        let values = chosen.map { i in data.images[(i * size)..<((i + 1) * size)].map { Double($0 * gain + offset) } }
         let groups = group(chosen.map { data.targets[$0] })
-        let profiles = values.map { Self.profile($0, channels: c) }
+        // Pairs: each image also adjusted by a known δ (fitted again below). One image at a time,
+        // so that only the profiles are kept, whatever the images' size.
+        let families = PhotometricFamily.allCases
+        let delta = (0..<(n * 3)).map { i in estimated.contains(families[i % 3]) ? (random.nextFloat() * 2 - 1) * pairRange : 0 }
+        var profiles: [Profile] = [], movedProfiles: [Profile] = []
+        for (row, i) in chosen.enumerated() {
+            let image = data.images[(i * size)..<((i + 1) * size)].map { $0 * gain + offset }
+            profiles.append(Self.profile(image.map(Double.init), channels: c))
+            let moved = TensorContext.withoutGradients {
+                Tensor.photometricAdjust(Tensor(shape: [1, c, 1, plane], values: image),
+                                         factors: Tensor(shape: [1, 3], values: delta[(row * 3)..<(row * 3 + 3)].map { Foundation.exp($0) }),
+                                         gain: 1, offset: 0).values
+            }
+            movedProfiles.append(Self.profile(moved.map(Double.init), channels: c))
+        }
         // Each group's reference: the mean of its members' profiles.
         var sums: [Int: [Double]] = [:], counts: [Int: Int] = [:]
         for (profile, g) in zip(profiles, groups) {
@@ -94,17 +107,7 @@ public struct PhotometricSpread {
             means = darker
             plain = (0..<n).map { fit(profiles[$0], reference: means[groups[$0]]!, channels: c, grayWeights: grayWeights) }
         }
-        // Pairs: each image adjusted by a known δ and fitted again.
-        let families = PhotometricFamily.allCases
-        let delta = (0..<(n * 3)).map { i in estimated.contains(families[i % 3]) ? (random.nextFloat() * 2 - 1) * pairRange : 0 }
-        let moved = TensorContext.withoutGradients {
-            Tensor.photometricAdjust(Tensor(shape: [n, c, 1, plane], values: values.flatMap { $0.map(Float.init) }),
-                                     factors: Tensor(shape: [n, 3], values: delta.map { Foundation.exp($0) }), gain: 1, offset: 0).values
-        }
-        let refitted = (0..<n).map { i in
-            fit(Self.profile(moved[(i * size)..<((i + 1) * size)].map(Double.init), channels: c), reference: means[groups[i]]!,
-                channels: c, grayWeights: grayWeights)
-        }
+        let refitted = (0..<n).map { fit(movedProfiles[$0], reference: means[groups[$0]]!, channels: c, grayWeights: grayWeights) }
         var estimate = Estimate()
         for family in families {
             let k = family.index
