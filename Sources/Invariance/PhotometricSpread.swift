@@ -126,14 +126,10 @@ public struct PhotometricSpread {
                 estimate.widths[family] = 0
                 estimate.bands[family] = 0...0
             } else {
-                var resampling = random.stream(UInt64(32 + k))
-                let widths = (0..<SpreadEstimator.resamples).map { _ -> Float in
-                    let drawn = (0..<n).map { _ in resampling.nextInt(below: n) }
-                    return Self.reading(poses: drawn.map { poses[$0] }, groups: drawn.map { groups[$0] }, deltas: drawn.map { deltas[$0] },
-                                        family: k, changes: drawn.map { changes[$0] }, gain: gainRead).width
-                }.sorted()
-                let tail = SpreadEstimator.resamples / 20
-                estimate.bands[family] = widths[tail]...widths[SpreadEstimator.resamples - 1 - tail]
+                estimate.bands[family] = SpreadEstimator.band(images: n, random: random.stream(UInt64(32 + k))) { drawn in
+                    Self.reading(poses: drawn.map { poses[$0] }, groups: drawn.map { groups[$0] }, deltas: drawn.map { deltas[$0] },
+                                 family: k, changes: drawn.map { changes[$0] }, gain: gainRead).width
+                }
             }
         }
         return estimate

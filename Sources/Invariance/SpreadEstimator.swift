@@ -162,13 +162,10 @@ public struct SpreadEstimator {
             } else {
                 // How sure: the images read are a sample; the same reading of resamples of them
                 // (images drawn with replacement, each with its pair; the gain held).
-                var resampling = random.stream(UInt64(16 + k))
-                let widths = (0..<Self.resamples).map { _ -> Float in
-                    let drawn = (0..<n).map { _ in resampling.nextInt(below: n) }
-                    return Self.reading(generator, poses: drawn.map { poses[$0] }, groups: drawn.map { groups[$0] },
-                                        deltas: drawn.map { deltas[$0] }, changes: drawn.map { changes[$0] }, gain: gain, halfTurn: templates.halfTurn).width
-                }.sorted()
-                estimate.bands[generator] = widths[Self.resamples / 20]...widths[Self.resamples - 1 - Self.resamples / 20]
+                estimate.bands[generator] = Self.band(images: n, random: random.stream(UInt64(16 + k))) { drawn in
+                    Self.reading(generator, poses: drawn.map { poses[$0] }, groups: drawn.map { groups[$0] },
+                                 deltas: drawn.map { deltas[$0] }, changes: drawn.map { changes[$0] }, gain: gain, halfTurn: templates.halfTurn).width
+                }
             }
             estimate.gains[generator] = Float(gain)
         }
@@ -221,6 +218,14 @@ public struct SpreadEstimator {
 
     /// Resamples of the images read behind each band (`Estimate.bands`).
     static let resamples = 200
+
+    /// The 5th to the 95th percentile of `width` over `resamples` draws of `images` indices with
+    /// replacement (each a list of the images drawn), from `random`.
+    static func band(images n: Int, random: RandomGenerator, width: ([Int]) -> Float) -> ClosedRange<Float> {
+        var resampling = random
+        let widths = (0..<resamples).map { _ in width((0..<n).map { _ in resampling.nextInt(below: n) }) }.sorted()
+        return widths[resamples / 20]...widths[resamples - 1 - resamples / 20]
+    }
 
     /// One generator's full width from the poses and the pairs (the changes their poses made
     /// under δ, with the gain): the width less the alignment's error, the raw width, the error.
