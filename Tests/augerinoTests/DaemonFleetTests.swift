@@ -49,10 +49,18 @@ final class DaemonFleetTests: XCTestCase {
         for daemon in hosts { daemon.waitUntilReady() }
         let names = (0..<60).map { "bundle-\($0)" }
         let bundles = try (0..<60).map { try TinyBundle.make(seed: UInt64(1_000 + $0), epochs: 4) }
-        for index in 0..<30 { try hosts[index % 3 == 2 ? 2 : 0].drop(bundles[index], as: names[index] + ".tar.gz") }
+        let queue = try queue(cluster, schema: "fleet")
+        // Which of two hosts wakes first for a file is a race; host-0 could win every one. So the
+        // first two files are dropped while host-0 is held still, and host-1 must take them.
+        hosts[0].pause()
+        for index in 0..<2 { try hosts[0].drop(bundles[index], as: names[index] + ".tar.gz") }
+        hosts[1].waitUntil("host-1 takes the files host-0 cannot", timeout: 30) {
+            try queue.jobs(state: nil).filter { $0.bundlePath.contains("/spool/host-1/") }.count == 2
+        }
+        hosts[0].resume()
+        for index in 2..<30 { try hosts[index % 3 == 2 ? 2 : 0].drop(bundles[index], as: names[index] + ".tar.gz") }
 
         // A host killed -9 while it trains, at a random moment, and started again.
-        let queue = try queue(cluster, schema: "fleet")
         hosts[0].waitUntil("some results are out", timeout: 120) { self.published(hosts[0].outbox).models.count >= 5 }
         var victim: Job?
         hosts[1].waitUntil("host-1 is in the middle of a job", timeout: 60) {

@@ -137,6 +137,10 @@ final class DaemonHarness {
 
     var isRunning: Bool { process?.isRunning ?? false }
 
+    /// Holds the daemon still (SIGSTOP) or lets it go on (SIGCONT), as a host that is slow to wake.
+    func pause() { if let process { kill(process.processIdentifier, SIGSTOP) } }
+    func resume() { if let process { kill(process.processIdentifier, SIGCONT) } }
+
     /// Runs another augerino command on the same configuration; returns its output and status.
     func command(_ arguments: [String], withConfig: Bool = true, as commandUser: UnprivilegedUser? = nil) throws -> (output: String, status: Int32) {
         var (executable, full) = (Self.binary, arguments + (withConfig ? ["--config", config.path] : []))
