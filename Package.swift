@@ -71,7 +71,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"], exclude: ["torchvision_colour_reference.py"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "CZlib", "TestSupport"]),
         .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "NN", "TestSupport"]),

@@ -37,7 +37,7 @@ public struct Manifest: Equatable, Sendable {
 
     /// What `augmentation.generators` and `initial_theta` may name: the six affine generators,
     /// then the photometric families (Invariance's `AffineGenerator` and `PhotometricFamily`).
-    public static let generatorNames = ["translate_x", "translate_y", "rotation", "scale", "stretch", "shear", "brightness", "contrast", "gamma"]
+    public static let generatorNames = ["translate_x", "translate_y", "rotation", "scale", "stretch", "shear", "brightness", "contrast", "gamma", "saturation", "hue"]
 
     /// Parses and checks manifest.json's bytes; `file` names it in errors.
     /// - Throws: `BundleError.manifest` naming the key and the rule.

@@ -95,19 +95,22 @@ public func probeMagnitudes(_ generator: AffineGenerator, height: Int, width: In
 }
 
 /// The magnitudes swept for a photometric family: log-factors from ×½ to ×2 (brightness
-/// −50%…+100%), 7 points.
-public let photometricProbeMagnitudes: [Float] = (0..<7).map { -log(Float(2)) + 2 * log(Float(2)) * Float($0) / 6 }
+/// −50%…+100%), 7 points; hue's turn −180°…180° every 30°, 13 points.
+public func photometricProbeMagnitudes(_ family: PhotometricFamily) -> [Float] {
+    if family == .hue { return (0..<13).map { Float.pi * Float($0 - 6) / 6 } }
+    return (0..<7).map { -log(Float(2)) + 2 * log(Float(2)) * Float($0) / 6 }
+}
 
 /// Forward passes of single images `probeInvariances` makes: (1 + magnitudes of every
 /// generator and of the `families` photometric families learned) × images × (copies + 1), for
 /// progress.
-public func probeImagePasses(images: Int, copies: Int, height: Int, width: Int, families: Int = 0) -> Int {
+public func probeImagePasses(images: Int, copies: Int, height: Int, width: Int, families: Set<PhotometricFamily> = []) -> Int {
     (1 + AffineGenerator.allCases.reduce(0) { $0 + probeMagnitudes($1, height: height, width: width).count }
-        + families * photometricProbeMagnitudes.count) * images * (max(1, copies) + 1)
+        + families.reduce(0) { $0 + photometricProbeMagnitudes($1).count }) * images * (max(1, copies) + 1)
 }
 
 /// Sweeps every generator over `probeMagnitudes`, and every photometric family the predictor
-/// learned over `photometricProbeMagnitudes`, on `data` (at most `limit` inputs). `progress`
+/// learned over `photometricProbeMagnitudes(_:)`, on `data` (at most `limit` inputs). `progress`
 /// hears the image passes done (of `probeImagePasses`) after each magnitude.
 public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset, copies: Int, limit: Int = 250, seed: UInt64 = 0,
                              progress: (Int) -> Void = { _ in }) -> [ProbeSweep] {
@@ -149,7 +152,7 @@ public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset,
     }
     guard let photometric = predictor.photometric else { return affine }
     return affine + PhotometricFamily.allCases.filter(photometric.learned.contains).map { family in
-        let points = photometricProbeMagnitudes.map { epsilon in
+        let points = photometricProbeMagnitudes(family).map { epsilon in
             // The interval a width of 2|ε| spans ends at ε: its natural value at that end.
             let (ends, _) = family.naturalInterval(theta: 2 * abs(epsilon))
             return point(transform(x, by: family, epsilon: epsilon, gain: photometric.gain, offset: photometric.offset), epsilon: epsilon,
@@ -160,12 +163,11 @@ public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset,
 }
 
 /// Every image of `x` (standardised, p = x·gain + offset on [0, 1]) with one photometric
-/// family's factor set to e^ε, without gradients.
+/// family drawn at ε (the factor e^ε; for hue the turn ε), without gradients.
 public func transform(_ x: Tensor, by family: PhotometricFamily, epsilon: Float, gain: Float, offset: Float) -> Tensor {
     TensorContext.withoutGradients {
-        var factors: [Float] = [1, 1, 1]
-        factors[family.index] = exp(epsilon)
-        return Tensor.photometricAdjust(x, factors: Tensor(shape: [x.shape[0], 3], values: (0..<x.shape[0]).flatMap { _ in factors }),
+        let values = PhotometricFamily.kernelValues(family, epsilon: epsilon)
+        return Tensor.photometricAdjust(x, factors: Tensor(shape: [x.shape[0], values.count], values: (0..<x.shape[0]).flatMap { _ in values }),
                                         gain: gain, offset: offset)
     }
 }

@@ -5,7 +5,8 @@ import Foundation
 public struct InvarianceReport: Codable, Equatable {
     public struct Invariance: Codable, Equatable {
         /// Generator name: translate_x, translate_y, rotation, scale, stretch, shear; or a
-        /// photometric family (brightness, contrast, gamma), listed after them when learned.
+        /// photometric family (brightness, contrast, gamma, saturation, hue), listed after them
+        /// when named.
         public var generator: String
         /// Whether this width was trained (others stay 0).
         public var learned: Bool
@@ -14,8 +15,8 @@ public struct InvarianceReport: Codable, Equatable {
         public var initialTheta: Float
         /// [low, high] in natural units (see `unit`).
         public var interval: [Double]
-        /// "degrees", "pixels", "factor" (scale; stretch along x; contrast; gamma), "slope" or
-        /// "percent" (brightness: the change of the pixel values).
+        /// "degrees" (rotation; hue), "pixels", "factor" (scale; stretch along x; contrast; gamma;
+        /// saturation), "slope" or "percent" (brightness: the change of the pixel values).
         public var unit: String
         /// [low, high] of θ over resamples of the images the spread objective read (the 5th to
         /// the 95th percentile); absent when the widths were trained (reward, evidence).
@@ -26,9 +27,13 @@ public struct InvarianceReport: Codable, Equatable {
         /// generator (its groups' templates move with the target), so it reads as none;
         /// absent otherwise.
         public var followsTarget: Bool? = nil
+        /// Why a family the manifest named was not learned on these images (saturation and hue
+        /// need three channels); absent otherwise.
+        public var leftOut: String? = nil
 
         enum CodingKeys: String, CodingKey {
             case generator, learned, theta, interval, unit
+            case leftOut = "left_out"
             case initialTheta = "initial_theta"
             case thetaBand = "theta_band"
             case intervalBand = "interval_band"
@@ -74,13 +79,16 @@ public struct InvarianceReport: Codable, Equatable {
         (self.metrics, self.history, self.probes, self.settings) = (metrics, history, probes, settings)
     }
 
-    /// Adds a row for each learned photometric family, after the affine generators.
-    public mutating func addPhotometric(widths: [PhotometricFamily: Float], initial: [PhotometricFamily: Float], learned: Set<PhotometricFamily>) {
-        for family in PhotometricFamily.allCases where learned.contains(family) {
-            let theta = widths[family] ?? 0
+    /// Adds a row for each learned photometric family, after the affine generators, and one for
+    /// each family named but `leftOut` (not learned, with the reason).
+    public mutating func addPhotometric(widths: [PhotometricFamily: Float], initial: [PhotometricFamily: Float], learned: Set<PhotometricFamily>,
+                                        leftOut: [PhotometricFamily: String] = [:]) {
+        for family in PhotometricFamily.allCases where learned.contains(family) || leftOut[family] != nil {
+            let theta = learned.contains(family) ? widths[family] ?? 0 : 0
             let (interval, unit) = family.naturalInterval(theta: theta)
-            invariances.append(Invariance(generator: family.rawValue, learned: true, theta: theta, initialTheta: initial[family] ?? 0,
-                                          interval: interval, unit: unit))
+            invariances.append(Invariance(generator: family.rawValue, learned: learned.contains(family), theta: theta,
+                                          initialTheta: learned.contains(family) ? initial[family] ?? 0 : 0,
+                                          interval: interval, unit: unit, leftOut: learned.contains(family) ? nil : leftOut[family]))
         }
     }
 

@@ -100,12 +100,16 @@ public struct ModelFile {
             guard saved.gain > 0, saved.gain.isFinite, saved.offset.isFinite, learned.count == saved.learned.count else {
                 throw fail("metadata \"photometric\" needs families from \(PhotometricFamily.allCases.map(\.rawValue).joined(separator: ", ")) and a finite gain > 0")
             }
-            guard let raw = file.byName["augmentation.photometric_raw_widths"], raw.shape == [families], raw.values.allSatisfy(\.isFinite) else {
-                throw fail("tensor \"augmentation.photometric_raw_widths\" of shape [\(families)] is missing")
+            // Files written before saturation and hue hold brightness, contrast and gamma only.
+            let older = PhotometricFamily.allCases.prefix(3)
+            guard let raw = file.byName["augmentation.photometric_raw_widths"], raw.values.allSatisfy(\.isFinite),
+                  raw.shape == [families] || (raw.shape == [older.count] && learned.allSatisfy(older.contains)) else {
+                throw fail("tensor \"augmentation.photometric_raw_widths\" of shape [\(families)] (or [\(older.count)] for a model of "
+                    + "\(older.map(\.rawValue).joined(separator: ", ")) only) is missing")
             }
             // The map back from gain and offset: mean and std of a [0, 1] range.
             let adjustment = PhotometricAugmentation(learned: Set(learned), mean: saved.offset, std: saved.gain, low: 0, high: 1)
-            raw.values.withUnsafeBufferPointer { adjustment.rawWidths.storage.pointer.update(from: $0.baseAddress!, count: families) }
+            raw.values.withUnsafeBufferPointer { adjustment.rawWidths.storage.pointer.update(from: $0.baseAddress!, count: raw.values.count) }
             photometric = adjustment
         }
         network.eval()

@@ -1,9 +1,9 @@
 import Foundation
 import NN
 
-/// The learned distribution over brightness, contrast and gamma: raw widths w, θ = softplus(w),
-/// per image ε_f = (u_f − ½)·θ_f, and the image adjusted by the factors e^ε
-/// (`Tensor.photometricAdjust`). It works on the data's own range: the training split's smallest
+/// The learned distribution over brightness, contrast, gamma, saturation and hue: raw widths w,
+/// θ = softplus(w), per image ε_f = (u_f − ½)·θ_f, and the image adjusted by the factors e^ε and
+/// hue's turn ε (`Tensor.photometricAdjust`). It works on the data's own range: the training split's smallest
 /// raw value is black (0), its largest white (1). Families not in `learned` keep θ = 0 and the
 /// factor 1.
 public final class PhotometricAugmentation {
@@ -45,12 +45,18 @@ public final class PhotometricAugmentation {
         return Dictionary(uniqueKeysWithValues: PhotometricFamily.allCases.map { ($0, values[$0.index]) })
     }
 
-    /// One factor of each family per example: [N, 3], e^((u − ½)·θ); differentiable in w.
+    /// One draw of each family per example, as the kernel takes it: [N, 5], e^((u − ½)·θ) for
+    /// the factors and (u − ½)·θ for hue's turn; differentiable in w.
     public func sampleFactors(count n: Int, random: inout RandomGenerator) -> Tensor {
         let families = PhotometricFamily.allCases.count
         let u = Tensor(shape: [n, families], values: (0..<(n * families)).map { _ in random.nextFloat() - 0.5 })
-        return (u * widths).exp()
+        let epsilon = u * widths
+        return epsilon.exp() * factorMask + epsilon * turnMask
     }
+
+    /// 1 for the families applied as a factor e^ε, 0 for hue (applied as the turn ε).
+    private let factorMask = Tensor(shape: [PhotometricFamily.allCases.count], values: PhotometricFamily.allCases.map { $0 == .hue ? 0 : 1 })
+    private let turnMask = Tensor(shape: [PhotometricFamily.allCases.count], values: PhotometricFamily.allCases.map { $0 == .hue ? 1 : 0 })
 
     /// x [N, C, H, W] adjusted by one random draw per image.
     public func callAsFunction(_ x: Tensor, random: inout RandomGenerator) -> Tensor {

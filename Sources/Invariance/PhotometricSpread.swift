@@ -2,7 +2,8 @@ import Foundation
 import NN
 
 /// How far a dataset's own images vary in brightness, contrast and gamma within a class: the
-/// photometric half of the spread objective (`SpreadEstimator` reads the affine half).
+/// photometric half of the spread objective (`SpreadEstimator` reads the affine half; hue and
+/// saturation are read from the images' colour, `PhotometricSpread+Colour.swift`).
 ///
 /// The three adjustments (`Kernels/PhotometricAdjust`) are one monotone map of the pixel values
 /// per image, T(v) = clamp(m + κ·(clamp(β·v) − m))^γ on [0, 1], m the image's gray mean before
@@ -48,6 +49,11 @@ public struct PhotometricSpread {
 
     public init(estimated: Set<PhotometricFamily>) { self.estimated = estimated }
 
+    /// A saturation width past the report's "none" (×1.05 at the top: θ = 2·log 1.05), and a
+    /// hue width past it (±5°).
+    static let saturationSeen: Float = 2 * Float(Foundation.log(1.05))
+    static let hueSeen: Float = 2 * 5 * .pi / 180
+
     /// Quantiles of the ink per channel in a profile.
     static let inkQuantiles = 48
     /// Values kept per channel to compute an image's mean under a trial γ.
@@ -66,50 +72,128 @@ public struct PhotometricSpread {
         let size = c * plane
         let grayWeights = (0..<c).map { c == 3 ? [0.2989, 0.587, 0.114][$0] : 1 / Double(c) }
         let groups = group(chosen.map { data.targets[$0] })
-        // Pairs: each image also adjusted by a known δ (fitted again below). One image at a time,
-        // so that only the profiles are kept, whatever the images' size.
-        let families = PhotometricFamily.allCases
+        // Pairs: each image also adjusted by a known δ (fitted again below).
+        let families: [PhotometricFamily] = [.brightness, .contrast, .gamma]
         let delta = (0..<(n * 3)).map { i in estimated.contains(families[i % 3]) ? (random.nextFloat() * 2 - 1) * pairRange : 0 }
-        var profiles: [Profile] = [], movedProfiles: [Profile] = []
-        for (row, i) in chosen.enumerated() {
-            let image = data.images[(i * size)..<((i + 1) * size)].map { $0 * gain + offset }
-            profiles.append(Self.profile(image.map(Double.init), channels: c))
-            let moved = TensorContext.withoutGradients {
-                Tensor.photometricAdjust(Tensor(shape: [1, c, 1, plane], values: image),
-                                         factors: Tensor(shape: [1, 3], values: delta[(row * 3)..<(row * 3 + 3)].map { Foundation.exp($0) }),
+        // Hue and saturation, for three channels: their own pairs (log σ, η), drawn after the others'.
+        let colour = c == 3 && (estimated.contains(.saturation) || estimated.contains(.hue))
+        let colourDelta: [(Float, Float)] = colour ? (0..<n).map { _ in
+            (estimated.contains(.saturation) ? (random.nextFloat() * 2 - 1) * pairRange : 0,
+             estimated.contains(.hue) ? (random.nextFloat() * 2 - 1) * Self.hueRange : 0)
+        } : []
+        let adjusted = { (image: [Float], factors: [Float]) -> [Float] in
+            TensorContext.withoutGradients {
+                Tensor.photometricAdjust(Tensor(shape: [1, c, 1, plane], values: image), factors: Tensor(shape: [1, factors.count], values: factors),
                                          gain: 1, offset: 0).values
             }
-            movedProfiles.append(Self.profile(moved.map(Double.init), channels: c))
         }
-        // Each group's reference: the mean of its members' profiles.
-        var sums: [Int: [Double]] = [:], counts: [Int: Int] = [:]
-        for (profile, g) in zip(profiles, groups) {
-            sums[g] = zip(sums[g] ?? [Double](repeating: 0, count: profile.values.count), profile.values).map { $0 + $1 }
-            counts[g, default: 0] += 1
-        }
-        var means: [Int: [Double]] = [:]
-        for (g, sum) in sums { means[g] = sum.map { $0 / Double(counts[g]!) } }
-        var plain = (0..<n).map { fit(profiles[$0], reference: means[groups[$0]]!, channels: c, grayWeights: grayWeights) }
-        if estimated.contains(.brightness) || estimated.contains(.contrast) {
-            // A mean of brightened profiles is not a brightened profile: where some members are
-            // clipped at white (or, under contrast, at black) and others not, the mean bends. The
-            // darker and flatter members are clipped least, so each reference becomes their mean
-            // (the third of the group with the lowest log β + log κ in the first fit), and every
-            // image is fitted again: on sprites brightened within ±20% the width read went from
-            // 12% short to within 4% of the planted, and within ×1.6 of contrast from 17% to 11% short.
-            var darker: [Int: [Double]] = [:]
-            for (g, members) in Dictionary(grouping: 0..<n, by: { groups[$0] }) {
-                let kept = members.sorted { plain[$0][0] + plain[$0][1] < plain[$1][0] + plain[$1][1] }.prefix(max(1, members.count / 3))
-                darker[g] = kept.reduce(into: [Double](repeating: 0, count: profiles[kept.first!].values.count)) { sum, i in
-                    for k in sum.indices { sum[k] += profiles[i].values[k] }
-                }.map { $0 / Double(kept.count) }
+        let imageOnUnit = { (row: Int) -> [Float] in data.images[(chosen[row] * size)..<((chosen[row] + 1) * size)].map { $0 * gain + offset } }
+        /// Brightness, contrast and gamma of every image (each first brought to its class's colour
+        /// by `colourUndo`, when given) and of its pair: log-factors against the class reference.
+        func valueFits(colourUndo: [(Float, Float)]?) -> (plain: [[Double]], refitted: [[Double]]) {
+            // One image at a time, so that only the profiles are kept, whatever the images' size.
+            var profiles: [Profile] = [], movedProfiles: [Profile] = []
+            for row in 0..<n {
+                var image = imageOnUnit(row)
+                if let undo = colourUndo?[row], undo != (0, 0) { image = adjusted(image, [1, 1, 1, Foundation.exp(undo.0), undo.1]) }
+                profiles.append(Self.profile(image.map(Double.init), channels: c))
+                let moved = adjusted(image, delta[(row * 3)..<(row * 3 + 3)].map { Foundation.exp($0) } + [1, 0])
+                movedProfiles.append(Self.profile(moved.map(Double.init), channels: c))
             }
-            means = darker
-            plain = (0..<n).map { fit(profiles[$0], reference: means[groups[$0]]!, channels: c, grayWeights: grayWeights) }
+            // Each group's reference: the mean of its members' profiles.
+            var sums: [Int: [Double]] = [:], counts: [Int: Int] = [:]
+            for (profile, g) in zip(profiles, groups) {
+                sums[g] = zip(sums[g] ?? [Double](repeating: 0, count: profile.values.count), profile.values).map { $0 + $1 }
+                counts[g, default: 0] += 1
+            }
+            var means: [Int: [Double]] = [:]
+            for (g, sum) in sums { means[g] = sum.map { $0 / Double(counts[g]!) } }
+            var plain = (0..<n).map { fit(profiles[$0], reference: means[groups[$0]]!, channels: c, grayWeights: grayWeights) }
+            if estimated.contains(.brightness) || estimated.contains(.contrast) {
+                // A mean of brightened profiles is not a brightened profile: where some members are
+                // clipped at white (or, under contrast, at black) and others not, the mean bends. The
+                // darker and flatter members are clipped least, so each reference becomes their mean
+                // (the third of the group with the lowest log β + log κ in the first fit), and every
+                // image is fitted again: on sprites brightened within ±20% the width read went from
+                // 12% short to within 4% of the planted, and within ×1.6 of contrast from 17% to 11% short.
+                var darker: [Int: [Double]] = [:]
+                for (g, members) in Dictionary(grouping: 0..<n, by: { groups[$0] }) {
+                    let kept = members.sorted { plain[$0][0] + plain[$0][1] < plain[$1][0] + plain[$1][1] }.prefix(max(1, members.count / 3))
+                    darker[g] = kept.reduce(into: [Double](repeating: 0, count: profiles[kept.first!].values.count)) { sum, i in
+                        for k in sum.indices { sum[k] += profiles[i].values[k] }
+                    }.map { $0 / Double(kept.count) }
+                }
+                means = darker
+                plain = (0..<n).map { fit(profiles[$0], reference: means[groups[$0]]!, channels: c, grayWeights: grayWeights) }
+            }
+            return (plain, (0..<n).map { fit(movedProfiles[$0], reference: means[groups[$0]]!, channels: c, grayWeights: grayWeights) })
         }
-        let refitted = (0..<n).map { fit(movedProfiles[$0], reference: means[groups[$0]]!, channels: c, grayWeights: grayWeights) }
+        /// Every image's colour pose and its pair's, against what its brightness, contrast and
+        /// gamma make of its class's exemplar (`valueFits`' log-factors applied to it, clamps and
+        /// all): a brightening clipped at white moves the hue and the saturation of vivid colours
+        /// (sprites brightened within ±40% read saturation ×0.83–×1.20 and hue ±7° against the
+        /// class alone), and what the values explain is not colour. The saturation is read with
+        /// the image turned to the prediction's hue (a turn moves the grays).
+        func colourPoses(valueFits: [[Double]], exemplars: [Int: Int]) -> (plain: [(hue: Float, saturation: Float)?], moved: [(hue: Float, saturation: Float)?]) {
+            var plain: [(hue: Float, saturation: Float)?] = [], moved: [(hue: Float, saturation: Float)?] = []
+            for row in 0..<n {
+                let f = valueFits[row]
+                let image = imageOnUnit(row)
+                let predicted = adjusted(imageOnUnit(exemplars[groups[row]]!), f.map { Float(Foundation.exp($0)) } + [1, 0])
+                let shifted = adjusted(image, [1, 1, 1, Foundation.exp(colourDelta[row].0), colourDelta[row].1])
+                guard let predictedHue = Self.hueAngle(predicted, plane: plane), let predictedRatio = Self.saturationRatio(predicted, plane: plane) else {
+                    plain.append(nil)
+                    moved.append(nil)
+                    continue
+                }
+                let pose = { (image: [Float]) -> (hue: Float, saturation: Float)? in
+                    guard let hue = Self.hueAngle(image, plane: plane),
+                          let ratio = Self.saturationPose(image, plane: plane, hue: hue, reference: predictedHue) else { return nil }
+                    let turn = hue - predictedHue
+                    return (atan2(sin(turn), cos(turn)), ratio - predictedRatio)
+                }
+                plain.append(pose(image))
+                moved.append(pose(shifted))
+            }
+            return (plain, moved)
+        }
+
+        // Colour and values move each other's readings: a hue turn reorders the channels' values,
+        // a change of saturation moves them towards each pixel's gray, gamma moves chroma against
+        // gray, and a clamp at white moves hue and saturation. So they are read in turn, each
+        // with what the other found undone: the hue first against the class (a turn is the one
+        // change nothing else imitates much), then twice over the values with the colour seen
+        // so far undone and the colour against what those values predict, then the values once
+        // more. A colour spread below the report's "none" (±5°, ×1.05) is not undone: a clamp
+        // makes one of a brightening, and undoing it would only move the values (sprites
+        // brightened within ±20% then read gamma ×0.94–×1.06).
         var estimate = Estimate()
-        for family in families {
+        for family in [PhotometricFamily.saturation, .hue] { (estimate.widths[family], estimate.rawWidths[family], estimate.fitError[family], estimate.gains[family]) = (0, 0, 0, 0) }
+        var undo: [(Float, Float)]? = nil
+        if colour && estimated.contains(.hue) {
+            var hueAlone = PhotometricSpread(estimated: [.hue])
+            hueAlone.images = images
+            let hues = (0..<n).map { Self.hueAngle(imageOnUnit($0), plane: plane).map { ($0, Float(0)) } }
+            hueAlone.readColour(plain: hues, moved: hues.enumerated().map { row, pose in pose.map { ($0.0 + colourDelta[row].1, $0.1) } },
+                                deltas: colourDelta, groups: groups, random: random, into: &estimate)
+            if estimate.widths[.hue]! > Self.hueSeen { undo = Self.colourUndo(hues, groups: groups).map { (0, $0.1) } }
+        }
+        var (plain, refitted) = valueFits(colourUndo: undo)
+        if colour {
+            for _ in 0..<2 {
+                // Each class's exemplar: the member whose values fit nearest its reference.
+                var exemplars: [Int: Int] = [:]
+                for (g, members) in Dictionary(grouping: 0..<n, by: { groups[$0] }) {
+                    exemplars[g] = members.min { plain[$0].reduce(0) { $0 + $1 * $1 } < plain[$1].reduce(0) { $0 + $1 * $1 } }
+                }
+                let poses = colourPoses(valueFits: plain, exemplars: exemplars)
+                readColour(plain: poses.plain, moved: poses.moved, deltas: colourDelta, groups: groups, random: random, into: &estimate)
+                let (saturationSeen, hueSeen) = (estimate.widths[.saturation]! > Self.saturationSeen, estimate.widths[.hue]! > Self.hueSeen)
+                undo = saturationSeen || hueSeen ? Self.colourUndo(poses.plain, groups: groups).map { (saturationSeen ? $0.0 : 0, hueSeen ? $0.1 : 0) } : nil
+                (plain, refitted) = valueFits(colourUndo: undo)
+            }
+        }
+        for family in [PhotometricFamily.brightness, .contrast, .gamma] {
             let k = family.index
             guard estimated.contains(family) else {
                 (estimate.widths[family], estimate.rawWidths[family], estimate.fitError[family], estimate.gains[family]) = (0, 0, 0, 0)
@@ -192,7 +276,7 @@ public struct PhotometricSpread {
         let residuals = zip(deltas, changes).map { $1 - gain * $0[k] }
         let mean = residuals.reduce(0, +) / Double(max(1, residuals.count))
         let noise = max(0, interceptOfSquares(residuals.map { ($0 - mean) * ($0 - mean) }, on: deltas) / 2)
-        return (Float(2 * (3 * max(0, variance - noise)).squareRoot()), Float(2 * (3 * variance).squareRoot()), Float(2 * (3 * noise).squareRoot()))
+        return (Float(2 * (3 * max(0, variance - noise)).squareRoot()), Float(2 * (3 * max(0, variance)).squareRoot()), Float(2 * (3 * noise).squareRoot()))
     }
 
     /// The intercept of the least-squares fit of `squares` on 1 and each δ's square (the mean
@@ -216,11 +300,10 @@ public struct PhotometricSpread {
     /// `reference` nearest the image's profile: Levenberg–Marquardt on the estimated families,
     /// the Jacobian by central differences; the background weighs `backgroundWeight`.
     func fit(_ image: Profile, reference: [Double], channels: Int, grayWeights: [Double]) -> [Double] {
-        let free = PhotometricFamily.allCases.filter(estimated.contains).map(\.index)
+        let free = [PhotometricFamily.brightness, .contrast, .gamma].filter(estimated.contains).map(\.index)
         var f = [0.0, 0.0, 0.0]
         guard !free.isEmpty else { return f }
-        let perChannel = reference.count / channels
-        let weights = (0..<reference.count).map { $0 % perChannel == 0 ? Self.backgroundWeight.squareRoot() : 1 }
+        let weights = (0..<reference.count).map { $0 % (Self.inkQuantiles + 1) == 0 ? Self.backgroundWeight.squareRoot() : 1 }
         func residuals(_ f: [Double]) -> [Double] {
             let predicted = Self.mapped(reference, logFactors: f, image: image, channels: channels, grayWeights: grayWeights)
             return (0..<predicted.count).map { weights[$0] * (predicted[$0] - image.values[$0]) }

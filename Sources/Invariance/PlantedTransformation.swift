@@ -22,17 +22,20 @@ public struct PlantedTransformation: Sendable, Equatable {
     }
 
     /// The full width θ whose factors reach `halfWidth` in natural units: brightness in percent
-    /// (20: ×0.8…×1.2 read as its upper end, e^(θ/2) = 1.2), contrast and gamma as the factor's
-    /// upper end (the inverse of `PhotometricFamily.naturalInterval`'s upper end).
+    /// (20: ×0.8…×1.2 read as its upper end, e^(θ/2) = 1.2), contrast, gamma and saturation as the
+    /// factor's upper end, hue in degrees (the inverse of `PhotometricFamily.naturalInterval`'s upper end).
     /// - Precondition: a percent above 0, a factor above 1.
     public static func width(_ family: PhotometricFamily, halfWidth: Double) -> Float {
         switch family {
         case .brightness:
             precondition(halfWidth > 0, "a brightness range's upper end is above 0%")
             return Float(2 * log(1 + halfWidth / 100))
-        case .contrast, .gamma:
+        case .contrast, .gamma, .saturation:
             precondition(halfWidth > 1, "a factor range's upper end is above 1")
             return Float(2 * log(halfWidth))
+        case .hue:
+            precondition(halfWidth > 0 && halfWidth <= 180, "a hue range's upper end is within 0°…180°")
+            return Float(2 * halfWidth * .pi / 180)
         }
     }
 

@@ -1,21 +1,33 @@
 import Foundation
 
-// Brightness, contrast and gamma, one factor of each per image, applied as torchvision's
-// adjust_brightness, adjust_contrast and adjust_gamma apply them to float images in [0, 1], in
-// that order, each clamped to [0, 1]. Shape letters: N batch, C channels, H×W plane; factors
-// N×3: (β brightness, κ contrast, γ gamma), each > 0, 1 leaving the image as it was.
+// Brightness, contrast, saturation, hue and gamma, one factor of each per image, applied as
+// torchvision's adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue and
+// adjust_gamma apply them to float images in [0, 1], in that order. Shape letters: N batch, C
+// channels, H×W plane; factors N×5 in `photometricFactorCount`'s order: (β brightness, κ
+// contrast, γ gamma, σ saturation, η hue), β, κ, γ, σ > 0 with 1 leaving the image as it was, η
+// a turn of the hue in radians (0 leaves it). Saturation and hue act on three channels only
+// (red, green, blue); with any other count σ and η are ignored and their gradients are 0.
 //
 // The network sees standardised values x; the adjustment works on p = x·gain + offset (the data's
-// range mapped onto [0, 1]) and gives back y = (q₃ − offset)/gain:
+// range mapped onto [0, 1]) and gives back y = (q₅ − offset)/gain:
 //   q₁ = clamp(β·p)                         brightness
 //   m  = mean over the plane of gray(q₁)    gray: 0.2989 R + 0.587 G + 0.114 B for three
 //                                           channels (torchvision's), the channels' mean otherwise
 //   q₂ = clamp(m + κ·(q₁ − m))              contrast
-//   q₃ = q₂^γ                               gamma
+//   q₃ = clamp(g + σ·(q₂ − g))              saturation; g = gray(q₂) of the same pixel
+//   q₄ = hsv⁻¹(h + η/2π mod 1, s, v)        hue; (h, s, v) = hsv(q₃), as torchvision converts
+//   q₅ = q₄^γ                               gamma
+// The hue turn keeps each pixel's largest and smallest channel (M, m′) and moves the third
+// between them: channel c of q₄ is M − (M − m′)·φ(k_c), k_c = (n_c + 6·h′) mod 6 with n = 5, 3, 1
+// for red, green, blue and φ(k) = clamp(min(k, 4 − k), 0, 1). A gray pixel (M = m′) has no hue
+// and is left as it is (its gradient passes straight through).
 // Gradients pass a clamp where its argument lies in [0, 1], bounds included (as PyTorch's
-// clamp); ∂q₃/∂q₂ and ∂q₃/∂γ are taken as 0 where q₂ = 0 (as PyTorch's pow does for the
+// clamp); ∂q₅/∂q₄ and ∂q₅/∂γ are taken as 0 where q₄ = 0 (as PyTorch's pow does for the
 // exponent; for the base it would give γ·0^(γ−1), infinite for γ < 1). Backward functions add
 // into their gradient buffers.
+
+/// Factors per image: β, κ, γ, σ, η (the order of Invariance's `PhotometricFamily`).
+public let photometricFactorCount = 5
 
 /// Geometry of a photometric adjustment.
 public struct PhotometricShape: Sendable, Equatable {
@@ -69,55 +81,170 @@ private func contrastMean(_ shape: PhotometricShape, image: UnsafePointer<Float>
     return Float(total / Double(shape.plane))
 }
 
-/// output (N×C×H×W) = the input adjusted by each image's factors (N×3).
+/// The hue turn's share φ(k) = clamp(min(k, 4 − k), 0, 1) of a channel at position k ∈ [0, 6)
+/// around the hexagon, and its slope dφ/dk.
+@inline(__always)
+private func hueShare(_ k: Float) -> (value: Float, slope: Float) {
+    if k < 1 { return (k, 1) }
+    if k < 3 { return (1, 0) }
+    if k < 4 { return (4 - k, -1) }
+    return (0, 0)
+}
+
+/// One pixel's hue, as 6·h ∈ [0, 6) from torchvision's rgb→hsv, with its derivatives in
+/// (r, g, b), for a pixel whose channels are not all equal (chroma c > 0).
+@inline(__always)
+private func hexHue(_ r: Float, _ g: Float, _ b: Float, maximum: Float, chroma c: Float) -> (value: Float, dr: Float, dg: Float, db: Float) {
+    // The largest channel picks the sector (red first on ties, then green, as torchvision);
+    // the chroma's own derivative goes to the largest and the smallest channel.
+    let smallest: Int = r <= g && r <= b ? 0 : (g <= b ? 1 : 2)
+    var h: Float, dr: Float, dg: Float, db: Float
+    if maximum == r {
+        (h, dr, dg, db) = ((g - b) / c, 0, 1 / c, -1 / c)
+        let dc = -(g - b) / (c * c)
+        dr += dc
+        if smallest == 1 { dg -= dc } else if smallest == 2 { db -= dc }
+    } else if maximum == g {
+        (h, dr, dg, db) = (2 + (b - r) / c, -1 / c, 0, 1 / c)
+        let dc = -(b - r) / (c * c)
+        dg += dc
+        if smallest == 0 { dr -= dc } else if smallest == 2 { db -= dc }
+    } else {
+        (h, dr, dg, db) = (4 + (r - g) / c, 1 / c, -1 / c, 0)
+        let dc = -(r - g) / (c * c)
+        db += dc
+        if smallest == 0 { dr -= dc } else if smallest == 1 { dg -= dc }
+    }
+    if h < 0 { h += 6 }
+    return (h, dr, dg, db)
+}
+
+/// The hexagon position (n_c + 6·h′) mod 6 of channel `channel` (0 red, 1 green, 2 blue) after
+/// a turn of `turn` sixths.
+@inline(__always)
+private func huePosition(_ hex: Float, channel: Int, turn: Float) -> Float {
+    var k = (Float(5 - 2 * channel) + hex + turn).truncatingRemainder(dividingBy: 6)
+    if k < 0 { k += 6 }
+    return k
+}
+
+/// Saturation and hue of one pixel (q₂ → q₄), in place on `q` (red, green, blue).
+@inline(__always)
+private func saturateAndTurn(_ q: inout (Float, Float, Float), sigma: Float, turn: Float) {
+    if sigma != 1 {
+        let g = 0.2989 * q.0 + 0.587 * q.1 + 0.114 * q.2
+        q = (clamp01(g + sigma * (q.0 - g)), clamp01(g + sigma * (q.1 - g)), clamp01(g + sigma * (q.2 - g)))
+    }
+    guard turn != 0 else { return }
+    let maximum = max(q.0, q.1, q.2), c = maximum - min(q.0, q.1, q.2)
+    guard c > 0 else { return }
+    let hex = hexHue(q.0, q.1, q.2, maximum: maximum, chroma: c).value
+    q = (maximum - c * hueShare(huePosition(hex, channel: 0, turn: turn)).value,
+         maximum - c * hueShare(huePosition(hex, channel: 1, turn: turn)).value,
+         maximum - c * hueShare(huePosition(hex, channel: 2, turn: turn)).value)
+}
+
+/// output (N×C×H×W) = the input adjusted by each image's factors (N×5).
 public func photometricForward(_ shape: PhotometricShape, input: UnsafePointer<Float>, factors: UnsafePointer<Float>,
                                range: PhotometricRange, output: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     shape.validate()
-    let size = shape.channels * shape.plane
+    let size = shape.channels * shape.plane, plane = shape.plane
     parallelism.forEach(shape.batch, grain: max(1, 16384 / max(1, size))) { n in
-        let (beta, kappa, gamma) = (factors[n * 3], factors[n * 3 + 1], factors[n * 3 + 2])
+        let f = factors + n * photometricFactorCount
+        let (beta, kappa, gamma) = (f[0], f[1], f[2])
         let image = input + n * size, out = output + n * size
         let m = contrastMean(shape, image: image, beta: beta, range: range)
-        for i in 0..<size {
-            let q1 = clamp01(beta * (image[i] * range.gain + range.offset))
-            let q2 = clamp01(m + kappa * (q1 - m))
-            let q3 = gamma == 1 ? q2 : (q2 > 0 ? pow(q2, gamma) : 0)
-            out[i] = (q3 - range.offset) / range.gain
+        let contrast = { (i: Int) -> Float in clamp01(m + kappa * (clamp01(beta * (image[i] * range.gain + range.offset)) - m)) }
+        let power = { (q: Float) -> Float in ((gamma == 1 ? q : (q > 0 ? pow(q, gamma) : 0)) - range.offset) / range.gain }
+        let (sigma, turn) = (f[3], f[4] * 3 / .pi)  // the turn in sixths of the circle
+        if shape.channels == 3 && (sigma != 1 || turn != 0) {
+            for i in 0..<plane {
+                var q = (contrast(i), contrast(plane + i), contrast(2 * plane + i))
+                saturateAndTurn(&q, sigma: sigma, turn: turn)
+                (out[i], out[plane + i], out[2 * plane + i]) = (power(q.0), power(q.1), power(q.2))
+            }
+        } else {
+            for i in 0..<size { out[i] = power(contrast(i)) }
         }
     }
 }
 
 /// Adds ∂L/∂input into `gradInput` and ∂L/∂factors into `gradFactors` (either may be nil),
-/// given the forward pass's `output` (its q₃, so no power is taken again) and gradOutput
+/// given the forward pass's `output` (its q₅, so no power is taken again) and gradOutput
 /// (N×C×H×W). Work is split over the batch.
 public func photometricBackward(_ shape: PhotometricShape, input: UnsafePointer<Float>, factors: UnsafePointer<Float>,
                                 range: PhotometricRange, output: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                                 gradInput: UnsafeMutablePointer<Float>?, gradFactors: UnsafeMutablePointer<Float>?, parallelism: Parallelism) {
     shape.validate()
-    let size = shape.channels * shape.plane
+    let size = shape.channels * shape.plane, plane = shape.plane
     parallelism.forEach(shape.batch, grain: max(1, 8192 / max(1, size))) { n in
-        let (beta, kappa, gamma) = (factors[n * 3], factors[n * 3 + 1], factors[n * 3 + 2])
+        let f = factors + n * photometricFactorCount
+        let (beta, kappa, gamma, sigma, eta) = (f[0], f[1], f[2], f[3], f[4])
         let image = input + n * size, dy = gradOutput + n * size, y = output + n * size
         let m = contrastMean(shape, image: image, beta: beta, range: range)
         ScratchBuffers.with(floats: size) { gradPre2 in
-            // Through gamma and contrast's clamp: ∂L/∂(m + κ(q₁ − m)) per pixel, and the sums
-            // for ∂γ, ∂κ and ∂m.
-            var gGamma = 0.0, gKappa = 0.0, gMean = 0.0
-            for i in 0..<size {
+            var gGamma = 0.0, gKappa = 0.0, gMean = 0.0, gSigma = 0.0, gEta = 0.0
+            /// Through gamma: ∂L/∂q₄ of element i (q₄ recovered from the output).
+            func throughGamma(_ i: Int, _ q4: Float) -> Float {
+                let gq5 = dy[i] / range.gain
+                guard q4 > 0 else { return 0 }
+                let q5 = y[i] * range.gain + range.offset
+                gGamma += Double(gq5 * q5 * log(q4))
+                return gq5 * gamma * q5 / q4
+            }
+            /// Through contrast's clamp: records ∂L/∂(m + κ(q₁ − m)) of element i and the sums for ∂κ, ∂m.
+            func throughContrast(_ i: Int, _ gq2: Float) {
                 let q1 = clamp01(beta * (image[i] * range.gain + range.offset))
                 let pre2 = m + kappa * (q1 - m)
-                let q2 = clamp01(pre2)
-                let gq3 = dy[i] / range.gain
-                var gq2: Float = 0
-                if q2 > 0 {
-                    let q3 = y[i] * range.gain + range.offset
-                    gq2 = gq3 * gamma * q3 / q2
-                    gGamma += Double(gq3 * q3 * log(q2))
-                }
                 let g = pre2 >= 0 && pre2 <= 1 ? gq2 : 0
                 gradPre2[i] = g
                 gKappa += Double(g * (q1 - m))
                 gMean += Double(g)
+            }
+            let contrast = { (i: Int) -> Float in clamp01(m + kappa * (clamp01(beta * (image[i] * range.gain + range.offset)) - m)) }
+            if shape.channels == 3 && (sigma != 1 || eta != 0 || gradFactors != nil) {
+                let turn = eta * 3 / .pi
+                for i in 0..<plane {
+                    let q2 = SIMD3<Float>(contrast(i), contrast(plane + i), contrast(2 * plane + i))
+                    // Saturation, forward again (its clamps' arguments are needed).
+                    let g = 0.2989 * q2[0] + 0.587 * q2[1] + 0.114 * q2[2]
+                    let pre3 = g + sigma * (q2 - g)
+                    let q3 = pre3.clamped(lowerBound: SIMD3(repeating: 0), upperBound: SIMD3(repeating: 1))
+                    let maximum = q3.max(), chroma = maximum - q3.min()
+                    var gq3 = SIMD3<Float>(repeating: 0)
+                    if chroma > 0 {
+                        // q₄_c = M − C·φ(k_c), k_c = n_c + 6h + 6η/2π: through M, C and h.
+                        let hue = hexHue(q3[0], q3[1], q3[2], maximum: maximum, chroma: chroma)
+                        let top = q3[0] == maximum ? 0 : (q3[1] == maximum ? 1 : 2)
+                        let bottom = q3[0] <= q3[1] && q3[0] <= q3[2] ? 0 : (q3[1] <= q3[2] ? 1 : 2)
+                        var gMaximum: Float = 0, gChroma: Float = 0, gHex: Float = 0
+                        for c in 0..<3 {
+                            let share = hueShare(huePosition(hue.value, channel: c, turn: turn))
+                            let gq4 = throughGamma(c * plane + i, maximum - chroma * share.value)
+                            gMaximum += gq4
+                            gChroma -= gq4 * share.value
+                            gHex -= gq4 * chroma * share.slope
+                        }
+                        gEta += Double(gHex * 3 / .pi)
+                        gq3[top] += gMaximum + gChroma
+                        gq3[bottom] -= gChroma
+                        gq3 += gHex * SIMD3(hue.dr, hue.dg, hue.db)
+                    } else {
+                        for c in 0..<3 { gq3[c] = throughGamma(c * plane + i, q3[c]) }
+                    }
+                    // Through saturation's clamps: ∂q₃_c/∂q₂_d = σ·[c = d] + (1 − σ)·w_d, ∂q₃_c/∂σ = q₂_c − g.
+                    var passed: Float = 0
+                    for c in 0..<3 where pre3[c] >= 0 && pre3[c] <= 1 {
+                        passed += gq3[c]
+                        gSigma += Double(gq3[c] * (q2[c] - g))
+                    }
+                    for c in 0..<3 {
+                        let own = pre3[c] >= 0 && pre3[c] <= 1 ? sigma * gq3[c] : 0
+                        throughContrast(c * plane + i, own + (1 - sigma) * shape.grayWeight(c) * passed)
+                    }
+                }
+            } else {
+                for i in 0..<size { throughContrast(i, throughGamma(i, contrast(i))) }
             }
             // ∂m/∂q₁ = gray weight / plane; ∂(m + κ(q₁ − m))/∂m = 1 − κ.
             let meanShare = Float(gMean) * (1 - kappa) / Float(shape.plane)
@@ -134,9 +261,12 @@ public func photometricBackward(_ shape: PhotometricShape, input: UnsafePointer<
                 }
             }
             if let gradFactors {
-                gradFactors[n * 3] += Float(gBeta)
-                gradFactors[n * 3 + 1] += Float(gKappa)
-                gradFactors[n * 3 + 2] += Float(gGamma)
+                let gf = gradFactors + n * photometricFactorCount
+                gf[0] += Float(gBeta)
+                gf[1] += Float(gKappa)
+                gf[2] += Float(gGamma)
+                gf[3] += Float(gSigma)
+                gf[4] += Float(gEta)
             }
         }
     }

@@ -124,13 +124,15 @@ extension Tensor {
         return Tensor(shape: x.shape, storage: out, operation: .affineWarp(shape), inputs: [x, theta])
     }
 
-    /// x [N, C, H, W] with each image's brightness, contrast and gamma set by factors [N, 3]
-    /// (torchvision's adjust_brightness, adjust_contrast, adjust_gamma on the values mapped onto
-    /// [0, 1] by p = x·gain + offset, each clamped); differentiable in both.
+    /// x [N, C, H, W] with each image's brightness, contrast, gamma, saturation and hue set by
+    /// factors [N, 5] (`photometricFactorCount`: torchvision's adjust_brightness,
+    /// adjust_contrast, adjust_saturation, adjust_hue, adjust_gamma on the values mapped onto
+    /// [0, 1] by p = x·gain + offset; saturation and hue for three channels only); differentiable
+    /// in both.
     public static func photometricAdjust(_ x: Tensor, factors: Tensor, gain: Float, offset: Float) -> Tensor {
         let range = PhotometricRange(gain: gain, offset: offset)
-        precondition(x.rank == 4 && factors.shape == [x.shape[0], 3],
-                     "photometricAdjust: input \(x.shape) needs factors of shape [\(x.shape[0]), 3], got \(factors.shape)")
+        precondition(x.rank == 4 && factors.shape == [x.shape[0], photometricFactorCount],
+                     "photometricAdjust: input \(x.shape) needs factors of shape [\(x.shape[0]), \(photometricFactorCount)], got \(factors.shape)")
         let shape = PhotometricShape(batch: x.shape[0], channels: x.shape[1], height: x.shape[2], width: x.shape[3])
         let out = TensorStorage(uninitializedCount: x.count)
         photometricForward(shape, input: x.storage.pointer, factors: factors.storage.pointer, range: range, output: out.pointer,

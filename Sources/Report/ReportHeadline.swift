@@ -25,7 +25,7 @@ public struct ReportHeadline: Equatable {
     public let caveat: String?
 
     /// Below these half-widths a width counts as no invariance: 5°, 1 pixel, 5% of scale (and of
-    /// brightness, contrast and gamma), slope 0.05.
+    /// brightness, contrast, gamma and saturation), slope 0.05; 5° of hue as of rotation.
     static let thresholds = (degrees: 5.0, pixels: 1.0, factor: 1.05, slope: 0.05)
 
     public init(_ invariance: InvarianceReport.Invariance, tolerance: ToleratedInterval? = nil, regression: Bool = false) {
@@ -42,6 +42,8 @@ public struct ReportHeadline: Equatable {
         case "brightness": noun = "brightness invariance"
         case "contrast": noun = "contrast invariance"
         case "gamma": noun = "gamma invariance"
+        case "saturation": noun = "saturation invariance"
+        case "hue": noun = "hue invariance"
         default: noun = "\(invariance.generator) invariance"
         }
         range = naturalRangeText(low: low, high: high, unit: invariance.unit)
@@ -70,7 +72,8 @@ public struct ReportHeadline: Equatable {
         case .full: text = "Full \(noun): \(range)" + (caveat.map { ", but \($0)" } ?? "")
         case .partial: text = "\(noun.prefix(1).uppercased() + noun.dropFirst()): \(range)" + (caveat.map { ", but \($0)" } ?? "")
         case .none: text = "No \(noun): \(range)" + (invariance.followsTarget == true ? " (the target changes along it)" : "")
-        case .notLearned: text = "\(noun.prefix(1).uppercased() + noun.dropFirst()) not learned (fixed at none)"
+        case .notLearned:
+            text = "\(noun.prefix(1).uppercased() + noun.dropFirst())" + (invariance.leftOut.map { " left out: \($0)" } ?? " not learned (fixed at none)")
         }
     }
 

@@ -9,7 +9,7 @@ enum ReportPictures {
     /// Magnitudes shown for a width θ: five steps from −θ/2 to θ/2 (rotation at most the circle).
     static func steps(_ invariance: InvarianceReport.Invariance) -> [Float] {
         var half = invariance.theta / 2
-        if invariance.generator == AffineGenerator.rotation.rawValue { half = min(half, .pi) }
+        if [AffineGenerator.rotation.rawValue, PhotometricFamily.hue.rawValue].contains(invariance.generator) { half = min(half, .pi) }
         return (0..<5).map { -half + half * Float($0) / 2 }
     }
 
@@ -21,9 +21,8 @@ enum ReportPictures {
                 let low = sample.values.min() ?? 0, high = max(sample.values.max() ?? 1, low + 1e-6)
                 let input = Tensor(shape: [1] + sample.shape, values: sample.values)
                 return steps(invariance).map { epsilon in
-                    var factors: [Float] = [1, 1, 1]
-                    factors[family.index] = exp(epsilon)
-                    let adjusted = Tensor.photometricAdjust(input, factors: Tensor(shape: [1, 3], values: factors),
+                    let values = PhotometricFamily.kernelValues(family, epsilon: epsilon)
+                    let adjusted = Tensor.photometricAdjust(input, factors: Tensor(shape: [1, values.count], values: values),
                                                             gain: 1 / (high - low), offset: -low / (high - low))
                     return pngURI(adjusted.values, shape: sample.shape, range: sample.values)
                 }

@@ -32,6 +32,9 @@ public final class TrainingRun {
     /// objective, learned by the reward, refused by the evidence).
     let learnedPhotometric: Set<PhotometricFamily>
     let initialPhotometric: [PhotometricFamily: Float]
+    /// Families the manifest names that these images cannot have (saturation and hue need three
+    /// channels), with the reason the report gives.
+    let leftOutPhotometric: [PhotometricFamily: String]
     let mean: Double, std: Double
 
     /// smallnet's channel dropout: the reference's 0.3 at its width (k = 128) and above; none
@@ -97,7 +100,11 @@ public final class TrainingRun {
         })
         (self.learned, self.initial) = (learned, initial)
         let augmentation = AffineAugmentation(learned: learned, initialWidths: initial, defaultWidth: Self.defaultInitialWidth)
-        learnedPhotometric = Set(names.compactMap(PhotometricFamily.init(rawValue:)))
+        let namedPhotometric = Set(names.compactMap(PhotometricFamily.init(rawValue:)))
+        learnedPhotometric = namedPhotometric.filter { $0.applies(channels: train.channels) }
+        leftOutPhotometric = Dictionary(uniqueKeysWithValues: namedPhotometric.compactMap { family in
+            family.leftOutBecause(channels: train.channels).map { (family, $0) }
+        })
         initialPhotometric = Dictionary(uniqueKeysWithValues: learnedPhotometric.map { ($0, manifest.initialTheta[$0.rawValue] ?? Self.defaultInitialWidth) })
         let photometric = try Self.photometricAugmentation(learnedPhotometric, initial: initialPhotometric, manifest: manifest,
                                                            objective: settings.objective, images: folder.train.images, mean: mean, std: std)
@@ -179,7 +186,7 @@ public final class TrainingRun {
         var metrics: [String: Double] = [:]
         let copies = max(1, settings.testCopies)
         let probePasses = probeImages == 0 ? 0 : probeImagePasses(images: min(probeImages, test.count), copies: settings.testCopies,
-                                                                   height: test.height, width: test.width, families: learnedPhotometric.count)
+                                                                   height: test.height, width: test.width, families: learnedPhotometric)
         let total = test.count * copies + test.count + probePasses
         let start = Date()
         metrics["test_\(metricName)"] = trainer.evaluate(test, copies: settings.testCopies) { progress($0 * copies, total) }
@@ -211,9 +218,8 @@ public final class TrainingRun {
         var report = InvarianceReport(name: name, task: task, widths: augmentation.widthValues, initial: initial, learned: learned,
                                       imageHeight: train.height, imageWidth: train.width, metrics: metrics,
                                       history: trainer.history, probes: probes, settings: runSettings.merging(provenance) { $1 })
-        if let photometric = trainer.photometric {
-            report.addPhotometric(widths: photometric.widthValues, initial: initialPhotometric, learned: learnedPhotometric)
-        }
+        report.addPhotometric(widths: trainer.photometric?.widthValues ?? [:], initial: initialPhotometric, learned: learnedPhotometric,
+                              leftOut: leftOutPhotometric)
         report.samples = samples(4)
         if let estimate = trainer.spreadEstimate {
             report.setBands(estimate.bands, imageHeight: train.height, imageWidth: train.width)

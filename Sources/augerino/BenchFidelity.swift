@@ -15,13 +15,13 @@ struct BenchFidelity: ParsableCommand {
         discussion: """
             Each case is a dataset generated from the real MNIST or Fashion-MNIST files (or the \
             example's two sprites) whose images were warped by the method's own family: ε uniform in \
-            [−θ/2, θ/2] per planted generator, or adjusted in brightness, contrast or gamma by e^ε \
-            (those cases, and the source cases they are judged against, name the three families in \
-            their manifests beside the affine generators). A run trains with the defaults a user gets (change them \
+            [−θ/2, θ/2] per planted generator, or adjusted in brightness, contrast, gamma or saturation \
+            by e^ε or in hue by a turn of ε (those cases, and the source cases they are judged against, \
+            name the families in their manifests beside the affine generators). A run trains with the defaults a user gets (change them \
             with the training settings below, as for `augerino train`, except --seed: run k of a case \
             has seed k) and is judged: a planted width must come back within the tolerance \
             (15%; 10% for the two sprites), an unplanted one must read as "none" in the report's terms \
-            (below 5°, 1 px, ×1.05, slope 0.05, ±5%), and a negative control must stay below the magnitude \
+            (below 5°, 1 px, ×1.05, slope 0.05, ±5%, hue ±5°), and a negative control must stay below the magnitude \
             that turns one class into another. A case made from MNIST or Fashion-MNIST is judged against \
             its source case (mnist-none, fashion-none: run first, with it, when not asked for): \
             handwriting and clothes vary of their own, and a planted spread adds to theirs (θ_read² = \
@@ -152,6 +152,9 @@ final class FidelitySources {
 struct FidelityCase {
     enum Source {
         case mnist, fashion, sixNine, sprites, rotationAngle
+        /// The upright Mario sprite turned around the colour wheel, labelled by its hue: class k
+        /// turned by k·90°. The class *is* the colour.
+        case spriteColours
         /// MNIST digits of every class, labelled by pose: class 0 moved by −2a, class 1 by +2a
         /// along the planted generator, each then planted within ±a. Augmented, the two poses
         /// meet at a half-width of exactly a: the planted magnitude is where the label starts
@@ -162,7 +165,7 @@ struct FidelityCase {
     let source: Source
     let planted: PlantedTransformation
     /// A negative control: the half-width (natural units) a generator must stay below, and why.
-    var limit: (generator: AffineGenerator, halfWidth: Double, why: String)? = nil
+    var limit: (generator: FidelityAxis, halfWidth: Double, why: String)? = nil
     var tolerance = 0.15
     /// Whether unplanted generators must read as none (not for pose classes: moving a digit
     /// by a generator that is not planted leaves its pose class as it is, so any width of it
@@ -170,12 +173,13 @@ struct FidelityCase {
     /// judged against).
     var judgesUnplanted = true
 
-    var imageSize: Int { source == .sprites ? 32 : 28 }
+    var imageSize: Int { channels == 3 ? 32 : 28 }
+    var channels: Int { source == .sprites || source == .spriteColours ? 3 : 1 }
 
-    /// Whether the case's manifest names brightness, contrast and gamma beside the affine
+    /// Whether the case's manifest names the photometric families beside the affine
     /// generators (a manifest names none by default): the cases that plant them, and the
     /// source cases they are judged against.
-    var namesPhotometric: Bool { !planted.photometric.isEmpty || ["mnist-none", "fashion-none", "sprites-none"].contains(name) }
+    var namesPhotometric: Bool { !planted.photometric.isEmpty || ["mnist-none", "fashion-none", "sprites-none"].contains(name) || source == .spriteColours }
 
     /// The case with this one's source images and nothing planted, whose own spread this case is
     /// judged against: handwriting and clothes vary in slant, size and position of their own, and
@@ -186,7 +190,7 @@ struct FidelityCase {
         switch source {
         case .mnist, .sixNine, .rotationAngle: return name == "mnist-none" ? nil : "mnist-none"
         case .fashion: return name == "fashion-none" ? nil : "fashion-none"
-        case .sprites, .poseClasses: return nil
+        case .sprites, .spriteColours, .poseClasses: return nil
         }
     }
 
@@ -196,7 +200,7 @@ struct FidelityCase {
         var text = planted.isEmpty ? "nothing planted" : "planted " + planted.joined(separator: ", ")
         if source == .rotationAngle { text += "; the target is the angle" }
         if source == .poseClasses { text += "; labelled by pose: each digit first set at ε = −θ or +θ, so the augmented poses meet at exactly this half-width" }
-        if let limit { text += "; control: \(limit.generator.rawValue) at most ±\(Int(limit.halfWidth)) (\(limit.why))" }
+        if let limit { text += "; control: \(limit.generator.name) at most ±\(Int(limit.halfWidth)) (\(limit.why))" }
         return text
     }
 
@@ -222,13 +226,13 @@ struct FidelityCase {
             mnist("fashion-together-translate-3px-shear-0.3", [(.translateX, 3), (.translateY, 3), (.shear, 0.3)], source: .fashion),
         ]
         var sixNine = mnist("control-6-or-9-rotation-45", [(.rotation, 45)], source: .sixNine)
-        sixNine.limit = (.rotation, 45, "past ±45° the augmented 6s (poses within ±45°) reach into the 9s (a 6 at 180° ± 45°)")
+        sixNine.limit = (.affine(.rotation), 45, "past ±45° the augmented 6s (poses within ±45°) reach into the 9s (a 6 at 180° ± 45°)")
         var sprites = FidelityCase(name: "control-sprites-upright-or-upside-down", source: .sprites,
                                    planted: PlantedTransformation([.rotation: .pi / 2]))
-        sprites.limit = (.rotation, 45, "past ±45° the augmented upright sprites reach into the upside-down ones (180° ± 45°)")
+        sprites.limit = (.affine(.rotation), 45, "past ±45° the augmented upright sprites reach into the upside-down ones (180° ± 45°)")
         sprites.tolerance = 0.10
         let angle = FidelityCase(name: "control-rotation-angle-regression", source: .rotationAngle, planted: .none,
-                                 limit: (.rotation, 5, "the target is the rotation angle: any rotation invariance discards it"))
+                                 limit: (.affine(.rotation), 5, "the target is the rotation angle: any rotation invariance discards it"))
         cases += [sixNine, sprites, angle]
         for (generator, halfWidth) in [(AffineGenerator.rotation, 15.0), (.rotation, 30), (.translateX, 1), (.translateX, 2), (.translateY, 2),
                                        (.scale, 1.1), (.scale, 1.2), (.stretch, 1.1), (.stretch, 1.2), (.shear, 0.1), (.shear, 0.2)] {
@@ -257,6 +261,15 @@ struct FidelityCase {
             photometric("sprites-gamma-1.3", [(.gamma, 1.3)], source: .sprites), photometric("sprites-gamma-1.6", [(.gamma, 1.6)], source: .sprites),
             photometric("sprites-together-brightness-20pct-contrast-1.3-gamma-1.3", [(.brightness, 20), (.contrast, 1.3), (.gamma, 1.3)], source: .sprites),
         ]
+        // Saturation and hue (three channels): the sprites' colours turned part of the way and
+        // the whole way round the wheel, and a control whose classes are the colours.
+        var colours = photometric("control-sprite-colours", [], source: .spriteColours)
+        colours.limit = (.photometric(.hue), 45, "past ±45° a turned sprite reaches into the next class's colour (90° apart)")
+        cases += [
+            photometric("sprites-saturation-1.5", [(.saturation, 1.5)], source: .sprites),
+            photometric("sprites-hue-60deg", [(.hue, 60)], source: .sprites), photometric("sprites-hue-180deg", [(.hue, 180)], source: .sprites),
+            colours,
+        ]
         return cases
     }()
 
@@ -267,7 +280,6 @@ struct FidelityCase {
         let staging = try StagingFolder()
         defer { staging.remove() }
         var manifest: Manifest
-        let channels = source == .sprites ? 3 : 1
         for (split, count) in [("train", sources.train), ("test", sources.test)] {
             var (images, targets) = try baseImages(split: split, count: count, sources: sources, random: &random)
             images = planted.apply(to: images, channels: channels, height: imageSize, width: imageSize, random: &random)
@@ -288,6 +300,7 @@ struct FidelityCase {
         if namesPhotometric { manifest.generators = AffineGenerator.allCases.map(\.rawValue) + PhotometricFamily.allCases.map(\.rawValue) }
         if source == .sixNine { manifest.classes = ["6", "9"] }
         if source == .sprites { manifest.classes = ["mario upright", "mario upside down", "iggy upright", "iggy upside down"] }
+        if source == .spriteColours { manifest.classes = ["hue 0°", "hue 90°", "hue 180°", "hue 270°"] }
         try manifest.encoded().write(to: staging.url.appendingPathComponent("manifest.json"))
         let folder = try DatasetFolder.load(staging.url, displayName: name)
         var runFlags = flags
@@ -355,6 +368,14 @@ struct FidelityCase {
             let all = try sources.idx("mnist", split == "train" ? "train" : "t10k")
             let chosen = Array(random.permutation(all.labels.count).filter { all.labels[$0] == 6 || all.labels[$0] == 9 }.prefix(count))
             return (chosen.flatMap { all.images[($0 * 784)..<(($0 + 1) * 784)] }, chosen.map { all.labels[$0] == 6 ? 0 : 1 })
+        case .spriteColours:
+            var images: [Float] = [], labels: [Float] = []
+            for _ in 0..<count {
+                let label = random.nextInt(below: 4)
+                images += hueTurned(ExampleMarioIggy.mario, by: Float(label) * .pi / 2)
+                labels.append(Float(label))
+            }
+            return (images, labels)
         case .sprites:
             var images: [Float] = [], labels: [Float] = []
             for _ in 0..<count {
@@ -407,7 +428,7 @@ struct FidelityCase {
             let plantedTheta = planted.width(axis)
             let thetas = outcomes.map { $0.widths[axis] ?? 0 }
             let sourceTheta = sourceThetas?[axis]
-            let limited = limit.map { FidelityAxis.affine($0.generator) == axis } ?? false
+            let limited = limit.map { $0.generator == axis } ?? false
             let expected: FidelityRow.Expectation
             if source == .rotationAngle, let limit, limited {
                 expected = .below(limit.halfWidth, limit.why)
@@ -519,7 +540,7 @@ struct FidelityRow {
         switch expected {
         case .within(let planted, let tolerance, let limit):
             // A turn of the whole circle is the whole circle, with the source's or without.
-            let circle: (Float) -> Float = { generator == .affine(.rotation) ? min($0, 2 * .pi) : $0 }
+            let circle: (Float) -> Float = { generator == .affine(.rotation) || generator == .photometric(.hue) ? min($0, 2 * .pi) : $0 }
             return abs(Double(circle(theta) / circle(withSource(planted))) - 1) <= tolerance && (limit.map { high <= $0 } ?? true)
         case .none(let tolerance):
             return Self.readsAsNone(generator, high: high) || source.map { abs(Double(theta / $0) - 1) <= tolerance } ?? false
@@ -545,7 +566,7 @@ struct FidelityRow {
     }
 
     /// The report's "none": below 5°, 1 px, ×1.05 or slope 0.05; brightness below ±5%,
-    /// contrast and gamma below ×1.05 (`ReportHeadline`).
+    /// contrast, gamma and saturation below ×1.05, hue below ±5° (`ReportHeadline`).
     static func readsAsNone(_ generator: FidelityAxis, high: Double) -> Bool {
         switch generator {
         case .affine(.rotation): return high < 5
@@ -553,7 +574,8 @@ struct FidelityRow {
         case .affine(.scale), .affine(.stretch): return high < 1.05
         case .affine(.shear): return high < 0.05
         case .photometric(.brightness): return high < 5
-        case .photometric(.contrast), .photometric(.gamma): return high < 1.05
+        case .photometric(.contrast), .photometric(.gamma), .photometric(.saturation): return high < 1.05
+        case .photometric(.hue): return high < 5
         }
     }
 
@@ -601,4 +623,14 @@ struct FidelityRow {
 func upsideDown(_ image: [Float], channels: Int) -> [Float] {
     let plane = image.count / channels
     return (0..<channels).flatMap { c in image[(c * plane)..<((c + 1) * plane)].reversed() }
+}
+
+/// A three-channel image (0…255) with its hue turned by `turn` radians (torchvision's adjust_hue).
+func hueTurned(_ image: [Float], by turn: Float) -> [Float] {
+    let plane = image.count / 3
+    let values = PhotometricFamily.kernelValues(.hue, epsilon: turn)
+    return TensorContext.withoutGradients {
+        Tensor.photometricAdjust(Tensor(shape: [1, 3, 1, plane], values: image), factors: Tensor(shape: [1, values.count], values: values),
+                                 gain: 1 / 255, offset: 0).values
+    }
 }

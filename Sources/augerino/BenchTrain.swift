@@ -16,7 +16,8 @@ struct BenchTrain: ParsableCommand {
             --copies copies of a batch in evaluation mode. With --augment every image is first \
             warped by the learned affine augmentation (all six generators, widths trained with \
             reward 0.01·‖θ‖) in training and in evaluation; --photometric adds brightness, \
-            contrast and gamma after the warp (their widths in the same reward). Reports medians, like \
+            contrast, gamma, saturation and hue after the warp (the last two on simpleconv's three \
+            channels; their widths in the same reward). Reports medians, like \
             ../shared/bench/train_torch.py, with the same JSON keys. \
             The roofline line divides the training step's useful rate (the FLOPs of a direct \
             convolution and of the linear layers: forward, ∂weights, and ∂input wherever the \
@@ -50,7 +51,7 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Warp every image with the learned affine augmentation, as train_torch.py does without --no-augment.")
     var augment = false
 
-    @Flag(help: "With --augment, also adjust brightness, contrast and gamma after the warp (train_torch.py has no counterpart).")
+    @Flag(help: "With --augment, also adjust brightness, contrast, gamma, saturation and hue after the warp (train_torch.py has no counterpart).")
     var photometric = false
 
     @Flag(help: "One JSON object instead of text.")

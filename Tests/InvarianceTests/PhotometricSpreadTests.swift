@@ -47,6 +47,52 @@ final class PhotometricSpreadTests: XCTestCase {
         for family in PhotometricFamily.allCases { XCTAssertLessThan(none.widths[family]!, 0.02, "\(family): \(none)") }
     }
 
+    /// Saturation and hue planted alone read back (hue within ±60° within 10%, and over the whole
+    /// circle as the whole circle; saturation ×0.74–×1.35 within 10%), the others as none.
+    func test_saturationAndHue_plantedAlone_readBack_andTheOthersReadNone() {
+        for (family, theta, tolerance) in [(PhotometricFamily.hue, Float(2 * Float.pi / 3), Float(0.1)), (.hue, 2 * .pi, 0.05), (.saturation, 0.6, 0.1)] {
+            let estimate = read(pictures(count: 240, planted: [family: theta], seed: 11))
+            XCTAssertEqual(estimate.widths[family]!, theta, accuracy: tolerance * theta, "\(family) planted at θ \(theta): \(estimate)")
+            XCTAssertGreaterThan(estimate.gains[family]!, 0.8, "the reading follows a known change")
+            for other in PhotometricFamily.allCases where other != family {
+                XCTAssertLessThan(estimate.widths[other]!, 0.1, "\(other) not planted, beside \(family) θ \(theta): \(estimate)")
+            }
+        }
+    }
+
+    /// Classes that differ by their hue alone (one picture turned by 120° and 240°), each with a
+    /// little of its own (±10°): the reading is the spread within a class, not between them.
+    func test_hueThatIsTheClass_readsOnlyTheSpreadWithinAClass() {
+        var random = RandomGenerator(seed: 12)
+        let base = pictures(count: 1, planted: [:], seed: 13).images
+        let labels = (0..<240).map { $0 % 3 }
+        let turned = labels.flatMap { label in
+            TensorContext.withoutGradients {
+                transform(Tensor(shape: [1, 3, 8, 8], values: base), by: .hue, epsilon: Float(label) * 2 * .pi / 3, gain: 1 / 255, offset: 0).values
+            }
+        }
+        let jittered = PlantedTransformation([:], photometric: [.hue: 20 * .pi / 180]).apply(to: turned, channels: 3, height: 8, width: 8, white: 255, random: &random)
+        var spread = PhotometricSpread(estimated: [.hue])
+        spread.images = 240
+        var readRandom = RandomGenerator(seed: 4)
+        let estimate = spread.estimate(ImageDataset(images: jittered, channels: 3, height: 8, width: 8, targets: labels.map(Float.init)), gain: 1 / 255, offset: 0,
+                                       group: SpreadEstimator.grouping(task: .classification(classes: 3), reference: []), random: &readRandom)
+        XCTAssertEqual(estimate.widths[.hue]!, 20 * .pi / 180, accuracy: 0.1 * 20 * .pi / 180, "\(estimate)")
+    }
+
+    /// One channel has no colour: saturation and hue read 0 with no gain, whatever is asked.
+    func test_oneChannel_readsNoColour() {
+        var random = RandomGenerator(seed: 14)
+        let images = (0..<(60 * 64)).map { _ in random.nextFloat() * 255 }
+        var spread = PhotometricSpread(estimated: Set(PhotometricFamily.allCases))
+        spread.images = 60
+        let estimate = spread.estimate(ImageDataset(images: images, channels: 1, height: 8, width: 8, targets: (0..<60).map { Float($0 % 2) }),
+                                       gain: 1 / 255, offset: 0, group: SpreadEstimator.grouping(task: .classification(classes: 2), reference: []),
+                                       random: &random)
+        XCTAssertEqual(estimate.widths[.hue], 0)
+        XCTAssertEqual(estimate.widths[.saturation], 0)
+    }
+
     /// Families not estimated read 0 and have no band, whatever is planted.
     func test_familiesNotEstimated_readZero() {
         let estimate = read(pictures(count: 120, planted: [.gamma: 0.6, .brightness: 0.4], seed: 3), [.gamma])

@@ -14,7 +14,8 @@ final class PlantedTransformationTests: XCTestCase {
             XCTAssertEqual(interval.last!, halfWidth, accuracy: halfWidth * 1e-5, "\(generator): θ \(theta) reads back as \(interval)")
         }
         XCTAssertEqual(PlantedTransformation.width(.rotation, halfWidth: 45, size: 28), .pi / 2, accuracy: 1e-6)
-        for (family, halfWidth) in [(PhotometricFamily.brightness, 20.0), (.contrast, 1.3), (.gamma, 1.6)] {
+        XCTAssertEqual(PlantedTransformation.width(.hue, halfWidth: 180), 2 * .pi, accuracy: 1e-6, "the whole wheel")
+        for (family, halfWidth) in [(PhotometricFamily.brightness, 20.0), (.contrast, 1.3), (.gamma, 1.6), (.saturation, 1.5), (.hue, 60), (.hue, 180)] {
             let theta = PlantedTransformation.width(family, halfWidth: halfWidth)
             XCTAssertEqual(family.naturalInterval(theta: theta).0.last!, halfWidth, accuracy: halfWidth * 1e-5, "\(family): θ \(theta)")
         }

@@ -79,6 +79,29 @@ final class SpreadEstimatorTests: XCTestCase {
         XCTAssertEqual(thirty, 30, accuracy: 4.5, "±30° reads ±\(thirty)°")
     }
 
+    /// Angles uniform on the whole circle pass Rayleigh's test pooled over their groups (the
+    /// reading is then the whole circle, not the ±175° the cut-at-0 resultant leaves); angles
+    /// within ±150°, or within ±60° in one group of four, do not.
+    func test_theWholeCircle_isTold_fromAPartOfIt() {
+        var random = RandomGenerator(seed: 21)
+        let groups = (0..<1000).map { $0 % 4 }
+        var passed = 0
+        for _ in 0..<40 {
+            let uniform = groups.map { _ in (random.nextFloat() * 2 - 1) * .pi }
+            if SpreadEstimator.consistentWithTheWholeCircle(uniform, groups: groups) { passed += 1 }
+        }
+        XCTAssertGreaterThanOrEqual(passed, 34, "uniform angles pass about 19 times in 20: \(passed) of 40")
+        let partial = groups.map { _ in (random.nextFloat() * 2 - 1) * 150 * .pi / 180 }
+        XCTAssertFalse(SpreadEstimator.consistentWithTheWholeCircle(partial, groups: groups))
+        let oneGroup = groups.map { g in (random.nextFloat() * 2 - 1) * (g == 0 ? .pi / 3 : .pi) }
+        XCTAssertFalse(SpreadEstimator.consistentWithTheWholeCircle(oneGroup, groups: groups))
+        let uniform = groups.map { _ in (random.nextFloat() * 2 - 1) * .pi }
+        if SpreadEstimator.consistentWithTheWholeCircle(uniform, groups: groups) {
+            XCTAssertEqual(SpreadEstimator.reading(.rotation, poses: uniform, groups: groups, deltas: groups.map { _ in 0 }, changes: groups.map { _ in 0 }, gain: 1).width,
+                           2 * .pi)
+        }
+    }
+
     /// A class that looks the same turned half a turn tells a turn only up to half a turn: spread
     /// over the whole circle, its poses fold into ±90°. Such a class (named by the alignment,
     /// `Templates.halfTurn`) is left out of the turn's reading when its poses span ±78° or more,

@@ -47,6 +47,12 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertEqual(naturalRangeText(low: -0.1, high: 0.3, unit: "slope"), "slope −0.10…+0.30")
         let fixed = InvarianceReport.Invariance(generator: "shear", learned: false, theta: 0, initialTheta: 0, interval: [0, 0], unit: "slope")
         XCTAssertEqual(ReportHeadline(fixed).verdict, .notLearned)
+        var hue = InvarianceReport.Invariance(generator: "hue", learned: true, theta: 2 * .pi, initialTheta: 0.69, interval: [-180, 180], unit: "degrees")
+        XCTAssertEqual(ReportHeadline(hue).text, "Full hue invariance: ±180°")
+        let saturation = InvarianceReport.Invariance(generator: "saturation", learned: true, theta: 0.6, initialTheta: 0.69, interval: [0.74, 1.35], unit: "factor")
+        XCTAssertEqual(ReportHeadline(saturation).text, "Saturation invariance: ×0.74–×1.35")
+        (hue.learned, hue.theta, hue.interval, hue.leftOut) = (false, 0, [0, 0], "hue needs red, green and blue; these images have 1 channel")
+        XCTAssertEqual(ReportHeadline(hue).text, "Hue invariance left out: hue needs red, green and blue; these images have 1 channel")
     }
 
     /// A width the spread objective read carries how far it moves over resamples: in

@@ -9,11 +9,12 @@ import XCTest
 /// The settings a run derives when neither flags, manifest nor daemon.conf set them.
 final class TrainingRunTests: XCTestCase {
     /// A dataset folder of `count` 8x8 images: classification (two classes) or regression.
-    func folder(count: Int, task: String, training: [String: Any] = [:], augmentation: [String: Any]? = nil) throws -> DatasetFolder {
+    func folder(count: Int, task: String, training: [String: Any] = [:], augmentation: [String: Any]? = nil, channels: Int = 1) throws -> DatasetFolder {
         let folder = try makeScratchFolder("run")
         addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
-        let images = (0..<(count * 64)).map { Float($0 % 251) }
-        try IDXArray.encodeBytes(shape: [count, 8, 8], values: images).write(to: folder.appendingPathComponent("images.idx"))
+        let images = (0..<(count * channels * 64)).map { Float(($0 * (channels == 1 ? 1 : 37)) % 251) }
+        try IDXArray.encodeBytes(shape: channels == 1 ? [count, 8, 8] : [count, channels, 8, 8], values: images)
+            .write(to: folder.appendingPathComponent("images.idx"))
         try IDXArray.encodeBytes(shape: [count], values: (0..<count).map { Float($0 % 2) }).write(to: folder.appendingPathComponent("targets.idx"))
         var manifest: [String: Any] = ["format": 1, "name": "defaults", "task": task, "model": ["architecture": "mlp", "width": 4],
                                        "splits": ["train": ["inputs": "images.idx", "targets": "targets.idx"]], "training": training]
@@ -158,6 +159,74 @@ final class TrainingRunTests: XCTestCase {
             XCTAssertTrue(text.contains("augmentation.generators") && text.contains("contrast") && text.contains("--objective"), text)
         }
         XCTAssertNil(try TrainingRun(dataset: folder(count: 60, task: "classification")).trainer.photometric, "none unless named")
+    }
+
+    /// Saturation and hue on three channels train under the reward beside brightness, travel in
+    /// the model file (five widths) and predict as the run's own model; a model file written
+    /// before them (three widths: brightness, contrast, gamma) still reads.
+    func testColourFamilies_trainOnThreeChannels_andTravelInTheModelFile_besideOlderFiles() throws {
+        let data = try folder(count: 60, task: "classification", training: ["epochs": 2, "objective": "reward"],
+                              augmentation: ["generators": ["rotation", "brightness", "saturation", "hue"], "initial_theta": ["hue": 0.5]], channels: 3)
+        let run = try TrainingRun(dataset: data)
+        let photometric = try XCTUnwrap(run.trainer.photometric)
+        XCTAssertEqual(photometric.learned, [.brightness, .saturation, .hue])
+        while !run.isFinished { _ = try run.trainNextEpoch() }
+        let result = run.finish(threads: 1)
+        let rows = Dictionary(uniqueKeysWithValues: result.report.invariances.map { ($0.generator, $0) })
+        let hue = try XCTUnwrap(rows["hue"])
+        XCTAssertEqual(hue.unit, "degrees")
+        XCTAssertGreaterThan(hue.theta, 0.5, "the reward widens it")
+        XCTAssertEqual(hue.interval[1], Double(hue.theta) / 2 * 180 / .pi, accuracy: 1e-3)
+        XCTAssertEqual(rows["saturation"]?.unit, "factor")
+        XCTAssertNotNil(run.trainer.history.last?.theta["hue"])
+        let sweep = try XCTUnwrap(result.report.probes.first { $0.generator == "hue" })
+        XCTAssertEqual(sweep.points.map(\.natural).first ?? 0, -180, accuracy: 1e-3)
+        XCTAssertEqual(sweep.points.count, 13)
+
+        let folder = try makeScratchFolder("colour-model")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("model.safetensors")
+        try result.model.write(to: url)
+        let read = try ModelFile.read(from: url)
+        XCTAssertEqual(try XCTUnwrap(read.photometric).rawWidths.values, photometric.rawWidths.values)
+        let x = run.test.batch(0..<run.test.count)
+        var a = RandomGenerator(seed: 5), b = RandomGenerator(seed: 5)
+        XCTAssertEqual(read.predictor.predict(x, copies: 3, random: &a).values, run.trainer.predictor.predict(x, copies: 3, random: &b).values,
+                       "the same copies, the same scores")
+
+        // An older file: three widths, families among the first three only.
+        var older = try result.model.encoded()
+        older.metadata["photometric"] = older.metadata["photometric"]!.replacingOccurrences(of: "\"hue\",", with: "").replacingOccurrences(of: ",\"saturation\"", with: "")
+        let index = try XCTUnwrap(older.entries.firstIndex { $0.name == "augmentation.photometric_raw_widths" })
+        older.entries[index] = SafeTensors.Entry(name: "augmentation.photometric_raw_widths", shape: [3], values: Array(older.entries[index].values.prefix(3)))
+        try older.write(to: url)
+        let readOlder = try XCTUnwrap(try ModelFile.read(from: url).photometric, older.metadata["photometric"]!)
+        XCTAssertEqual(readOlder.learned, [.brightness])
+        XCTAssertEqual(readOlder.widthValues[.brightness], photometric.widthValues[.brightness])
+        XCTAssertEqual(readOlder.widthValues[.hue], 0)
+        // Three widths cannot carry hue: refused with a sentence naming the tensor.
+        older.metadata["photometric"] = try XCTUnwrap(result.model.encoded().metadata["photometric"])
+        try older.write(to: url)
+        XCTAssertThrowsError(try ModelFile.read(from: url)) { XCTAssertTrue("\($0)".contains("augmentation.photometric_raw_widths"), "\($0)") }
+    }
+
+    /// On one channel saturation and hue are left out, and the report's rows say why.
+    func testColourFamilies_onOneChannel_areLeftOut_andTheReportSaysWhy() throws {
+        let data = try folder(count: 60, task: "classification", training: ["epochs": 1], augmentation: ["generators": ["rotation", "brightness", "hue", "saturation"]])
+        let run = try TrainingRun(dataset: data)
+        XCTAssertEqual(run.trainer.photometric?.learned, [.brightness])
+        while !run.isFinished { _ = try run.trainNextEpoch() }
+        let result = run.finish(threads: 1)
+        XCTAssertNil(run.trainer.history.last?.theta["hue"])
+        let rows = Dictionary(uniqueKeysWithValues: result.report.invariances.map { ($0.generator, $0) })
+        for family in ["hue", "saturation"] {
+            let row = try XCTUnwrap(rows[family])
+            XCTAssertFalse(row.learned)
+            XCTAssertEqual(row.theta, 0)
+            XCTAssertEqual(row.leftOut, "\(family) needs red, green and blue; these images have 1 channel")
+        }
+        XCTAssertEqual(result.report.invariances.map(\.generator).suffix(3), ["brightness", "saturation", "hue"])
+        XCTAssertNil(rows["brightness"]?.leftOut)
     }
 
     /// The manifest's names are the Invariance layer's generators and families, in their order.

@@ -1,0 +1,122 @@
+import Foundation
+import NN
+
+/// The colour half of the photometric reading: hue and saturation, for three-channel images.
+///
+/// A hue turn (`Kernels/PhotometricAdjust`) moves every pixel's hue by the same η and keeps its
+/// saturation and value, so an image's hue pose is the angle of its pixels' hues averaged on the
+/// circle, each weighted by its chroma (largest channel less smallest): the turn moves that
+/// angle by exactly η, and the gray background weighs nothing. Saturation multiplies each pixel's
+/// chroma by σ and keeps its gray, while brightness and contrast multiply chroma and gray's
+/// distance from their mean alike, so an image's saturation pose is
+/// log(Σ chroma / Σ |gray − mean gray|) over its coloured pixels (chroma above `inkMargin`),
+/// read with the image turned to hue 0 (a turn moves the grays): σ moves it by log σ; hue,
+/// brightness and contrast not at all where nothing is clamped. The spread within a class is read as for the other families (hue on the circle, as
+/// rotation), with pairs adjusted by a known δ for the error and the gain. An image without
+/// colour (chroma summing to less than 10⁻³ of its pixels) has no hue nor saturation to read and
+/// is left out.
+extension PhotometricSpread {
+    /// The pairs' hue turn: uniform in ±this, radians (the reading is exact under a turn, so its
+    /// size matters little).
+    static let hueRange: Float = 10 * .pi / 180
+
+    /// One image's log-saturation ratio (`saturationRatio`), read with the image turned from
+    /// its hue angle `hue` to `reference` (its class's): a turn moves each pixel's gray (the
+    /// channels weigh differently in it), so images are compared at one hue. Nil without colour.
+    static func saturationPose(_ image: [Float], plane: Int, hue: Float, reference: Float) -> Float? {
+        let turned = TensorContext.withoutGradients {
+            Tensor.photometricAdjust(Tensor(shape: [1, 3, 1, plane], values: image), factors: Tensor(shape: [1, 5], values: [1, 1, 1, 1, reference - hue]),
+                                     gain: 1, offset: 0).values
+        }
+        return saturationRatio(turned, plane: plane)
+    }
+
+    /// The angle of the pixels' hues averaged on the circle, each weighted by its chroma; nil
+    /// when the chroma sums to less than 10⁻³ per pixel.
+    static func hueAngle(_ image: [Float], plane: Int) -> Float? {
+        var x = 0.0, y = 0.0, chromaSum = 0.0
+        for i in 0..<plane {
+            let (r, g, b) = (image[i], image[plane + i], image[2 * plane + i])
+            let maximum = max(r, g, b), chroma = maximum - min(r, g, b)
+            guard chroma > 0 else { continue }
+            // torchvision's hue, as sixths of the circle: the largest channel picks the sector.
+            let sixths = maximum == r ? (g - b) / chroma : maximum == g ? 2 + (b - r) / chroma : 4 + (r - g) / chroma
+            let angle = Double(sixths) * .pi / 3
+            x += Double(chroma) * cos(angle)
+            y += Double(chroma) * sin(angle)
+            chromaSum += Double(chroma)
+        }
+        guard chromaSum >= 1e-3 * Double(plane) else { return nil }
+        return Float(atan2(y, x))
+    }
+
+    /// log(Σ chroma / Σ |gray − mean gray|) over the coloured pixels (chroma above `inkMargin`):
+    /// a gray background, or one that contrast clamps at black, counts in neither sum, and
+    /// contrast moves every coloured pixel's gray away from their mean by κ as it moves the
+    /// chroma. Nil without coloured pixels, or when their gray is all one.
+    static func saturationRatio(_ image: [Float], plane: Int) -> Float? {
+        let chroma = (0..<plane).map { i in Double(max(image[i], image[plane + i], image[2 * plane + i]) - min(image[i], image[plane + i], image[2 * plane + i])) }
+        let gray = (0..<plane).map { i in 0.2989 * Double(image[i]) + 0.587 * Double(image[plane + i]) + 0.114 * Double(image[2 * plane + i]) }
+        let ink = (0..<plane).filter { chroma[$0] > inkMargin }
+        let meanGray = ink.reduce(0) { $0 + gray[$1] } / Double(max(1, ink.count))
+        let inkChroma = ink.reduce(0) { $0 + chroma[$1] }, grayDistance = ink.reduce(0) { $0 + abs(gray[$1] - meanGray) }
+        guard inkChroma > 0, grayDistance > 0 else { return nil }
+        return Float(log(inkChroma / grayDistance))
+    }
+
+    /// What brings each image to its class's colour: (log σ, η) from its colour pose to the
+    /// class's (the mean log-saturation ratio, the circular mean hue); (0, 0) for an image
+    /// without colour.
+    static func colourUndo(_ poses: [(hue: Float, saturation: Float)?], groups: [Int]) -> [(Float, Float)] {
+        var sums: [Int: (x: Double, y: Double, saturation: Double, count: Int)] = [:]
+        for (pose, g) in zip(poses, groups) {
+            guard let pose else { continue }
+            sums[g, default: (0, 0, 0, 0)].x += cos(Double(pose.hue))
+            sums[g, default: (0, 0, 0, 0)].y += sin(Double(pose.hue))
+            sums[g, default: (0, 0, 0, 0)].saturation += Double(pose.saturation)
+            sums[g, default: (0, 0, 0, 0)].count += 1
+        }
+        return zip(poses, groups).map { pose, g in
+            guard let pose, let sum = sums[g] else { return (0, 0) }
+            let turn = Float(atan2(sum.y, sum.x)) - pose.hue
+            return (Float(sum.saturation / Double(sum.count)) - pose.saturation, atan2(sin(turn), cos(turn)))
+        }
+    }
+
+    /// Hue and saturation read from the images' colour poses and their pairs' (`colourPose` of
+    /// each image and of the image adjusted by `deltas`: log σ, η), into `estimate`.
+    func readColour(plain: [(hue: Float, saturation: Float)?], moved: [(hue: Float, saturation: Float)?], deltas: [(Float, Float)],
+                    groups allGroups: [Int], random: RandomGenerator, into estimate: inout Estimate) {
+        let kept = plain.indices.filter { plain[$0] != nil && moved[$0] != nil }
+        let groups = kept.map { allGroups[$0] }
+        for family in [PhotometricFamily.saturation, .hue] {
+            guard estimated.contains(family) else { continue }
+            let isHue = family == .hue
+            let poses = kept.map { isHue ? plain[$0]!.hue : plain[$0]!.saturation }
+            let applied = kept.map { Double(isHue ? deltas[$0].1 : deltas[$0].0) }
+            let changes = kept.map { i -> Double in
+                let change = isHue ? moved[i]!.hue - plain[i]!.hue : moved[i]!.saturation - plain[i]!.saturation
+                return Double(isHue ? atan2(sin(change), cos(change)) : change)
+            }
+            let gain = kept.count < 3 ? 0 : SpreadEstimator.theilSen(applied, changes)
+            let read = { (drawn: [Int]) -> (width: Float, raw: Float, error: Float) in
+                if isHue {
+                    return SpreadEstimator.reading(.rotation, poses: drawn.map { poses[$0] }, groups: drawn.map { groups[$0] },
+                                                   deltas: drawn.map { applied[$0] }, changes: drawn.map { changes[$0] }, gain: gain)
+                }
+                return Self.reading(poses: drawn.map { poses[$0] }, groups: drawn.map { groups[$0] }, deltas: drawn.map { [applied[$0]] },
+                                    family: 0, changes: drawn.map { changes[$0] }, gain: gain)
+            }
+            let all = read(Array(kept.indices))
+            (estimate.widths[family], estimate.rawWidths[family], estimate.fitError[family]) = (all.width, all.raw, all.error)
+            estimate.gains[family] = Float(gain)
+            if gain < SpreadEstimator.blindGain {
+                // No image with colour, or a reading that does not follow a known change.
+                estimate.widths[family] = 0
+                estimate.bands[family] = 0...0
+            } else {
+                estimate.bands[family] = SpreadEstimator.band(images: kept.count, random: random.stream(UInt64(32 + family.index))) { read($0).width }
+            }
+        }
+    }
+}
