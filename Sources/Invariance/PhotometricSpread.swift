@@ -171,8 +171,7 @@ public struct PhotometricSpread {
         for family in [PhotometricFamily.saturation, .hue] { (estimate.widths[family], estimate.rawWidths[family], estimate.fitError[family], estimate.gains[family]) = (0, 0, 0, 0) }
         var undo: [(Float, Float)]? = nil
         if colour && estimated.contains(.hue) {
-            var hueAlone = PhotometricSpread(estimated: [.hue])
-            hueAlone.images = images
+            let hueAlone = PhotometricSpread(estimated: [.hue])
             let hues = (0..<n).map { Self.hueAngle(imageOnUnit($0), plane: plane).map { ($0, Float(0)) } }
             hueAlone.readColour(plain: hues, moved: hues.enumerated().map { row, pose in pose.map { ($0.0 + colourDelta[row].1, $0.1) } },
                                 deltas: colourDelta, groups: groups, random: random, into: &estimate)
