@@ -3,9 +3,9 @@ import NN
 
 /// The learned distribution over brightness, contrast, gamma, saturation and hue: raw widths w,
 /// θ = softplus(w), per image ε_f = (u_f − ½)·θ_f, and the image adjusted by the factors e^ε and
-/// hue's turn ε (`Tensor.photometricAdjust`). It works on the data's own range: the training split's smallest
-/// raw value is black (0), its largest white (1). Families not in `learned` keep θ = 0 and the
-/// factor 1.
+/// hue's turn ε (`Tensor.photometricAdjust`). It works on the data's own range: the training
+/// split's smallest raw value is black (0), its largest white (1). Families not in `learned`
+/// keep θ = 0: the factor 1, the turn 0.
 public final class PhotometricAugmentation {
     /// w, the parameter the optimiser trains (one value per family).
     public let rawWidths: Tensor

@@ -28,8 +28,8 @@ public final class TrainingRun {
     public let probeImages: Int
     let initial: [AffineGenerator: Float]
     let learned: Set<AffineGenerator>
-    /// Photometric families the manifest names (none unless it names them; read by the spread
-    /// objective, learned by the reward, refused by the evidence).
+    /// Photometric families the manifest names that these images can have (none unless it names
+    /// them; read by the spread objective, learned by the reward, refused by the evidence).
     let learnedPhotometric: Set<PhotometricFamily>
     let initialPhotometric: [PhotometricFamily: Float]
     /// Families the manifest names that these images cannot have (saturation and hue need three
