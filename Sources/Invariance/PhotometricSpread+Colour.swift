@@ -24,10 +24,7 @@ extension PhotometricSpread {
     /// its hue angle `hue` to `reference` (its class's): a turn moves each pixel's gray (the
     /// channels weigh differently in it), so images are compared at one hue. Nil without colour.
     static func saturationPose(_ image: [Float], plane: Int, hue: Float, reference: Float) -> Float? {
-        let turned = TensorContext.withoutGradients {
-            Tensor.photometricAdjust(Tensor(shape: [1, 3, 1, plane], values: image), factors: Tensor(shape: [1, 5], values: [1, 1, 1, 1, reference - hue]),
-                                     gain: 1, offset: 0).values
-        }
+        let turned = transform(Tensor(shape: [1, 3, 1, plane], values: image), by: .hue, epsilon: reference - hue, gain: 1, offset: 0).values
         return saturationRatio(turned, plane: plane)
     }
 
@@ -56,7 +53,7 @@ extension PhotometricSpread {
     /// chroma. Nil without coloured pixels, or when their gray is all one.
     static func saturationRatio(_ image: [Float], plane: Int) -> Float? {
         let chroma = (0..<plane).map { i in Double(max(image[i], image[plane + i], image[2 * plane + i]) - min(image[i], image[plane + i], image[2 * plane + i])) }
-        let gray = (0..<plane).map { i in 0.2989 * Double(image[i]) + 0.587 * Double(image[plane + i]) + 0.114 * Double(image[2 * plane + i]) }
+        let gray = (0..<plane).map { i in (0..<3).reduce(0.0) { $0 + rgbGray[$1] * Double(image[$1 * plane + i]) } }
         let ink = (0..<plane).filter { chroma[$0] > inkMargin }
         let meanGray = ink.reduce(0) { $0 + gray[$1] } / Double(max(1, ink.count))
         let inkChroma = ink.reduce(0) { $0 + chroma[$1] }, grayDistance = ink.reduce(0) { $0 + abs(gray[$1] - meanGray) }
@@ -107,15 +104,9 @@ extension PhotometricSpread {
                 return Self.reading(poses: drawn.map { poses[$0] }, groups: drawn.map { groups[$0] }, deltas: drawn.map { [applied[$0]] },
                                     family: 0, changes: drawn.map { changes[$0] }, gain: gain)
             }
-            let all = read(Array(kept.indices))
-            (estimate.widths[family], estimate.rawWidths[family], estimate.fitError[family]) = (all.width, all.raw, all.error)
-            estimate.gains[family] = Float(gain)
-            if gain < SpreadEstimator.blindGain {
-                // No image with colour, or a reading that does not follow a known change.
-                estimate.widths[family] = 0
-                estimate.bands[family] = 0...0
-            } else {
-                estimate.bands[family] = SpreadEstimator.band(images: kept.count, random: random.stream(UInt64(32 + family.index))) { read($0).width }
+            // No image with colour, or a reading that does not follow a known change, reads as none.
+            estimate.record(family, read(Array(kept.indices)), gain: gain) {
+                SpreadEstimator.band(images: kept.count, random: random.stream(UInt64(32 + family.index))) { read($0).width }
             }
         }
     }

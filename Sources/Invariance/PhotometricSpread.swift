@@ -10,7 +10,7 @@ import NN
 /// gamma. So they are read from the values alone, wherever the pixels lie: each image's profile
 /// is, per channel, its darkest value (the background, which only contrast moves) and the
 /// quantiles of its other values (its "ink": a stroke or a garment, whatever its size). A class's
-/// reference is the mean of its images' profiles, and each image's log-factors f = (log β,
+/// reference is the mean of its images' profiles (then of its darker third's), and each image's log-factors f = (log β,
 /// log κ, log γ) are those whose map brings the reference's profile nearest its own
 /// (Levenberg–Marquardt, least squares; m from the image itself: its values raised to 1/γ,
 /// averaged). The sorted values themselves would not do: a thick digit has more ink than a
@@ -19,7 +19,8 @@ import NN
 /// Then as for the affine generators: a² = 3·(S² − σ²) for a uniform ±a, S² the variance of f
 /// within a class and σ² the fit's own error, measured on pairs (an image, and the same image
 /// adjusted by a known δ and fitted again to the same reference: their f differ by g·δ plus two
-/// errors, σ² = Var(residual)/2); the full width θ = 2a is `PhotometricAugmentation`'s width.
+/// errors, 2σ² the intercept of the squared residuals against δ², `reading`); the full width
+/// θ = 2a is `PhotometricAugmentation`'s width.
 /// A family whose fit follows less than a quarter of an applied δ reads as none.
 public struct PhotometricSpread {
     /// What the fits measured, by family (those not estimated read 0).
@@ -34,6 +35,25 @@ public struct PhotometricSpread {
         public var gains: [PhotometricFamily: Float] = [:]
         /// The 5th to the 95th percentile of the widths read from resamples of the images read.
         public var bands: [PhotometricFamily: ClosedRange<Float>] = [:]
+
+        /// Records `family` as not read: every number 0, no band.
+        mutating func recordNone(_ family: PhotometricFamily) {
+            (widths[family], rawWidths[family], fitError[family], gains[family]) = (0, 0, 0, 0)
+        }
+
+        /// Records one family's reading and its pairs' gain; below `SpreadEstimator.blindGain`
+        /// the reading cannot see the family and its width is 0 (band 0…0), otherwise the band
+        /// is the resampled widths' (`band()`).
+        mutating func record(_ family: PhotometricFamily, _ reading: (width: Float, raw: Float, error: Float), gain: Double,
+                             band: () -> ClosedRange<Float>) {
+            (widths[family], rawWidths[family], fitError[family], gains[family]) = (reading.width, reading.raw, reading.error, Float(gain))
+            if gain < SpreadEstimator.blindGain {
+                widths[family] = 0
+                bands[family] = 0...0
+            } else {
+                bands[family] = band()
+            }
+        }
     }
 
     /// Families whose spread is read.
@@ -54,6 +74,9 @@ public struct PhotometricSpread {
     static let saturationSeen: Float = 2 * Float(Foundation.log(1.05))
     static let hueSeen: Float = 2 * 5 * .pi / 180
 
+    /// Red's, green's and blue's weights in a pixel's gray (torchvision's, as the kernel's).
+    static let rgbGray = [0.2989, 0.587, 0.114]
+
     /// Quantiles of the ink per channel in a profile.
     static let inkQuantiles = 48
     /// Values kept per channel to compute an image's mean under a trial γ.
@@ -70,7 +93,7 @@ public struct PhotometricSpread {
         let chosen = data.count <= images ? Array(0..<data.count) : random.permutation(data.count).prefix(images).sorted()
         let (n, c, plane) = (chosen.count, data.channels, data.height * data.width)
         let size = c * plane
-        let grayWeights = (0..<c).map { c == 3 ? [0.2989, 0.587, 0.114][$0] : 1 / Double(c) }
+        let grayWeights = (0..<c).map { c == 3 ? Self.rgbGray[$0] : 1 / Double(c) }
         let groups = group(chosen.map { data.targets[$0] })
         // Pairs: each image also adjusted by a known δ (fitted again below).
         let families: [PhotometricFamily] = [.brightness, .contrast, .gamma]
@@ -168,7 +191,7 @@ public struct PhotometricSpread {
         // makes one of a brightening, and undoing it would only move the values (sprites
         // brightened within ±20% then read gamma ×0.94–×1.06).
         var estimate = Estimate()
-        for family in [PhotometricFamily.saturation, .hue] { (estimate.widths[family], estimate.rawWidths[family], estimate.fitError[family], estimate.gains[family]) = (0, 0, 0, 0) }
+        for family in [PhotometricFamily.saturation, .hue] { estimate.recordNone(family) }
         var undo: [(Float, Float)]? = nil
         if colour && estimated.contains(.hue) {
             let hueAlone = PhotometricSpread(estimated: [.hue])
@@ -188,14 +211,16 @@ public struct PhotometricSpread {
                 let poses = colourPoses(valueFits: plain, exemplars: exemplars)
                 readColour(plain: poses.plain, moved: poses.moved, deltas: colourDelta, groups: groups, random: random, into: &estimate)
                 let (saturationSeen, hueSeen) = (estimate.widths[.saturation]! > Self.saturationSeen, estimate.widths[.hue]! > Self.hueSeen)
+                let undoneBefore = undo != nil
                 undo = saturationSeen || hueSeen ? Self.colourUndo(poses.plain, groups: groups).map { (saturationSeen ? $0.0 : 0, hueSeen ? $0.1 : 0) } : nil
-                (plain, refitted) = valueFits(colourUndo: undo)
+                // Nothing undone now or before: the fits would be those at hand.
+                if undo != nil || undoneBefore { (plain, refitted) = valueFits(colourUndo: undo) }
             }
         }
         for family in [PhotometricFamily.brightness, .contrast, .gamma] {
             let k = family.index
             guard estimated.contains(family) else {
-                (estimate.widths[family], estimate.rawWidths[family], estimate.fitError[family], estimate.gains[family]) = (0, 0, 0, 0)
+                estimate.recordNone(family)
                 continue
             }
             let poses = (0..<n).map { Float(plain[$0][k]) }
@@ -203,13 +228,8 @@ public struct PhotometricSpread {
             let changes = (0..<n).map { refitted[$0][k] - plain[$0][k] }
             let gainRead = SpreadEstimator.theilSen(deltas.map { $0[k] }, changes)
             let all = Self.reading(poses: poses, groups: groups, deltas: deltas, family: k, changes: changes, gain: gainRead)
-            (estimate.widths[family], estimate.rawWidths[family], estimate.fitError[family]) = (all.width, all.raw, all.error)
-            estimate.gains[family] = Float(gainRead)
-            if gainRead < SpreadEstimator.blindGain {
-                estimate.widths[family] = 0
-                estimate.bands[family] = 0...0
-            } else {
-                estimate.bands[family] = SpreadEstimator.band(images: n, random: random.stream(UInt64(32 + k))) { drawn in
+            estimate.record(family, all, gain: gainRead) {
+                SpreadEstimator.band(images: n, random: random.stream(UInt64(32 + k))) { drawn in
                     Self.reading(poses: drawn.map { poses[$0] }, groups: drawn.map { groups[$0] }, deltas: drawn.map { deltas[$0] },
                                  family: k, changes: drawn.map { changes[$0] }, gain: gainRead).width
                 }

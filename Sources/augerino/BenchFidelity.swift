@@ -372,7 +372,8 @@ struct FidelityCase {
             var images: [Float] = [], labels: [Float] = []
             for _ in 0..<count {
                 let label = random.nextInt(below: 4)
-                images += hueTurned(ExampleMarioIggy.mario, by: Float(label) * .pi / 2)
+                images += transform(Tensor(shape: [1, 3, 32, 32], values: ExampleMarioIggy.mario), by: .hue, epsilon: Float(label) * .pi / 2,
+                                    gain: 1 / 255, offset: 0).values
                 labels.append(Float(label))
             }
             return (images, labels)
@@ -625,12 +626,3 @@ func upsideDown(_ image: [Float], channels: Int) -> [Float] {
     return (0..<channels).flatMap { c in image[(c * plane)..<((c + 1) * plane)].reversed() }
 }
 
-/// A three-channel image (0…255) with its hue turned by `turn` radians (torchvision's adjust_hue).
-func hueTurned(_ image: [Float], by turn: Float) -> [Float] {
-    let plane = image.count / 3
-    let values = PhotometricFamily.kernelValues(.hue, epsilon: turn)
-    return TensorContext.withoutGradients {
-        Tensor.photometricAdjust(Tensor(shape: [1, 3, 1, plane], values: image), factors: Tensor(shape: [1, values.count], values: values),
-                                 gain: 1 / 255, offset: 0).values
-    }
-}
