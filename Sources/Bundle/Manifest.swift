@@ -36,8 +36,12 @@ public struct Manifest: Equatable, Sendable {
     }
 
     /// What `augmentation.generators` and `initial_theta` may name: the six affine generators,
-    /// then the photometric families (Invariance's `AffineGenerator` and `PhotometricFamily`).
+    /// the photometric families, then the mirrors and the transpose (Invariance's
+    /// `AffineGenerator`, `PhotometricFamily` and `SymmetryFamily`).
     public static let generatorNames = ["translate_x", "translate_y", "rotation", "scale", "stretch", "shear", "brightness", "contrast", "gamma", "saturation", "hue"]
+        + symmetryNames
+    /// The families applied with a probability (its `initial_theta` is that probability, at most ½).
+    public static let symmetryNames = ["horizontal_flip", "vertical_flip", "transpose"]
 
     /// Parses and checks manifest.json's bytes; `file` names it in errors.
     /// - Throws: `BundleError.manifest` naming the key and the rule.
@@ -99,6 +103,9 @@ public struct Manifest: Equatable, Sendable {
                     guard generatorNames.contains(key) else { throw fail("augmentation.initial_theta.\(key)", "is not a generator (\(generatorNames.joined(separator: ", ")))") }
                     guard let width = try number(value, "augmentation.initial_theta.\(key)", fail), width > 0, width < 100 else {
                         throw fail("augmentation.initial_theta.\(key)", "must be a width between 0 and 100 (exclusive)")
+                    }
+                    if symmetryNames.contains(key), width > 0.5 {
+                        throw fail("augmentation.initial_theta.\(key)", "is the probability of applying \(key), so it must be above 0 and at most 0.5")
                     }
                     manifest.initialTheta[key] = width
                 }

@@ -4,18 +4,23 @@ import NN
 /// The learned distribution over affine transformations (Benton et al., 2020): raw widths w,
 /// θ = softplus(w), per example ε_k = (u_k − ½)·θ_k with u ~ U[0, 1), so θ_k is the full width
 /// of generator k's interval; the transformation is exp(Σ ε_k G_k), applied by bilinear
-/// sampling. Generators not in `learned` keep θ = 0 exactly.
+/// sampling. Generators not in `learned` keep θ = 0 exactly. With `symmetry`, each image is
+/// also mirrored (or quarter-turned) by its own draw, in the same warp.
 public final class AffineAugmentation {
     /// w, the parameter the optimiser trains (6 values, one per generator).
     public let rawWidths: Tensor
     /// Generators whose widths are learned; the others are held at 0.
     public let learned: Set<AffineGenerator>
+    /// Mirrors and quarter turns drawn with learned probabilities, applied with the warp; nil
+    /// when none is learned (the draws are then those of a run without them).
+    public let symmetry: SymmetryAugmentation?
     private let mask: Tensor
 
     /// - Parameter initialWidths: θ at the start, per generator (missing learned ones get `defaultWidth`).
     public init(learned: Set<AffineGenerator> = Set(AffineGenerator.allCases), initialWidths: [AffineGenerator: Float] = [:],
-                defaultWidth: Float = 0.1) {
+                defaultWidth: Float = 0.1, symmetry: SymmetryAugmentation? = nil) {
         self.learned = learned
+        self.symmetry = symmetry
         let raw = AffineGenerator.allCases.map { generator -> Float in
             let width = max(initialWidths[generator] ?? defaultWidth, 1e-6)
             return inverseSoftplus(width)
@@ -40,10 +45,19 @@ public final class AffineAugmentation {
     }
 
     /// One random transformation per example: [N, 2, 3] affine matrices (the top two rows of
-    /// exp(Σ ε_k G_k)); differentiable in w.
+    /// exp(Σ ε_k G_k), times the example's mirror when `symmetry` is set); differentiable in w.
     public func sampleTransforms(count n: Int, random: inout RandomGenerator) -> Tensor {
+        sampleTransformsAndMirrors(count: n, random: &random).transforms
+    }
+
+    /// `sampleTransforms`, with each example's symmetry draw (nil without `symmetry`): the
+    /// score-function gradient of the probabilities needs them.
+    public func sampleTransformsAndMirrors(count n: Int, random: inout RandomGenerator) -> (transforms: Tensor, mirrors: [SymmetryElement]?) {
         let u = Tensor(shape: [n, 6], values: (0..<(n * 6)).map { _ in random.nextFloat() - 0.5 })
-        return Self.transforms(epsilon: u * widths)
+        let affine = Self.transforms(epsilon: u * widths)
+        guard let symmetry else { return (affine, nil) }
+        let draws = symmetry.sample(count: n, random: &random)
+        return (SymmetryAugmentation.matrices(draws).batchedMatmul(affine), draws)
     }
 
     /// The affine matrices [N, 2, 3] (top two rows of exp(Σ ε_k G_k)) of given coordinates ε

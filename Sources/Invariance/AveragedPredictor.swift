@@ -1,8 +1,8 @@
 import NN
 
 /// Predictions of a network under the learned augmentation: the mean over `copies` augmented
-/// copies of each image (warped, then adjusted photometrically when the model learned any
-/// photometric family) of the log-softmax (classification) or of the output (regression); with
+/// copies of each image (warped, and mirrored when the model learned mirrors, then adjusted
+/// photometrically when it learned any photometric family) of the log-softmax (classification) or of the output (regression); with
 /// `copies` = 0, one pass without augmentation. Runs in evaluation mode without gradients.
 public struct AveragedPredictor {
     public let network: Sequential

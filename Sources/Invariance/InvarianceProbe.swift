@@ -101,16 +101,22 @@ public func photometricProbeMagnitudes(_ family: PhotometricFamily) -> [Float] {
     return (0..<7).map { -log(Float(2)) + 2 * log(Float(2)) * Float($0) / 6 }
 }
 
+/// A mirror's (or the transpose's) sweep: not applied (ε 0) and applied (ε 1).
+public let symmetryProbeMagnitudes: [Float] = [0, 1]
+
 /// Forward passes of single images `probeInvariances` makes: (1 + magnitudes of every
-/// generator and of the `families` photometric families learned) × images × (copies + 1), for
-/// progress.
-public func probeImagePasses(images: Int, copies: Int, height: Int, width: Int, families: Set<PhotometricFamily> = []) -> Int {
+/// generator, of the `families` photometric families and of the `symmetries` learned) × images
+/// × (copies + 1), for progress.
+public func probeImagePasses(images: Int, copies: Int, height: Int, width: Int, families: Set<PhotometricFamily> = [],
+                             symmetries: Set<SymmetryFamily> = []) -> Int {
     (1 + AffineGenerator.allCases.reduce(0) { $0 + probeMagnitudes($1, height: height, width: width).count }
-        + families.reduce(0) { $0 + photometricProbeMagnitudes($1).count }) * images * (max(1, copies) + 1)
+        + families.reduce(0) { $0 + photometricProbeMagnitudes($1).count }
+        + symmetries.count * symmetryProbeMagnitudes.count) * images * (max(1, copies) + 1)
 }
 
-/// Sweeps every generator over `probeMagnitudes`, and every photometric family the predictor
-/// learned over `photometricProbeMagnitudes(_:)`, on `data` (at most `limit` inputs). `progress`
+/// Sweeps every generator over `probeMagnitudes`, every photometric family the predictor
+/// learned over `photometricProbeMagnitudes(_:)`, and every mirror it learned unapplied and
+/// applied, on `data` (at most `limit` inputs). `progress`
 /// hears the image passes done (of `probeImagePasses`) after each magnitude.
 public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset, copies: Int, limit: Int = 250, seed: UInt64 = 0,
                              progress: (Int) -> Void = { _ in }) -> [ProbeSweep] {
@@ -150,7 +156,15 @@ public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset,
         }
         return ProbeSweep(generator: generator.rawValue, unit: unit, points: points, images: subset.count)
     }
-    guard let photometric = predictor.photometric else { return affine }
+    let mirrors = SymmetryFamily.allCases.filter { predictor.augmentation.symmetry?.learned.contains($0) ?? false }.map { family in
+        let points = symmetryProbeMagnitudes.map { epsilon in
+            var bits = [false, false, false]
+            bits[family.index] = epsilon != 0
+            return point(transform(x, by: SymmetryElement(bits)), epsilon: epsilon, natural: Double(epsilon))
+        }
+        return ProbeSweep(generator: family.rawValue, unit: "applied", points: points, images: subset.count)
+    }
+    guard let photometric = predictor.photometric else { return affine + mirrors }
     return affine + PhotometricFamily.allCases.filter(photometric.learned.contains).map { family in
         let points = photometricProbeMagnitudes(family).map { epsilon in
             // The interval a width of 2|ε| spans ends at ε: its natural value at that end.
@@ -159,7 +173,12 @@ public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset,
                          natural: epsilon < 0 ? ends[0] : ends[1])
         }
         return ProbeSweep(generator: family.rawValue, unit: family.naturalInterval(theta: 0).1, points: points, images: subset.count)
-    }
+    } + mirrors
+}
+
+/// Every image of `x` (N×C×H×W) moved by one symmetry of the square, exactly.
+public func transform(_ x: Tensor, by element: SymmetryElement) -> Tensor {
+    Tensor(shape: x.shape, values: element.apply(to: x.values, planes: x.shape[0] * x.shape[1], height: x.shape[2], width: x.shape[3]))
 }
 
 /// Every image of `x` (standardised, p = x·gain + offset on [0, 1]) with one photometric

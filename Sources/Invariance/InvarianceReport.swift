@@ -16,7 +16,9 @@ public struct InvarianceReport: Codable, Equatable {
         /// [low, high] in natural units (see `unit`).
         public var interval: [Double]
         /// "degrees" (rotation; hue), "pixels", "factor" (scale; stretch along x; contrast; gamma;
-        /// saturation), "slope" or "percent" (brightness: the change of the pixel values).
+        /// saturation), "slope", "percent" (brightness: the change of the pixel values) or
+        /// "probability" (a mirror or the transpose: `theta` is the probability p ∈ [0, ½] of
+        /// applying it, and the interval is [0, p]).
         public var unit: String
         /// [low, high] of θ over resamples of the images the spread objective read (the 5th to
         /// the 95th percentile); absent when the widths were trained (reward, evidence).
@@ -92,6 +94,27 @@ public struct InvarianceReport: Codable, Equatable {
         }
     }
 
+    /// Adds a row for each learned mirror (or the transpose), after the photometric families,
+    /// and one for each named but `leftOut`: `theta` is its probability p, the interval [0, p].
+    public mutating func addSymmetry(probabilities: [SymmetryFamily: Float], initial: [SymmetryFamily: Float], learned: Set<SymmetryFamily>,
+                                     leftOut: [SymmetryFamily: String] = [:]) {
+        for family in SymmetryFamily.allCases where learned.contains(family) || leftOut[family] != nil {
+            let p = learned.contains(family) ? probabilities[family] ?? 0 : 0
+            invariances.append(Invariance(generator: family.rawValue, learned: learned.contains(family), theta: p,
+                                          initialTheta: learned.contains(family) ? initial[family] ?? 0 : 0,
+                                          interval: [0, Double(p)], unit: "probability", leftOut: learned.contains(family) ? nil : leftOut[family]))
+        }
+    }
+
+    /// Records how sure each mirror's probability is: `bands` of p (`SymmetrySpread`'s resamples).
+    public mutating func setBands(_ bands: [SymmetryFamily: ClosedRange<Float>]) {
+        for (i, invariance) in invariances.enumerated() {
+            guard let family = SymmetryFamily(rawValue: invariance.generator), let band = bands[family] else { continue }
+            invariances[i].thetaBand = [band.lowerBound, band.upperBound]
+            invariances[i].intervalBand = [[0, Double(band.lowerBound)], [0, Double(band.upperBound)]]
+        }
+    }
+
     /// Records how sure each width is: `bands` of θ (the spread objective's resamples), with
     /// their intervals in natural units.
     public mutating func setBands(_ bands: [AffineGenerator: ClosedRange<Float>], imageHeight: Int, imageWidth: Int) {
@@ -116,7 +139,7 @@ public struct InvarianceReport: Codable, Equatable {
 
     /// Marks the generators along which a regression's target changes (`follows_target`).
     public mutating func setFollowsTarget(_ generators: Set<AffineGenerator>) {
-        for (i, invariance) in invariances.enumerated() where generators.contains { $0.rawValue == invariance.generator } {
+        for (i, invariance) in invariances.enumerated() where generators.contains(where: { $0.rawValue == invariance.generator }) {
             invariances[i].followsTarget = true
         }
     }
@@ -164,6 +187,7 @@ public func naturalRangeText(low: Double, high: Double, unit: String, precision:
     case "pixels": return symmetric ? "±\(number(high, fixedDecimals: 2)) px" : "\(number(low, fixedDecimals: 2))…+\(number(high, fixedDecimals: 2)) px"
     case "factor": return "×\(String(format: "%.2f", low))–×\(String(format: "%.2f", high))"
     case "percent": return symmetric ? "±\(number(high, fixedDecimals: 1))%" : "\(number(low, fixedDecimals: 1))%…+\(number(high, fixedDecimals: 1))%"
+    case "probability": return "p \(String(format: "%.2f", high))"
     default: return symmetric ? "slope ±\(String(format: "%.2f", high))" : "slope \(withMinusSign(String(format: "%.2f", low)))…+\(String(format: "%.2f", high))"
     }
 }
@@ -179,8 +203,9 @@ public func naturalRangeText(_ generator: AffineGenerator, theta: Float, height:
 }
 
 /// Every generator's learned width by name (an epoch's `theta`) as natural ranges, in the
-/// generators' order, then the photometric families': "translate_x ±0.52 px, …, rotation
-/// ±31.8°, …, brightness ±10.2%"; names absent from `theta` are left out.
+/// generators' order, then the photometric families', then the mirrors' probabilities:
+/// "translate_x ±0.52 px, …, rotation ±31.8°, …, brightness ±10.2%, horizontal_flip p 0.49";
+/// names absent from `theta` are left out.
 public func naturalWidthsText(_ theta: [String: Float], height: Int, width: Int) -> String {
     let affine = AffineGenerator.allCases.compactMap { generator in
         theta[generator.rawValue].map { "\(generator.rawValue) \(naturalRangeText(generator, theta: $0, height: height, width: width))" }
@@ -191,7 +216,10 @@ public func naturalWidthsText(_ theta: [String: Float], height: Int, width: Int)
             return "\(family.rawValue) \(naturalRangeText(low: interval[0], high: interval[1], unit: unit, precision: .fixed))"
         }
     }
-    return (affine + photometric).joined(separator: ", ")
+    let symmetry = SymmetryFamily.allCases.compactMap { family in
+        theta[family.rawValue].map { "\(family.rawValue) \(naturalRangeText(low: 0, high: Double($0), unit: "probability", precision: .fixed))" }
+    }
+    return (affine + photometric + symmetry).joined(separator: ", ")
 }
 
 /// A magnitude ε of one generator in natural units: rotation in degrees; translation in pixels

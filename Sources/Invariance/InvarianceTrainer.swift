@@ -14,10 +14,13 @@ import NN
 /// epoch resume bit-exactly (`checkpoint()` / `restore(_:)`).
 public final class InvarianceTrainer {
     public let network: Sequential
+    /// The affine distribution, with the mirrors (`augmentation.symmetry`) when the run learns
+    /// any: their probabilities train under the reward (the score function's gradient, beside
+    /// the widths') and are read by the spread objective (`SymmetrySpread`, before the poses).
     public let augmentation: AffineAugmentation
-    /// Brightness, contrast and gamma, applied after the warp when given. Its widths train with
-    /// the affine ones under the reward, are read with them by the spread objective
-    /// (`PhotometricSpread`), and are held by the evidence objective.
+    /// Brightness, contrast, gamma, saturation and hue, applied after the warp when given. Its
+    /// widths train with the affine ones under the reward, are read with them by the spread
+    /// objective (`PhotometricSpread`); the evidence objective refuses them.
     public let photometric: PhotometricAugmentation?
     public let task: LearningTask
     public let settings: TrainingSettings
@@ -40,7 +43,8 @@ public final class InvarianceTrainer {
         self.task = task
         self.settings = settings
         optimizer = Adam([ParameterGroup(network.parameters.map(\.tensor), learningRate: settings.learningRate, weightDecay: settings.weightDecay),
-                          ParameterGroup([augmentation.rawWidths] + (photometric.map { [$0.rawWidths] } ?? []),
+                          ParameterGroup([augmentation.rawWidths] + (photometric.map { [$0.rawWidths] } ?? [])
+                                            + (augmentation.symmetry.map { [$0.rawLogits] } ?? []),
                                          learningRate: settings.widthLearningRate ?? settings.learningRate, weightDecay: 0)])
         self.random = random.stream(1)
     }
@@ -76,7 +80,8 @@ public final class InvarianceTrainer {
                 }
                 optimizer.setLearningRates([settings.learningRate * factor, (settings.widthLearningRate ?? settings.learningRate) * factor])
             }
-            var augmented = augmentation(train.batch(indices), random: &random)
+            let (transforms, mirrors) = augmentation.sampleTransformsAndMirrors(count: indices.count, random: &random)
+            var augmented = Tensor.affineWarp(train.batch(indices), theta: transforms)
             if let photometric { augmented = photometric(augmented, random: &random) }
             let output = network(augmented, random: &random)
             let taskLoss: Tensor
@@ -98,9 +103,17 @@ public final class InvarianceTrainer {
                 let photometricWidths = photometric?.widths
                 let rewardOn = settings.rewardCap.map { cap in (widths.values + (photometricWidths?.values ?? [])).allSatisfy { $0 <= cap } } ?? true
                 let weighed = settings.rewardUnits == .parameter ? widths : widths * rewardWeights
-                // ‖θ‖ over every learned width; the photometric ones (log-factors) count as they are.
-                let norm = photometricWidths.map { ((weighed * weighed).sum() + ($0 * $0).sum()).squareRoot() } ?? weighed.norm()
-                let loss = rewardOn ? taskLoss - norm.scaled(by: settings.regularization) : taskLoss
+                // ‖θ‖ over every learned width; the photometric ones (log-factors) count as they
+                // are, a mirror's probability p as 2p (1 at p = ½, the most it can be).
+                let doubled = augmentation.symmetry.map { $0.probabilities.scaled(by: 2) }
+                let norm = photometricWidths == nil && doubled == nil ? weighed.norm()
+                    : [photometricWidths, doubled].compactMap { $0 }.reduce((weighed * weighed).sum()) { $0 + ($1 * $1).sum() }.squareRoot()
+                var loss = rewardOn ? taskLoss - norm.scaled(by: settings.regularization) : taskLoss
+                if let mirrors, let symmetry = augmentation.symmetry {
+                    // The draws are discrete: their probabilities' gradient is the score function's.
+                    let losses = Self.exampleLosses(output, targets: indices.map { train.targets[$0] }, task: task)
+                    loss = loss + symmetry.surrogate(gradient: symmetry.scoreFunctionGradient(losses: losses, draws: mirrors))
+                }
                 optimizer.zeroGradients()
                 loss.backward()
                 optimizer.step()
@@ -141,14 +154,35 @@ public final class InvarianceTrainer {
         return record
     }
 
-    /// Every learned width's θ by name: the affine generators', then the photometric families'.
+    /// Every learned width's θ by name: the affine generators', then the photometric families';
+    /// for a mirror or quarter turn, its probability p.
     public var widthsByName: [String: Float] {
         var widths = Dictionary(uniqueKeysWithValues: augmentation.widthValues.map { ($0.key.rawValue, $0.value) })
         if let photometric {
             let values = photometric.widthValues
             for family in photometric.learned { widths[family.rawValue] = values[family] }
         }
+        if let symmetry = augmentation.symmetry {
+            let values = symmetry.probabilityValues
+            for family in symmetry.learned { widths[family.rawValue] = values[family] }
+        }
         return widths
+    }
+
+    /// Each example's own loss (no gradient): cross-entropy of its logits, or squared error.
+    public static func exampleLosses(_ output: Tensor, targets: [Float], task: LearningTask) -> [Float] {
+        let values = output.values, width = output.shape[1]
+        return targets.enumerated().map { i, target in
+            let row = values[(i * width)..<((i + 1) * width)]
+            switch task {
+            case .classification:
+                let top = row.max() ?? 0
+                let logSum = top + Foundation.log(row.reduce(Float(0)) { $0 + Foundation.exp($1 - top) })
+                return logSum - row[i * width + Int(target)]
+            case .regression:
+                return (row[i * width] - target) * (row[i * width] - target)
+            }
+        }
     }
 
     /// The widths the spread objective holds: read once, before the first epoch, by aligning
@@ -159,6 +193,7 @@ public final class InvarianceTrainer {
     /// How the spread is read (tests make it smaller).
     public lazy var spreadEstimator: SpreadEstimator = {
         var estimator = SpreadEstimator(estimated: augmentation.learned)
+        estimator.symmetries = augmentation.symmetry?.learned ?? []
         // A regression's groups are quantiles of its target, not kinds of thing: a group's
         // template is a blur of different shapes, and a turn searched against it finds the
         // nearest shape, not a pose (the angle-regression control read ±54° with the search,
@@ -170,12 +205,13 @@ public final class InvarianceTrainer {
     /// Reads the spread of `train` and sets the widths to it (what the spread objective does
     /// before its first epoch); `progress(done, total)` hears each alignment step.
     public func readSpread(_ train: ImageDataset, progress: (Int, Int) throws -> Void = { _, _ in }) throws {
-        if !augmentation.learned.isEmpty {
+        if !augmentation.learned.isEmpty || augmentation.symmetry != nil {
             var random = RandomGenerator(seed: settings.seed).stream(2)
             let estimate = try spreadEstimator.estimate(train, group: SpreadEstimator.grouping(task: task, reference: train.targets),
                                                         random: &random, progress: progress)
             spreadEstimate = estimate
             augmentation.setWidths(estimate.widths)
+            if let symmetry = augmentation.symmetry, let mirrors = estimate.symmetry { symmetry.setProbabilities(mirrors.probabilities) }
         }
         if let photometric {
             var photometricRandom = RandomGenerator(seed: settings.seed).stream(3)
@@ -225,6 +261,7 @@ public final class InvarianceTrainer {
     public var state: [(name: String, tensor: Tensor)] {
         network.stateDictionary.map { ("network.\($0.name)", $0.tensor) } + [("augmentation.raw_widths", augmentation.rawWidths)]
             + (photometric.map { [("augmentation.photometric_raw_widths", $0.rawWidths)] } ?? [])
+            + (augmentation.symmetry.map { [("augmentation.symmetry_raw_logits", $0.rawLogits)] } ?? [])
     }
 
     /// Everything needed to continue after the current epoch; `history` travels in the metadata.

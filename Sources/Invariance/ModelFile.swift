@@ -3,10 +3,11 @@ import NN
 
 /// model.safetensors: a trained network and its learned augmentation, with everything needed
 /// to predict in the metadata ("format" = "augerino.model/1", or "augerino.model/2" when it
-/// holds photometric families, which a reader of /1 would ignore; see docs/file-formats.md).
+/// holds photometric families or mirrors, which a reader of /1 would ignore; see
+/// docs/file-formats.md).
 public struct ModelFile {
     public static let format = "augerino.model/1"
-    /// The format of a model with photometric families.
+    /// The format of a model with photometric families or mirrors.
     public static let photometricFormat = "augerino.model/2"
 
     public let spec: NetworkSpec
@@ -36,14 +37,20 @@ public struct ModelFile {
         var learned: [String], gain: Float, offset: Float
     }
 
+    /// What the metadata "symmetry" holds: the mirrors (and the transpose) learned.
+    struct SymmetryMetadata: Codable {
+        var learned: [String]
+    }
+
     /// The file's contents: tensors "network.<name>" and "augmentation.raw_widths" (and
-    /// "augmentation.photometric_raw_widths").
+    /// "augmentation.photometric_raw_widths", "augmentation.symmetry_raw_logits").
     public func encoded() throws -> SafeTensors {
         // Sorted keys: the same model gives the same bytes, whatever the process's hash seed.
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
-        var metadata = ["format": photometric == nil ? Self.format : Self.photometricFormat, "network": try json(spec), "input_mean": String(inputMean), "input_std": String(inputStd),
+        let symmetry = augmentation.symmetry
+        var metadata = ["format": photometric == nil && symmetry == nil ? Self.format : Self.photometricFormat, "network": try json(spec), "input_mean": String(inputMean), "input_std": String(inputStd),
                         "input_shape": try json(inputShape), "task": task == .regression ? "regression" : "classification",
                         "theta": try json(Dictionary(uniqueKeysWithValues: augmentation.widthValues.map { ($0.key.rawValue, $0.value) })),
                         "learned_generators": try json(augmentation.learned.map(\.rawValue).sorted())]
@@ -55,6 +62,11 @@ public struct ModelFile {
                                                                    gain: photometric.gain, offset: photometric.offset))
             entries.append(SafeTensors.Entry(name: "augmentation.photometric_raw_widths", shape: [PhotometricFamily.allCases.count],
                                              values: photometric.rawWidths.values))
+        }
+        if let symmetry {
+            metadata["symmetry"] = try json(SymmetryMetadata(learned: symmetry.learned.map(\.rawValue).sorted()))
+            entries.append(SafeTensors.Entry(name: "augmentation.symmetry_raw_logits", shape: [SymmetryFamily.allCases.count],
+                                             values: symmetry.rawLogits.values))
         }
         return SafeTensors(entries: entries, metadata: metadata)
     }
@@ -89,11 +101,29 @@ public struct ModelFile {
         var state: [String: (shape: [Int], values: [Float])] = [:]
         for entry in file.entries where entry.name.hasPrefix("network.") { state[String(entry.name.dropFirst(8))] = (entry.shape, entry.values) }
         try network.loadStateDictionary(state, source: url.path)
-        let augmentation = AffineAugmentation(learned: learned)
+        var symmetry: SymmetryAugmentation?
+        if file.metadata["format"] == photometricFormat, file.metadata["symmetry"] != nil {
+            let saved = try decode("symmetry", as: SymmetryMetadata.self)
+            let families = saved.learned.compactMap(SymmetryFamily.init(rawValue:))
+            guard families.count == saved.learned.count, !families.isEmpty else {
+                throw fail("metadata \"symmetry\" needs a list of families from \(SymmetryFamily.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard let raw = file.byName["augmentation.symmetry_raw_logits"], raw.shape == [SymmetryFamily.allCases.count],
+                  raw.values.allSatisfy(\.isFinite) else {
+                throw fail("tensor \"augmentation.symmetry_raw_logits\" of shape [\(SymmetryFamily.allCases.count)] with finite values is missing")
+            }
+            guard !families.contains(.transpose) || inputShape[1] == inputShape[2] else {
+                throw fail("metadata \"symmetry\" names transpose, which needs square inputs; \"input_shape\" is \(inputShape)")
+            }
+            let mirrors = SymmetryAugmentation(learned: Set(families))
+            raw.values.withUnsafeBufferPointer { mirrors.rawLogits.storage.pointer.update(from: $0.baseAddress!, count: raw.values.count) }
+            symmetry = mirrors
+        }
+        let augmentation = AffineAugmentation(learned: learned, symmetry: symmetry)
         guard let widths = file.byName["augmentation.raw_widths"], widths.shape == [6] else { throw fail("tensor \"augmentation.raw_widths\" of shape [6] is missing") }
         widths.values.withUnsafeBufferPointer { augmentation.rawWidths.storage.pointer.update(from: $0.baseAddress!, count: 6) }
         var photometric: PhotometricAugmentation?
-        if file.metadata["format"] == photometricFormat {
+        if file.metadata["format"] == photometricFormat, file.metadata["photometric"] != nil || symmetry == nil {
             let saved = try decode("photometric", as: PhotometricMetadata.self)
             let families = PhotometricFamily.allCases.count
             let learned = saved.learned.compactMap(PhotometricFamily.init(rawValue:))

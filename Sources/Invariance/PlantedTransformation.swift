@@ -12,13 +12,18 @@ public struct PlantedTransformation: Sendable, Equatable {
     public let widths: [AffineGenerator: Float]
     /// Full widths θ by photometric family; families not named are not planted.
     public let photometric: [PhotometricFamily: Float]
+    /// The probability p ∈ (0, ½] of each mirror (or the transpose), applied last; families not
+    /// named are not planted.
+    public let symmetry: [SymmetryFamily: Float]
 
-    /// - Precondition: every width is finite and not negative.
-    public init(_ widths: [AffineGenerator: Float], photometric: [PhotometricFamily: Float] = [:]) {
+    /// - Precondition: every width is finite and not negative; every probability at most ½.
+    public init(_ widths: [AffineGenerator: Float], photometric: [PhotometricFamily: Float] = [:], symmetry: [SymmetryFamily: Float] = [:]) {
         precondition((Array(widths.values) + Array(photometric.values)).allSatisfy { $0.isFinite && $0 >= 0 },
                      "planted widths must be finite and not negative")
+        precondition(symmetry.values.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 0.5 }, "planted probabilities must be from 0 to ½")
         self.widths = widths.filter { $0.value > 0 }
         self.photometric = photometric.filter { $0.value > 0 }
+        self.symmetry = symmetry.filter { $0.value > 0 }
     }
 
     /// The full width θ whose factors reach `halfWidth` in natural units: brightness in percent
@@ -65,14 +70,18 @@ public struct PlantedTransformation: Sendable, Equatable {
     /// The full width θ of `family` (0 when it is not planted).
     public func width(_ family: PhotometricFamily) -> Float { photometric[family] ?? 0 }
 
+    /// The probability of `family` (0 when it is not planted).
+    public func probability(_ family: SymmetryFamily) -> Float { symmetry[family] ?? 0 }
+
     /// `images` ([N, C, H, W] values, background 0) each warped by its own random draw, bilinear
     /// with zero fill, then adjusted by its own photometric draw on [0, `white`] (values there
-    /// mapped onto [0, 1]); the identity when nothing is planted.
+    /// mapped onto [0, 1]), then mirrored by its own draw of each planted mirror; the identity
+    /// when nothing is planted.
     public func apply(to images: [Float], channels: Int, height: Int, width: Int, white: Float = 255,
                       random: inout RandomGenerator) -> [Float] {
         let imageSize = channels * height * width
         precondition(imageSize > 0 && images.count % imageSize == 0, "images must be whole [C, H, W] images")
-        guard !widths.isEmpty || !photometric.isEmpty else { return images }
+        guard !widths.isEmpty || !photometric.isEmpty || !symmetry.isEmpty else { return images }
         let augmentation = AffineAugmentation(learned: Set(widths.keys), initialWidths: widths, defaultWidth: 0)
         let adjustment = photometric.isEmpty ? nil
             : PhotometricAugmentation(learned: Set(photometric.keys), initialWidths: photometric, defaultWidth: 0, mean: 0, std: 1, low: 0, high: white)
@@ -85,7 +94,16 @@ public struct PlantedTransformation: Sendable, Equatable {
                 var batch = Tensor(shape: [n, channels, height, width], values: Array(images[(first * imageSize)..<((first + n) * imageSize)]))
                 if !widths.isEmpty { batch = augmentation(batch, random: &random) }
                 if let adjustment { batch = adjustment(batch, random: &random) }
-                out += batch.values
+                var values = batch.values
+                if !symmetry.isEmpty {
+                    for i in 0..<n {
+                        var bits = [false, false, false]
+                        for family in SymmetryFamily.allCases where symmetry[family] != nil { bits[family.index] = random.nextFloat() < symmetry[family]! }
+                        let range = (i * imageSize)..<((i + 1) * imageSize)
+                        values.replaceSubrange(range, with: SymmetryElement(bits).apply(to: Array(values[range]), planes: channels, height: height, width: width))
+                    }
+                }
+                out += values
             }
         }
         return out

@@ -52,6 +52,8 @@ public struct SpreadEstimator {
         /// move, R² ≥ 0.8, wider than the spread within a group): transforming an image along
         /// one changes its target, so it reads as none whatever its spread within a group.
         public var followsTarget: Set<AffineGenerator> = []
+        /// The mirrors' and quarter turns' reading (`SymmetrySpread`), when any was read.
+        public var symmetry: SymmetrySpread.Estimate? = nil
     }
 
     /// How the groups' templates move along one generator with a regression's target.
@@ -68,6 +70,9 @@ public struct SpreadEstimator {
 
     /// Generators whose spread is read (the others report 0).
     public var estimated: Set<AffineGenerator>
+    /// Mirrors and quarter turns whose probability is read (`SymmetrySpread`), before the
+    /// generators: the images are then aligned each turned to its class's form along those seen.
+    public var symmetries: Set<SymmetryFamily> = []
     /// Images read, at most: a random choice (a split sorted by class keeps every class).
     public var images = 1000
     /// The groups are quantiles of a regression target, in its order (`grouping`): the groups'
@@ -107,8 +112,18 @@ public struct SpreadEstimator {
                                 height: data.height, width: data.width, targets: chosen.map { data.targets[$0] })
         let (n, c, h, w) = (data.count, data.channels, data.height, data.width)
         let background = Self.background(data)
-        let centred = TensorContext.withoutGradients { (data.batch(0..<n) - background).values }
+        var centred = TensorContext.withoutGradients { (data.batch(0..<n) - background).values }
         let groups = group(data.targets)
+        var symmetry: SymmetrySpread.Estimate? = nil
+        if !symmetries.isEmpty {
+            var symmetryRandom = random.stream(40)
+            (symmetry, centred) = SymmetrySpread(families: symmetries).read(centred, channels: c, height: h, width: w, groups: groups,
+                                                                            random: &symmetryRandom)
+        }
+        guard !estimated.isEmpty else {
+            let zero = Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.map { ($0, Float(0)) })
+            return Estimate(widths: zero, rawWidths: zero, alignmentError: zero, gains: zero, symmetry: symmetry)
+        }
         var done = 0
         let report: () throws -> Void = { done += 1; try progress(done, steps) }
         let (_, templates) = try alignment.align(centred, channels: c, height: h, width: w, groups: groups, progress: report)
@@ -134,7 +149,7 @@ public struct SpreadEstimator {
         }
         let plain = try alignment.align(centred, channels: c, height: h, width: w, groups: groups, templates: templates, progress: report).epsilon
         let moved = try alignment.align(warped, channels: c, height: h, width: w, groups: groups, templates: templates, progress: report).epsilon
-        var estimate = Estimate(widths: [:], rawWidths: [:], alignmentError: [:], gains: [:])
+        var estimate = Estimate(widths: [:], rawWidths: [:], alignmentError: [:], gains: [:], symmetry: symmetry)
         for generator in AffineGenerator.allCases {
             guard estimated.contains(generator) else {
                 (estimate.widths[generator], estimate.rawWidths[generator], estimate.alignmentError[generator], estimate.gains[generator]) = (0, 0, 0, 0)
@@ -354,9 +369,12 @@ public struct SpreadEstimator {
         let groupsRead = sums.values.filter { $0.2 > 1 }
         guard !groupsRead.isEmpty else { return false }
         let statistic = groupsRead.reduce(0.0) { $0 + 2 * ($1.0 * $1.0 + $1.1 * $1.1) / Double($1.2) }
-        let k = Double(2 * groupsRead.count), z = 1.6449
-        let quantile = k * pow(1 - 2 / (9 * k) + z * (2 / (9 * k)).squareRoot(), 3)
-        return statistic < quantile
+        return statistic < chiSquareQuantile95(degreesOfFreedom: Double(2 * groupsRead.count))
+    }
+
+    /// The 95th percentile of χ² with `k` degrees of freedom (Wilson–Hilferty's approximation).
+    static func chiSquareQuantile95(degreesOfFreedom k: Double) -> Double {
+        k * pow(1 - 2 / (9 * k) + 1.6449 * (2 / (9 * k)).squareRoot(), 3)
     }
 
     /// a ∈ [0, π] with sin a / a = R (uniform angles in ±a have mean resultant length R).

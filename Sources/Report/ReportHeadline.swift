@@ -27,6 +27,9 @@ public struct ReportHeadline: Equatable {
     /// Below these half-widths a width counts as no invariance: 5°, 1 pixel, 5% of scale (and of
     /// brightness, contrast, gamma and saturation), slope 0.05; 5° of hue as of rotation.
     static let thresholds = (degrees: 5.0, pixels: 1.0, factor: 1.05, slope: 0.05)
+    /// A mirror's probability reads as none below 0.05 and as the whole symmetry from 0.45 (½ is
+    /// as often as not: the most a probability of applying it can say).
+    static let probabilityThresholds = (none: 0.05, full: 0.45)
 
     public init(_ invariance: InvarianceReport.Invariance, tolerance: ToleratedInterval? = nil, regression: Bool = false) {
         generator = invariance.generator
@@ -44,6 +47,9 @@ public struct ReportHeadline: Equatable {
         case "gamma": noun = "gamma invariance"
         case "saturation": noun = "saturation invariance"
         case "hue": noun = "hue invariance"
+        case "horizontal_flip": noun = "horizontal mirror invariance"
+        case "vertical_flip": noun = "vertical mirror invariance"
+        case "transpose": noun = "transpose invariance"
         default: noun = "\(invariance.generator) invariance"
         }
         range = naturalRangeText(low: low, high: high, unit: invariance.unit)
@@ -53,25 +59,44 @@ public struct ReportHeadline: Equatable {
         case "pixels": verdict = high < Self.thresholds.pixels ? .none : .partial
         case "factor": verdict = high < Self.thresholds.factor ? .none : .partial
         case "percent": verdict = high < (Self.thresholds.factor - 1) * 100 ? .none : .partial
+        case "probability": verdict = high >= Self.probabilityThresholds.full ? .full : high < Self.probabilityThresholds.none ? .none : .partial
         default: verdict = high < Self.thresholds.slope ? .none : .partial
         }
         self.verdict = invariance.learned ? verdict : .notLearned
-        tolerated = tolerance.map { Self.rangeText($0, unit: invariance.unit) }
+        let (mirrored, mirroring) = invariance.generator == "transpose" ? ("transposed", "transposing") : ("mirrored", "mirroring")
+        tolerated = tolerance.map { t in
+            // A mirror's sweep has two points: the images as they are, and with it applied.
+            invariance.unit == "probability" ? (t.reachesHighEnd ? mirroring : "no \(mirroring)") : Self.rangeText(t, unit: invariance.unit)
+        }
         resampled = invariance.intervalBand.flatMap { band -> String? in
             guard invariance.learned, band.count == 2, band.allSatisfy({ $0.count == 2 }) else { return nil }
             let ends = band.map { naturalRangeText(low: $0[0], high: $0[1], unit: invariance.unit) }
             return ends[0] == ends[1] ? nil : ends.joined(separator: " to ")   // "±0.00 px to ±0.00 px" says nothing
         }
-        let measuredInside = tolerance.map { t in (t.highOutside.map { $0 < high } ?? false) || (t.lowOutside.map { $0 > low } ?? false) } ?? false
+        let measuredInside = invariance.unit == "probability" ? false
+            : tolerance.map { t in (t.highOutside.map { $0 < high } ?? false) || (t.lowOutside.map { $0 > low } ?? false) } ?? false
         if self.verdict == .full || self.verdict == .partial, measuredInside {
             caveat = "held-out \(regression ? "MSE" : "accuracy") holds only within \(tolerated!)"
         } else {
             caveat = nil
         }
+        // What a mirror's probability means, in words: ½ the same thing, 0 a different one.
+        let meaning: String
+        if invariance.unit == "probability" {
+            let thing = regression ? "the same target" : "the same class"
+            switch self.verdict {
+            case .full: meaning = " (\(mirrored) images are \(thing))"
+            case .none: meaning = " (\(mirroring) changes what these images are)"
+            default: meaning = " (about \(Int((high * 100).rounded()))% of the images are \(mirrored) forms of the others)"
+            }
+        } else {
+            meaning = ""
+        }
         switch self.verdict {
+        case .full where invariance.unit == "probability": text = "\(noun.prefix(1).uppercased() + noun.dropFirst()): \(range)\(meaning)"
         case .full: text = "Full \(noun): \(range)" + (caveat.map { ", but \($0)" } ?? "")
-        case .partial: text = "\(noun.prefix(1).uppercased() + noun.dropFirst()): \(range)" + (caveat.map { ", but \($0)" } ?? "")
-        case .none: text = "No \(noun): \(range)" + (invariance.followsTarget == true ? " (the target changes along it)" : "")
+        case .partial: text = "\(noun.prefix(1).uppercased() + noun.dropFirst()): \(range)\(meaning)" + (caveat.map { ", but \($0)" } ?? "")
+        case .none: text = "No \(noun): \(range)\(meaning)" + (invariance.followsTarget == true ? " (the target changes along it)" : "")
         case .notLearned:
             text = "\(noun.prefix(1).uppercased() + noun.dropFirst())" + (invariance.leftOut.map { " left out: \($0)" } ?? " not learned (fixed at none)")
         }

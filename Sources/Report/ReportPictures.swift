@@ -13,8 +13,19 @@ enum ReportPictures {
         return (0..<5).map { -half + half * Float($0) / 2 }
     }
 
-    /// For each sample, the five transformed copies as data:image/png URIs.
+    /// For each sample, the five transformed copies as data:image/png URIs; for a mirror (or the
+    /// transpose), the sample as it is and with the mirror applied.
     static func strip(_ samples: [InvarianceReport.Sample], _ invariance: InvarianceReport.Invariance) -> [[String]] {
+        if let family = SymmetryFamily(rawValue: invariance.generator) {
+            var bits = [false, false, false]
+            bits[family.index] = true
+            return samples.map { sample in
+                [SymmetryElement.identity, SymmetryElement(bits)].map { element in
+                    pngURI(element.apply(to: sample.values, planes: sample.shape[0], height: sample.shape[1], width: sample.shape[2]),
+                           shape: sample.shape, range: sample.values)
+                }
+            }
+        }
         if let family = PhotometricFamily(rawValue: invariance.generator) {
             return samples.map { sample in
                 // On the sample's own range (its darkest value black, its brightest white).

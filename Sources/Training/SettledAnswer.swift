@@ -12,7 +12,7 @@ import Invariance
 ///   was still learning; docs/performance.md.)
 /// - Widths: each generator's half-width in natural units moves by at most the report's
 ///   resolution: 1°, 0.1 px, ×1.01 (log 0.01), slope 0.01 (a rotation past ±180° reads ±180°);
-///   a photometric family's top factor by at most ×1.01.
+///   a photometric family's top factor by at most ×1.01; a mirror's probability by at most 0.01.
 /// - Metric: the per-epoch test metric (on n ≤ 2,000 held-out images) moves by at most two
 ///   standard errors of a difference: 2·√(2p(1−p)/n) + 1/n for an accuracy p, 2·√(2/n)·m for
 ///   an MSE m.
@@ -53,7 +53,12 @@ public struct SettledAnswer: Equatable, Sendable {
             guard let low = halves.min(), let high = halves.max() else { return true }
             return high - low <= 0.01
         }
-        return photometricHold && AffineGenerator.allCases.allSatisfy { generator in
+        let symmetryHold = SymmetryFamily.allCases.allSatisfy { family in
+            let values = records.compactMap { $0.theta[family.rawValue] }
+            guard let low = values.min(), let high = values.max() else { return true }
+            return high - low <= 0.01
+        }
+        return photometricHold && symmetryHold && AffineGenerator.allCases.allSatisfy { generator in
             let values = records.compactMap { $0.theta[generator.rawValue] }.map { theta -> Double in
                 let high = naturalInterval(generator, theta: theta, height: imageHeight, width: imageWidth).0.last ?? 0
                 switch generator {

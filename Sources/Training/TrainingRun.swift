@@ -35,6 +35,11 @@ public final class TrainingRun {
     /// Families the manifest names that these images cannot have (saturation and hue need three
     /// channels), with the reason the report gives.
     let leftOutPhotometric: [PhotometricFamily: String]
+    /// Mirrors and the transpose the manifest names that these images can have (a transpose
+    /// needs square images), their starting probabilities, and those left out with the reason.
+    let learnedSymmetry: Set<SymmetryFamily>
+    let initialSymmetry: [SymmetryFamily: Float]
+    let leftOutSymmetry: [SymmetryFamily: String]
     let mean: Double, std: Double
 
     /// smallnet's channel dropout: the reference's 0.3 at its width (k = 128) and above; none
@@ -46,6 +51,9 @@ public final class TrainingRun {
 
     /// The width every learned generator starts from when the manifest gives none: softplus(0).
     public static let defaultInitialWidth = Float(log(2.0))
+    /// The probability a mirror or the transpose starts from when the manifest gives none:
+    /// ½·σ(0), halfway between "never" and "as often as not".
+    public static let defaultInitialProbability: Float = 0.25
 
     /// - Parameters:
     ///   - flags: settings that win over the manifest (command-line flags).
@@ -99,7 +107,14 @@ public final class TrainingRun {
             (generator, learned.contains(generator) ? manifest.initialTheta[generator.rawValue] ?? Self.defaultInitialWidth : 0)
         })
         (self.learned, self.initial) = (learned, initial)
-        let augmentation = AffineAugmentation(learned: learned, initialWidths: initial, defaultWidth: Self.defaultInitialWidth)
+        let namedSymmetry = Set(names.compactMap(SymmetryFamily.init(rawValue:)))
+        learnedSymmetry = namedSymmetry.filter { $0.applies(height: train.height, width: train.width) }
+        leftOutSymmetry = Dictionary(uniqueKeysWithValues: namedSymmetry.compactMap { family in
+            family.leftOutBecause(height: train.height, width: train.width).map { (family, $0) }
+        })
+        initialSymmetry = Dictionary(uniqueKeysWithValues: learnedSymmetry.map { ($0, manifest.initialTheta[$0.rawValue] ?? Self.defaultInitialProbability) })
+        let symmetry = try Self.symmetryAugmentation(learnedSymmetry, initial: initialSymmetry, manifest: manifest, objective: settings.objective)
+        let augmentation = AffineAugmentation(learned: learned, initialWidths: initial, defaultWidth: Self.defaultInitialWidth, symmetry: symmetry)
         let namedPhotometric = Set(names.compactMap(PhotometricFamily.init(rawValue:)))
         learnedPhotometric = namedPhotometric.filter { $0.applies(channels: train.channels) }
         leftOutPhotometric = Dictionary(uniqueKeysWithValues: namedPhotometric.compactMap { family in
@@ -132,6 +147,20 @@ public final class TrainingRun {
         }
         return PhotometricAugmentation(learned: learned, initialWidths: initial, defaultWidth: defaultInitialWidth,
                                        mean: Float(mean), std: Float(std), low: low, high: high)
+    }
+
+    /// The mirrors' distribution, when the manifest names any the images can have.
+    static func symmetryAugmentation(_ learned: Set<SymmetryFamily>, initial: [SymmetryFamily: Float], manifest: Manifest,
+                                     objective: WidthObjective) throws -> SymmetryAugmentation? {
+        guard !learned.isEmpty else { return nil }
+        guard objective != .evidence else {
+            let names = SymmetryFamily.allCases.filter(learned.contains).map(\.rawValue).joined(separator: ", ")
+            throw BundleError.manifest(file: "the dataset \"\(manifest.name)\"'s manifest.json", key: "augmentation.generators",
+                                       rule: "names \(names), which the evidence objective cannot learn (its Laplace evidence covers the "
+                                           + "affine generators only): set the objective to spread or reward (manifest training.objective, "
+                                           + "or --objective), or leave \(names) out")
+        }
+        return SymmetryAugmentation(learned: learned, initialProbabilities: initial, defaultProbability: defaultInitialProbability)
     }
 
     /// Epochs finished so far (after `resume(from:)`, those of the checkpoint).
@@ -186,7 +215,8 @@ public final class TrainingRun {
         var metrics: [String: Double] = [:]
         let copies = max(1, settings.testCopies)
         let probePasses = probeImages == 0 ? 0 : probeImagePasses(images: min(probeImages, test.count), copies: settings.testCopies,
-                                                                   height: test.height, width: test.width, families: learnedPhotometric)
+                                                                   height: test.height, width: test.width, families: learnedPhotometric,
+                                                                   symmetries: learnedSymmetry)
         let total = test.count * copies + test.count + probePasses
         let start = Date()
         metrics["test_\(metricName)"] = trainer.evaluate(test, copies: settings.testCopies) { progress($0 * copies, total) }
@@ -220,10 +250,13 @@ public final class TrainingRun {
                                       history: trainer.history, probes: probes, settings: runSettings.merging(provenance) { $1 })
         report.addPhotometric(widths: trainer.photometric?.widthValues ?? [:], initial: initialPhotometric, learned: learnedPhotometric,
                               leftOut: leftOutPhotometric)
+        report.addSymmetry(probabilities: augmentation.symmetry?.probabilityValues ?? [:], initial: initialSymmetry, learned: learnedSymmetry,
+                           leftOut: leftOutSymmetry)
         report.samples = samples(4)
         if let estimate = trainer.spreadEstimate {
             report.setBands(estimate.bands, imageHeight: train.height, imageWidth: train.width)
             report.setFollowsTarget(estimate.followsTarget)
+            if let symmetry = estimate.symmetry { report.setBands(symmetry.bands) }
         }
         if let estimate = trainer.photometricSpreadEstimate { report.setBands(estimate.bands) }
         let model = ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, photometric: trainer.photometric, task: task, classes: classes,

@@ -17,11 +17,12 @@ struct BenchFidelity: ParsableCommand {
             example's two sprites) whose images were warped by the method's own family: ε uniform in \
             [−θ/2, θ/2] per planted generator, or adjusted in brightness, contrast, gamma or saturation \
             by e^ε or in hue by a turn of ε (those cases, and the source cases they are judged against, \
-            name the families in their manifests beside the affine generators). A run trains with the defaults a user gets (change them \
+            name the families in their manifests beside the affine generators), or mirrored left to \
+            right with probability p (the mirror cases name the three mirrors; p is judged as a width). A run trains with the defaults a user gets (change them \
             with the training settings below, as for `augerino train`, except --seed: run k of a case \
             has seed k) and is judged: a planted width must come back within the tolerance \
             (15%; 10% for the two sprites), an unplanted one must read as "none" in the report's terms \
-            (below 5°, 1 px, ×1.05, slope 0.05, ±5%, hue ±5°), and a negative control must stay below the magnitude \
+            (below 5°, 1 px, ×1.05, slope 0.05, ±5%, hue ±5°, p 0.05), and a negative control must stay below the magnitude \
             that turns one class into another. A case made from MNIST or Fashion-MNIST is judged against \
             its source case (mnist-none, fashion-none: run first, with it, when not asked for): \
             handwriting and clothes vary of their own, and a planted spread adds to theirs (θ_read² = \
@@ -164,6 +165,9 @@ struct FidelityCase {
     let name: String
     let source: Source
     let planted: PlantedTransformation
+    /// Whether the case's manifest names the mirrors and the transpose (the cases that plant
+    /// them and the controls that must read none).
+    var namesSymmetry = false
     /// A negative control: the half-width (natural units) a generator must stay below, and why.
     var limit: (generator: FidelityAxis, halfWidth: Double, why: String)? = nil
     var tolerance = 0.15
@@ -270,6 +274,13 @@ struct FidelityCase {
             photometric("sprites-hue-60deg", [(.hue, 60)], source: .sprites), photometric("sprites-hue-180deg", [(.hue, 180)], source: .sprites),
             colours,
         ]
+        // Mirrors and the transpose, all three named: Fashion-MNIST with half its images mirrored
+        // left to right (a mirrored shoe is a shoe), and plain MNIST (a mirrored 2 is not a 2).
+        var mirroredFashion = FidelityCase(name: "fashion-horizontal-flip", source: .fashion, planted: PlantedTransformation([:], symmetry: [.horizontalFlip: 0.5]))
+        mirroredFashion.namesSymmetry = true
+        var mnistMirrors = FidelityCase(name: "control-mnist-mirrors", source: .mnist, planted: .none)
+        mnistMirrors.namesSymmetry = true
+        cases += [mirroredFashion, mnistMirrors]
         return cases
     }()
 
@@ -297,7 +308,10 @@ struct FidelityCase {
         manifest = Manifest(name: name, task: source == .rotationAngle ? .regression : .classification,
                             train: .init(inputs: "train-images.idx", targets: "train-targets.idx"),
                             test: .init(inputs: "test-images.idx", targets: "test-targets.idx"))
-        if namesPhotometric { manifest.generators = AffineGenerator.allCases.map(\.rawValue) + PhotometricFamily.allCases.map(\.rawValue) }
+        if namesPhotometric || namesSymmetry {
+            manifest.generators = AffineGenerator.allCases.map(\.rawValue) + (namesPhotometric ? PhotometricFamily.allCases.map(\.rawValue) : [])
+                + (namesSymmetry ? SymmetryFamily.allCases.map(\.rawValue) : [])
+        }
         if source == .sixNine { manifest.classes = ["6", "9"] }
         if source == .sprites { manifest.classes = ["mario upright", "mario upside down", "iggy upright", "iggy upside down"] }
         if source == .spriteColours { manifest.classes = ["hue 0°", "hue 90°", "hue 180°", "hue 270°"] }
@@ -315,6 +329,9 @@ struct FidelityCase {
         var widths = Dictionary(uniqueKeysWithValues: run.trainer.augmentation.widthValues.map { (FidelityAxis.affine($0.key), $0.value) })
         if let photometric = run.trainer.photometric {
             for (family, theta) in photometric.widthValues where photometric.learned.contains(family) { widths[.photometric(family)] = theta }
+        }
+        if let symmetry = run.trainer.augmentation.symmetry {
+            for (family, p) in symmetry.probabilityValues where symmetry.learned.contains(family) { widths[.symmetry(family)] = p }
         }
         return FidelityOutcome(widths: widths, testMetric: run.trainer.history.last?.testMetric ?? .nan,
                                regression: source == .rotationAngle, epochs: run.epochsDone, budget: run.settings.epochs,
@@ -340,6 +357,12 @@ struct FidelityCase {
             for f in PhotometricFamily.allCases where learned.contains(f) {
                 parts.append("\(f.rawValue) \(number(estimate.rawWidths[f])) less \(number(estimate.fitError[f])) gain \(number(estimate.gains[f], 2))"
                              + band(estimate.bands[f]))
+            }
+        }
+        if let estimate = trainer.spreadEstimate?.symmetry {
+            for f in SymmetryFamily.allCases where estimate.probabilities[f] != nil {
+                parts.append("\(f.rawValue) pooled \(number(estimate.pooled[f]))\(estimate.classesAgree[f] == false ? " (classes differ)" : "") shown by "
+                             + "\(number(estimate.shown[f], 2))" + band(estimate.bands[f]))
             }
         }
         return parts.isEmpty ? nil : parts.joined(separator: ", ")
@@ -447,18 +470,22 @@ struct FidelityCase {
     }
 }
 
-/// One width the benchmark judges: an affine generator's or a photometric family's.
+/// One width the benchmark judges: an affine generator's or a photometric family's, or a
+/// mirror's probability (its "width" here).
 enum FidelityAxis: Hashable {
     case affine(AffineGenerator)
     case photometric(PhotometricFamily)
+    case symmetry(SymmetryFamily)
 
-    /// The affine generators, then the photometric families, in their orders.
+    /// The affine generators, then the photometric families, then the mirrors, in their orders.
     static let allCases: [FidelityAxis] = AffineGenerator.allCases.map { .affine($0) } + PhotometricFamily.allCases.map { .photometric($0) }
+        + SymmetryFamily.allCases.map { .symmetry($0) }
 
     var name: String {
         switch self {
         case .affine(let generator): return generator.rawValue
         case .photometric(let family): return family.rawValue
+        case .symmetry(let family): return family.rawValue
         }
     }
 
@@ -467,6 +494,7 @@ enum FidelityAxis: Hashable {
         switch self {
         case .affine(let generator): return naturalInterval(generator, theta: theta, height: size, width: size)
         case .photometric(let family): return family.naturalInterval(theta: theta)
+        case .symmetry: return ([0, Double(theta)], "probability")
         }
     }
 
@@ -483,6 +511,7 @@ extension PlantedTransformation {
         switch axis {
         case .affine(let generator): return width(generator)
         case .photometric(let family): return width(family)
+        case .symmetry(let family): return probability(family)
         }
     }
 }
@@ -567,7 +596,8 @@ struct FidelityRow {
     }
 
     /// The report's "none": below 5°, 1 px, ×1.05 or slope 0.05; brightness below ±5%,
-    /// contrast, gamma and saturation below ×1.05, hue below ±5° (`ReportHeadline`).
+    /// contrast, gamma and saturation below ×1.05, hue below ±5°, a mirror's probability below
+    /// 0.05 (`ReportHeadline`).
     static func readsAsNone(_ generator: FidelityAxis, high: Double) -> Bool {
         switch generator {
         case .affine(.rotation): return high < 5
@@ -577,6 +607,7 @@ struct FidelityRow {
         case .photometric(.brightness): return high < 5
         case .photometric(.contrast), .photometric(.gamma), .photometric(.saturation): return high < 1.05
         case .photometric(.hue): return high < 5
+        case .symmetry: return high < 0.05
         }
     }
 

@@ -17,7 +17,9 @@ struct BenchTrain: ParsableCommand {
             warped by the learned affine augmentation (all six generators, widths trained with \
             reward 0.01·‖θ‖) in training and in evaluation; --photometric adds brightness, \
             contrast, gamma, saturation and hue after the warp (the last two on simpleconv's three \
-            channels; their widths in the same reward). Reports medians, like \
+            channels; their widths in the same reward); --mirrors adds the three mirrors, each drawn \
+            with a learned probability in the same warp (its score-function gradient, and 2p in \
+            the reward). Reports medians, like \
             ../shared/bench/train_torch.py, with the same JSON keys. \
             The roofline line divides the training step's useful rate (the FLOPs of a direct \
             convolution and of the linear layers: forward, ∂weights, and ∂input wherever the \
@@ -54,6 +56,9 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "With --augment, also adjust brightness, contrast, gamma, saturation and hue after the warp (train_torch.py has no counterpart).")
     var photometric = false
 
+    @Flag(help: "With --augment, also mirror left–right, top–bottom and transpose with learned probabilities (train_torch.py has no counterpart).")
+    var mirrors = false
+
     @Flag(help: "One JSON object instead of text.")
     var json = false
 
@@ -61,6 +66,7 @@ struct BenchTrain: ParsableCommand {
         guard (1...1024).contains(width) else { throw ValidationError("--width \(width): must be from 1 to 1024") }
         guard (2...4096).contains(batch) else { throw ValidationError("--batch \(batch): must be from 2 to 4096 (batch norm needs two images)") }
         guard !photometric || augment else { throw ValidationError("--photometric adds to the learned augmentation: give --augment too") }
+        guard !mirrors || augment else { throw ValidationError("--mirrors adds to the learned augmentation: give --augment too") }
         guard steps >= 1, warmup >= 0, copies >= 1 else { throw ValidationError("--steps and --copies must be at least 1, --warmup at least 0") }
     }
 
@@ -71,16 +77,19 @@ struct BenchTrain: ParsableCommand {
                                inputChannels: channels, outputs: classes, dropout: model == .smallnet ? 0.3 : 0)
         var random = RandomGenerator(seed: 0)
         let net = spec.makeNetwork(random: &random)
-        let augmentation = AffineAugmentation(defaultWidth: Float(log(2.0)))  // w = 0, as train_torch.py
+        let symmetry = mirrors ? SymmetryAugmentation(learned: Set(SymmetryFamily.allCases)) : nil
+        let augmentation = AffineAugmentation(defaultWidth: Float(log(2.0)), symmetry: symmetry)  // w = 0, as train_torch.py
         // The random inputs span [−1.7, 1.7): that range is black to white.
         let adjustment = photometric ? PhotometricAugmentation(learned: Set(PhotometricFamily.allCases), defaultWidth: Float(log(2.0)),
                                                                mean: 0, std: 1, low: -1.7, high: 1.7) : nil
         let optimizer = Adam([ParameterGroup(net.parameters.map(\.tensor), learningRate: 0.01, weightDecay: 1e-4),
-                              ParameterGroup(augment ? [augmentation.rawWidths] + (adjustment.map { [$0.rawWidths] } ?? []) : [],
+                              ParameterGroup(augment ? [augmentation.rawWidths] + (adjustment.map { [$0.rawWidths] } ?? [])
+                                                 + (symmetry.map { [$0.rawLogits] } ?? []) : [],
                                              learningRate: 0.01, weightDecay: 0)])
-        func augmented(_ x: Tensor) -> Tensor {
-            let warped = augmentation(x, random: &random)
-            return adjustment.map { $0(warped, random: &random) } ?? warped
+        func augmented(_ x: Tensor) -> (Tensor, [SymmetryElement]?) {
+            let (transforms, drawn) = augmentation.sampleTransformsAndMirrors(count: x.shape[0], random: &random)
+            let warped = Tensor.affineWarp(x, theta: transforms)
+            return (adjustment.map { $0(warped, random: &random) } ?? warped, drawn)
         }
         func randomBatch() -> (Tensor, [Int32]) {
             let x = Tensor(shape: [batch, channels, size, size], values: (0..<(batch * channels * size * size)).map { _ in random.nextFloat(in: -1.7..<1.7) })
@@ -93,12 +102,18 @@ struct BenchTrain: ParsableCommand {
             for step in 0..<(warmup + steps) {
                 let (x, labels) = randomBatch()
                 let start = monotonicSeconds()
-                let input = augment ? augmented(x) : x
-                var loss = Tensor.crossEntropy(net(input, random: &random), labels: labels)
+                let (input, drawn) = augment ? augmented(x) : (x, nil)
+                let output = net(input, random: &random)
+                var loss = Tensor.crossEntropy(output, labels: labels)
                 if augment {
                     let widths = augmentation.widths
-                    let norm = adjustment.map { ((widths * widths).sum() + ($0.widths * $0.widths).sum()).squareRoot() } ?? widths.norm()
+                    let others = [adjustment?.widths, symmetry.map { $0.probabilities.scaled(by: 2) }].compactMap { $0 }
+                    let norm = others.isEmpty ? widths.norm() : others.reduce((widths * widths).sum()) { $0 + ($1 * $1).sum() }.squareRoot()
                     loss = loss - norm.scaled(by: 0.01)
+                    if let symmetry, let drawn {
+                        let losses = InvarianceTrainer.exampleLosses(output, targets: labels.map(Float.init), task: .classification(classes: classes))
+                        loss = loss + symmetry.surrogate(gradient: symmetry.scoreFunctionGradient(losses: losses, draws: drawn))
+                    }
                 }
                 optimizer.zeroGradients()
                 loss.backward()
@@ -116,7 +131,7 @@ struct BenchTrain: ParsableCommand {
                 let start = monotonicSeconds()
                 _ = TensorContext.withoutGradients { () -> Tensor in
                     let copiesOfX = Tensor.concatenate(Array(repeating: x, count: copies))
-                    return averagedLogProbabilities(net, augment ? augmented(copiesOfX) : copiesOfX, copies: copies)
+                    return averagedLogProbabilities(net, augment ? augmented(copiesOfX).0 : copiesOfX, copies: copies)
                 }
                 if step >= 2 { evalTimes.append(monotonicSeconds() - start) }
             }
@@ -130,12 +145,15 @@ struct BenchTrain: ParsableCommand {
         if json {
             print(BenchTiming.jsonLine([("impl", "augerino"), ("model", model.rawValue), ("width", width), ("batch", batch),
                                         ("threads", parallelism.threads), ("augment", augment)] + (photometric ? [("photometric", true)] : [])
+                                       + (mirrors ? [("mirrors", true)] : [])
                                        + [("copies", copies),
                                         ("train_images_per_s", trainRate), ("eval_images_per_s", evalRate), ("peak_rss_mib", peak),
                                         ("train_gflops", stepGFLOPs), ("sgemm_1024_gflops", gemmRate),
                                         ("roofline", stepGFLOPs / gemmRate)]))
         } else {
-            let augmentationText = augment ? (photometric ? "learned affine and photometric augmentation" : "learned augmentation") : "no augmentation"
+            let extras = (photometric ? ["photometric"] : []) + (mirrors ? ["mirror"] : [])
+            let augmentationText = !augment ? "no augmentation" : extras.isEmpty ? "learned augmentation"
+                : "learned " + (["affine"] + extras).joined(separator: ", ") + " augmentation"
             print("\(model.rawValue) width \(width), batch \(batch), \(augmentationText), \(parallelism), tile \(GemmKernel.selected)")
             print(String(format: "  train %8.1f images/s   eval (%d copies) %8.1f images/s   peak RSS %.0f MiB", trainRate, copies, evalRate, peak))
             print(String(format: "  roofline: training %.1f useful GFLOP/s; SGEMM 1024³ %.1f GFLOP/s; ratio %.2f", stepGFLOPs, gemmRate, stepGFLOPs / gemmRate))

@@ -203,6 +203,43 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertNotEqual(try pixels(strip[3]), try pixels(strip[2]), "a quarter turn changes the picture")
     }
 
+    /// A mirror's row reads as its probability with what it means: ½ the same class, 0 a
+    /// different thing, between a share of mirror images; its probe says whether the model
+    /// holds mirrored; its strip is the sample as it is and mirrored.
+    func test_mirrorRows_sayWhatTheirProbabilityMeans() throws {
+        func row(_ generator: String, _ p: Float) -> InvarianceReport.Invariance {
+            InvarianceReport.Invariance(generator: generator, learned: true, theta: p, initialTheta: 0.25, interval: [0, Double(p)], unit: "probability")
+        }
+        XCTAssertEqual(ReportHeadline(row("horizontal_flip", 0.49)).text, "Horizontal mirror invariance: p 0.49 (mirrored images are the same class)")
+        XCTAssertEqual(ReportHeadline(row("horizontal_flip", 0.49), regression: true).text,
+                       "Horizontal mirror invariance: p 0.49 (mirrored images are the same target)")
+        XCTAssertEqual(ReportHeadline(row("vertical_flip", 0.02)).text, "No vertical mirror invariance: p 0.02 (mirroring changes what these images are)")
+        XCTAssertEqual(ReportHeadline(row("transpose", 0.2)).text,
+                       "Transpose invariance: p 0.20 (about 20% of the images are transposed forms of the others)")
+        XCTAssertEqual(ReportHeadline(row("transpose", 0.2)).verdict, .partial)
+        let holds = ToleratedInterval(low: 0, high: 1, lowOutside: nil, highOutside: nil)
+        let drops = ToleratedInterval(low: 0, high: 0.4, lowOutside: nil, highOutside: 1)
+        XCTAssertEqual(ReportHeadline(row("horizontal_flip", 0.49), tolerance: holds).tolerated, "mirroring")
+        XCTAssertEqual(ReportHeadline(row("horizontal_flip", 0.02), tolerance: drops).tolerated, "no mirroring")
+        XCTAssertNil(ReportHeadline(row("horizontal_flip", 0.49), tolerance: drops).caveat, "a probability is not an interval the probe cuts short")
+        var report = sampleReport()
+        report.addSymmetry(probabilities: [.horizontalFlip: 0.45], initial: [.horizontalFlip: 0.25], learned: [.horizontalFlip],
+                           leftOut: [.transpose: "transpose needs square images; these are 12×10 pixels (height × width)"])
+        XCTAssertEqual(report.invariances.suffix(2).map(\.generator), ["horizontal_flip", "transpose"])
+        XCTAssertEqual(ReportHeadline(report.invariances.last!).text,
+                       "Transpose invariance left out: transpose needs square images; these are 12×10 pixels (height × width)")
+        report.setBands([SymmetryFamily.horizontalFlip: 0.40...0.48])
+        XCTAssertEqual(report.invariances[report.invariances.count - 2].intervalBand, [[0, Double(Float(0.40))], [0, Double(Float(0.48))]])
+        let strip = ReportPictures.strip(Array(report.samples!.prefix(1)), report.invariances[report.invariances.count - 2])[0]
+        XCTAssertEqual(strip.count, 2)
+        func pixels(_ uri: String) throws -> [Float] {
+            try PNG.decode(Data(base64Encoded: String(uri.dropFirst("data:image/png;base64,".count)))!, file: "strip").values
+        }
+        let mirrored = SymmetryElement([true, false, false]).apply(to: report.samples![0].values, planes: 1, height: 12, width: 12)
+        XCTAssertEqual(try pixels(strip[1]), mirrored.map { $0 > 0 ? 255 : 0 }, "the second picture is the input mirrored")
+        XCTAssertTrue(ReportPages.markdown(report).contains("Horizontal mirror invariance: p 0.45"))
+    }
+
     func test_renderAgain_fromReportJSON_writesBothPages() throws {
         let folder = try makeScratchFolder("report")
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -231,7 +231,76 @@ final class TrainingRunTests: XCTestCase {
 
     /// The manifest's names are the Invariance layer's generators and families, in their order.
     func testManifestGeneratorNames_areTheGeneratorsThenTheFamilies() {
-        XCTAssertEqual(Manifest.generatorNames, AffineGenerator.allCases.map(\.rawValue) + PhotometricFamily.allCases.map(\.rawValue))
+        XCTAssertEqual(Manifest.generatorNames, AffineGenerator.allCases.map(\.rawValue) + PhotometricFamily.allCases.map(\.rawValue)
+            + SymmetryFamily.allCases.map(\.rawValue))
+        XCTAssertEqual(Manifest.symmetryNames, SymmetryFamily.allCases.map(\.rawValue))
+    }
+
+    /// Mirrors named in the manifest train under the reward with their probabilities (the
+    /// score function's gradient beside the reward's), show in the history, the report (rows in
+    /// "probability", probes as they are and mirrored) and the model file (format /2), which
+    /// predicts as the run's own model does.
+    func testMirrors_trainUnderTheReward_andTravelInTheModelFileAndReport() throws {
+        let data = try folder(count: 60, task: "classification", training: ["epochs": 3, "objective": "reward"],
+                              augmentation: ["generators": ["rotation", "horizontal_flip", "transpose"], "initial_theta": ["horizontal_flip": 0.1]])
+        let run = try TrainingRun(dataset: data)
+        let symmetry = try XCTUnwrap(run.trainer.augmentation.symmetry)
+        XCTAssertEqual(symmetry.learned, [.horizontalFlip, .transpose])
+        XCTAssertEqual(symmetry.probabilityValues[.horizontalFlip]!, 0.1, accuracy: 1e-5)
+        XCTAssertEqual(symmetry.probabilityValues[.transpose]!, TrainingRun.defaultInitialProbability, accuracy: 1e-5)
+        let before = symmetry.rawLogits.values
+        while !run.isFinished { _ = try run.trainNextEpoch() }
+        XCTAssertNotEqual(symmetry.rawLogits.values[0], before[0], "the probabilities train")
+        XCTAssertEqual(symmetry.rawLogits.values[1], before[1], "not named: not trained")
+        let result = run.finish(threads: 1)
+        XCTAssertEqual(run.trainer.history.last?.theta["horizontal_flip"], symmetry.probabilityValues[.horizontalFlip])
+        XCTAssertNil(run.trainer.history.last?.theta["vertical_flip"])
+        let rows = Dictionary(uniqueKeysWithValues: result.report.invariances.map { ($0.generator, $0) })
+        let mirror = try XCTUnwrap(rows["horizontal_flip"])
+        XCTAssertEqual(mirror.unit, "probability")
+        XCTAssertEqual(mirror.interval, [0, Double(mirror.theta)])
+        XCTAssertEqual(mirror.initialTheta, 0.1, accuracy: 1e-6)
+        XCTAssertEqual(result.report.invariances.map(\.generator).suffix(2), ["horizontal_flip", "transpose"])
+        XCTAssertEqual(result.report.probes.map(\.generator).suffix(2), ["horizontal_flip", "transpose"])
+        let sweep = try XCTUnwrap(result.report.probes.first { $0.generator == "transpose" })
+        XCTAssertEqual(sweep.points.map(\.natural), [0, 1])
+        XCTAssertEqual(sweep.points[0].metric, result.report.probes.first { $0.generator == "horizontal_flip" }?.points[0].metric,
+                       "both sweeps start from the images as they are")
+
+        let folder = try makeScratchFolder("mirror-model")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("model.safetensors")
+        try result.model.write(to: url)
+        XCTAssertEqual(try result.model.encoded().metadata["format"], "augerino.model/2")
+        XCTAssertNil(try result.model.encoded().metadata["photometric"], "mirrors alone need no photometric map")
+        let read = try ModelFile.read(from: url)
+        XCTAssertNil(read.photometric)
+        let readSymmetry = try XCTUnwrap(read.augmentation.symmetry)
+        XCTAssertEqual(readSymmetry.learned, symmetry.learned)
+        XCTAssertEqual(readSymmetry.rawLogits.values, symmetry.rawLogits.values)
+        let x = run.test.batch(0..<run.test.count)
+        var a = RandomGenerator(seed: 5), b = RandomGenerator(seed: 5)
+        XCTAssertEqual(read.predictor.predict(x, copies: 3, random: &a).values, run.trainer.predictor.predict(x, copies: 3, random: &b).values,
+                       "the same copies, the same scores")
+    }
+
+    /// Under the spread objective the mirrors are read before the first epoch and held; the
+    /// evidence objective cannot learn them and says so; a probability above ½ is refused.
+    func testMirrors_areReadByTheSpread_andRefusedByTheEvidenceWithWhatToDo() throws {
+        let run = try TrainingRun(dataset: folder(count: 60, task: "classification", training: ["epochs": 1], augmentation: ["generators": ["vertical_flip"]]))
+        _ = try run.trainNextEpoch()
+        let read = try XCTUnwrap(run.trainer.spreadEstimate?.symmetry, "read before the first epoch")
+        let symmetry = try XCTUnwrap(run.trainer.augmentation.symmetry)
+        XCTAssertEqual(symmetry.probabilityValues[.verticalFlip]!, min(max(read.probabilities[.verticalFlip]!, 1e-6), 0.5 - 1e-6), accuracy: 1e-5)
+        XCTAssertEqual(run.trainer.augmentation.widthValues[.rotation], 0, "no affine generator named: none read")
+        XCTAssertNotNil(run.finish(threads: 1).report.invariances.first { $0.generator == "vertical_flip" }?.thetaBand)
+        XCTAssertThrowsError(try TrainingRun(dataset: folder(count: 60, task: "classification", training: ["objective": "evidence"],
+                                                              augmentation: ["generators": ["rotation", "horizontal_flip"]]))) { error in
+            XCTAssertTrue("\(error)".contains("augmentation.generators") && "\(error)".contains("horizontal_flip") && "\(error)".contains("objective"), "\(error)")
+        }
+        XCTAssertThrowsError(try folder(count: 60, task: "classification", augmentation: ["generators": ["horizontal_flip"], "initial_theta": ["horizontal_flip": 0.7]])) { error in
+            XCTAssertTrue("\(error)".contains("augmentation.initial_theta.horizontal_flip") && "\(error)".contains("at most 0.5"), "\(error)")
+        }
     }
 
     /// With its epochs left to the data, a run whose answer has settled anneals and ends early,
