@@ -13,6 +13,9 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
     case manifest(file: String, key: String, rule: String)
     /// The data files disagree with the manifest or with each other.
     case data(file: String, rule: String)
+    /// A training setting given outside the manifest (a flag, daemon.conf) asks for what this
+    /// dataset cannot have; `place` says where, `key` names the setting there.
+    case setting(place: String, key: String, rule: String)
     /// The archive, or one of its members, breaks a rule.
     case archive(file: String, member: String, rule: String)
     /// Extracting could not write to the destination (a full disk, a read-only folder): not
@@ -27,6 +30,7 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
         case let .unreadable(file, reason): return "\(file): cannot be read: \(reason)"
         case let .manifest(file, key, rule): return "\(file): manifest key \"\(key)\" \(rule)"
         case let .data(file, rule): return "\(file): \(rule)"
+        case let .setting(place, key, rule): return "\(place): \(key) \(rule)"
         case let .archive(file, member, rule): return "\(file): member \"\(member)\": \(rule)"
         case let .storage(path, reason): return "\(path): cannot write the extracted bundle: \(reason)"
         }
@@ -42,6 +46,7 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
         case .idx: return "IDX is a big-endian magic (0x0000TTDD: type, dimensions), one big-endian UInt32 per dimension, then the data"
         case .unreadable, .data: return nil
         case .manifest: return "see docs/bundle-format.md for every key"
+        case .setting: return "see docs/configuration.md for every setting"
         case .archive: return "a bundle is a .tar.gz of regular files and folders (make one with augerino bundle pack)"
         case .storage: return "free space or fix the folder's permissions, then try again"
         }
@@ -62,7 +67,7 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
         case let .unreadable(file, reason): return .unreadable(file: rename(file), reason: reason.replacingOccurrences(of: prefix, with: "\(name): "))
         case let .manifest(file, key, rule): return .manifest(file: rename(file), key: key, rule: rule)
         case let .data(file, rule): return .data(file: rename(file), rule: rule)
-        case .archive, .storage: return self
+        case .archive, .storage, .setting: return self
         }
     }
 }

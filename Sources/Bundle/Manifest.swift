@@ -24,8 +24,12 @@ public struct Manifest: Equatable, Sendable {
     public var classes: [String]?
     /// Input normalisation; computed from the training split when absent.
     public var inputMean: Float?, inputStd: Float?
-    /// Generators to learn (names as in the report), and initial full widths.
-    public var generators: [String]?
+    /// Generators to learn (names as in the report): the settings table's `generators`, which
+    /// the manifest holds at `augmentation.generators`; and initial full widths.
+    public var generators: [String]? {
+        get { settings.names(.generators) }
+        set { if let newValue { try? settings.set(.generators, .names(newValue)) } else { settings.remove(.generators) } }
+    }
     public var initialTheta: [String: Float]
     /// The training settings it gives (its "model" and "training" objects; `TrainingSetting`).
     public var settings = SettingValues()
@@ -92,10 +96,10 @@ public struct Manifest: Equatable, Sendable {
             guard let augmentation = raw as? [String: Any] else { throw fail("augmentation", "must be an object") }
             try checkKeys(augmentation, allowed: ["generators", "initial_theta"], at: "augmentation.", fail)
             if let generators = augmentation["generators"] {
-                guard let names = generators as? [String], names.allSatisfy(generatorNames.contains), Set(names).count == names.count else {
-                    throw fail("augmentation.generators", "must list names from \(generatorNames.joined(separator: ", ")), each at most once")
+                guard let value = TrainingSetting.generators.value(json: generators) else {
+                    throw fail("augmentation.generators", TrainingSetting.generators.rule)
                 }
-                manifest.generators = names
+                try manifest.settings.set(.generators, value)
             }
             if let initial = augmentation["initial_theta"] {
                 guard let map = initial as? [String: Any] else { throw fail("augmentation.initial_theta", "must map generator names to widths") }

@@ -15,6 +15,7 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
     case architecture, width
     case objective, rewardUnits = "reward_units", schedule, rewardCap = "reward_cap", widthLearningRate = "width_learning_rate"
     case probeImages = "probe_images"
+    case generators
 
     /// The values a setting takes.
     public enum Kind: Sendable, Equatable {
@@ -24,6 +25,8 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
         /// A finite number within the bounds; an open end excludes its bound.
         case real(lower: Float, lowerOpen: Bool, upper: Float, upperOpen: Bool)
         case choice([String])
+        /// Some of these names, each at most once, at least one.
+        case names([String])
     }
 
     /// What a run takes when nothing sets the setting.
@@ -97,6 +100,10 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
         case .probeImages:
             Row(kind: .integer(0...100_000), manifestSection: "training", flag: "probe-images", default: .value(.integer(250)),
                 meaning: "held-out images the invariance probes use after training (0: no probes)")
+        case .generators:
+            Row(kind: .names(Manifest.generatorNames), manifestSection: "augmentation", flag: "generators",
+                default: .value(.names(Array(Manifest.generatorNames.prefix(6)))),
+                meaning: "what to learn: affine generators, photometric families (brightness, contrast, gamma; saturation and hue on three channels) and mirrors (horizontal_flip, vertical_flip; transpose on square images), comma-separated (a list in the manifest); the others stay at none")
         }
     }
 
@@ -124,6 +131,7 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
                 + (upperOpen ? (lowerOpen ? " and below " : " up to but not including ") : (lowerOpen ? " up to " : " to ")) + Self.text(upper)
         case .choice(let names):
             "must be " + (names.count > 1 ? names.dropLast().map { "\"\($0)\"" }.joined(separator: ", ") + " or " : "") + "\"\(names.last ?? "")\""
+        case .names(let names): "must list names from \(names.joined(separator: ", ")), each at most once"
         }
     }
 
@@ -135,6 +143,7 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
         case .real(let lower, let lowerOpen, let upper, let upperOpen):
             "\(lowerOpen ? "(" : "[")\(Self.text(lower)), \(Self.text(upper))\(upperOpen ? ")" : "]")"
         case .choice(let names): names.joined(separator: ", ")
+        case .names(let names): "some of " + names.joined(separator: ", ")
         }
     }
 
@@ -154,6 +163,7 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
         case .seed: return UInt64(text).map { .seed($0) }
         case .real: return Float(text).flatMap { accepted(.real($0)) }
         case .choice: return accepted(.choice(text))
+        case .names: return accepted(.names(text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }))
         }
     }
 
@@ -173,6 +183,11 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
             return accepted(.real(Float(number.value)))
         case .choice:
             return (json as? String).flatMap { accepted(.choice($0)) }
+        case .names:
+            return (json as? [Any]).flatMap { list in
+                let names = list.compactMap { $0 as? String }
+                return names.count == list.count ? accepted(.names(names)) : nil
+            }
         }
     }
 
@@ -185,6 +200,8 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
             guard x.isFinite, lowerOpen ? x > lower : x >= lower, upperOpen ? x < upper : x <= upper else { return nil }
             return value
         case (.choice(let names), .choice(let name)): return names.contains(name) ? value : nil
+        case (.names(let names), .names(let given)):
+            return !given.isEmpty && given.allSatisfy(names.contains) && Set(given).count == given.count ? value : nil
         default: return nil
         }
     }
@@ -203,7 +220,7 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
 
 /// One setting's value.
 public enum SettingValue: Sendable, Hashable, CustomStringConvertible {
-    case integer(Int), seed(UInt64), real(Float), choice(String)
+    case integer(Int), seed(UInt64), real(Float), choice(String), names([String])
 
     /// As daemon.conf and the flags write it.
     public var description: String {
@@ -212,6 +229,7 @@ public enum SettingValue: Sendable, Hashable, CustomStringConvertible {
         case .seed(let n): String(n)
         case .real(let x): x == x.rounded() && abs(x) < 1e7 ? String(Int(x)) : "\(x)"
         case .choice(let name): name
+        case .names(let names): names.joined(separator: ",")
         }
     }
 
@@ -222,6 +240,7 @@ public enum SettingValue: Sendable, Hashable, CustomStringConvertible {
         case .seed(let n): n
         case .real(let x): Double("\(x)") ?? Double(x)  // the shortest decimal that reads back as x, not x's binary expansion
         case .choice(let name): name
+        case .names(let names): names
         }
     }
 }
@@ -265,6 +284,7 @@ public struct SettingValues: Sendable, Equatable {
     public func seed(_ setting: TrainingSetting) -> UInt64? { if case .seed(let n)? = values[setting] { n } else { nil } }
     public func real(_ setting: TrainingSetting) -> Float? { if case .real(let x)? = values[setting] { x } else { nil } }
     public func choice(_ setting: TrainingSetting) -> String? { if case .choice(let name)? = values[setting] { name } else { nil } }
+    public func names(_ setting: TrainingSetting) -> [String]? { if case .names(let names)? = values[setting] { names } else { nil } }
 
     /// A value that breaks its setting's rule.
     public struct Refusal: Error, CustomStringConvertible {
@@ -296,6 +316,7 @@ extension SettingValues: Codable {
             case .seed(let n): try container.encode(n, forKey: key)
             case .real(let x): try container.encode(x, forKey: key)
             case .choice(let name): try container.encode(name, forKey: key)
+            case .names(let names): try container.encode(names, forKey: key)
             }
         }
     }
@@ -312,6 +333,7 @@ extension SettingValues: Codable {
             case .seed: value = .seed(try container.decode(UInt64.self, forKey: key))
             case .real: value = .real(try container.decode(Float.self, forKey: key))
             case .choice: value = .choice(try container.decode(String.self, forKey: key))
+            case .names: value = .names(try container.decode([String].self, forKey: key))
             }
             do { try set(setting, value) } catch {
                 throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "\(error)")

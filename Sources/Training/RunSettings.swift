@@ -16,6 +16,8 @@ public struct RunSettings: Sendable, Equatable {
     public var architecture: NetworkSpec.Architecture
     public var width: Int
     public var probeImages: Int
+    /// The generators and families the run learns (by name, as `augmentation.generators`).
+    public var generators: [String]
     public var origins: [TrainingSetting: Origin]
 
     /// Whether the epochs were worked out from the data (nothing gave them): such a run ends
@@ -101,8 +103,9 @@ public struct RunSettings: Sendable, Equatable {
         training.epochs = resolved[.epochs] == nil ? defaultEpochs(trainImages: trainImages, batchSize: training.batchSize, widthsHeld: widthsHeld)
                                                    : integer(.epochs)
         let architecture: NetworkSpec.Architecture = choice(.architecture) ?? (channels == 1 ? .smallnet : .simpleconv)
+        guard case .names(let generators)? = resolved[.generators] else { missing(.generators) }
         return RunSettings(training: training, architecture: architecture, width: integer(.width), probeImages: integer(.probeImages),
-                           origins: origins)
+                           generators: generators, origins: origins)
     }
 
     /// Which settings were given, and where: "flag: epochs; manifest: architecture, width", or

@@ -58,8 +58,9 @@ public final class TrainingRun {
     /// - Parameters:
     ///   - flags: settings that win over the manifest (command-line flags).
     ///   - defaults: settings the manifest wins over (daemon.conf's `[training]`).
-    /// - Throws: `BundleError.manifest` when the manifest names photometric families that the
-    ///   run's objective cannot learn, or the training images have a single value.
+    /// - Throws: `BundleError.manifest` (or `.setting`, when a flag or daemon.conf named them)
+    ///   when the generators named hold families the run's objective cannot learn, or
+    ///   photometric families on training images of a single value.
     public init(dataset folder: DatasetFolder, flags: SettingValues = SettingValues(), defaults: SettingValues = SettingValues()) throws {
         let manifest = folder.manifest
         let trainImages = folder.train.count
@@ -101,7 +102,7 @@ public final class TrainingRun {
         spec = NetworkSpec(architecture: architecture, width: resolved.width,
                            inputChannels: architecture == .mlp ? train.imageSize : train.channels,
                            outputs: folder.classes?.count ?? 1, dropout: Self.defaultDropout(architecture, width: resolved.width))
-        let names = manifest.generators ?? AffineGenerator.allCases.map(\.rawValue)
+        let names = resolved.generators
         let learned = Set(names.compactMap(AffineGenerator.init(rawValue:)))
         let initial = Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.map { generator in
             (generator, learned.contains(generator) ? manifest.initialTheta[generator.rawValue] ?? Self.defaultInitialWidth : 0)
@@ -113,7 +114,8 @@ public final class TrainingRun {
             family.leftOutBecause(height: train.height, width: train.width).map { (family, $0) }
         })
         initialSymmetry = Dictionary(uniqueKeysWithValues: learnedSymmetry.map { ($0, manifest.initialTheta[$0.rawValue] ?? Self.defaultInitialProbability) })
-        let symmetry = try Self.symmetryAugmentation(learnedSymmetry, initial: initialSymmetry, manifest: manifest, objective: settings.objective)
+        let symmetry = try Self.symmetryAugmentation(learnedSymmetry, initial: initialSymmetry, refuse: Self.generatorsRefusal(resolved, manifest),
+                                                     objective: settings.objective)
         let augmentation = AffineAugmentation(learned: learned, initialWidths: initial, defaultWidth: Self.defaultInitialWidth, symmetry: symmetry)
         let namedPhotometric = Set(names.compactMap(PhotometricFamily.init(rawValue:)))
         learnedPhotometric = namedPhotometric.filter { $0.applies(channels: train.channels) }
@@ -121,27 +123,34 @@ public final class TrainingRun {
             family.leftOutBecause(channels: train.channels).map { (family, $0) }
         })
         initialPhotometric = Dictionary(uniqueKeysWithValues: learnedPhotometric.map { ($0, manifest.initialTheta[$0.rawValue] ?? Self.defaultInitialWidth) })
-        let photometric = try Self.photometricAugmentation(learnedPhotometric, initial: initialPhotometric, manifest: manifest,
+        let photometric = try Self.photometricAugmentation(learnedPhotometric, initial: initialPhotometric, refuse: Self.generatorsRefusal(resolved, manifest),
                                                            objective: settings.objective, images: folder.train.images, mean: mean, std: std)
         trainer = InvarianceTrainer(network: spec, augmentation: augmentation, photometric: photometric, task: task, settings: settings)
     }
 
-    /// The photometric families' distribution, when the manifest names any: on the training
+    /// The error for a rule the run's `generators` break, naming where they were given: the
+    /// manifest's `augmentation.generators`, daemon.conf's `[training] generators` or the flag.
+    static func generatorsRefusal(_ resolved: RunSettings, _ manifest: Manifest) -> (String) -> BundleError {
+        switch resolved.origins[.generators] {
+        case .flag?: return { .setting(place: "the command line", key: "--generators", rule: $0) }
+        case .daemonConf?: return { .setting(place: "daemon.conf's [training]", key: "generators", rule: $0) }
+        default: return { .manifest(file: "the dataset \"\(manifest.name)\"'s manifest.json", key: "augmentation.generators", rule: $0) }
+        }
+    }
+
+    /// The photometric families' distribution, when the run names any: on the training
     /// split's own range (its smallest value black, its largest white).
-    static func photometricAugmentation(_ learned: Set<PhotometricFamily>, initial: [PhotometricFamily: Float], manifest: Manifest, objective: WidthObjective,
-                                        images: [Float], mean: Double, std: Double) throws -> PhotometricAugmentation? {
+    static func photometricAugmentation(_ learned: Set<PhotometricFamily>, initial: [PhotometricFamily: Float], refuse: (String) -> BundleError,
+                                        objective: WidthObjective, images: [Float], mean: Double, std: Double) throws -> PhotometricAugmentation? {
         guard !learned.isEmpty else { return nil }
         let names = PhotometricFamily.allCases.filter(learned.contains).map(\.rawValue).joined(separator: ", ")
-        let file = "the dataset \"\(manifest.name)\"'s manifest.json"
         guard objective != .evidence else {
-            throw BundleError.manifest(file: file, key: "augmentation.generators", rule: "names \(names), which the evidence objective "
-                + "cannot learn (its Laplace evidence covers the affine generators only): set the objective to spread or reward "
-                + "(manifest training.objective, or --objective), or leave \(names) out")
+            throw refuse(notUnderEvidence(names))
         }
         // The map onto [0, 1] must be finite: a range of a few subnormals would make its gain infinite.
         guard let low = images.min(), let high = images.max(), high > low, (Float(std) / (high - low)).isFinite,
               ((Float(mean) - low) / (high - low)).isFinite else {
-            throw BundleError.manifest(file: file, key: "augmentation.generators", rule: "names \(names), but the training pixels span no "
+            throw refuse("names \(names), but the training pixels span no "
                 + "usable range (all one value, or too close together for float arithmetic): brightness, contrast and gamma act on the "
                 + "range between the darkest and the brightest; leave them out")
         }
@@ -149,16 +158,19 @@ public final class TrainingRun {
                                        mean: Float(mean), std: Float(std), low: low, high: high)
     }
 
-    /// The mirrors' distribution, when the manifest names any the images can have.
-    static func symmetryAugmentation(_ learned: Set<SymmetryFamily>, initial: [SymmetryFamily: Float], manifest: Manifest,
+    /// Why the evidence objective refuses `names`, and what to do.
+    static func notUnderEvidence(_ names: String) -> String {
+        "names \(names), which the evidence objective cannot learn (its Laplace evidence covers the affine generators only): set the "
+            + "objective to spread or reward (manifest training.objective, or --objective), or leave \(names) out"
+    }
+
+    /// The mirrors' distribution, when the run names any the images can have.
+    static func symmetryAugmentation(_ learned: Set<SymmetryFamily>, initial: [SymmetryFamily: Float], refuse: (String) -> BundleError,
                                      objective: WidthObjective) throws -> SymmetryAugmentation? {
         guard !learned.isEmpty else { return nil }
         guard objective != .evidence else {
             let names = SymmetryFamily.allCases.filter(learned.contains).map(\.rawValue).joined(separator: ", ")
-            throw BundleError.manifest(file: "the dataset \"\(manifest.name)\"'s manifest.json", key: "augmentation.generators",
-                                       rule: "names \(names), which the evidence objective cannot learn (its Laplace evidence covers the "
-                                           + "affine generators only): set the objective to spread or reward (manifest training.objective, "
-                                           + "or --objective), or leave \(names) out")
+            throw refuse(notUnderEvidence(names))
         }
         return SymmetryAugmentation(learned: learned, initialProbabilities: initial, defaultProbability: defaultInitialProbability)
     }

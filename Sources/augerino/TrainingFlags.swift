@@ -19,12 +19,14 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: .customLong(TrainingSetting.rewardCap.row.flag), help: help(.rewardCap)) var rewardCap: String?
     @Option(name: .customLong(TrainingSetting.widthLearningRate.row.flag), help: help(.widthLearningRate)) var widthLearningRate: String?
     @Option(name: .customLong(TrainingSetting.probeImages.row.flag), help: help(.probeImages)) var probeImages: String?
+    @Option(name: .customLong(TrainingSetting.generators.row.flag), help: help(.generators)) var generators: String?
 
     /// What each flag was given, by setting (a test checks every setting is here).
     var given: [TrainingSetting: String?] {
         [.epochs: epochs, .batchSize: batchSize, .learningRate: learningRate, .regularization: regularization, .testCopies: testCopies,
          .seed: seed, .architecture: architecture, .width: width, .objective: objective, .rewardUnits: rewardUnits,
-         .schedule: schedule, .rewardCap: rewardCap, .widthLearningRate: widthLearningRate, .probeImages: probeImages]
+         .schedule: schedule, .rewardCap: rewardCap, .widthLearningRate: widthLearningRate, .probeImages: probeImages,
+         .generators: generators]
     }
 
     /// The settings the flags give.

@@ -24,7 +24,9 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(parsed.settings.seed(.seed), UInt64.max, "a seed is read from its digits, not through a double")
         XCTAssertEqual(parsed.settings.real(.learningRate), 0.01)
         XCTAssertEqual(parsed.settings.choice(.schedule), "constant")
-        XCTAssertEqual(parsed.settings.settings.count, 10)
+        XCTAssertEqual(parsed.settings.settings.count, 11, "nine of training and model, and augmentation.generators")
+        XCTAssertEqual(parsed.generators, ["rotation"])
+        XCTAssertEqual(parsed.settings.names(.generators), ["rotation"], "the settings table's generators")
         XCTAssertTrue(String(decoding: try parsed.encoded(), as: UTF8.self).contains("\"learning_rate\" : 0.01"), "reals are written as read")
         XCTAssertEqual(try Manifest.parse(parsed.encoded(), file: "again.json"), parsed)
     }

@@ -31,6 +31,16 @@ final class TrainingSettingTests: XCTestCase {
         XCTAssertNil(TrainingSetting.learningRate.value(json: number("1e39")), "beyond a float32")
         XCTAssertNil(TrainingSetting.schedule.value(json: number("1")))
         XCTAssertEqual(TrainingSetting.architecture.value(json: "mlp"), .choice("mlp"))
+        // A list of names: comma-separated as text, a list in JSON; each known, each once, at least one.
+        XCTAssertEqual(TrainingSetting.generators.value(parsing: " rotation, horizontal_flip "), .names(["rotation", "horizontal_flip"]))
+        for refused in ["", "rotation,", "rotation,rotation", "Rotation", "rotation,mirror"] {
+            XCTAssertNil(TrainingSetting.generators.value(parsing: refused), refused)
+        }
+        XCTAssertEqual(TrainingSetting.generators.value(json: ["hue", "transpose"]), .names(["hue", "transpose"]))
+        XCTAssertNil(TrainingSetting.generators.value(json: ["hue", 3]), "every entry a name")
+        XCTAssertNil(TrainingSetting.generators.value(json: "hue"), "a list, not one name")
+        XCTAssertNil(TrainingSetting.generators.value(json: [String]()), "at least one")
+        XCTAssertEqual(SettingValue.names(["rotation", "hue"]).description, "rotation,hue", "as daemon.conf writes it")
     }
 
     func test_valuesCheckWhatTheyHold_andTravelAsJSON() throws {
@@ -56,7 +66,7 @@ final class TrainingSettingTests: XCTestCase {
             }
         }
         XCTAssertEqual(Set(TrainingSetting.allCases.map(\.row.flag)).count, TrainingSetting.allCases.count, "one flag per setting")
-        XCTAssertEqual(Set(TrainingSetting.allCases.map(\.row.manifestSection)), ["model", "training"])
+        XCTAssertEqual(Set(TrainingSetting.allCases.map(\.row.manifestSection)), ["model", "training", "augmentation"])
     }
 
     /// docs/configuration.md shows the table as the code has it (AUGERINO_UPDATE_GOLDEN=1 rewrites it).

@@ -2,7 +2,7 @@ import Bundle
 import Foundation
 import Invariance
 import NN
-import Training
+@testable import Training
 import TestSupport
 import XCTest
 
@@ -300,6 +300,31 @@ final class TrainingRunTests: XCTestCase {
         }
         XCTAssertThrowsError(try folder(count: 60, task: "classification", augmentation: ["generators": ["horizontal_flip"], "initial_theta": ["horizontal_flip": 0.7]])) { error in
             XCTAssertTrue("\(error)".contains("augmentation.initial_theta.horizontal_flip") && "\(error)".contains("at most 0.5"), "\(error)")
+        }
+    }
+
+    /// What to learn is a setting like any other: daemon.conf's `generators` fills in for a
+    /// manifest that names none, the manifest wins over it and the flag over both; a refusal
+    /// names the place the names came from.
+    func testGenerators_comeFromTheFlag_thenTheManifest_thenDaemonConf() throws {
+        let conf = try SettingValues([.generators: .names(["rotation", "vertical_flip"])])
+        let plain = try TrainingRun(dataset: folder(count: 60, task: "classification"), defaults: conf)
+        XCTAssertEqual(plain.resolved.generators, ["rotation", "vertical_flip"])
+        XCTAssertEqual(plain.resolved.origins[.generators], .daemonConf)
+        XCTAssertEqual(plain.trainer.augmentation.learned, [.rotation])
+        XCTAssertEqual(plain.trainer.augmentation.symmetry?.learned, [.verticalFlip])
+        let named = try folder(count: 60, task: "classification", augmentation: ["generators": ["scale"]])
+        XCTAssertEqual(try TrainingRun(dataset: named, defaults: conf).trainer.augmentation.learned, [.scale], "the manifest wins over daemon.conf")
+        let flagged = try TrainingRun(dataset: named, flags: SettingValues([.generators: .names(["shear", "brightness"])]), defaults: conf)
+        XCTAssertEqual(flagged.trainer.augmentation.learned, [.shear], "the flag wins over both")
+        XCTAssertEqual(flagged.trainer.photometric?.learned, [.brightness])
+        XCTAssertNil(flagged.trainer.augmentation.symmetry)
+        XCTAssertEqual(try TrainingRun(dataset: folder(count: 60, task: "classification")).resolved.generators, AffineGenerator.allCases.map(\.rawValue),
+                       "by default the six affine generators")
+        let evidence = try SettingValues([.objective: .choice("evidence"), .generators: .names(["rotation", "horizontal_flip"])])
+        XCTAssertThrowsError(try TrainingRun(dataset: folder(count: 60, task: "classification"), flags: evidence)) { error in
+            XCTAssertEqual(error as? BundleError, .setting(place: "the command line", key: "--generators", rule: TrainingRun.notUnderEvidence("horizontal_flip")))
+            XCTAssertTrue("\(error)".hasPrefix("the command line: --generators names horizontal_flip, which the evidence objective cannot learn"), "\(error)")
         }
     }
 

@@ -33,6 +33,8 @@ final class CommandLineTests: XCTestCase {
             (["bundle", "pack", "folder", "--out", "x.zip"], "--out x.zip: a bundle's name ends in .tar.gz or .tgz"),
             (["daemon", "--workers", "0"], "--workers 0: must be from 1 to 64"),
             (["train", "data", "--out", "o", "--width-learning-rate", "12"], "--width-learning-rate 12: must be a number from 0 up to but not including 10"),
+            (["train", "data", "--out", "o", "--generators", "rotation,mirror"], "--generators rotation,mirror: must list names from translate_x, translate_y, rotation"),
+            (["train", "data", "--out", "o", "--generators", "rotation,rotation"], "each at most once"),
             (["jobs", "--state", "sleeping"], "sleeping"),
         ]
         for (arguments, expected) in cases {
@@ -52,6 +54,7 @@ final class CommandLineTests: XCTestCase {
             case .seed: "7"
             case .real(let lower, _, _, _): String(lower + 0.5)
             case .choice(let names): names.last!
+            case .names(let names): "\(names[2]), \(names.last!)"
             }
             let flags = try TrainingFlags.parse([setting.flag, value])
             XCTAssertEqual(try flags.values()[setting], setting.value(parsing: value), "\(setting.flag) \(value)")
