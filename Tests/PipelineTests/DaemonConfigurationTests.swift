@@ -25,6 +25,7 @@ final class DaemonConfigurationTests: XCTestCase {
             epochs = 7
             learning_rate = 0.003
             reward_units = displacement
+            generators = rotation, horizontal_flip
             seed = 42
             """
         let configuration = try DaemonConfiguration.parse(text, file: "daemon.conf", folder: folder)
@@ -43,6 +44,7 @@ final class DaemonConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.training.integer(.epochs), 7)
         XCTAssertEqual(configuration.training.real(.learningRate), 0.003)
         XCTAssertEqual(configuration.training.choice(.rewardUnits), "displacement")
+        XCTAssertEqual(configuration.training.names(.generators), ["rotation", "horizontal_flip"])
         XCTAssertEqual(configuration.training.seed(.seed), 42)
         XCTAssertNil(configuration.training[.batchSize], "unset training keys leave the manifest and built-ins in charge")
     }
