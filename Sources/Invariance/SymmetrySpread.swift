@@ -57,14 +57,15 @@ public struct SymmetrySpread {
 
     public init(families: Set<SymmetryFamily>) { self.families = families }
 
-    /// Reads `images` ([N, C, H, W], background 0) within `groups`; also returns the images,
-    /// each turned to its class's form along the families read as more than none (for the
-    /// affine generators' alignment, which a class of mirror images would confuse).
+    /// Reads `images` ([N, C, H, W], background 0) within `groups`; also returns the symmetry
+    /// that turns each image to its class's form along the families read as more than none
+    /// (the identity along the others), for the affine generators' alignment, which a class of
+    /// mirror images would confuse (`orient`).
     public func read(_ images: [Float], channels c: Int, height h: Int, width w: Int, groups: [Int],
-                     random: inout RandomGenerator) -> (estimate: Estimate, oriented: [Float]) {
+                     random: inout RandomGenerator) -> (estimate: Estimate, orientations: [SymmetryElement]) {
         let n = groups.count, plane = c * h * w
         let read = families.filter { $0.applies(height: h, width: w) }
-        guard n > 1, !read.isEmpty else { return (Estimate(), images) }
+        guard n > 1, !read.isEmpty else { return (Estimate(), [SymmetryElement](repeating: .identity, count: n)) }
         let blurred = PoseAlignment.blur(images, planes: n * c, height: h, width: w, sigma: blur)
         let elements = SymmetryElement.group(generatedBy: read)
         let sources = elements.map { Self.sourceIndices($0, channels: c, height: h, width: w) }
@@ -115,23 +116,28 @@ public struct SymmetrySpread {
                 Self.probability(family, images: drawn, groups: groups, readings: readings).p
             }
         }
-        // The images turned to their class's form along the families seen.
+        // Each image's way to its class's form along the families seen: every image, whether it
+        // shows its orientation or not (a nearly symmetric one is still a little nearer its
+        // class's form one way, its slant, which a mirror would turn the other way and the
+        // affine reading take for spread).
         let seen = read.filter { (estimate.probabilities[$0] ?? 0) >= Self.none }
-        guard !seen.isEmpty else { return (estimate, images) }
-        var oriented = images
-        for i in 0..<n {
+        let orientations = readings.map { reading in
             var bits = [false, false, false]
-            // Every image, whether it shows its orientation or not: a nearly symmetric one is still
-            // a little nearer its class's form one way (its offset, its slant), which a mirror
-            // would turn the other way and the affine reading take for spread.
-            for family in seen { bits[family.index] = readings[i].element.applies(family) }
-            let element = SymmetryElement(bits)
-            if element != .identity {
-                oriented.replaceSubrange((i * plane)..<((i + 1) * plane),
-                                         with: element.apply(to: Array(images[(i * plane)..<((i + 1) * plane)]), planes: c, height: h, width: w))
-            }
+            for family in seen { bits[family.index] = reading.element.applies(family) }
+            return SymmetryElement(bits)
         }
-        return (estimate, oriented)
+        return (estimate, orientations)
+    }
+
+    /// `images` ([N, C, H, W]) each moved by its element of `orientations`.
+    public static func orient(_ images: [Float], _ orientations: [SymmetryElement], channels c: Int, height h: Int, width w: Int) -> [Float] {
+        let plane = c * h * w
+        var oriented = images
+        for (i, element) in orientations.enumerated() where element != .identity {
+            oriented.replaceSubrange((i * plane)..<((i + 1) * plane),
+                                     with: element.apply(to: Array(images[(i * plane)..<((i + 1) * plane)]), planes: c, height: h, width: w))
+        }
+        return oriented
     }
 
     /// One image's reading: the element that brings it nearest its template, and the families

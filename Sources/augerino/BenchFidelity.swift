@@ -280,7 +280,10 @@ struct FidelityCase {
         mirroredFashion.namesSymmetry = true
         var mnistMirrors = FidelityCase(name: "control-mnist-mirrors", source: .mnist, planted: .none)
         mnistMirrors.namesSymmetry = true
-        cases += [mirroredFashion, mnistMirrors]
+        // Turned over the whole circle, a mirrored 2 is still no 2 at any angle.
+        var rotatedMirrors = mnist("control-rotated-mnist-mirrors", [(.rotation, 180)])
+        rotatedMirrors.namesSymmetry = true
+        cases += [mirroredFashion, mnistMirrors, rotatedMirrors]
         return cases
     }()
 
