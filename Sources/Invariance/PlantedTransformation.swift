@@ -3,7 +3,8 @@ import NN
 
 /// A transformation planted in a dataset with a known magnitude: every image warped by
 /// exp(Σ ε_k G_k) with ε_k uniform in [−θ_k/2, θ_k/2], then adjusted in brightness, contrast and
-/// gamma by the factors e^ε_f, ε_f uniform in [−θ_f/2, θ_f/2] — the families and the
+/// gamma by the factors e^ε_f, ε_f uniform in [−θ_f/2, θ_f/2], then mirrored with each
+/// planted mirror's probability — the families and the
 /// parameterisation the method learns (`AffineAugmentation`, `PhotometricAugmentation`), so each
 /// θ is what a run's learned width is judged against. The fidelity benchmark (`augerino bench
 /// fidelity`) generates its datasets with it.

@@ -35,6 +35,20 @@ final class PlantedTransformationTests: XCTestCase {
         XCTAssertEqual(factors.map { Double(log($0)) }.reduce(0, +) / 4000, 0, accuracy: 0.006, "σ/√n = 0.0017")
     }
 
+    /// A mirror planted with probability ½ mirrors each image exactly or leaves it as it was,
+    /// about half of them each way; the others are never mirrored.
+    func test_plantedMirror_mirrorsAboutHalfTheImages_exactly() {
+        let planted = PlantedTransformation([:], symmetry: [.horizontalFlip: 0.5])
+        let image: [Float] = [1, 2, 3, 4, 5, 6]  // 2 rows of 3
+        var random = RandomGenerator(seed: 2)
+        let out = planted.apply(to: Array((0..<2000).map { _ in image }.joined()), channels: 1, height: 2, width: 3, random: &random)
+        let copies = (0..<2000).map { Array(out[($0 * 6)..<($0 * 6 + 6)]) }
+        XCTAssertTrue(copies.allSatisfy { $0 == image || $0 == [3, 2, 1, 6, 5, 4] }, "as it was, or mirrored left to right")
+        XCTAssertEqual(Double(copies.filter { $0 != image }.count) / 2000, 0.5, accuracy: 4 * (0.25 / 2000).squareRoot())
+        XCTAssertEqual(planted.probability(.horizontalFlip), 0.5)
+        XCTAssertEqual(planted.probability(.verticalFlip), 0)
+    }
+
     /// 29×29 images holding one 3×3 blob; returns each planted copy's blob centre in pixels
     /// relative to the image centre (x right, y down).
     func plantedCentres(_ planted: PlantedTransformation, blobAt column: Int, row: Int, copies: Int = 600) -> [(x: Double, y: Double)] {
