@@ -7,8 +7,8 @@ import NN
 /// docs/file-formats.md).
 public struct ModelFile {
     public static let format = "augerino.model/1"
-    /// The format of a model with photometric families or mirrors.
-    public static let photometricFormat = "augerino.model/2"
+    /// The format of a model with photometric families or mirrors (beside the affine generators).
+    public static let familiesFormat = "augerino.model/2"
 
     public let spec: NetworkSpec
     public let network: Sequential
@@ -50,7 +50,7 @@ public struct ModelFile {
         encoder.outputFormatting = .sortedKeys
         func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
         let symmetry = augmentation.symmetry
-        var metadata = ["format": photometric == nil && symmetry == nil ? Self.format : Self.photometricFormat, "network": try json(spec), "input_mean": String(inputMean), "input_std": String(inputStd),
+        var metadata = ["format": photometric == nil && symmetry == nil ? Self.format : Self.familiesFormat, "network": try json(spec), "input_mean": String(inputMean), "input_std": String(inputStd),
                         "input_shape": try json(inputShape), "task": task == .regression ? "regression" : "classification",
                         "theta": try json(Dictionary(uniqueKeysWithValues: augmentation.widthValues.map { ($0.key.rawValue, $0.value) })),
                         "learned_generators": try json(augmentation.learned.map(\.rawValue).sorted())]
@@ -79,8 +79,8 @@ public struct ModelFile {
     public static func read(from url: URL) throws -> ModelFile {
         let file = try SafeTensors.read(from: url)
         func fail(_ rule: String) -> NNError { .invalidSafetensors(file: url.path, rule: rule) }
-        guard file.metadata["format"] == format || file.metadata["format"] == photometricFormat else {
-            throw fail("metadata \"format\" is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"); an augerino model has \"\(format)\" or \"\(photometricFormat)\"")
+        guard file.metadata["format"] == format || file.metadata["format"] == familiesFormat else {
+            throw fail("metadata \"format\" is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"); an augerino model has \"\(format)\" or \"\(familiesFormat)\"")
         }
         func decode<T: Decodable>(_ key: String, as type: T.Type) throws -> T {
             guard let text = file.metadata[key], let value = try? JSONDecoder().decode(T.self, from: Data(text.utf8)) else {
@@ -102,7 +102,7 @@ public struct ModelFile {
         for entry in file.entries where entry.name.hasPrefix("network.") { state[String(entry.name.dropFirst(8))] = (entry.shape, entry.values) }
         try network.loadStateDictionary(state, source: url.path)
         var symmetry: SymmetryAugmentation?
-        if file.metadata["format"] == photometricFormat, file.metadata["symmetry"] != nil {
+        if file.metadata["format"] == familiesFormat, file.metadata["symmetry"] != nil {
             let saved = try decode("symmetry", as: SymmetryMetadata.self)
             let families = saved.learned.compactMap(SymmetryFamily.init(rawValue:))
             guard families.count == saved.learned.count, !families.isEmpty else {
@@ -123,7 +123,7 @@ public struct ModelFile {
         guard let widths = file.byName["augmentation.raw_widths"], widths.shape == [6] else { throw fail("tensor \"augmentation.raw_widths\" of shape [6] is missing") }
         widths.values.withUnsafeBufferPointer { augmentation.rawWidths.storage.pointer.update(from: $0.baseAddress!, count: 6) }
         var photometric: PhotometricAugmentation?
-        if file.metadata["format"] == photometricFormat, file.metadata["photometric"] != nil || symmetry == nil {
+        if file.metadata["format"] == familiesFormat, file.metadata["photometric"] != nil || symmetry == nil {
             let saved = try decode("photometric", as: PhotometricMetadata.self)
             let families = PhotometricFamily.allCases.count
             let learned = saved.learned.compactMap(PhotometricFamily.init(rawValue:))
