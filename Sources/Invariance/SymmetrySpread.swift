@@ -16,10 +16,10 @@ import NN
 ///
 /// One probability serves every class, so it is what every class allows: when the classes'
 /// rates agree (a χ² test of one common rate, 95%) it is their pooled rate; when they differ, it
-/// is at most the smallest of their upper bounds (Wilson's, one-sided 95%). A class whose shape
-/// is itself nearly symmetric (MNIST's 0s, 1s and 8s under a left–right mirror, its slants
-/// mirrored into one another) has a high rate, and mirroring those is harmless; the 2s, 3s and
-/// 7s have none, and the mirror reads none. When almost no image shows its orientation, the
+/// is at most the smallest of their upper bounds (Wilson's, one-sided 95%). A class whose shapes
+/// mirror into one another (MNIST's 8s and 9s under a left–right mirror: a slant mirrored is the
+/// other slant; 17 of 82 and 24 of 75 in one reading) has a high rate; the 1s and 3s have none
+/// (0 of 106, 0 of 104), a mirrored 3 is not a 3, and the mirror reads none. When almost no image shows its orientation, the
 /// images look the same mirrored, and the mirror reads ½.
 public struct SymmetrySpread {
     /// What the reading found, per family read.
@@ -38,9 +38,10 @@ public struct SymmetrySpread {
 
     public var families: Set<SymmetryFamily>
     /// Gaussian blur of the images compared, standard deviation in pixels: the alignment's
-    /// coarsest level. On Fashion-MNIST half mirrored, 1 px left each garment's own offset
-    /// mirrored in some of the images not undone (their translation read ±2.4 px against the
-    /// source's ±2.0 px); 2 px read ±2.0 px and the mirror the same (docs/performance.md).
+    /// coarsest level. On Fashion-MNIST half mirrored (read before any alignment, the first
+    /// design), 1 px left each garment's own offset mirrored in some of the images not undone
+    /// (their translation read ±2.4 px against the source's ±2.0 px); 2 px read ±2.0 px and the
+    /// mirror the same (docs/performance.md).
     public var blur: Float = 2
     /// How much nearer one orientation must bring an image than the other, as a fraction of the
     /// nearer squared distance, for the image to show its orientation.
