@@ -28,14 +28,14 @@ public final class TrainingRun {
     public let probeImages: Int
     let initial: [AffineGenerator: Float]
     let learned: Set<AffineGenerator>
-    /// Photometric families the manifest names that these images can have (none unless it names
-    /// them; read by the spread objective, learned by the reward, refused by the evidence).
+    /// Photometric families the run names (`generators`) that these images can have (none unless
+    /// named; read by the spread objective, learned by the reward, refused by the evidence).
     let learnedPhotometric: Set<PhotometricFamily>
     let initialPhotometric: [PhotometricFamily: Float]
-    /// Families the manifest names that these images cannot have (saturation and hue need three
+    /// Families the run names that these images cannot have (saturation and hue need three
     /// channels), with the reason the report gives.
     let leftOutPhotometric: [PhotometricFamily: String]
-    /// Mirrors and the transpose the manifest names that these images can have (a transpose
+    /// Mirrors and the transpose the run names that these images can have (a transpose
     /// needs square images), their starting probabilities, and those left out with the reason.
     let learnedSymmetry: Set<SymmetryFamily>
     let initialSymmetry: [SymmetryFamily: Float]

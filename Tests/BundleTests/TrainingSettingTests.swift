@@ -48,11 +48,13 @@ final class TrainingSettingTests: XCTestCase {
         XCTAssertThrowsError(try values.set(.epochs, .integer(0))) { XCTAssertEqual("\($0)", "epochs 0: must be a whole number from 1 to 10000") }
         XCTAssertThrowsError(try values.set(.epochs, .real(3)), "a value of another kind")
         XCTAssertTrue(values.isEmpty)
-        values = try SettingValues([.epochs: .integer(7), .seed: .seed(.max), .learningRate: .real(0.003), .schedule: .choice("constant")])
+        values = try SettingValues([.epochs: .integer(7), .seed: .seed(.max), .learningRate: .real(0.003), .schedule: .choice("constant"),
+                                    .generators: .names(["rotation", "horizontal_flip"])])
         let decoded = try JSONDecoder().decode(SettingValues.self, from: JSONEncoder().encode(values))
         XCTAssertEqual(decoded, values)
         XCTAssertThrowsError(try JSONDecoder().decode(SettingValues.self, from: Data(#"{"epochs": 0}"#.utf8)), "decoding checks the rule too")
         XCTAssertThrowsError(try JSONDecoder().decode(SettingValues.self, from: Data(#"{"epoks": 3}"#.utf8)))
+        XCTAssertThrowsError(try JSONDecoder().decode(SettingValues.self, from: Data(#"{"generators": ["rotation", "rotation"]}"#.utf8)), "each name once")
         let fallback = try SettingValues([.epochs: .integer(9), .width: .integer(8)])
         let merged = values.orElse(fallback)
         XCTAssertEqual(merged.integer(.epochs), 7, "mine wins")
