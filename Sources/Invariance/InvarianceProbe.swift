@@ -158,9 +158,7 @@ public func probeInvariances(_ predictor: AveragedPredictor, data: ImageDataset,
     }
     let mirrors = SymmetryFamily.allCases.filter { predictor.augmentation.symmetry?.learned.contains($0) ?? false }.map { family in
         let points = symmetryProbeMagnitudes.map { epsilon in
-            var bits = [false, false, false]
-            bits[family.index] = epsilon != 0
-            return point(transform(x, by: SymmetryElement(bits)), epsilon: epsilon, natural: Double(epsilon))
+            point(transform(x, by: SymmetryElement(applying: epsilon != 0 ? [family] : [])), epsilon: epsilon, natural: Double(epsilon))
         }
         return ProbeSweep(generator: family.rawValue, unit: "applied", points: points, images: subset.count)
     }

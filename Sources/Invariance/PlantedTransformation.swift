@@ -98,10 +98,9 @@ public struct PlantedTransformation: Sendable, Equatable {
                 var values = batch.values
                 if !symmetry.isEmpty {
                     for i in 0..<n {
-                        var bits = [false, false, false]
-                        for family in SymmetryFamily.allCases where symmetry[family] != nil { bits[family.index] = random.nextFloat() < symmetry[family]! }
+                        let drawn = SymmetryFamily.allCases.filter { family in symmetry[family].map { random.nextFloat() < $0 } ?? false }
                         let range = (i * imageSize)..<((i + 1) * imageSize)
-                        values.replaceSubrange(range, with: SymmetryElement(bits).apply(to: Array(values[range]), planes: channels, height: height, width: width))
+                        values.replaceSubrange(range, with: SymmetryElement(applying: Set(drawn)).apply(to: Array(values[range]), planes: channels, height: height, width: width))
                     }
                 }
                 out += values

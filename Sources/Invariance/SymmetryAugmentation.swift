@@ -54,11 +54,7 @@ public final class SymmetryAugmentation {
     public func sample(count n: Int, random: inout RandomGenerator) -> [SymmetryElement] {
         let p = probabilityValues
         let families = SymmetryFamily.allCases.filter(learned.contains)
-        return (0..<n).map { _ in
-            var applied = [false, false, false]
-            for family in families { applied[family.index] = random.nextFloat() < p[family]! }
-            return SymmetryElement(applied)
-        }
+        return (0..<n).map { _ in SymmetryElement(applying: Set(families.filter { random.nextFloat() < p[$0]! })) }
     }
 
     /// The draws' maps as a [N, 2, 2] tensor, to multiply an affine transformation's top rows by

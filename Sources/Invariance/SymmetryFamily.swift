@@ -58,6 +58,9 @@ public struct SymmetryElement: Hashable, Sendable {
         self.applied = applied
     }
 
+    /// The element that applies exactly `families`.
+    public init(applying families: Set<SymmetryFamily>) { self.init(SymmetryFamily.allCases.map(families.contains)) }
+
     public static let identity = SymmetryElement([false, false, false])
 
     /// Every element the `families` reach (2^count of them), the identity first.

@@ -52,9 +52,9 @@ public struct SymmetrySpread {
     public var exemplarCandidates = 24
     /// Below this share of the images read showing their orientation, the mirror reads ½.
     static let fewShown: Float = 0.05
-    /// A probability below this is the report's "none": the images are not turned to their
-    /// orientation along that family for the affine reading.
-    static let none: Float = 0.05
+    /// A probability below this is "none" (the report's headline reads it so): the images are not
+    /// turned to their orientation along that family for the affine reading.
+    public static let none: Float = 0.05
 
     public init(families: Set<SymmetryFamily>) { self.families = families }
 
@@ -122,11 +122,7 @@ public struct SymmetrySpread {
         // class's form one way, its slant, which a mirror would turn the other way and the
         // affine reading take for spread).
         let seen = read.filter { (estimate.probabilities[$0] ?? 0) >= Self.none }
-        let orientations = readings.map { reading in
-            var bits = [false, false, false]
-            for family in seen { bits[family.index] = reading.element.applies(family) }
-            return SymmetryElement(bits)
-        }
+        let orientations = readings.map { reading in SymmetryElement(applying: seen.filter(reading.element.applies)) }
         return (estimate, orientations)
     }
 

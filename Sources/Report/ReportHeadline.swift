@@ -29,7 +29,7 @@ public struct ReportHeadline: Equatable {
     static let thresholds = (degrees: 5.0, pixels: 1.0, factor: 1.05, slope: 0.05)
     /// A mirror's probability reads as none below 0.05 and as the whole symmetry from 0.45 (½ is
     /// as often as not: the most a probability of applying it can say).
-    static let probabilityThresholds = (none: 0.05, full: 0.45)
+    static let probabilityThresholds = (none: Double(SymmetrySpread.none), full: 0.45)
 
     public init(_ invariance: InvarianceReport.Invariance, tolerance: ToleratedInterval? = nil, regression: Bool = false) {
         generator = invariance.generator

@@ -17,10 +17,8 @@ enum ReportPictures {
     /// transpose), the sample as it is and with the mirror applied.
     static func strip(_ samples: [InvarianceReport.Sample], _ invariance: InvarianceReport.Invariance) -> [[String]] {
         if let family = SymmetryFamily(rawValue: invariance.generator) {
-            var bits = [false, false, false]
-            bits[family.index] = true
             return samples.map { sample in
-                [SymmetryElement.identity, SymmetryElement(bits)].map { element in
+                [SymmetryElement.identity, SymmetryElement(applying: [family])].map { element in
                     pngURI(element.apply(to: sample.values, planes: sample.shape[0], height: sample.shape[1], width: sample.shape[2]),
                            shape: sample.shape, range: sample.values)
                 }
