@@ -113,6 +113,15 @@ public struct SymmetryElement: Hashable, Sendable {
         return SymmetryElement(matrix: [a[0] * b[0] + a[1] * b[2], a[0] * b[1] + a[1] * b[3], a[2] * b[0] + a[3] * b[2], a[2] * b[1] + a[3] * b[3]])
     }
 
+    /// For a turn (the identity, the half turn, the two quarter turns: determinant +1), its angle
+    /// in the warp's terms: the element's image is the image turned by this ε of rotation
+    /// (`AffineGenerator.rotation`, which samples at R(ε)·q). Nil for a reflection.
+    public var turnAngle: Float? {
+        let m = matrix
+        guard m[0] * m[3] - m[1] * m[2] == 1 else { return nil }
+        return atan2(Float(m[2]), Float(m[0]))
+    }
+
     /// The inverse element (the matrix's transpose: the group's matrices are orthogonal).
     public var inverse: SymmetryElement { let m = matrix; return SymmetryElement(matrix: [m[0], m[2], m[1], m[3]]) }
 

@@ -3,10 +3,13 @@ import NN
 
 /// The spread objective's reading of mirrors and quarter turns: how often, within a class, an
 /// image is the mirror (or the transpose) of the class's common form. Each image's orientation
-/// is the symmetry that brings it nearest its class's template; the template starts from the
-/// class's exemplar (the image the others come nearest, each in its best orientation, so a class
-/// half of whose images are mirrored still has one form to be read against), then is the mean of
-/// the images each in its orientation, a few times over.
+/// is the symmetry that brings it nearest its class's template, each symmetry at its nearest
+/// turn within the class's own range (`turnRange`: a turned image is compared with its class's
+/// form turned as far); the template starts from the class's exemplar (the image the others
+/// come nearest, each in its best orientation, so a class half of whose images are mirrored
+/// still has one form to be read against), then is the mean of the images each in its
+/// orientation and turned back, a few times over, set in the middle of the class's turns; the
+/// class's range is then its turns' 90th percentile and a step (`classTurns`).
 ///
 /// Per family, an image *shows* its orientation when the best orientation with the family
 /// applied and the best without it differ by more than `margin` of the nearer distance (a
@@ -46,6 +49,16 @@ public struct SymmetrySpread {
     /// How much nearer one orientation must bring an image than the other, as a fraction of the
     /// nearer squared distance, for the image to show its orientation.
     public var margin: Float = 0.1
+    /// Turns tried with each orientation, within ±`turnRange` every `turnStep` (radians): an image
+    /// turned part of the way round is compared with its class's form turned as far. Its mirror
+    /// is the form's mirror turned the other way; read without the turns, a sprite turned by 40°
+    /// could fit its class's template (a blend of the turns) better mirrored, and the two-sprite
+    /// example (turned within ±45°, none mirrored) read p 0.10–0.11. A quarter turn at most: the
+    /// half and quarter turns are symmetries too (the transpose and a mirror make one), and with
+    /// a wider range an image turned 50° would be as near a quarter turn turned back 40°.
+    public var turnRange: Float = .pi / 4
+    /// 7.5°: at 2 px of blur, a step moves the edge of a 28-pixel image by under 2 px. 0: no turns.
+    public var turnStep: Float = 7.5 * .pi / 180
     /// Times the template is made again from the images in their orientations.
     public var rounds = 4
     /// Images of a class tried as its exemplar, at most.
@@ -67,43 +80,102 @@ public struct SymmetrySpread {
         let n = groups.count, plane = c * h * w
         let read = families.filter { $0.applies(height: h, width: w) }
         guard n > 1, !read.isEmpty else { return (Estimate(), [SymmetryElement](repeating: .identity, count: n)) }
-        let blurred = PoseAlignment.blur(images, planes: n * c, height: h, width: w, sigma: blur)
+        // The images centred for the reading (`centredOnMass`), and as they are for the way each
+        // is turned to its class's form (below).
+        let centred = PoseAlignment.blur(Self.centredOnMass(images, channels: c, height: h, width: w), planes: n * c, height: h, width: w, sigma: blur)
+        let asTheyAre = PoseAlignment.blur(images, planes: n * c, height: h, width: w, sigma: blur)
         let elements = SymmetryElement.group(generatedBy: read)
-        let sources = elements.map { Self.sourceIndices($0, channels: c, height: h, width: w) }
-        let image = { (i: Int) in blurred[(i * plane)..<((i + 1) * plane)] }
-        func distance(_ i: Int, _ e: Int, to template: ArraySlice<Float>) -> Float {
-            let x = image(i), s = sources[e]
-            var sum: Float = 0
-            for q in 0..<plane { let d = x[x.startIndex + s[q]] - template[template.startIndex + q]; sum += d * d }
-            return sum
+        let turns = Self.turns(range: turnRange, step: turnStep)
+        func image(_ i: Int, _ source: [Float]) -> ArraySlice<Float> { source[(i * plane)..<((i + 1) * plane)] }
+        // An image's squared distance to a template in one orientation e and turn a is its
+        // distance to the template's form e⁻¹(turn(T, a)): the forms are made once per template.
+        func forms(_ template: [Float], turns: [Float]) -> [[Float]] {
+            let turned = Self.turned(Array(repeating: template, count: turns.count).flatMap { $0 }, angles: turns, channels: c, height: h, width: w)
+            return elements.flatMap { e in
+                turns.indices.map { k in e.inverse.apply(to: Array(turned[(k * plane)..<((k + 1) * plane)]), planes: c, height: h, width: w) }
+            }
         }
-        // Templates: each class from its exemplar, then its members' mean in their orientations.
+        // Per element, the nearest of the turned forms (`forms`, element-major) to image i of
+        // `source`: distance and turn.
+        func nearest(_ i: Int, _ forms: [[Float]], turns: Int, in source: [Float]) -> (distances: [Float], turns: [Int]) {
+            var distances = [Float](repeating: .infinity, count: elements.count), chosen = [Int](repeating: 0, count: elements.count)
+            image(i, source).withUnsafeBufferPointer { x in
+                for (f, form) in forms.enumerated() {
+                    let d = form.withUnsafeBufferPointer { t in
+                        var sum: Float = 0
+                        for q in 0..<plane { let v = x[q] - t[q]; sum += v * v }
+                        return sum
+                    }
+                    if d < distances[f / turns] { (distances[f / turns], chosen[f / turns]) = (d, f % turns) }
+                }
+            }
+            return (distances, chosen)
+        }
+        // A class's template from its exemplar: its members' mean, each in its orientation and
+        // turned back (with `turns` more than [0]), a few times over; and the turns its images
+        // are read with.
+        func grown(_ indices: [Int], from exemplar: Int, turns: [Float], in source: [Float]) -> (template: [Float], turns: [Float]) {
+            var template = Array(image(exemplar, source)), own = turns
+            for _ in 0..<rounds {
+                let templateForms = forms(template, turns: own)
+                var oriented: [Float] = [], turnsFound: [Float] = [], wholeTurns: [Float] = [], unmoved: [Float] = []
+                for i in indices {
+                    let (distances, chosen) = nearest(i, templateForms, turns: own.count, in: source)
+                    let e = distances.indices.min { distances[$0] < distances[$1] }!
+                    oriented += elements[e].apply(to: Array(image(i, source)), planes: c, height: h, width: w)
+                    turnsFound.append(own[chosen[e]])
+                    // e(x) ≈ turn(T, a) for a turn e (a quarter or half turn, or none): x ≈ turn(T, a − e's angle).
+                    if let angle = elements[e].turnAngle { wholeTurns.append(own[chosen[e]] - angle) }
+                    if elements[e] == .identity { unmoved.append(own[chosen[e]]) }
+                }
+                // Turned back, and the whole turned to the mean of the unmirrored members' whole
+                // turns: the template stands in the middle of its class's turns, not at its
+                // exemplar's (from a sprite at one end of ±45°, the other end is a quarter turn
+                // away, and read as one).
+                let middle = own.count == 1 || wholeTurns.isEmpty ? 0 : atan2(wholeTurns.reduce(0) { $0 + sin($1) }, wholeTurns.reduce(0) { $0 + cos($1) })
+                let back = Self.turned(oriented, angles: turnsFound.map { middle - $0 }, channels: c, height: h, width: w)
+                template = (0..<plane).map { q in stride(from: q, to: back.count, by: plane).reduce(Float(0)) { $0 + back[$1] } / Float(indices.count) }
+                own = Self.classTurns(unmoved.map { $0 - middle }, within: turns, step: turnStep)
+            }
+            return (template, own)
+        }
+        // Each class's exemplar: of some of its images, the one the others come nearest, each
+        // in its best orientation (so that a class half of whose images are mirrored still has
+        // one form to be read against).
         let members = Dictionary(grouping: 0..<n) { groups[$0] }
-        var templates: [Int: [Float]] = [:]
+        var templates: [Int: (template: [Float], turns: [Float])] = [:], unturnedTemplates: [Int: [Float]] = [:]
         for (g, indices) in members {
             var choosing = random.stream(UInt64(1000 + max(0, g)))
             let candidates = indices.count <= exemplarCandidates ? indices
                 : Array(choosing.permutation(indices.count).prefix(exemplarCandidates).map { indices[$0] })
             let scores = candidates.map { j in
-                indices.reduce(Float(0)) { sum, i in sum + elements.indices.map { distance(i, $0, to: image(j)) }.min()! }
+                let own = forms(Array(image(j, centred)), turns: [0])
+                return indices.reduce(Float(0)) { sum, i in sum + nearest(i, own, turns: 1, in: centred).distances.min()! }
             }
             let exemplar = candidates[scores.indices.min { scores[$0] < scores[$1] }!]
-            var template = Array(image(exemplar))
-            for _ in 0..<rounds {
-                var sum = [Float](repeating: 0, count: plane)
-                for i in indices {
-                    let distances = elements.indices.map { distance(i, $0, to: template[...]) }
-                    let e = distances.indices.min { distances[$0] < distances[$1] }!
-                    let x = image(i), s = sources[e]
-                    for q in 0..<plane { sum[q] += x[x.startIndex + s[q]] }
-                }
-                template = sum.map { $0 / Float(indices.count) }
-            }
-            templates[g] = template
+            templates[g] = grown(indices, from: exemplar, turns: turns, in: centred)
+            unturnedTemplates[g] = grown(indices, from: exemplar, turns: [0], in: asTheyAre).template
         }
-        // Each image's reading against its class's template.
+        // Each image's reading against its class's template; and its nearest element as it is
+        // (unturned, uncentred) against the template grown so, the way the images are turned to
+        // their class's form for the affine reading (below).
+        let classForms = templates.mapValues { forms($0.template, turns: $0.turns) }
+        let unturnedForms = unturnedTemplates.mapValues { forms($0, turns: [0]) }
         let readings = (0..<n).map { i in
-            Self.orientation(elements.indices.map { distance(i, $0, to: templates[groups[i]]![...]) }, elements: elements, families: read, margin: margin)
+            let own = templates[groups[i]]!.turns
+            let found = nearest(i, classForms[groups[i]]!, turns: own.count, in: centred)
+            var reading = Self.orientation(found.distances, unturned: nearest(i, unturnedForms[groups[i]]!, turns: 1, in: asTheyAre).distances,
+                                           elements: elements, families: read, margin: margin)
+            // A quarter or half turn (two mirrors together) whose whole turn lies within the
+            // class's own turns and two steps is an image turned that far, not mirrored twice:
+            // turned MNIST (±30° on its own ±25°) has digits turned 50°, a quarter turn turned
+            // back 40°, and read the transpose p 0.06–0.10 as quarter turns.
+            let e = elements.firstIndex(of: reading.element)!
+            if reading.element != .identity, let angle = reading.element.turnAngle {
+                let whole = own[found.turns[e]] - angle
+                if abs(atan2(sin(whole), cos(whole))) <= (own.map(abs).max() ?? 0) + 2 * turnStep + 1e-4 { reading.element = .identity }
+            }
+            return reading
         }
         var estimate = Estimate()
         let all = Array(0..<n)
@@ -119,11 +191,74 @@ public struct SymmetrySpread {
         }
         // Each image's way to its class's form along the families seen: every image, whether it
         // shows its orientation or not (a nearly symmetric one is still a little nearer its
-        // class's form one way, its slant, which a mirror would turn the other way and the
-        // affine reading take for spread).
+        // class's form one way, by its offset and slant, which a mirror would turn the other way
+        // and the affine reading take for spread). That is the nearest as it is, against the
+        // template grown so: a turn takes up a slant and the centring an offset, and with the
+        // nearest turned, half-mirrored Fashion-MNIST read translate_x ±2.2–2.5 px against the
+        // source's ±2.0 px.
         let seen = read.filter { (estimate.probabilities[$0] ?? 0) >= Self.none }
-        let orientations = readings.map { reading in SymmetryElement(applying: seen.filter(reading.element.applies)) }
+        let orientations = readings.map { reading in SymmetryElement(applying: seen.filter(reading.unturned.applies)) }
         return (estimate, orientations)
+    }
+
+    /// 0 first (of equally near turns, not turning), then ±step, ±2·step, … within ±`range`.
+    static func turns(range: Float, step: Float) -> [Float] {
+        guard step > 0 else { return [0] }
+        let count = Int((range / step + 1e-4).rounded(.down))
+        var turns: [Float] = [0]
+        for k in stride(from: 1, through: count, by: 1) { turns += [Float(k) * step, -Float(k) * step] }
+        return turns
+    }
+
+    /// The turns a class's images are read with, of `turns`: those within a step beyond the 90th
+    /// percentile of its unmirrored images' turns from its template (`deviations`, radians). A
+    /// class that hardly turns is not given the whole range, in which an image nearly its own
+    /// mirror can find a turn that fits it about as well mirrored (half-mirrored Fashion-MNIST's
+    /// classes keep ±8° to ±30°, the sprites turned within ±45° all of it).
+    static func classTurns(_ deviations: [Float], within turns: [Float], step: Float) -> [Float] {
+        guard !deviations.isEmpty else { return turns }
+        let sorted = deviations.map { abs(atan2(sin($0), cos($0))) }.sorted()
+        let range = sorted[min(sorted.count - 1, sorted.count * 9 / 10)] + step
+        return turns.filter { abs($0) <= range + 1e-4 }
+    }
+
+    /// `images` ([N, C, H, W] values) each turned by its angle (radians; the method's rotation ε).
+    static func turned(_ images: [Float], angles: [Float], channels c: Int, height h: Int, width w: Int) -> [Float] {
+        guard angles.contains(where: { $0 != 0 }) else { return images }
+        var epsilon = [Float](repeating: 0, count: angles.count * 6)
+        for (i, angle) in angles.enumerated() { epsilon[i * 6 + AffineGenerator.rotation.index] = angle }
+        return warped(images, epsilon: epsilon, channels: c, height: h, width: w)
+    }
+
+    /// `images` ([N, C, H, W] values) each moved so that the mass of its positive values sits in
+    /// the middle. Mirrors are read on images so centred: a mirror moves an image's offset to
+    /// the other side, and a digit 2 px off to one side could fit its class's template better
+    /// mirrored (MNIST shifted by ±2 px, turned by ±30° and scaled by ×1.2 read a left–right
+    /// mirror p 0.13 as it was).
+    static func centredOnMass(_ images: [Float], channels c: Int, height h: Int, width w: Int) -> [Float] {
+        let plane = c * h * w, n = images.count / max(1, plane)
+        var epsilon = [Float](repeating: 0, count: n * 6)
+        for i in 0..<n {
+            var (mass, sx, sy): (Float, Float, Float) = (0, 0, 0)
+            for k in 0..<plane {
+                let v = max(0, images[i * plane + k]), (y, x) = ((k % (h * w)) / w, k % w)
+                (mass, sx, sy) = (mass + v, sx + v * Float(x), sy + v * Float(y))
+            }
+            guard mass > 0 else { continue }
+            // The warp samples at q + 0.1·ε (normalised coordinates, −1…1 across the image).
+            epsilon[i * 6 + AffineGenerator.translateX.index] = 10 * (2 * sx / mass / Float(max(1, w - 1)) - 1)
+            epsilon[i * 6 + AffineGenerator.translateY.index] = 10 * (2 * sy / mass / Float(max(1, h - 1)) - 1)
+        }
+        return warped(images, epsilon: epsilon, channels: c, height: h, width: w)
+    }
+
+    /// `images` ([N, C, H, W] values) warped by the method's coordinates `epsilon` ([N·6]).
+    static func warped(_ images: [Float], epsilon: [Float], channels c: Int, height h: Int, width w: Int) -> [Float] {
+        let n = epsilon.count / 6
+        return TensorContext.withoutGradients {
+            Tensor.affineWarp(Tensor(shape: [n, c, h, w], values: images),
+                              theta: AffineAugmentation.transforms(epsilon: Tensor(shape: [n, 6], values: epsilon))).values
+        }
     }
 
     /// `images` ([N, C, H, W]) each moved by its element of `orientations`.
@@ -137,14 +272,17 @@ public struct SymmetrySpread {
         return oriented
     }
 
-    /// One image's reading: the element that brings it nearest its template, and the families
-    /// along which the nearest with and the nearest without differ by more than the margin.
+    /// One image's reading: the element that brings it nearest its template (each element at
+    /// its nearest turn), the families along which the nearest with and the nearest without
+    /// differ by more than the margin, and the element that brings it nearest as it is
+    /// (unturned, uncentred) to the template grown so.
     struct Reading {
         var element: SymmetryElement
         var shows: Set<SymmetryFamily>
+        var unturned: SymmetryElement
     }
 
-    static func orientation(_ distances: [Float], elements: [SymmetryElement], families: Set<SymmetryFamily>, margin: Float) -> Reading {
+    static func orientation(_ distances: [Float], unturned: [Float], elements: [SymmetryElement], families: Set<SymmetryFamily>, margin: Float) -> Reading {
         let best = distances.indices.min { distances[$0] < distances[$1] }!
         var shows: Set<SymmetryFamily> = []
         for family in families {
@@ -152,7 +290,7 @@ public struct SymmetrySpread {
             let without = elements.indices.filter { !elements[$0].applies(family) }.map { distances[$0] }.min() ?? .infinity
             if abs(with - without) > margin * min(with, without) { shows.insert(family) }
         }
-        return Reading(element: elements[best], shows: shows)
+        return Reading(element: elements[best], shows: shows, unturned: elements[unturned.indices.min { unturned[$0] < unturned[$1] }!])
     }
 
     /// p for `family` from the readings of `images` (indices, repeats allowed): per class, the
@@ -187,12 +325,5 @@ public struct SymmetrySpread {
     static func wilsonUpperBound(successes: Double, trials: Double) -> Double {
         let z = 1.6449, p = successes / trials, z2 = z * z
         return (p + z2 / (2 * trials) + z * (p * (1 - p) / trials + z2 / (4 * trials * trials)).squareRoot()) / (1 + z2 / trials)
-    }
-
-    /// For each position of a plane of `channels` × `height` × `width`, the position `element`
-    /// takes its value from (`SymmetryElement.apply`).
-    static func sourceIndices(_ element: SymmetryElement, channels c: Int, height h: Int, width w: Int) -> [Int] {
-        let positions = (0..<(c * h * w)).map(Float.init)
-        return element.apply(to: positions, planes: c, height: h, width: w).map { Int($0) }
     }
 }

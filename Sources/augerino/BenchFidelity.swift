@@ -283,7 +283,13 @@ struct FidelityCase {
         // Turned over the whole circle, a mirrored 2 is still no 2 at any angle.
         var rotatedMirrors = mnist("control-rotated-mnist-mirrors", [(.rotation, 180)])
         rotatedMirrors.namesSymmetry = true
-        cases += [mirroredFashion, mnistMirrors, rotatedMirrors]
+        // Sprites turned within a quarter turn (±45°), none mirrored: a turned sprite's mirror
+        // must not be taken for a mirror image (the two-sprite example's task, with both
+        // upside-down classes: a vertical mirror is a half turn of a left–right mirror).
+        var turnedSprites = FidelityCase(name: "control-turned-sprites-mirrors", source: .sprites, planted: PlantedTransformation([.rotation: .pi / 2]))
+        (turnedSprites.namesSymmetry, turnedSprites.tolerance) = (true, 0.10)
+        turnedSprites.limit = sprites.limit
+        cases += [mirroredFashion, mnistMirrors, rotatedMirrors, turnedSprites]
         return cases
     }()
 

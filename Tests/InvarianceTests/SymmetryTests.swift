@@ -21,7 +21,16 @@ final class SymmetryTests: XCTestCase {
             let moved = element.apply(to: image, planes: c, height: h, width: w)
             for (a, b) in zip(moved, warped) { XCTAssertEqual(a, b, accuracy: 1e-5, "\(element.applied)") }
             XCTAssertEqual(element.product(element.inverse), .identity)
+            // A turn (determinant +1) is the rotation generator's warp by its angle; a reflection has none.
+            let determinant = element.matrix[0] * element.matrix[3] - element.matrix[1] * element.matrix[2]
+            if let angle = element.turnAngle {
+                let turned = SymmetrySpread.turned(image, angles: [angle], channels: c, height: h, width: w)
+                for (a, b) in zip(moved, turned) { XCTAssertEqual(a, b, accuracy: 1e-4, "\(element.applied) as a turn of \(angle)") }
+            } else {
+                XCTAssertEqual(determinant, -1, "\(element.applied)")
+            }
         }
+        XCTAssertEqual(elements.filter { $0.turnAngle != nil }.count, 4)
         // Non-square images: the mirrors still move pixels onto pixels.
         let wide = (0..<12).map(Float.init)  // 3 rows of 4
         XCTAssertEqual(SymmetryElement([true, false, false]).apply(to: wide, planes: 1, height: 3, width: 4), [3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8])
@@ -138,6 +147,52 @@ final class SymmetryTests: XCTestCase {
         XCTAssertEqual(symmetric.shown[.horizontalFlip], 0)
     }
 
+    /// Shapes turned within a quarter turn (±45°), none mirrored, read with all three families:
+    /// none. Read without turns, a turned shape's mirror (its form's mirror turned the other
+    /// way) can fit the class's template, a blend of the turns, better than the shape does.
+    func test_spreadReading_ofShapesTurnedPartWay_findsNoMirror() {
+        let size = 20
+        func shape(_ kind: Int, random: inout RandomGenerator) -> [Float] {
+            var image = [Float](repeating: 0, count: size * size)
+            func set(_ x: Int, _ y: Int) { image[(y + 3) * size + x + 4] = 1 }
+            for y in 0...13 { set(0, y); set(1, y) }                                           // a bold stem on the left
+            if kind == 0 { for x in 0...10 { set(x, 12); set(x, 13) } }                         // L: a foot to the right
+            else { for x in 0...9 { set(x, 0); set(x, 1); set(x, 6); set(x, 7) }; for y in 0...7 { set(9, y); set(10, y) } }  // P: a bowl
+            return image.map { $0 + 0.1 * (random.nextFloat() - 0.5) }
+        }
+        var random = RandomGenerator(seed: 7)
+        let groups = (0..<240).map { $0 % 2 }
+        let upright = groups.flatMap { shape($0, random: &random) }
+        let turns = groups.map { _ in (random.nextFloat() - 0.5) * .pi / 2 }
+        let turned = SymmetrySpread.turned(upright, angles: turns, channels: 1, height: size, width: size)
+        let reader = SymmetrySpread(families: [.horizontalFlip, .verticalFlip, .transpose])
+        let read = reader.read(turned, channels: 1, height: size, width: size, groups: groups, random: &random).estimate
+        for family in SymmetryFamily.allCases { XCTAssertLessThan(read.probabilities[family] ?? 1, SymmetrySpread.none, "\(family): \(read)") }
+        var withoutTurns = reader
+        withoutTurns.turnStep = 0
+        let unturned = withoutTurns.read(turned, channels: 1, height: size, width: size, groups: groups, random: &random).estimate
+        XCTAssertTrue(SymmetryFamily.allCases.contains { unturned.probabilities[$0]! >= SymmetrySpread.none }, "read without turns: \(unturned)")
+    }
+
+    /// Mirrors are read on images centred on their mass: a blob anywhere ends in the middle.
+    func test_centredOnMass_movesEachImagesMassToTheMiddle() {
+        let (h, w) = (15, 15)
+        var images: [Float] = []
+        for (x0, y0) in [(2, 3), (9, 6), (7, 7)] {
+            var image = [Float](repeating: 0, count: h * w)
+            for y in y0..<(y0 + 3) { for x in x0..<(x0 + 4) { image[y * w + x] = 1 } }
+            images += image
+        }
+        let centred = SymmetrySpread.centredOnMass(images, channels: 1, height: h, width: w)
+        for i in 0..<3 {
+            var (mass, sx, sy): (Float, Float, Float) = (0, 0, 0)
+            for k in 0..<(h * w) { let v = centred[i * h * w + k]; (mass, sx, sy) = (mass + v, sx + v * Float(k % w), sy + v * Float(k / w)) }
+            XCTAssertEqual(mass, 12, accuracy: 0.01, "image \(i): the shift keeps the blob whole")
+            XCTAssertEqual(sx / mass, 7, accuracy: 0.05, "image \(i)")
+            XCTAssertEqual(sy / mass, 7, accuracy: 0.05, "image \(i)")
+        }
+    }
+
     /// One probability serves every class: classes that agree pool; when one class has no mirror
     /// images, the probability is at most its upper bound, whatever the others hold.
     func test_classesThatDisagree_areHeldToTheStrictest() {
@@ -146,7 +201,8 @@ final class SymmetryTests: XCTestCase {
             for (g, c) in perClass.enumerated() {
                 for i in 0..<c.shown {
                     groups.append(g)
-                    readings.append(.init(element: SymmetryElement([i < c.applied, false, false]), shows: [.horizontalFlip]))
+                    let element = SymmetryElement([i < c.applied, false, false])
+                    readings.append(.init(element: element, shows: [.horizontalFlip], unturned: element))
                 }
             }
             return (groups, readings)

@@ -61,6 +61,9 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertEqual(model.classes ?? [], ["left", "right"])
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: result.appendingPathComponent("report.json"))) as! [String: Any]
         XCTAssertEqual((report["history"] as? [Any])?.count, 2, "two epochs recorded")
+        // The worker publishes the result and then records the job done (a crash between the two
+        // finds the result published and records it): wait for the record.
+        daemon.waitUntil("the job is recorded done", timeout: 10) { (try? daemon.jobs().first?.state) == .done }
         let job = try XCTUnwrap(try daemon.jobs().first)
         XCTAssertEqual(job.state, .done)
         XCTAssertEqual(job.resultName, "tiny")
