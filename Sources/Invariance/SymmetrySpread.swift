@@ -19,10 +19,13 @@ import NN
 ///
 /// One probability serves every class, so it is what every class allows: when the classes'
 /// rates agree (a χ² test of one common rate, 95%) it is their pooled rate; when they differ, it
-/// is at most the smallest of their upper bounds (Wilson's, one-sided 95%). A class whose shapes
-/// mirror into one another (MNIST's 8s and 9s under a left–right mirror: a slant mirrored is the
-/// other slant; 17 of 82 and 24 of 75 in one reading) has a high rate; the 1s and 3s have none
-/// (0 of 106, 0 of 104), a mirrored 3 is not a 3, and the mirror reads none. When almost no image shows its orientation, the
+/// is the rate of the strictest class: the one whose upper bound (Wilson's, one-sided 95%) is
+/// smallest. A class whose shapes mirror into one another (MNIST's 8s and 9s under a left–right
+/// mirror: a slant mirrored is the other slant; 17 of 82 and 24 of 75 in one reading) has a high
+/// rate; the 1s and 3s have none (0 of 106, 0 of 104), a mirrored 3 is not a 3, and the mirror
+/// reads none. The class's own rate, not its bound: p sets how often training mirrors images,
+/// and a bound errs the harmful way (digits turned part of the way, with one or two images of
+/// 60 misread, read p 0.05–0.08 by the bound). When almost no image shows its orientation, the
 /// images look the same mirrored, and the mirror reads ½.
 public struct SymmetrySpread {
     /// What the reading found, per family read.
@@ -295,7 +298,8 @@ public struct SymmetrySpread {
 
     /// p for `family` from the readings of `images` (indices, repeats allowed): per class, the
     /// less common orientation's share among its images that show it; the pooled share when the
-    /// classes agree, else at most the smallest upper bound; ½ when too few images show it.
+    /// classes agree, else at most the share of the class with the smallest upper bound; ½ when
+    /// too few images show it.
     static func probability(_ family: SymmetryFamily, images: [Int], groups: [Int], readings: [Reading])
         -> (p: Float, pooled: Float, classesAgree: Bool, shown: Float) {
         var counts: [Int: (shown: Int, applied: Int)] = [:]
@@ -317,8 +321,10 @@ public struct SymmetrySpread {
             return sum + (c.minority - expected) * (c.minority - expected) / max(1e-9, expected * (1 - rate))
         }
         if statistic < SpreadEstimator.chiSquareQuantile95(degreesOfFreedom: Double(classes.count - 1)) { return (Float(pooled), Float(pooled), true, shown) }
-        let bound = classes.map { wilsonUpperBound(successes: $0.minority, trials: $0.shown) }.min()!
-        return (Float(min(pooled, bound)), Float(pooled), false, shown)
+        // The strictest class: the one whose rate is surely lowest (the smallest upper bound, so
+        // that a class with few images showing does not decide by chance); p is its share.
+        let strictest = classes.min { wilsonUpperBound(successes: $0.minority, trials: $0.shown) < wilsonUpperBound(successes: $1.minority, trials: $1.shown) }!
+        return (Float(min(pooled, strictest.minority / strictest.shown)), Float(pooled), false, shown)
     }
 
     /// The one-sided 95% upper bound of a rate seen `successes` times in `trials` (Wilson's score interval).
