@@ -70,6 +70,15 @@ public final class AffineAugmentation {
         return topRows.batchedMatmul(matrixExponential(algebra))
     }
 
+    /// `images` ([N, C, H, W] values) warped by given coordinates `epsilon` ([N·6], the
+    /// generators' order), outside any gradient: the readings' warp of whole image sets.
+    public static func warped(_ images: [Float], channels c: Int, height h: Int, width w: Int, epsilon: [Float]) -> [Float] {
+        let n = epsilon.count / 6
+        return TensorContext.withoutGradients {
+            Tensor.affineWarp(Tensor(shape: [n, c, h, w], values: images), theta: transforms(epsilon: Tensor(shape: [n, 6], values: epsilon))).values
+        }
+    }
+
     /// x [N, C, H, W] warped by one random transformation per image.
     public func callAsFunction(_ x: Tensor, random: inout RandomGenerator) -> Tensor {
         Tensor.affineWarp(x, theta: sampleTransforms(count: x.shape[0], random: &random))

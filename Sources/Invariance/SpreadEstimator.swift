@@ -139,11 +139,9 @@ public struct SpreadEstimator {
             // mirror no longer shows (half-mirrored Fashion-MNIST read p 0.03–0.04 aligned).
             // Images turned to their class's form along the mirrors seen are then aligned again.
             let round = first.round
-            let aligned = round.isEmpty ? centred : TensorContext.withoutGradients {
-                let poses = (0..<n).flatMap { round.contains(groups[$0]) ? congealed[$0] : [Float](repeating: 0, count: 6) }
-                return Tensor.affineWarp(Tensor(shape: [n, c, h, w], values: centred),
-                                         theta: AffineAugmentation.transforms(epsilon: Tensor(shape: [n, 6], values: poses))).values
-            }
+            let aligned = round.isEmpty ? centred : AffineAugmentation.warped(centred, channels: c, height: h, width: w, epsilon: (0..<n).flatMap {
+                round.contains(groups[$0]) ? congealed[$0] : [Float](repeating: 0, count: 6)
+            })
             let (read, orientations) = mirrors.read(aligned, channels: c, height: h, width: w, groups: groups, random: &mirrorsRandom)
             symmetry = read
             if orientations.contains(where: { $0 != .identity }) {
@@ -167,10 +165,7 @@ public struct SpreadEstimator {
             }
         }
         let delta = (0..<(n * 6)).map { i in estimated.contains(AffineGenerator.allCases[i % 6]) ? (random.nextFloat() * 2 - 1) * range[i % 6] : 0 }
-        let warped = TensorContext.withoutGradients {
-            Tensor.affineWarp(Tensor(shape: [n, c, h, w], values: centred),
-                              theta: AffineAugmentation.transforms(epsilon: Tensor(shape: [n, 6], values: delta))).values
-        }
+        let warped = AffineAugmentation.warped(centred, channels: c, height: h, width: w, epsilon: delta)
         let plain = try alignment.align(centred, channels: c, height: h, width: w, groups: groups, templates: templates, progress: report).epsilon
         let moved = try alignment.align(warped, channels: c, height: h, width: w, groups: groups, templates: templates, progress: report).epsilon
         var estimate = Estimate(widths: [:], rawWidths: [:], alignmentError: [:], gains: [:], symmetry: symmetry)

@@ -230,7 +230,7 @@ public struct SymmetrySpread {
         guard angles.contains(where: { $0 != 0 }) else { return images }
         var epsilon = [Float](repeating: 0, count: angles.count * 6)
         for (i, angle) in angles.enumerated() { epsilon[i * 6 + AffineGenerator.rotation.index] = angle }
-        return warped(images, epsilon: epsilon, channels: c, height: h, width: w)
+        return AffineAugmentation.warped(images, channels: c, height: h, width: w, epsilon: epsilon)
     }
 
     /// `images` ([N, C, H, W] values) each moved so that the mass of its positive values sits in
@@ -252,16 +252,7 @@ public struct SymmetrySpread {
             epsilon[i * 6 + AffineGenerator.translateX.index] = 10 * (2 * sx / mass / Float(max(1, w - 1)) - 1)
             epsilon[i * 6 + AffineGenerator.translateY.index] = 10 * (2 * sy / mass / Float(max(1, h - 1)) - 1)
         }
-        return warped(images, epsilon: epsilon, channels: c, height: h, width: w)
-    }
-
-    /// `images` ([N, C, H, W] values) warped by the method's coordinates `epsilon` ([N·6]).
-    static func warped(_ images: [Float], epsilon: [Float], channels c: Int, height h: Int, width w: Int) -> [Float] {
-        let n = epsilon.count / 6
-        return TensorContext.withoutGradients {
-            Tensor.affineWarp(Tensor(shape: [n, c, h, w], values: images),
-                              theta: AffineAugmentation.transforms(epsilon: Tensor(shape: [n, 6], values: epsilon))).values
-        }
+        return AffineAugmentation.warped(images, channels: c, height: h, width: w, epsilon: epsilon)
     }
 
     /// `images` ([N, C, H, W]) each moved by its element of `orientations`.
