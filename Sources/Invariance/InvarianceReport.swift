@@ -29,6 +29,10 @@ public struct InvarianceReport: Codable, Equatable {
         /// generator (its groups' templates move with the target), so it reads as none;
         /// absent otherwise.
         public var followsTarget: Bool? = nil
+        /// True on a mirror (or the transpose) the spread objective read as none because no
+        /// class's images share one form to compare their mirror images with (a class that mixes
+        /// shapes: labels by pose, a regression's ranges of the target); absent otherwise.
+        public var noOneForm: Bool? = nil
         /// Why a family the manifest named was not learned on these images (saturation and hue
         /// need three channels); absent otherwise.
         public var leftOut: String? = nil
@@ -40,6 +44,7 @@ public struct InvarianceReport: Codable, Equatable {
             case thetaBand = "theta_band"
             case intervalBand = "interval_band"
             case followsTarget = "follows_target"
+            case noOneForm = "no_one_form"
         }
     }
 
@@ -141,6 +146,13 @@ public struct InvarianceReport: Codable, Equatable {
     public mutating func setFollowsTarget(_ generators: Set<AffineGenerator>) {
         for (i, invariance) in invariances.enumerated() where generators.contains(where: { $0.rawValue == invariance.generator }) {
             invariances[i].followsTarget = true
+        }
+    }
+
+    /// Marks the mirrors read as none because no class has one form (`no_one_form`).
+    public mutating func setNoOneForm(_ families: Set<SymmetryFamily>) {
+        for (i, invariance) in invariances.enumerated() where invariance.learned && families.contains(where: { $0.rawValue == invariance.generator }) {
+            invariances[i].noOneForm = true
         }
     }
 

@@ -86,6 +86,7 @@ public struct ReportHeadline: Equatable {
             let thing = regression ? "the same target" : "the same class"
             switch self.verdict {
             case .full: meaning = " (\(mirrored) images are \(thing))"
+            case .none where invariance.noOneForm == true: meaning = " (no class's images share one form to compare \(mirrored) images with, so none is applied)"
             case .none: meaning = " (\(mirroring) changes what these images are)"
             default: meaning = " (about \(Int((high * 100).rounded()))% of the images are \(mirrored) forms of the others)"
             }

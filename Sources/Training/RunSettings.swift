@@ -60,9 +60,24 @@ public struct RunSettings: Sendable, Equatable {
         return min(200, max(10, (steps + stepsPerEpoch - 1) / stepsPerEpoch))
     }
 
-    /// Resolves the settings of a run on `trainImages` training images of `channels` channels.
+    /// What is learned when nothing names it: the six affine generators; with the spread
+    /// objective also the mirrors, and the transpose on square images (on others it is not a
+    /// symmetry, and left out without a word, as a family nobody named). The spread reads a
+    /// mirror only where the classes each have one form (`SymmetrySpread.oneForm`), and reads
+    /// none on digits, turned or not, and on the turned sprites (docs/performance.md, "Mirrors
+    /// by default"); the reward moves p the right way but not to 0 in a default run, so it
+    /// learns the affine generators alone. The photometric families are named, not defaults:
+    /// MNIST's strokes alone read as brightness −38%…+61%.
+    public static func defaultGenerators(_ objective: WidthObjective, height: Int, width: Int) -> [String] {
+        let affine = AffineGenerator.allCases.map(\.rawValue)
+        guard objective == .spread else { return affine }
+        return affine + SymmetryFamily.allCases.filter { $0.applies(height: height, width: width) }.map(\.rawValue)
+    }
+
+    /// Resolves the settings of a run on `trainImages` training images of `channels` channels,
+    /// `height` by `width` pixels.
     public static func resolve(flags: SettingValues, manifest: SettingValues, daemon: SettingValues,
-                               task: Manifest.Task, channels: Int, trainImages: Int) -> RunSettings {
+                               task: Manifest.Task, channels: Int, height: Int, width: Int, trainImages: Int) -> RunSettings {
         var origins: [TrainingSetting: Origin] = [:]
         var resolved: [TrainingSetting: SettingValue] = [:]
         for setting in TrainingSetting.allCases {
@@ -103,7 +118,10 @@ public struct RunSettings: Sendable, Equatable {
         training.epochs = resolved[.epochs] == nil ? defaultEpochs(trainImages: trainImages, batchSize: training.batchSize, widthsHeld: widthsHeld)
                                                    : integer(.epochs)
         let architecture: NetworkSpec.Architecture = choice(.architecture) ?? (channels == 1 ? .smallnet : .simpleconv)
-        guard case .names(let generators)? = resolved[.generators] else { missing(.generators) }
+        let generators: [String]
+        if case .names(let names)? = resolved[.generators] { generators = names } else {
+            generators = defaultGenerators(training.objective, height: height, width: width)
+        }
         return RunSettings(training: training, architecture: architecture, width: integer(.width), probeImages: integer(.probeImages),
                            generators: generators, origins: origins)
     }

@@ -65,7 +65,7 @@ public final class TrainingRun {
         let manifest = folder.manifest
         let trainImages = folder.train.count
         let resolved = RunSettings.resolve(flags: flags, manifest: manifest.settings, daemon: defaults, task: manifest.task,
-                                           channels: folder.train.channels,
+                                           channels: folder.train.channels, height: folder.train.height, width: folder.train.width,
                                            trainImages: folder.test == nil ? trainImages - Self.heldOutCount(trainImages) : trainImages)
         let settings = resolved.training
         self.resolved = resolved
@@ -268,7 +268,10 @@ public final class TrainingRun {
         if let estimate = trainer.spreadEstimate {
             report.setBands(estimate.bands, imageHeight: train.height, imageWidth: train.width)
             report.setFollowsTarget(estimate.followsTarget)
-            if let symmetry = estimate.symmetry { report.setBands(symmetry.bands) }
+            if let symmetry = estimate.symmetry {
+                report.setBands(symmetry.bands)
+                if symmetry.noOneForm { report.setNoOneForm(Set(symmetry.probabilities.keys)) }
+            }
         }
         if let estimate = trainer.photometricSpreadEstimate { report.setBands(estimate.bands) }
         let model = ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, photometric: trainer.photometric, task: task, classes: classes,

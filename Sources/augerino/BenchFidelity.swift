@@ -373,6 +373,9 @@ struct FidelityCase {
                 parts.append("\(f.rawValue) pooled \(number(estimate.pooled[f]))\(estimate.classesAgree[f] == false ? " (classes differ)" : "") shown by "
                              + "\(number(estimate.shown[f], 2))" + band(estimate.bands[f]))
             }
+            if !estimate.formFits.isEmpty {
+                parts.append("form fits " + estimate.formFits.sorted { $0.key < $1.key }.map { "\($0.key):\(number($0.value, 2))" }.joined(separator: " "))
+            }
         }
         return parts.isEmpty ? nil : parts.joined(separator: ", ")
     }

@@ -214,6 +214,15 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertEqual(ReportHeadline(row("horizontal_flip", 0.49), regression: true).text,
                        "Horizontal mirror invariance: p 0.49 (mirrored images are the same target)")
         XCTAssertEqual(ReportHeadline(row("vertical_flip", 0.02)).text, "No vertical mirror invariance: p 0.02 (mirroring changes what these images are)")
+        var formless = row("vertical_flip", 0)
+        formless.noOneForm = true
+        XCTAssertEqual(ReportHeadline(formless).text,
+                       "No vertical mirror invariance: p 0.00 (no class's images share one form to compare mirrored images with, so none is applied)")
+        var marked = sampleReport()
+        marked.addSymmetry(probabilities: [.verticalFlip: 0, .transpose: 0], initial: [:], learned: [.verticalFlip, .transpose])
+        marked.setNoOneForm([.verticalFlip, .transpose])
+        XCTAssertEqual(marked.invariances.filter { $0.noOneForm == true }.map(\.generator), ["vertical_flip", "transpose"])
+        XCTAssertTrue(String(decoding: try marked.encoded(), as: UTF8.self).contains("\"no_one_form\" : true"))
         XCTAssertEqual(ReportHeadline(row("transpose", 0.2)).text,
                        "Transpose invariance: p 0.20 (about 20% of the images are transposed forms of the others)")
         XCTAssertEqual(ReportHeadline(row("transpose", 0.2)).verdict, .partial)

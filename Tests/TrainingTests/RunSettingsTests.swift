@@ -9,7 +9,7 @@ final class RunSettingsTests: XCTestCase {
     func resolve(flags: [TrainingSetting: SettingValue] = [:], manifest: [TrainingSetting: SettingValue] = [:],
                  daemon: [TrainingSetting: SettingValue] = [:], task: Manifest.Task = .classification, channels: Int = 1) throws -> RunSettings {
         RunSettings.resolve(flags: try SettingValues(flags), manifest: try SettingValues(manifest), daemon: try SettingValues(daemon),
-                            task: task, channels: channels, trainImages: 12_000)
+                            task: task, channels: channels, height: 28, width: 28, trainImages: 12_000)
     }
 
     func test_flagsWinOverTheManifest_whichWinsOverDaemonConf_whichWinsOverTheDefaults() throws {
@@ -38,6 +38,8 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertEqual(classification.training.schedule, .cosine)
         XCTAssertEqual(classification.training.objective, .spread)
         XCTAssertEqual([classification.training.testCopies, classification.width, classification.probeImages], [4, 32, 250])
+        XCTAssertEqual(classification.generators, AffineGenerator.allCases.map(\.rawValue) + SymmetryFamily.allCases.map(\.rawValue))
+        XCTAssertEqual(classification.origins[.generators], .derived)
         XCTAssertNil(classification.training.rewardCap, "0: no cap")
         XCTAssertNil(classification.training.widthLearningRate, "the network's")
         let regression = try resolve(task: .regression, channels: 3)
@@ -45,6 +47,10 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertEqual(regression.training.objective, .reward, "a regression's spread is not yet read well")
         XCTAssertEqual(regression.architecture, .simpleconv)
         XCTAssertEqual(regression.training.epochs, 60, "the reward trains the widths: 5,600 steps of 94")
+        XCTAssertEqual(regression.generators, AffineGenerator.allCases.map(\.rawValue), "under the reward no mirror by default")
+        XCTAssertEqual(RunSettings.defaultGenerators(.spread, height: 28, width: 32), AffineGenerator.allCases.map(\.rawValue) + ["horizontal_flip", "vertical_flip"],
+                       "the transpose only on square images")
+        XCTAssertEqual(try resolve(flags: [.objective: .choice("evidence")]).generators, AffineGenerator.allCases.map(\.rawValue))
         XCTAssertEqual(try resolve(flags: [.widthLearningRate: .real(0), .objective: .choice("reward")]).training.epochs, 14, "frozen widths: the network’s budget")
         XCTAssertEqual(try resolve(daemon: [.rewardCap: .real(2)]).training.rewardCap, 2)
     }

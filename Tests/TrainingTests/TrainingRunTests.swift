@@ -81,7 +81,9 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertFalse(result.report.probes.isEmpty)
         let total = try XCTUnwrap(heard.first?.1)
         let test = run.test.count, copies = run.settings.testCopies
-        XCTAssertEqual(total, test * copies + test + probeImagePasses(images: 5, copies: copies, height: 8, width: 8))
+        XCTAssertEqual(total, test * copies + test + probeImagePasses(images: 5, copies: copies, height: 8, width: 8,
+                                                                      symmetries: run.trainer.augmentation.symmetry?.learned ?? []))
+        XCTAssertEqual(run.trainer.augmentation.symmetry?.learned, Set(SymmetryFamily.allCases), "the mirrors by default, each probed")
         XCTAssertTrue(heard.allSatisfy { $0.1 == total })
         XCTAssertEqual(heard.map(\.0), heard.map(\.0).sorted(), "progress never goes back")
         XCTAssertEqual(heard.last?.0, total, "it ends at its total")
@@ -319,8 +321,18 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(flagged.trainer.augmentation.learned, [.shear], "the flag wins over both")
         XCTAssertEqual(flagged.trainer.photometric?.learned, [.brightness])
         XCTAssertNil(flagged.trainer.augmentation.symmetry)
-        XCTAssertEqual(try TrainingRun(dataset: folder(count: 60, task: "classification")).resolved.generators, AffineGenerator.allCases.map(\.rawValue),
-                       "by default the six affine generators")
+        let byDefault = try TrainingRun(dataset: folder(count: 60, task: "classification"))
+        XCTAssertEqual(byDefault.resolved.generators, AffineGenerator.allCases.map(\.rawValue) + ["horizontal_flip", "vertical_flip", "transpose"],
+                       "by default the six affine generators and, with the spread objective, the mirrors")
+        XCTAssertEqual(byDefault.resolved.origins[.generators], .derived)
+        XCTAssertEqual(byDefault.trainer.augmentation.symmetry?.learned, Set(SymmetryFamily.allCases))
+        let reward = try TrainingRun(dataset: folder(count: 60, task: "classification"), flags: SettingValues([.objective: .choice("reward")]))
+        XCTAssertEqual(reward.resolved.generators, AffineGenerator.allCases.map(\.rawValue), "under the reward the six affine generators alone")
+        XCTAssertNil(reward.trainer.augmentation.symmetry)
+        XCTAssertEqual(try TrainingRun(dataset: folder(count: 60, task: "regression")).resolved.generators, AffineGenerator.allCases.map(\.rawValue),
+                       "a regression's default objective is the reward")
+        XCTAssertNoThrow(try TrainingRun(dataset: folder(count: 60, task: "classification"), flags: SettingValues([.objective: .choice("evidence")])),
+                         "the evidence objective's default names nothing it refuses")
         let evidence = try SettingValues([.objective: .choice("evidence"), .generators: .names(["rotation", "horizontal_flip"])])
         XCTAssertThrowsError(try TrainingRun(dataset: folder(count: 60, task: "classification"), flags: evidence)) { error in
             XCTAssertEqual(error as? BundleError, .setting(place: "the command line", key: "--generators", rule: TrainingRun.notUnderEvidence("horizontal_flip")))
