@@ -86,13 +86,16 @@ public struct SymmetrySpread {
     /// than noise (`Estimate.formFits` at most this); only such classes are read. A class that
     /// mixes shapes (digits labelled by their pose, a regression's decile) is a blur no nearer
     /// its images than the whole set's form, and its images fall to either side of it mirrored
-    /// at random (pose-rotation-15 read p 0.25–0.38). Measured (blur 2 px): labels by pose and
-    /// regression deciles 0.99–1.01 (about 500 and 100 images a class; with 60 a class, three
-    /// shapes mixed at random read 0.967–0.992: a class's own template is a little nearer its
-    /// few images, each a part of it); MNIST's digits 0.19–0.91 (the 2s stretched by ×1.4 0.90
-    /// and 0.91: at 0.9 they were left out, and with them the one class a vertical mirror never
-    /// fits), Fashion-MNIST's garments 0.22–0.88, the sprites 0.01–0.02; MNIST 6s and 9s turned
-    /// within ±45° 0.94–0.95 (a 9 is a 6 turned half a turn, one of the symmetries read).
+    /// at random (pose-rotation-15 read p 0.25–0.38). Measured (blur 2 px, the benchmark's
+    /// cases, two seeds): labels by rotation or translation pose and regression deciles
+    /// 0.98–1.02, by shear pose 0.96–1.00 (about 500 and 100 images a class; with 60 a class,
+    /// three shapes mixed at random read 0.967–0.992: a class's own template is a little nearer
+    /// its few images, each a part of it); MNIST's digits 0.16–0.92 (the 2s stretched by ×1.4
+    /// 0.90 and 0.91: at 0.9 they were left out, and with them the one class a vertical mirror
+    /// never fits), Fashion-MNIST's garments 0.22–0.90, the sprites 0.01–0.03; MNIST 6s and 9s
+    /// turned within ±45° 0.94–0.95 (a 9 is a 6 turned half a turn, one of the symmetries read).
+    /// Labels by a digit's size or aspect read 0.19–0.94: a small or a large blob is a form, and
+    /// their mirrors are read (a mirror keeps a digit's size; docs/performance.md).
     public static let oneForm: Float = 0.95
     /// A probability below this is "none" (the report's headline reads it so): the images are not
     /// turned to their orientation along that family for the affine reading.
