@@ -102,7 +102,7 @@ public enum TrainingSetting: String, CaseIterable, Sendable, Hashable, Comparabl
                 meaning: "held-out images the invariance probes use after training (0: no probes)")
         case .generators:
             Row(kind: .names(Manifest.generatorNames), manifestSection: "augmentation", flag: "generators",
-                default: .derived("the six affine generators, and with the spread objective the mirrors that apply (horizontal_flip, vertical_flip; transpose on square images)"),
+                default: .derived("the six affine generators, and with the spread objective (widths not frozen) the mirrors that apply (horizontal_flip, vertical_flip; transpose on square images)"),
                 meaning: "what to learn: affine generators, photometric families (brightness, contrast, gamma; saturation and hue on three channels) and mirrors (horizontal_flip, vertical_flip; transpose on square images), comma-separated (a list in the manifest); the others stay at none")
         }
     }

@@ -66,11 +66,13 @@ public struct RunSettings: Sendable, Equatable {
     /// mirror only where the classes each have one form (`SymmetrySpread.oneForm`), and reads
     /// none on digits, turned or not, and on the turned sprites (docs/performance.md, "Mirrors
     /// by default"); the reward moves p the right way but not to 0 in a default run, so it
-    /// learns the affine generators alone. The photometric families are named, not defaults:
+    /// learns the affine generators alone. Nor are they a default when the widths are frozen
+    /// (`widthsRead` false: a width learning rate of 0): nothing is read then, and every image
+    /// would be mirrored at the initial p ¼. The photometric families are named, not defaults:
     /// MNIST's strokes alone read as brightness −38%…+61%.
-    public static func defaultGenerators(_ objective: WidthObjective, height: Int, width: Int) -> [String] {
+    public static func defaultGenerators(_ objective: WidthObjective, widthsRead: Bool = true, height: Int, width: Int) -> [String] {
         let affine = AffineGenerator.allCases.map(\.rawValue)
-        guard objective == .spread else { return affine }
+        guard objective == .spread, widthsRead else { return affine }
         return affine + SymmetryFamily.allCases.filter { $0.applies(height: height, width: width) }.map(\.rawValue)
     }
 
@@ -120,7 +122,7 @@ public struct RunSettings: Sendable, Equatable {
         let architecture: NetworkSpec.Architecture = choice(.architecture) ?? (channels == 1 ? .smallnet : .simpleconv)
         let generators: [String]
         if case .names(let names)? = resolved[.generators] { generators = names } else {
-            generators = defaultGenerators(training.objective, height: height, width: width)
+            generators = defaultGenerators(training.objective, widthsRead: training.widthLearningRate != 0, height: height, width: width)
         }
         return RunSettings(training: training, architecture: architecture, width: integer(.width), probeImages: integer(.probeImages),
                            generators: generators, origins: origins)

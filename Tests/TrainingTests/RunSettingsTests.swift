@@ -51,6 +51,8 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertEqual(RunSettings.defaultGenerators(.spread, height: 28, width: 32), AffineGenerator.allCases.map(\.rawValue) + ["horizontal_flip", "vertical_flip"],
                        "the transpose only on square images")
         XCTAssertEqual(try resolve(flags: [.objective: .choice("evidence")]).generators, AffineGenerator.allCases.map(\.rawValue))
+        XCTAssertEqual(try resolve(flags: [.widthLearningRate: .real(0)]).generators, AffineGenerator.allCases.map(\.rawValue),
+                       "frozen widths read nothing: no mirror forced at its initial p")
         XCTAssertEqual(try resolve(flags: [.widthLearningRate: .real(0), .objective: .choice("reward")]).training.epochs, 14, "frozen widths: the network’s budget")
         XCTAssertEqual(try resolve(daemon: [.rewardCap: .real(2)]).training.rewardCap, 2)
     }
