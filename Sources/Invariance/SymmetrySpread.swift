@@ -201,9 +201,9 @@ public struct SymmetrySpread {
         // their class's form for the affine reading (below).
         let classForms = templates.mapValues { forms($0.template, turns: $0.turns) }
         let unturnedForms = unturnedTemplates.mapValues { forms($0, turns: [0]) }
+        let found = (0..<n).map { i in nearest(i, classForms[groups[i]]!, turns: templates[groups[i]]!.turns.count, in: centred) }
         let readings = (0..<n).map { i in
-            let own = templates[groups[i]]!.turns
-            let found = nearest(i, classForms[groups[i]]!, turns: own.count, in: centred)
+            let (own, found) = (templates[groups[i]]!.turns, found[i])
             let energy = image(i, centred).reduce(Float(0)) { $0 + $1 * $1 }
             var reading = Self.orientation(found.distances, unturned: nearest(i, unturnedForms[groups[i]]!, turns: 1, in: asTheyAre).distances,
                                            elements: elements, families: read, margin: margin, floor: Self.energyFloor * energy)
@@ -221,7 +221,7 @@ public struct SymmetrySpread {
         // Which classes have one form: their images nearer its form than the whole set's (`oneForm`).
         var estimate = Estimate()
         for (g, indices) in members {
-            let own = indices.reduce(Float(0)) { $0 + nearest($1, classForms[g]!, turns: templates[g]!.turns.count, in: centred).distances.min()! }
+            let own = indices.reduce(Float(0)) { $0 + found[$1].distances.min()! }
             let wholeSet = indices.reduce(Float(0)) { $0 + nearest($1, wholeForms, turns: whole.turns.count, in: centred).distances.min()! }
             estimate.formFits[g] = own / max(Float.leastNormalMagnitude, wholeSet)
         }
