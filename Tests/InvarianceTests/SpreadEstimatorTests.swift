@@ -149,6 +149,35 @@ final class SpreadEstimatorTests: XCTestCase {
         XCTAssertEqual(halfTurn, [0], "bars, not T shapes")
     }
 
+    /// Bars turned over the whole circle, whose descent made a bar of their template (a stroke
+    /// that repeats after a half turn congeals part of the way, as MNIST's 1s did): the template
+    /// says nothing of their spread, but their mean as they are is a disc, so the class is
+    /// round. Bars within ±20° of upright, with the same template, are not.
+    func test_aClassWhoseMeanAsItIsIsADisc_isRound_whateverItsTemplate() {
+        var random = RandomGenerator(seed: 23)
+        let (size, count) = (16, 100)
+        func bar(_ angle: Float) -> [Float] {
+            let (c, s, centre) = (cos(angle), sin(angle), Float(size - 1) / 2)
+            return (0..<(size * size)).map { k in
+                let (x, y) = (Float(k % size) - centre, Float(k / size) - centre)
+                let (u, v) = (c * x + s * y, -s * x + c * y)
+                return (abs(u) < 1.3 && abs(v) < 6 ? 1 : 0) + random.nextFloat(in: -0.05..<0.05)
+            }
+        }
+        let upright = bar(0)
+        let images = (0..<count).flatMap { _ in bar((random.nextFloat() * 2 - 1) * .pi) }
+            + (0..<count).flatMap { _ in bar((random.nextFloat() * 2 - 1) * .pi / 9) }
+        let eta = Tensor(shape: [2 * count, 6], repeating: 0)
+        let mask = Tensor(shape: [1, 6], values: AffineGenerator.allCases.map { 1 / $0.displacement })
+        let members = [0: Array(0..<count), 1: Array(count..<(2 * count))]
+        let tensor = Tensor(shape: [2 * count, 1, size, size], values: images)
+        XCTAssertEqual(PoseAlignment.roundTemplates(tensor, eta: eta, mask: mask, members: members, templates: [0: upright, 1: upright]), [0],
+                       "the bars over the whole circle, not those within ±20°")
+        XCTAssertEqual(PoseAlignment.roundTemplates(tensor, eta: eta, mask: mask, members: members, templates: [0: upright, 1: upright],
+                                                    stillRoundness: 0), [],
+                       "by their template alone, neither")
+    }
+
     /// The search turns an image that stands a quarter turn from its template by that quarter
     /// turn, and leaves one that already meets its template where it is.
     func test_theTurnSearch_turnsAnImageAQuarterTurnAway_andLeavesAnAlignedOneAlone() {
