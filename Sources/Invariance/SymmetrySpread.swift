@@ -109,103 +109,38 @@ public struct SymmetrySpread {
     /// mirror images would confuse (`orient`).
     public func read(_ images: [Float], channels c: Int, height h: Int, width w: Int, groups: [Int],
                      random: inout RandomGenerator) -> (estimate: Estimate, orientations: [SymmetryElement]) {
-        let n = groups.count, plane = c * h * w
+        let n = groups.count
         let read = families.filter { $0.applies(height: h, width: w) }
         guard n > 1, !read.isEmpty else { return (Estimate(), [SymmetryElement](repeating: .identity, count: n)) }
         // The images centred for the reading (`centredOnMass`), and as they are for the way each
         // is turned to its class's form (below).
         let centred = PoseAlignment.blur(Self.centredOnMass(images, channels: c, height: h, width: w), planes: n * c, height: h, width: w, sigma: blur)
         let asTheyAre = PoseAlignment.blur(images, planes: n * c, height: h, width: w, sigma: blur)
-        let elements = SymmetryElement.group(generatedBy: read)
+        let forms = SymmetryForms(channels: c, height: h, width: w, elements: SymmetryElement.group(generatedBy: read), rounds: rounds, turnStep: turnStep)
+        let elements = forms.elements
         let turns = Self.turns(range: turnRange, step: turnStep)
-        func image(_ i: Int, _ source: [Float]) -> ArraySlice<Float> { source[(i * plane)..<((i + 1) * plane)] }
-        // An image's squared distance to a template in one orientation e and turn a is its
-        // distance to the template's form e⁻¹(turn(T, a)): the forms are made once per template.
-        func forms(_ template: [Float], turns: [Float]) -> [[Float]] {
-            let turned = Self.turned(Array(repeating: template, count: turns.count).flatMap { $0 }, angles: turns, channels: c, height: h, width: w)
-            return elements.flatMap { e in
-                turns.indices.map { k in e.inverse.apply(to: Array(turned[(k * plane)..<((k + 1) * plane)]), planes: c, height: h, width: w) }
-            }
-        }
-        // Per element, the nearest of the turned forms (`forms`, element-major) to image i of
-        // `source`: distance and turn.
-        func nearest(_ i: Int, _ forms: [[Float]], turns: Int, in source: [Float]) -> (distances: [Float], turns: [Int]) {
-            var distances = [Float](repeating: .infinity, count: elements.count), chosen = [Int](repeating: 0, count: elements.count)
-            image(i, source).withUnsafeBufferPointer { x in
-                for (f, form) in forms.enumerated() {
-                    let d = form.withUnsafeBufferPointer { t in
-                        var sum: Float = 0
-                        for q in 0..<plane { let v = x[q] - t[q]; sum += v * v }
-                        return sum
-                    }
-                    if d < distances[f / turns] { (distances[f / turns], chosen[f / turns]) = (d, f % turns) }
-                }
-            }
-            return (distances, chosen)
-        }
-        // A class's template from its exemplar: its members' mean, each in its orientation and
-        // turned back (with `turns` more than [0]), a few times over; and the turns its images
-        // are read with.
-        func grown(_ indices: [Int], from exemplar: Int, turns: [Float], in source: [Float]) -> (template: [Float], turns: [Float]) {
-            var template = Array(image(exemplar, source)), own = turns
-            for _ in 0..<rounds {
-                let templateForms = forms(template, turns: own)
-                var oriented: [Float] = [], turnsFound: [Float] = [], wholeTurns: [Float] = [], unmoved: [Float] = []
-                for i in indices {
-                    let (distances, chosen) = nearest(i, templateForms, turns: own.count, in: source)
-                    let e = distances.indices.min { distances[$0] < distances[$1] }!
-                    oriented += elements[e].apply(to: Array(image(i, source)), planes: c, height: h, width: w)
-                    turnsFound.append(own[chosen[e]])
-                    // e(x) ≈ turn(T, a) for a turn e (a quarter or half turn, or none): x ≈ turn(T, a − e's angle).
-                    if let angle = elements[e].turnAngle { wholeTurns.append(own[chosen[e]] - angle) }
-                    if elements[e] == .identity { unmoved.append(own[chosen[e]]) }
-                }
-                // Turned back, and the whole turned to the mean of the unmirrored members' whole
-                // turns: the template stands in the middle of its class's turns, not at its
-                // exemplar's (from a sprite at one end of ±45°, the other end is a quarter turn
-                // away, and read as one).
-                // No middle when the turns have none (a resultant under ½): a shape that looks the
-                // same turned half a turn is found at 0 or at a half turn by its noise.
-                let (sine, cosine) = (wholeTurns.reduce(0) { $0 + sin($1) }, wholeTurns.reduce(0) { $0 + cos($1) })
-                let middle = own.count == 1 || (sine * sine + cosine * cosine).squareRoot() < 0.5 * Float(wholeTurns.count) ? 0 : atan2(sine, cosine)
-                let back = Self.turned(oriented, angles: turnsFound.map { middle - $0 }, channels: c, height: h, width: w)
-                template = (0..<plane).map { q in stride(from: q, to: back.count, by: plane).reduce(Float(0)) { $0 + back[$1] } / Float(indices.count) }
-                own = Self.classTurns(unmoved.map { $0 - middle }, within: turns, step: turnStep)
-            }
-            return (template, own)
-        }
-        // Each class's exemplar: of some of its images, the one the others come nearest, each
-        // in its best orientation (so that a class half of whose images are mirrored still has
-        // one form to be read against).
         let members = Dictionary(grouping: 0..<n) { groups[$0] }
         func exemplar(of indices: [Int], stream: UInt64) -> Int {
-            var choosing = random.stream(stream)
-            let candidates = indices.count <= exemplarCandidates ? indices
-                : Array(choosing.permutation(indices.count).prefix(exemplarCandidates).map { indices[$0] })
-            let scores = candidates.map { j in
-                let own = forms(Array(image(j, centred)), turns: [0])
-                return indices.reduce(Float(0)) { sum, i in sum + nearest(i, own, turns: 1, in: centred).distances.min()! }
-            }
-            return candidates[scores.indices.min { scores[$0] < scores[$1] }!]
+            forms.exemplar(of: indices, in: centred, candidates: exemplarCandidates, random: random.stream(stream))
         }
         var templates: [Int: (template: [Float], turns: [Float])] = [:], unturnedTemplates: [Int: [Float]] = [:]
         for (g, indices) in members {
             let e = exemplar(of: indices, stream: UInt64(1000 + max(0, g)))
-            templates[g] = grown(indices, from: e, turns: turns, in: centred)
-            unturnedTemplates[g] = grown(indices, from: e, turns: [0], in: asTheyAre).template
+            templates[g] = forms.grown(indices, from: e, turns: turns, in: centred)
+            unturnedTemplates[g] = forms.grown(indices, from: e, turns: [0], in: asTheyAre).template
         }
-        let whole = grown(Array(0..<n), from: exemplar(of: Array(0..<n), stream: 999), turns: turns, in: centred)
-        let wholeForms = forms(whole.template, turns: whole.turns)
+        let whole = forms.grown(Array(0..<n), from: exemplar(of: Array(0..<n), stream: 999), turns: turns, in: centred)
+        let wholeForms = forms.forms(whole.template, turns: whole.turns)
         // Each image's reading against its class's template; and its nearest element as it is
         // (unturned, uncentred) against the template grown so, the way the images are turned to
         // their class's form for the affine reading (below).
-        let classForms = templates.mapValues { forms($0.template, turns: $0.turns) }
-        let unturnedForms = unturnedTemplates.mapValues { forms($0, turns: [0]) }
-        let found = (0..<n).map { i in nearest(i, classForms[groups[i]]!, turns: templates[groups[i]]!.turns.count, in: centred) }
+        let classForms = templates.mapValues { forms.forms($0.template, turns: $0.turns) }
+        let unturnedForms = unturnedTemplates.mapValues { forms.forms($0, turns: [0]) }
+        let found = (0..<n).map { i in forms.nearest(i, classForms[groups[i]]!, turns: templates[groups[i]]!.turns.count, in: centred) }
         let readings = (0..<n).map { i in
             let (own, found) = (templates[groups[i]]!.turns, found[i])
-            let energy = image(i, centred).reduce(Float(0)) { $0 + $1 * $1 }
-            var reading = Self.orientation(found.distances, unturned: nearest(i, unturnedForms[groups[i]]!, turns: 1, in: asTheyAre).distances,
+            let energy = forms.image(i, centred).reduce(Float(0)) { $0 + $1 * $1 }
+            var reading = Self.orientation(found.distances, unturned: forms.nearest(i, unturnedForms[groups[i]]!, turns: 1, in: asTheyAre).distances,
                                            elements: elements, families: read, margin: margin, floor: Self.energyFloor * energy)
             // A quarter or half turn (two mirrors together) whose whole turn lies within the
             // class's own turns and two steps is an image turned that far, not mirrored twice:
@@ -222,7 +157,7 @@ public struct SymmetrySpread {
         var estimate = Estimate()
         for (g, indices) in members {
             let own = indices.reduce(Float(0)) { $0 + found[$1].distances.min()! }
-            let wholeSet = indices.reduce(Float(0)) { $0 + nearest($1, wholeForms, turns: whole.turns.count, in: centred).distances.min()! }
+            let wholeSet = indices.reduce(Float(0)) { $0 + forms.nearest($1, wholeForms, turns: whole.turns.count, in: centred).distances.min()! }
             estimate.formFits[g] = own / max(Float.leastNormalMagnitude, wholeSet)
         }
         let formed = Set(estimate.formFits.filter { $0.value <= Self.oneForm }.keys)
