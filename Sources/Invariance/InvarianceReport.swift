@@ -33,6 +33,10 @@ public struct InvarianceReport: Codable, Equatable {
         /// class's images share one form to compare their mirror images with (a class that mixes
         /// shapes: labels by pose, a regression's ranges of the target); absent otherwise.
         public var noOneForm: Bool? = nil
+        /// True on an affine generator the spread objective read while the mirrors' reading found
+        /// no class whose images share one form (`noOneForm`): its width may measure how the
+        /// shapes mixed in a class differ, not a spread of poses; absent otherwise.
+        public var classesWithoutOneForm: Bool? = nil
         /// Why a family the manifest named was not learned on these images (saturation and hue
         /// need three channels); absent otherwise.
         public var leftOut: String? = nil
@@ -45,6 +49,7 @@ public struct InvarianceReport: Codable, Equatable {
             case intervalBand = "interval_band"
             case followsTarget = "follows_target"
             case noOneForm = "no_one_form"
+            case classesWithoutOneForm = "classes_without_one_form"
         }
     }
 
@@ -153,6 +158,14 @@ public struct InvarianceReport: Codable, Equatable {
     public mutating func setNoOneForm(_ families: Set<SymmetryFamily>) {
         for (i, invariance) in invariances.enumerated() where invariance.learned && families.contains(where: { $0.rawValue == invariance.generator }) {
             invariances[i].noOneForm = true
+        }
+    }
+
+    /// Marks the affine generators read from classes whose images share no one form
+    /// (`classes_without_one_form`).
+    public mutating func setClassesWithoutOneForm(_ generators: Set<AffineGenerator>) {
+        for (i, invariance) in invariances.enumerated() where invariance.learned && generators.contains(where: { $0.rawValue == invariance.generator }) {
+            invariances[i].classesWithoutOneForm = true
         }
     }
 

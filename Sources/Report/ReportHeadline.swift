@@ -90,12 +90,16 @@ public struct ReportHeadline: Equatable {
             case .none: meaning = " (\(mirroring) changes what these images are)"
             default: meaning = " (about \(Int((high * 100).rounded()))% of the images are \(mirrored) forms of the others)"
             }
+        } else if invariance.classesWithoutOneForm == true, self.verdict == .full || self.verdict == .partial {
+            // Aligned to a class that mixes shapes, an image's differences from the others read as
+            // a pose: digits labelled by a turn within ±30° read ±63° (docs/performance.md).
+            meaning = " (read from classes whose images share no one form: it may measure how their shapes differ, not a spread of poses)"
         } else {
             meaning = ""
         }
         switch self.verdict {
         case .full where invariance.unit == "probability": text = "\(noun.prefix(1).uppercased() + noun.dropFirst()): \(range)\(meaning)"
-        case .full: text = "Full \(noun): \(range)" + (caveat.map { ", but \($0)" } ?? "")
+        case .full: text = "Full \(noun): \(range)\(meaning)" + (caveat.map { ", but \($0)" } ?? "")
         case .partial: text = "\(noun.prefix(1).uppercased() + noun.dropFirst()): \(range)\(meaning)" + (caveat.map { ", but \($0)" } ?? "")
         case .none: text = "No \(noun): \(range)\(meaning)" + (invariance.followsTarget == true ? " (the target changes along it)" : "")
         case .notLearned:

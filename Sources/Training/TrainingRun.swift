@@ -270,7 +270,10 @@ public final class TrainingRun {
             report.setFollowsTarget(estimate.followsTarget)
             if let symmetry = estimate.symmetry {
                 report.setBands(symmetry.bands)
-                if symmetry.noOneForm { report.setNoOneForm(Set(symmetry.probabilities.keys)) }
+                if symmetry.noOneForm {
+                    report.setNoOneForm(Set(symmetry.probabilities.keys))
+                    report.setClassesWithoutOneForm(Set(AffineGenerator.allCases))
+                }
             }
         }
         if let estimate = trainer.photometricSpreadEstimate { report.setBands(estimate.bands) }

@@ -223,6 +223,18 @@ final class ReportPagesTests: XCTestCase {
         marked.setNoOneForm([.verticalFlip, .transpose])
         XCTAssertEqual(marked.invariances.filter { $0.noOneForm == true }.map(\.generator), ["vertical_flip", "transpose"])
         XCTAssertTrue(String(decoding: try marked.encoded(), as: UTF8.self).contains("\"no_one_form\" : true"))
+        // The affine widths read beside them are marked, and a width that is more than none says so.
+        marked.setClassesWithoutOneForm(Set(AffineGenerator.allCases))
+        let rotation = try XCTUnwrap(marked.invariances.first { $0.generator == "rotation" })
+        XCTAssertEqual(rotation.classesWithoutOneForm, rotation.learned ? true : nil)
+        XCTAssertNil(marked.invariances.first { $0.generator == "vertical_flip" }?.classesWithoutOneForm, "a mirror carries no_one_form instead")
+        XCTAssertTrue(String(decoding: try marked.encoded(), as: UTF8.self).contains("\"classes_without_one_form\" : true"))
+        var wide = InvarianceReport.Invariance(generator: "rotation", learned: true, theta: 2.2, initialTheta: 0.69, interval: [-63, 63], unit: "degrees")
+        wide.classesWithoutOneForm = true
+        XCTAssertEqual(ReportHeadline(wide).text,
+                       "Rotation invariance: ±63° (read from classes whose images share no one form: it may measure how their shapes differ, not a spread of poses)")
+        wide.interval = [-2, 2]
+        XCTAssertEqual(ReportHeadline(wide).text, "No rotation invariance: ±2.0°", "none needs no warning")
         XCTAssertEqual(ReportHeadline(row("transpose", 0.2)).text,
                        "Transpose invariance: p 0.20 (about 20% of the images are transposed forms of the others)")
         XCTAssertEqual(ReportHeadline(row("transpose", 0.2)).verdict, .partial)
