@@ -286,6 +286,21 @@ final class TrainingRunTests: XCTestCase {
                        "the same copies, the same scores")
     }
 
+    /// Labels that say nothing of the images' shapes (the ramps of `folder`, labelled by parity)
+    /// leave no class with one form: the mirrors read none, and the affine widths read beside
+    /// them are marked in report.json as read from such classes.
+    func testWidthsReadFromClassesWithoutOneForm_areMarked() throws {
+        let run = try TrainingRun(dataset: folder(count: 60, task: "classification", training: ["epochs": 1],
+                                                  augmentation: ["generators": ["rotation", "translate_x", "horizontal_flip"]]))
+        _ = try run.trainNextEpoch()
+        let read = try XCTUnwrap(run.trainer.spreadEstimate?.symmetry, "read before the first epoch")
+        XCTAssertTrue(read.noOneForm, "form fits \(read.formFits)")
+        let report = run.finish(threads: 1).report
+        let marked = Set(report.invariances.filter { $0.classesWithoutOneForm == true }.map(\.generator))
+        XCTAssertEqual(marked, ["rotation", "translate_x"], "the affine widths read, not the mirror nor those not learned")
+        XCTAssertEqual(report.invariances.first { $0.generator == "horizontal_flip" }?.noOneForm, true)
+    }
+
     /// Under the spread objective the mirrors are read before the first epoch and held; the
     /// evidence objective cannot learn them and says so; a probability above ½ is refused.
     func testMirrors_areReadByTheSpread_andRefusedByTheEvidenceWithWhatToDo() throws {
