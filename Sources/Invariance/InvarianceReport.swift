@@ -149,23 +149,24 @@ public struct InvarianceReport: Codable, Equatable {
 
     /// Marks the generators along which a regression's target changes (`follows_target`).
     public mutating func setFollowsTarget(_ generators: Set<AffineGenerator>) {
-        for (i, invariance) in invariances.enumerated() where generators.contains(where: { $0.rawValue == invariance.generator }) {
-            invariances[i].followsTarget = true
-        }
+        mark(\.followsTarget, names: Set(generators.map(\.rawValue)), learnedOnly: false)
     }
 
     /// Marks the mirrors read as none because no class has one form (`no_one_form`).
     public mutating func setNoOneForm(_ families: Set<SymmetryFamily>) {
-        for (i, invariance) in invariances.enumerated() where invariance.learned && families.contains(where: { $0.rawValue == invariance.generator }) {
-            invariances[i].noOneForm = true
-        }
+        mark(\.noOneForm, names: Set(families.map(\.rawValue)))
     }
 
     /// Marks the affine generators read from classes whose images share no one form
     /// (`classes_without_one_form`).
     public mutating func setClassesWithoutOneForm(_ generators: Set<AffineGenerator>) {
-        for (i, invariance) in invariances.enumerated() where invariance.learned && generators.contains(where: { $0.rawValue == invariance.generator }) {
-            invariances[i].classesWithoutOneForm = true
+        mark(\.classesWithoutOneForm, names: Set(generators.map(\.rawValue)))
+    }
+
+    /// Sets `flag` true on the rows named (of those learned, with `learnedOnly`).
+    private mutating func mark(_ flag: WritableKeyPath<Invariance, Bool?>, names: Set<String>, learnedOnly: Bool = true) {
+        for i in invariances.indices where names.contains(invariances[i].generator) && (invariances[i].learned || !learnedOnly) {
+            invariances[i][keyPath: flag] = true
         }
     }
 
