@@ -203,6 +203,10 @@ public func conv2dBackwardWeights(_ shape: Conv2DShape, input: UnsafePointer<Flo
             gradBias[k] += sum
         }
     }
+    if WinogradConvolution.suits(shape) {
+        WinogradConvolution(shape).backwardWeights(input: input, gradOutput: gradOutput, gradWeight: gradWeight, parallelism: parallelism)
+        return
+    }
     let plan = ImageGroups(shape, parallelism)
     let scratch = { (columns: Int) in crs * columns + (columns > outPlane ? outChannels * columns : 0) }
     /// dWᵀ += cols_g · dY_gᵀ for one group of images: C·R·S rows of the tile (no padding rows

@@ -108,6 +108,42 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
+    /// ∂weights by F(2×2, 3×3) against the sum written out: odd and even planes (tiles hanging
+    /// over the edge, where ∂output is zero), several groups, added to what the gradient held,
+    /// every tile, one to three threads (each with its own partial sums).
+    func test_winogradWeightGradient_matchesNaive() {
+        var rng = TestRandom(seed: 16)
+        let shapes = [Conv2DShape(batch: 3, inChannels: 5, height: 7, width: 6, outChannels: 4, kernelSize: 3, padding: 1),
+                      Conv2DShape(batch: 1, inChannels: 2, height: 1, width: 1, outChannels: 3, kernelSize: 3, padding: 1),
+                      Conv2DShape(batch: 2, inChannels: 3, height: 28, width: 28, outChannels: 13, kernelSize: 3, padding: 1),
+                      Conv2DShape(batch: 40, inChannels: 4, height: 5, width: 9, outChannels: 2, kernelSize: 3, padding: 1)]
+        for s in shapes {
+            let x = rng.floats(s.inputCount), g = rng.floats(s.outputCount), before = rng.floats(s.weightCount)
+            // ∂weight[k][c][r][t] = Σ_n Σ_i Σ_j g[n][k][i][j]·x[n][c][i + r − 1][j + t − 1].
+            var expected = before
+            for k in 0..<s.outChannels { for c in 0..<s.inChannels { for r in 0..<3 { for t in 0..<3 {
+                var total = 0.0
+                for n in 0..<s.batch { for i in 0..<s.height { for j in 0..<s.width {
+                    let (xi, xj) = (i + r - 1, j + t - 1)
+                    guard xi >= 0, xi < s.height, xj >= 0, xj < s.width else { continue }
+                    total += Double(g[((n * s.outChannels + k) * s.height + i) * s.width + j])
+                        * Double(x[((n * s.inChannels + c) * s.height + xi) * s.width + xj])
+                } } }
+                expected[((k * s.inChannels + c) * 3 + r) * 3 + t] += Float(total)
+            } } } }
+            for kernel in GemmKernel.available() {
+                for threads in 1...3 {
+                    var dw = before
+                    x.withPointer { px in g.withPointer { pg in dw.withMutablePointer { pdw in
+                        WinogradConvolution(s).backwardWeights(input: px, gradOutput: pg, gradWeight: pdw,
+                                                               parallelism: Parallelism(threads: threads), kernel: kernel)
+                    } } }
+                    assertClose(dw, expected, atol: 2e-3, "Winograd ∂weights with \(kernel), \(threads) threads, \(s)")
+                }
+            }
+        }
+    }
+
     /// The groups are sized to the threads (14×14, batch 50: 5 groups of 10 for one thread, 6 of
     /// 9 for two, so neither idles), and the grouping changes no bit of the output.
     func test_winogradGroups_followTheThreads_withoutChangingABit() {
@@ -132,8 +168,8 @@ final class Conv2DTests: XCTestCase {
         XCTAssertEqual(outputs[0], outputs[2])
     }
 
-    /// With enough channels the forward pass and ∂input go through Winograd; both still match the
-    /// direct convolution and its gradient.
+    /// With enough channels the forward pass, ∂input and ∂weights go through Winograd; each still
+    /// matches the direct convolution and its gradient.
     func test_winogradShapes_forwardAndInputGradient_matchNaive() {
         var rng = TestRandom(seed: 14)
         let s = Conv2DShape(batch: 2, inChannels: WinogradConvolution.minimumChannels, height: 6, width: 4,
@@ -154,6 +190,18 @@ final class Conv2DTests: XCTestCase {
             dx[((n * s.inChannels + c) * s.height + i) * s.width + j] = Float(total)
         } } } }
         assertClose(r.dx, dx, atol: 1e-3, "Winograd-sized conv2d ∂input")
+        // ∂weight[k][c][r][t] = Σ_n Σ_i Σ_j g[n][k][i][j]·x[n][c][i + r − 1][j + t − 1].
+        var dw = [Float](repeating: 0, count: s.weightCount)
+        for k in 0..<s.outChannels { for c in 0..<s.inChannels { for rr in 0..<3 { for ss in 0..<3 {
+            var total = 0.0
+            for n in 0..<s.batch { for i in 0..<s.height { for j in 0..<s.width {
+                let (xi, xj) = (i + rr - 1, j + ss - 1)
+                guard xi >= 0, xi < s.height, xj >= 0, xj < s.width else { continue }
+                total += Double(g[((n * s.outChannels + k) * s.height + i) * s.width + j]) * Double(x[((n * s.inChannels + c) * s.height + xi) * s.width + xj])
+            } } }
+            dw[((k * s.inChannels + c) * 3 + rr) * 3 + ss] = Float(total)
+        } } } }
+        assertClose(r.dw, dw, atol: 1e-3, "Winograd-sized conv2d ∂weights")
     }
 
     func test_backward_awkwardGeometries_matchFiniteDifferences() {
