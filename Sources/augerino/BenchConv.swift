@@ -74,7 +74,7 @@ struct BenchConv: ParsableCommand {
         }
     }
 
-    /// Median seconds of each pass, after checking the forward pass on sampled outputs.
+    /// Median seconds of each pass, after checking the forward pass and ∂weights on sampled entries.
     private func timeLayer(_ s: Conv2DShape, parallelism: Parallelism) throws -> (forward: Double, backwardInput: Double, backwardWeights: Double) {
         var random = RandomGenerator(seed: 7)
         let x = (0..<s.inputCount).map { _ in random.nextFloat(in: -1..<1) }
@@ -107,6 +107,24 @@ struct BenchConv: ParsableCommand {
             let got = y[((n * s.outChannels + k) * s.outHeight + oh) * s.outWidth + ow]
             if abs(Double(got) - sum) > 1e-4 * scale + 1e-5 {
                 throw ValidationError("conv2d \(s) gave \(got) at (\(n), \(k), \(oh), \(ow)) but the reference is \(sum); not timing a wrong kernel")
+            }
+        }
+        // ∂weights as well (Winograd's on the wide layers): sampled entries against the sum over
+        // the batch and the plane, from one pass into zeros.
+        backwardWeights()
+        for _ in 0..<8 {
+            let k = random.nextInt(below: s.outChannels), c = random.nextInt(below: s.inChannels)
+            let r = random.nextInt(below: 3), t = random.nextInt(below: 3)
+            var sum = 0.0, scale = 0.0
+            for n in 0..<s.batch { for oh in 0..<s.outHeight { for ow in 0..<s.outWidth {
+                let ih = oh - 1 + r, iw = ow - 1 + t
+                guard ih >= 0 && ih < s.height && iw >= 0 && iw < s.width else { continue }
+                let term = Double(dy[((n * s.outChannels + k) * s.outHeight + oh) * s.outWidth + ow]) * Double(x[((n * s.inChannels + c) * s.height + ih) * s.width + iw])
+                sum += term; scale += abs(term)
+            } } }
+            let got = dw[((k * s.inChannels + c) * 3 + r) * 3 + t]
+            if abs(Double(got) - sum) > 1e-4 * scale + 1e-5 {
+                throw ValidationError("conv2d \(s) ∂weights gave \(got) at (\(k), \(c), \(r), \(t)) but the reference is \(sum); not timing a wrong kernel")
             }
         }
         return (BenchTiming.median(BenchTiming.measure(seconds: seconds, forward)),
