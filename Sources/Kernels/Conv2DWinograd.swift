@@ -147,13 +147,13 @@ struct WinogradConvolution {
                     }
                     // s = Gᵀ M (3×4), then s G (3×3): G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
                     let (m0, m1, m2, m3) = (row(0), row(1), row(2), row(3))
-                    let rows = (m0 + 0.5 * (m1 + m2), 0.5 * (m1 - m2), 0.5 * (m1 + m2) + m3)
                     let g = gradWeight + (k * channels + c) * 9
-                    for (r, t) in [rows.0, rows.1, rows.2].enumerated() {
+                    @inline(__always) func add(_ r: Int, _ t: SIMD4<Float>) {
                         g[3 * r] += t[0] + 0.5 * (t[1] + t[2])
                         g[3 * r + 1] += 0.5 * (t[1] - t[2])
                         g[3 * r + 2] += 0.5 * (t[1] + t[2]) + t[3]
                     }
+                    add(0, m0 + 0.5 * (m1 + m2)); add(1, 0.5 * (m1 - m2)); add(2, 0.5 * (m1 + m2) + m3)
                 }
             }
         }
