@@ -43,8 +43,8 @@ struct WinogradConvolution {
     /// GEMM columns per group ∂weights aims at (at least one image): its transformed patches and
     /// gradients, 16 values a tile each, then stay near the cache between their transform and
     /// their product. Measured with `bench conv --width 128` (docs/performance.md, session 24):
-    /// ∂weights of the 28x28 128→128 layer ran at 200–207 effective GFLOP/s with two images a
-    /// group (392 columns) and 290–302 with one; the 14x14 layer 229–246 with nine and 275–306
+    /// ∂weights of the 28x28 128→128 layer ran at 199–207 effective GFLOP/s with two images a
+    /// group (392 columns) and 290–302 with one; the 14x14 layer 229–246 with nine and 254–306
     /// with one or two.
     static let weightGradientColumns = 100
 
