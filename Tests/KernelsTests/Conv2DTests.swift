@@ -78,16 +78,19 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
-    /// Winograd's F(2×2, 3×3) against the direct convolution: odd and even planes (tiles that
-    /// hang over the edge), one image and several per group, accumulation, every tile.
+    /// Shapes Winograd's F(2×2, 3×3) computes: odd and even planes (tiles that hang over the
+    /// edge), one image and several per group.
+    let winogradShapes = [Conv2DShape(batch: 3, inChannels: 5, height: 7, width: 6, outChannels: 4, kernelSize: 3, padding: 1),
+                          Conv2DShape(batch: 1, inChannels: 2, height: 1, width: 1, outChannels: 3, kernelSize: 3, padding: 1),
+                          Conv2DShape(batch: 2, inChannels: 3, height: 28, width: 28, outChannels: 13, kernelSize: 3, padding: 1),
+                          Conv2DShape(batch: 40, inChannels: 4, height: 5, width: 9, outChannels: 2, kernelSize: 3, padding: 1)]
+
+    /// Winograd's F(2×2, 3×3) against the direct convolution: `winogradShapes`, accumulation,
+    /// every tile.
     func test_winograd_matchesNaive() {
         var rng = TestRandom(seed: 13)
-        let shapes = [Conv2DShape(batch: 3, inChannels: 5, height: 7, width: 6, outChannels: 4, kernelSize: 3, padding: 1),
-                      Conv2DShape(batch: 1, inChannels: 2, height: 1, width: 1, outChannels: 3, kernelSize: 3, padding: 1),
-                      Conv2DShape(batch: 2, inChannels: 3, height: 28, width: 28, outChannels: 13, kernelSize: 3, padding: 1),
-                      Conv2DShape(batch: 40, inChannels: 4, height: 5, width: 9, outChannels: 2, kernelSize: 3, padding: 1)]
         for kernel in GemmKernel.available() {
-            for s in shapes {
+            for s in winogradShapes {
                 XCTAssertTrue(WinogradConvolution.computes(s))
                 let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels)
                 let before = rng.floats(s.outputCount)
@@ -113,24 +116,9 @@ final class Conv2DTests: XCTestCase {
     /// every tile, one to three threads (each with its own partial sums).
     func test_winogradWeightGradient_matchesNaive() {
         var rng = TestRandom(seed: 16)
-        let shapes = [Conv2DShape(batch: 3, inChannels: 5, height: 7, width: 6, outChannels: 4, kernelSize: 3, padding: 1),
-                      Conv2DShape(batch: 1, inChannels: 2, height: 1, width: 1, outChannels: 3, kernelSize: 3, padding: 1),
-                      Conv2DShape(batch: 2, inChannels: 3, height: 28, width: 28, outChannels: 13, kernelSize: 3, padding: 1),
-                      Conv2DShape(batch: 40, inChannels: 4, height: 5, width: 9, outChannels: 2, kernelSize: 3, padding: 1)]
-        for s in shapes {
+        for s in winogradShapes {
             let x = rng.floats(s.inputCount), g = rng.floats(s.outputCount), before = rng.floats(s.weightCount)
-            // ∂weight[k][c][r][t] = Σ_n Σ_i Σ_j g[n][k][i][j]·x[n][c][i + r − 1][j + t − 1].
-            var expected = before
-            for k in 0..<s.outChannels { for c in 0..<s.inChannels { for r in 0..<3 { for t in 0..<3 {
-                var total = 0.0
-                for n in 0..<s.batch { for i in 0..<s.height { for j in 0..<s.width {
-                    let (xi, xj) = (i + r - 1, j + t - 1)
-                    guard xi >= 0, xi < s.height, xj >= 0, xj < s.width else { continue }
-                    total += Double(g[((n * s.outChannels + k) * s.height + i) * s.width + j])
-                        * Double(x[((n * s.inChannels + c) * s.height + xi) * s.width + xj])
-                } } }
-                expected[((k * s.inChannels + c) * 3 + r) * 3 + t] += Float(total)
-            } } } }
+            let expected = zip(before, naiveConv2dWeightGradient(s, x: x, g: g)).map { $0 + $1 }
             for kernel in GemmKernel.available() {
                 for threads in 1...3 {
                     var dw = before
@@ -190,18 +178,7 @@ final class Conv2DTests: XCTestCase {
             dx[((n * s.inChannels + c) * s.height + i) * s.width + j] = Float(total)
         } } } }
         assertClose(r.dx, dx, atol: 1e-3, "Winograd-sized conv2d ∂input")
-        // ∂weight[k][c][r][t] = Σ_n Σ_i Σ_j g[n][k][i][j]·x[n][c][i + r − 1][j + t − 1].
-        var dw = [Float](repeating: 0, count: s.weightCount)
-        for k in 0..<s.outChannels { for c in 0..<s.inChannels { for rr in 0..<3 { for ss in 0..<3 {
-            var total = 0.0
-            for n in 0..<s.batch { for i in 0..<s.height { for j in 0..<s.width {
-                let (xi, xj) = (i + rr - 1, j + ss - 1)
-                guard xi >= 0, xi < s.height, xj >= 0, xj < s.width else { continue }
-                total += Double(g[((n * s.outChannels + k) * s.height + i) * s.width + j]) * Double(x[((n * s.inChannels + c) * s.height + xi) * s.width + xj])
-            } } }
-            dw[((k * s.inChannels + c) * 3 + rr) * 3 + ss] = Float(total)
-        } } } }
-        assertClose(r.dw, dw, atol: 1e-3, "Winograd-sized conv2d ∂weights")
+        assertClose(r.dw, naiveConv2dWeightGradient(s, x: x, g: g), atol: 1e-3, "Winograd-sized conv2d ∂weights")
     }
 
     func test_backward_awkwardGeometries_matchFiniteDifferences() {

@@ -20,6 +20,24 @@ func naiveGemm(_ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int, alpha: 
     return out
 }
 
+/// ∂L/∂weight of the direct convolution by its definition: weight[k][c][r][t] is multiplied by
+/// x[n][c][ih][iw] into y[n][k][oh][ow], so its gradient sums g·x over every such pair.
+func naiveConv2dWeightGradient(_ s: Conv2DShape, x: [Float], g: [Float]) -> [Float] {
+    let (p, q) = (s.outHeight, s.outWidth)
+    var dw = [Float](repeating: 0, count: s.weightCount)
+    for k in 0..<s.outChannels { for c in 0..<s.inChannels { for r in 0..<s.kernelHeight { for t in 0..<s.kernelWidth {
+        var sum = 0.0
+        for n in 0..<s.batch { for oh in 0..<p { for ow in 0..<q {
+            let ih = oh * s.strideH - s.padH + r * s.dilationH
+            let iw = ow * s.strideW - s.padW + t * s.dilationW
+            guard ih >= 0 && ih < s.height && iw >= 0 && iw < s.width else { continue }
+            sum += Double(g[((n * s.outChannels + k) * p + oh) * q + ow]) * Double(x[((n * s.inChannels + c) * s.height + ih) * s.width + iw])
+        } } }
+        dw[((k * s.inChannels + c) * s.kernelHeight + r) * s.kernelWidth + t] = Float(sum)
+    } } } }
+    return dw
+}
+
 /// Direct convolution by its definition.
 func naiveConv2d(_ s: Conv2DShape, x: [Float], w: [Float], bias: [Float]?) -> [Float] {
     let (p, q) = (s.outHeight, s.outWidth)
