@@ -203,7 +203,7 @@ public func conv2dBackwardWeights(_ shape: Conv2DShape, input: UnsafePointer<Flo
             gradBias[k] += sum
         }
     }
-    if WinogradConvolution.suits(shape) {
+    if WinogradConvolution.suitsWeightGradient(shape) {
         WinogradConvolution(shape).backwardWeights(input: input, gradOutput: gradOutput, gradWeight: gradWeight, parallelism: parallelism)
         return
     }

@@ -31,6 +31,17 @@ struct WinogradConvolution {
     }
     static let minimumChannels = 96
 
+    /// The shapes its ∂weights is faster for: at least 32 channels in and out, even sides. Its
+    /// products are reductions over tiles, not channels, so they stay thick where the forward
+    /// pass's are thin (`bench conv --width 32`, docs/performance.md session 25: ∂weights of
+    /// smallnet k = 32's 28x28 and 14x14 layers 122–148 → 138–220 effective GFLOP/s; its 7×7
+    /// layer 126 → 71–73, hence even sides).
+    static func suitsWeightGradient(_ shape: Conv2DShape) -> Bool {
+        computes(shape) && shape.height % 2 == 0 && shape.width % 2 == 0
+            && shape.inChannels >= minimumWeightGradientChannels && shape.outChannels >= minimumWeightGradientChannels
+    }
+    static let minimumWeightGradientChannels = 32
+
     init(_ shape: Conv2DShape) {
         self.shape = shape
         tilesDown = (shape.height + 1) / 2

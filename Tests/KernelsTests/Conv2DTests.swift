@@ -181,6 +181,24 @@ final class Conv2DTests: XCTestCase {
         assertClose(r.dw, naiveConv2dWeightGradient(s, x: x, g: g), atol: 1e-3, "Winograd-sized conv2d ∂weights")
     }
 
+    /// Between 32 and 96 channels only ∂weights goes through Winograd (forward and ∂input stay
+    /// direct); on odd sides none of it does. Each matches the gradient by its definition.
+    func test_winogradWeightGradientOnly_atThirtyTwoChannels_matchesNaive() {
+        var rng = TestRandom(seed: 15)
+        let c = WinogradConvolution.minimumWeightGradientChannels
+        let even = Conv2DShape(batch: 2, inChannels: c, height: 6, width: 8, outChannels: c + 5, kernelSize: 3, padding: 1)
+        let odd = Conv2DShape(batch: 2, inChannels: c, height: 7, width: 7, outChannels: c, kernelSize: 3, padding: 1)
+        XCTAssertTrue(WinogradConvolution.suitsWeightGradient(even) && !WinogradConvolution.suits(even))
+        XCTAssertFalse(WinogradConvolution.suitsWeightGradient(odd))
+        XCTAssertFalse(WinogradConvolution.suitsWeightGradient(Conv2DShape(batch: 2, inChannels: c - 1, height: 6, width: 6,
+                                                                           outChannels: c, kernelSize: 3, padding: 1)))
+        for s in [even, odd] {
+            let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels), g = rng.floats(s.outputCount)
+            let r = convolve(s, x: x, w: w, b: b, g: g, threads: 2)
+            assertClose(r.dw, naiveConv2dWeightGradient(s, x: x, g: g), atol: 1e-3, "conv2d ∂weights \(s)")
+        }
+    }
+
     func test_backward_awkwardGeometries_matchFiniteDifferences() {
         var rng = TestRandom(seed: 11)
         for s in shapes {
