@@ -84,9 +84,10 @@ public struct Conv2DShape: Sendable, Equatable {
 public func conv2dForward(_ shape: Conv2DShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     shape.validate()
-    let kernel = GemmKernel.selected
+    let kernel = GemmKernel.selected.fitting(rows: shape.outChannels)
     if WinogradConvolution.suits(shape) {
-        WinogradConvolution(shape).forward(input: input, weight: weight, bias: bias, output: output, parallelism: parallelism)
+        WinogradConvolution(shape).forward(input: input, weight: weight, bias: bias, output: output, parallelism: parallelism,
+                                           kernel: kernel)
         return
     }
     if let tile = kernel.gatheredTile, PaddedInputConvolution.suits(shape, kernel: kernel) {
@@ -145,16 +146,18 @@ public func conv2dBackwardInput(_ shape: Conv2DShape, gradOutput: UnsafePointer<
         ScratchBuffers.with(floats: shape.weightCount) { flipped in
             flippedFilters(shape, weight: weight, into: flipped)
             WinogradConvolution(transposed).forward(input: gradOutput, weight: flipped, bias: nil, output: gradInput,
-                                                    accumulate: true, parallelism: parallelism)
+                                                    accumulate: true, parallelism: parallelism,
+                                                    kernel: kernel.fitting(rows: transposed.outChannels))
         }
         return
     }
-    if let tile = kernel.gatheredTile, shape.inChannels >= 16, PaddedInputConvolution.suits(transposed, kernel: kernel) {
+    let gatheredKernel = kernel.fitting(rows: transposed.outChannels)
+    if let tile = gatheredKernel.gatheredTile, shape.inChannels >= 16, PaddedInputConvolution.suits(transposed, kernel: gatheredKernel) {
         // ∂input is itself a size-preserving convolution of ∂output (filters turned by 180°,
         // channel axes swapped), which on large planes needs neither im2col nor col2im.
         ScratchBuffers.with(floats: shape.weightCount) { flipped in
             flippedFilters(shape, weight: weight, into: flipped)
-            PaddedInputConvolution(transposed, kernel: kernel, tile: tile)
+            PaddedInputConvolution(transposed, kernel: gatheredKernel, tile: tile)
                 .forward(input: gradOutput, weight: flipped, bias: nil, output: gradInput, accumulate: true, parallelism: parallelism)
         }
         return
@@ -204,7 +207,8 @@ public func conv2dBackwardWeights(_ shape: Conv2DShape, input: UnsafePointer<Flo
         }
     }
     if WinogradConvolution.suitsWeightGradient(shape) {
-        WinogradConvolution(shape).backwardWeights(input: input, gradOutput: gradOutput, gradWeight: gradWeight, parallelism: parallelism)
+        WinogradConvolution(shape).backwardWeights(input: input, gradOutput: gradOutput, gradWeight: gradWeight, parallelism: parallelism,
+                                                   kernel: GemmKernel.selected.fitting(rows: outChannels))
         return
     }
     let plan = ImageGroups(shape, parallelism)

@@ -49,6 +49,17 @@ public struct GemmKernel: Sendable, CustomStringConvertible {
     /// instead of packed; only where the instruction set has one (see `gemmMicroKernel12x32Gathered`).
     typealias GatheredTile = @Sendable (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Int>, UnsafeMutablePointer<Float>, Int, Float, Float) -> Void
     var gatheredTile: GatheredTile? = nil
+    /// The same instruction set's tiles of other heights (rows of C), for `fitting(rows:)`.
+    var otherHeights: [GemmKernel] = []
+
+    /// Of this tile and `otherHeights`, the one that pads `rows` rows of C the least (ties: this
+    /// one): AVX-512 multiplies 32 or 64 filters with its 8x32 tile rather than padding the
+    /// 12x32 one to 36 or 72 rows. Each has its own packing of A, so use the one returned
+    /// throughout a product.
+    func fitting(rows: Int) -> GemmKernel {
+        func padding(_ kernel: GemmKernel) -> Int { (kernel.mr - rows % kernel.mr) % kernel.mr }
+        return otherHeights.reduce(self) { padding($1) < padding($0) ? $1 : $0 }
+    }
 
     public var description: String { "\(name) (\(mr)x\(nr))" }
 
@@ -57,7 +68,15 @@ public struct GemmKernel: Sendable, CustomStringConvertible {
                                           tile: { avx512MicroKernel12x32(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) },
                                           packA: { avx512PackA(transposed: $0, $1, lda: $2, i0: $3, mc: $4, p0: $5, kc: $6, mr: $7, into: $8) },
                                           packB: { avx512PackB(transposed: $0, $1, ldb: $2, p0: $3, kc: $4, j0: $5, nc: $6, nr: $7, into: $8) },
-                                          gatheredTile: { avx512MicroKernel12x32Gathered(kc: $0, a: $1, b: $2, offsets: $3, c: $4, ldc: $5, alpha: $6, beta: $7) })
+                                          gatheredTile: { avx512MicroKernel12x32Gathered(kc: $0, a: $1, b: $2, offsets: $3, c: $4, ldc: $5, alpha: $6, beta: $7) },
+                                          otherHeights: [.avx512Rows8])
+    /// 8x32 tile with AVX-512, for row counts that are multiples of 8 but not of 12 (not offered
+    /// by name: `avx512` hands products to it through `fitting(rows:)`).
+    static let avx512Rows8 = GemmKernel(name: "avx512", mr: 8, nr: 32, kc: 256, mc: 240, nc: 512, order: .downColumns,
+                                        tile: { avx512MicroKernel8x32(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) },
+                                        packA: { avx512PackA(transposed: $0, $1, lda: $2, i0: $3, mc: $4, p0: $5, kc: $6, mr: $7, into: $8) },
+                                        packB: { avx512PackB(transposed: $0, $1, ldb: $2, p0: $3, kc: $4, j0: $5, nc: $6, nr: $7, into: $8) },
+                                        gatheredTile: { avx512MicroKernel8x32Gathered(kc: $0, a: $1, b: $2, offsets: $3, c: $4, ldc: $5, alpha: $6, beta: $7) })
     /// 6x16 tile with AVX2 and FMA (x86-64 only).
     public static let avx2 = GemmKernel(name: "avx2", mr: 6, nr: 16, kc: 256, mc: 120, nc: 512, order: .alongRows,
                                         tile: { avx2MicroKernel6x16(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) },
@@ -79,6 +98,11 @@ public struct GemmKernel: Sendable, CustomStringConvertible {
         #endif
         kernels.append(.portable)
         return kernels
+    }
+
+    /// Every tile this CPU can run, the other heights included (what the tests exercise).
+    static func everyTile(on features: CPUFeatures = .current) -> [GemmKernel] {
+        available(on: features).flatMap { [$0] + $0.otherHeights }
     }
 
     /// The best tile for this CPU, or the one named by `AUGERINO_GEMM_KERNEL`.

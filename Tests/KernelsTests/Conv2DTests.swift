@@ -56,26 +56,40 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
-    /// The padded-input convolution with every tile that has a gathered form (the selected one
-    /// alone runs in the tests above): AVX-512's 12x32 and AVX2's 6x16 where the CPU has them.
+    /// The padded-input convolution with every gathered tile (the selected one alone runs in the
+    /// tests above): AVX-512's 12x32 and 8x32 and AVX2's 6x16 where the CPU has them, on filter
+    /// counts that fill the last panel and that leave it partly empty.
     func test_paddedInputConvolution_everyGatheredTile_matchesNaive() {
         var rng = TestRandom(seed: 12)
         let paddedShapes = shapes.filter { $0.preservesSize && !$0.isPointwise && $0.height * $0.width >= 28 * 28 }
         XCTAssertFalse(paddedShapes.isEmpty)
-        for kernel in GemmKernel.available() {
+        for kernel in GemmKernel.everyTile() {
             guard let tile = kernel.gatheredTile else { continue }
             let suited = paddedShapes.filter { PaddedInputConvolution.suits($0, kernel: kernel) }
             XCTAssertGreaterThanOrEqual(suited.count, 3, "too few shapes exercise \(kernel)'s gathered tile")
-            for s in suited {
-                let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels)
-                var y = [Float](repeating: 0, count: s.outputCount)
-                x.withPointer { px in w.withPointer { pw in b.withPointer { pb in y.withMutablePointer { py in
-                    PaddedInputConvolution(s, kernel: kernel, tile: tile)
-                        .forward(input: px, weight: pw, bias: pb, output: py, parallelism: Parallelism(threads: 2))
-                } } } }
-                assertClose(y, naiveConv2d(s, x: x, w: w, bias: b), "padded-input conv2d with \(kernel) \(s)")
+            for base in suited {
+                for filters in [base.outChannels, kernel.mr, 2 * kernel.mr + 3] {
+                    var s = base
+                    s.outChannels = filters
+                    let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels)
+                    var y = [Float](repeating: 0, count: s.outputCount)
+                    x.withPointer { px in w.withPointer { pw in b.withPointer { pb in y.withMutablePointer { py in
+                        PaddedInputConvolution(s, kernel: kernel, tile: tile)
+                            .forward(input: px, weight: pw, bias: pb, output: py, parallelism: Parallelism(threads: 2))
+                    } } } }
+                    assertClose(y, naiveConv2d(s, x: x, w: w, bias: b), "padded-input conv2d with \(kernel) \(s)")
+                }
             }
         }
+    }
+
+    /// Which tile height a row count takes: the one that pads it least, the taller on ties.
+    func test_fittingRows_padsTheLeast() throws {
+        guard GemmKernel.available().contains(where: { $0.name == "avx512" }) else {
+            throw XCTSkip("this CPU has no AVX-512, so its 8- and 12-row tiles cannot be chosen between here")
+        }
+        XCTAssertEqual([32, 64, 36, 96, 24, 10, 7, 1].map { GemmKernel.avx512.fitting(rows: $0).mr }, [8, 8, 12, 12, 12, 12, 8, 8])
+        XCTAssertEqual(GemmKernel.avx2.fitting(rows: 32).mr, 6)
     }
 
     /// Shapes Winograd's F(2×2, 3×3) computes: odd and even planes (tiles that hang over the
@@ -89,7 +103,7 @@ final class Conv2DTests: XCTestCase {
     /// every tile.
     func test_winograd_matchesNaive() {
         var rng = TestRandom(seed: 13)
-        for kernel in GemmKernel.available() {
+        for kernel in GemmKernel.everyTile() {
             for s in winogradShapes {
                 XCTAssertTrue(WinogradConvolution.computes(s))
                 let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels)
@@ -119,7 +133,7 @@ final class Conv2DTests: XCTestCase {
         for s in winogradShapes {
             let x = rng.floats(s.inputCount), g = rng.floats(s.outputCount), before = rng.floats(s.weightCount)
             let expected = zip(before, naiveConv2dWeightGradient(s, x: x, g: g)).map { $0 + $1 }
-            for kernel in GemmKernel.available() {
+            for kernel in GemmKernel.everyTile() {
                 for threads in 1...3 {
                     var dw = before
                     x.withPointer { px in g.withPointer { pg in dw.withMutablePointer { pdw in

@@ -24,3 +24,15 @@ public func avx512MicroKernel12x32Gathered(kc: Int, a: UnsafePointer<Float>, b: 
                                            c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
     gemmMicroKernel12x32Gathered(kc: kc, a: a, b: b, offsets: offsets, c: c, ldc: ldc, alpha: alpha, beta: beta)
 }
+
+/// `gemmMicroKernel8x32Gathered` compiled with -target-cpu skylake-avx512.
+public func avx512MicroKernel8x32Gathered(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+                                          c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+    gemmMicroKernel8x32Gathered(kc: kc, a: a, b: b, offsets: offsets, c: c, ldc: ldc, alpha: alpha, beta: beta)
+}
+
+/// `gemmMicroKernel8x32` compiled with -target-cpu skylake-avx512.
+public func avx512MicroKernel8x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                  c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+    gemmMicroKernel8x32(kc: kc, a: a, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta)
+}
