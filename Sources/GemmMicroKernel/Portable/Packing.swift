@@ -17,8 +17,8 @@ public func gemmPackA(transposed: Bool, _ a: UnsafePointer<Float>, lda: Int, i0:
         if !transposed {
             // A(i, p) = a[i·lda + p]: each row is contiguous in p. Read the panel's rows side by
             // side so that each step writes mr consecutive floats.
-            // A whole 12-row panel (the AVX-512 tile's) goes 16 values of p at a time through
-            // registers; the rest one by one.
+            // A whole 12- or 8-row panel (the AVX-512 tiles') goes 16 values of p at a time
+            // through registers; the rest one by one.
             let src = a + (i0 + r) * lda + p0
             var p = 0
             if rows == 12 && mr == 12 {
@@ -28,6 +28,14 @@ public func gemmPackA(transposed: Bool, _ a: UnsafePointer<Float>, lda: Int, i0:
                         let dst = UnsafeMutableRawPointer(panel + (p &+ t) &* 12)
                         dst.storeBytes(of: column.lowHalf, as: SIMD8<Float>.self)
                         dst.storeBytes(of: column.highHalf.lowHalf, toByteOffset: 32, as: SIMD4<Float>.self)
+                    }
+                    p += 16
+                }
+            } else if rows == 8 && mr == 8 {
+                while p + 16 <= kc {
+                    let panel = out
+                    RegisterBlock16(src + p, ld: lda, rows: 8).transposed().forEach { t, column in
+                        UnsafeMutableRawPointer(panel + (p &+ t) &* 8).storeBytes(of: column.lowHalf, as: SIMD8<Float>.self)
                     }
                     p += 16
                 }
