@@ -18,7 +18,7 @@ public func gemmPackA(transposed: Bool, _ a: UnsafePointer<Float>, lda: Int, i0:
             // A(i, p) = a[i·lda + p]: each row is contiguous in p. Read the panel's rows side by
             // side so that each step writes mr consecutive floats.
             // A whole 12- or 8-row panel (the AVX-512 tiles') goes 16 values of p at a time
-            // through registers; the rest one by one.
+            // through registers, a 6-row one (the AVX2 tile's) 8 at a time; the rest one by one.
             let src = a + (i0 + r) * lda + p0
             var p = 0
             if rows == 12 && mr == 12 {
@@ -30,6 +30,16 @@ public func gemmPackA(transposed: Bool, _ a: UnsafePointer<Float>, lda: Int, i0:
                         dst.storeBytes(of: column.highHalf.lowHalf, toByteOffset: 32, as: SIMD4<Float>.self)
                     }
                     p += 16
+                }
+            } else if rows == 6 && mr == 6 {
+                while p + 8 <= kc {
+                    let panel = out
+                    RegisterBlock8(src + p, ld: lda, rows: 6).transposed().forEach { t, column in
+                        let dst = UnsafeMutableRawPointer(panel + (p &+ t) &* 6)
+                        dst.storeBytes(of: column.lowHalf, as: SIMD4<Float>.self)
+                        dst.storeBytes(of: column.highHalf.lowHalf, toByteOffset: 16, as: SIMD2<Float>.self)
+                    }
+                    p += 8
                 }
             } else if rows == 8 && mr == 8 {
                 while p + 16 <= kc {
@@ -159,5 +169,42 @@ public struct RegisterBlock16 {
     public func forEach(_ body: (Int, Row) -> Void) {
         body(0, v0); body(1, v1); body(2, v2); body(3, v3); body(4, v4); body(5, v5); body(6, v6); body(7, v7)
         body(8, v8); body(9, v9); body(10, v10); body(11, v11); body(12, v12); body(13, v13); body(14, v14); body(15, v15)
+    }
+}
+
+/// An 8×8 block of floats held as 8 vectors (rows): `RegisterBlock16` at the AVX2 tile's
+/// width, so that its transposes stay in sixteen 256-bit registers.
+public struct RegisterBlock8 {
+    public typealias Row = SIMD8<Float>
+    @usableFromInline var v0, v1, v2, v3, v4, v5, v6, v7: Row
+
+    @inlinable @inline(__always)
+    init(_ v0: Row, _ v1: Row, _ v2: Row, _ v3: Row, _ v4: Row, _ v5: Row, _ v6: Row, _ v7: Row) {
+        (self.v0, self.v1, self.v2, self.v3, self.v4, self.v5, self.v6, self.v7) = (v0, v1, v2, v3, v4, v5, v6, v7)
+    }
+
+    /// Row i is the 8 floats at `src + i·ld` for i < `rows` (≤ 8); the rows beyond repeat row 0.
+    @inlinable @inline(__always)
+    public init(_ src: UnsafePointer<Float>, ld: Int, rows: Int) {
+        @inline(__always) func row(_ i: Int) -> Row { UnsafeRawPointer(src + (i < rows ? i &* ld : 0)).loadUnaligned(as: Row.self) }
+        self.init(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7))
+    }
+
+    /// The transpose: three rounds of splitting into even and odd positions, as `RegisterBlock16`.
+    @inlinable @inline(__always)
+    public func transposed() -> RegisterBlock8 {
+        @inline(__always) func split(_ b: RegisterBlock8) -> RegisterBlock8 {
+            @inline(__always) func even(_ x: Row, _ y: Row) -> Row { SIMD16(lowHalf: x, highHalf: y).evenHalf }
+            @inline(__always) func odd(_ x: Row, _ y: Row) -> Row { SIMD16(lowHalf: x, highHalf: y).oddHalf }
+            return RegisterBlock8(even(b.v0, b.v1), even(b.v2, b.v3), even(b.v4, b.v5), even(b.v6, b.v7),
+                                  odd(b.v0, b.v1), odd(b.v2, b.v3), odd(b.v4, b.v5), odd(b.v6, b.v7))
+        }
+        return split(split(split(self)))
+    }
+
+    /// `body(i, row i)` for the 8 rows in order.
+    @inlinable @inline(__always)
+    public func forEach(_ body: (Int, Row) -> Void) {
+        body(0, v0); body(1, v1); body(2, v2); body(3, v3); body(4, v4); body(5, v5); body(6, v6); body(7, v7)
     }
 }
