@@ -70,8 +70,8 @@ public struct GemmKernel: Sendable, CustomStringConvertible {
                                           packB: { avx512PackB(transposed: $0, $1, ldb: $2, p0: $3, kc: $4, j0: $5, nc: $6, nr: $7, into: $8) },
                                           gatheredTile: { avx512MicroKernel12x32Gathered(kc: $0, a: $1, b: $2, offsets: $3, c: $4, ldc: $5, alpha: $6, beta: $7) },
                                           otherHeights: [.avx512Rows8])
-    /// 8x32 tile with AVX-512, for row counts that are multiples of 8 but not of 12 (not offered
-    /// by name: `avx512` hands products to it through `fitting(rows:)`).
+    /// 8x32 tile with AVX-512, for row counts it pads less than the 12x32 tile does (32, 64, 128
+    /// or 256 filters). Not offered by name: `avx512` hands products to it through `fitting(rows:)`.
     static let avx512Rows8 = GemmKernel(name: "avx512", mr: 8, nr: 32, kc: 256, mc: 240, nc: 512, order: .downColumns,
                                         tile: { avx512MicroKernel8x32(kc: $0, a: $1, b: $2, c: $3, ldc: $4, alpha: $5, beta: $6) },
                                         packA: { avx512PackA(transposed: $0, $1, lda: $2, i0: $3, mc: $4, p0: $5, kc: $6, mr: $7, into: $8) },
