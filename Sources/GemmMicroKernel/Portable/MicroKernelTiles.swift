@@ -193,128 +193,7 @@ public func gemmMicroKernel6x16Unfused(kc: Int, a: UnsafePointer<Float>, b: Unsa
 @inlinable @inline(__always)
 public func gemmMicroKernel12x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
     c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
-  typealias V = SIMD16<Float>
-  var c0_0 = V(); var c0_1 = V()
-  var c1_0 = V(); var c1_1 = V()
-  var c2_0 = V(); var c2_1 = V()
-  var c3_0 = V(); var c3_1 = V()
-  var c4_0 = V(); var c4_1 = V()
-  var c5_0 = V(); var c5_1 = V()
-  var c6_0 = V(); var c6_1 = V()
-  var c7_0 = V(); var c7_1 = V()
-  var c8_0 = V(); var c8_1 = V()
-  var c9_0 = V(); var c9_1 = V()
-  var c10_0 = V(); var c10_1 = V()
-  var c11_0 = V(); var c11_1 = V()
-  var pa = a
-  var pb = UnsafeRawPointer(b)
-  for _ in 0..<kc {
-    let b0 = pb.load(fromByteOffset: 0, as: V.self)
-    let b1 = pb.load(fromByteOffset: 64, as: V.self)
-    let a0 = V(repeating: pa[0])
-    c0_0 = c0_0.addingProduct(a0, b0); c0_1 = c0_1.addingProduct(a0, b1)
-    let a1 = V(repeating: pa[1])
-    c1_0 = c1_0.addingProduct(a1, b0); c1_1 = c1_1.addingProduct(a1, b1)
-    let a2 = V(repeating: pa[2])
-    c2_0 = c2_0.addingProduct(a2, b0); c2_1 = c2_1.addingProduct(a2, b1)
-    let a3 = V(repeating: pa[3])
-    c3_0 = c3_0.addingProduct(a3, b0); c3_1 = c3_1.addingProduct(a3, b1)
-    let a4 = V(repeating: pa[4])
-    c4_0 = c4_0.addingProduct(a4, b0); c4_1 = c4_1.addingProduct(a4, b1)
-    let a5 = V(repeating: pa[5])
-    c5_0 = c5_0.addingProduct(a5, b0); c5_1 = c5_1.addingProduct(a5, b1)
-    let a6 = V(repeating: pa[6])
-    c6_0 = c6_0.addingProduct(a6, b0); c6_1 = c6_1.addingProduct(a6, b1)
-    let a7 = V(repeating: pa[7])
-    c7_0 = c7_0.addingProduct(a7, b0); c7_1 = c7_1.addingProduct(a7, b1)
-    let a8 = V(repeating: pa[8])
-    c8_0 = c8_0.addingProduct(a8, b0); c8_1 = c8_1.addingProduct(a8, b1)
-    let a9 = V(repeating: pa[9])
-    c9_0 = c9_0.addingProduct(a9, b0); c9_1 = c9_1.addingProduct(a9, b1)
-    let a10 = V(repeating: pa[10])
-    c10_0 = c10_0.addingProduct(a10, b0); c10_1 = c10_1.addingProduct(a10, b1)
-    let a11 = V(repeating: pa[11])
-    c11_0 = c11_0.addingProduct(a11, b0); c11_1 = c11_1.addingProduct(a11, b1)
-    pa += 12
-    pb += 128
-  }
-  let va = V(repeating: alpha)
-  if beta == 0 {
-    do { let row = UnsafeMutableRawPointer(c + 0 * ldc)
-      row.storeBytes(of: va * c0_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c0_1, toByteOffset: 64, as: V.self) }
-    do { let row = UnsafeMutableRawPointer(c + 1 * ldc)
-      row.storeBytes(of: va * c1_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c1_1, toByteOffset: 64, as: V.self) }
-    do { let row = UnsafeMutableRawPointer(c + 2 * ldc)
-      row.storeBytes(of: va * c2_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c2_1, toByteOffset: 64, as: V.self) }
-    do { let row = UnsafeMutableRawPointer(c + 3 * ldc)
-      row.storeBytes(of: va * c3_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c3_1, toByteOffset: 64, as: V.self) }
-    do { let row = UnsafeMutableRawPointer(c + 4 * ldc)
-      row.storeBytes(of: va * c4_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c4_1, toByteOffset: 64, as: V.self) }
-    do { let row = UnsafeMutableRawPointer(c + 5 * ldc)
-      row.storeBytes(of: va * c5_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c5_1, toByteOffset: 64, as: V.self) }
-    do { let row = UnsafeMutableRawPointer(c + 6 * ldc)
-      row.storeBytes(of: va * c6_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c6_1, toByteOffset: 64, as: V.self) }
-    do { let row = UnsafeMutableRawPointer(c + 7 * ldc)
-      row.storeBytes(of: va * c7_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c7_1, toByteOffset: 64, as: V.self) }
-    do { let row = UnsafeMutableRawPointer(c + 8 * ldc)
-      row.storeBytes(of: va * c8_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c8_1, toByteOffset: 64, as: V.self) }
-    do { let row = UnsafeMutableRawPointer(c + 9 * ldc)
-      row.storeBytes(of: va * c9_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c9_1, toByteOffset: 64, as: V.self) }
-    do { let row = UnsafeMutableRawPointer(c + 10 * ldc)
-      row.storeBytes(of: va * c10_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c10_1, toByteOffset: 64, as: V.self) }
-    do { let row = UnsafeMutableRawPointer(c + 11 * ldc)
-      row.storeBytes(of: va * c11_0, toByteOffset: 0, as: V.self); row.storeBytes(of: va * c11_1, toByteOffset: 64, as: V.self) }
-  } else {
-    let vb = V(repeating: beta)
-    do { let row = UnsafeMutableRawPointer(c + 0 * ldc)
-      row.storeBytes(of: va * c0_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: va * c0_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
-    }
-    do { let row = UnsafeMutableRawPointer(c + 1 * ldc)
-      row.storeBytes(of: va * c1_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: va * c1_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
-    }
-    do { let row = UnsafeMutableRawPointer(c + 2 * ldc)
-      row.storeBytes(of: va * c2_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: va * c2_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
-    }
-    do { let row = UnsafeMutableRawPointer(c + 3 * ldc)
-      row.storeBytes(of: va * c3_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: va * c3_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
-    }
-    do { let row = UnsafeMutableRawPointer(c + 4 * ldc)
-      row.storeBytes(of: va * c4_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: va * c4_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
-    }
-    do { let row = UnsafeMutableRawPointer(c + 5 * ldc)
-      row.storeBytes(of: va * c5_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: va * c5_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
-    }
-    do { let row = UnsafeMutableRawPointer(c + 6 * ldc)
-      row.storeBytes(of: va * c6_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: va * c6_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
-    }
-    do { let row = UnsafeMutableRawPointer(c + 7 * ldc)
-      row.storeBytes(of: va * c7_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: va * c7_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
-    }
-    do { let row = UnsafeMutableRawPointer(c + 8 * ldc)
-      row.storeBytes(of: va * c8_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: va * c8_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
-    }
-    do { let row = UnsafeMutableRawPointer(c + 9 * ldc)
-      row.storeBytes(of: va * c9_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: va * c9_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
-    }
-    do { let row = UnsafeMutableRawPointer(c + 10 * ldc)
-      row.storeBytes(of: va * c10_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: va * c10_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
-    }
-    do { let row = UnsafeMutableRawPointer(c + 11 * ldc)
-      row.storeBytes(of: va * c11_0 + vb * row.loadUnaligned(fromByteOffset: 0, as: V.self), toByteOffset: 0, as: V.self)
-      row.storeBytes(of: va * c11_1 + vb * row.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
-    }
-  }
+  gemmMicroKernel12x32(kc: kc, a: a, c: c, ldc: ldc, alpha: alpha, beta: beta) { p in UnsafeRawPointer(b) + p &* 128 }
 }
 
 /// The 12x32 tile with B read in place rather than packed: step p reads the 32 floats at
@@ -324,6 +203,13 @@ public func gemmMicroKernel12x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePoin
 @inlinable @inline(__always)
 public func gemmMicroKernel12x32Gathered(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
     c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+  gemmMicroKernel12x32(kc: kc, a: a, c: c, ldc: ldc, alpha: alpha, beta: beta) { p in UnsafeRawPointer(b) + offsets[p] &* 4 }
+}
+
+/// The 12x32 tile's body: step p's 32 B values start at `rowOfB(p)` (any alignment).
+@inlinable @inline(__always)
+public func gemmMicroKernel12x32(kc: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+    alpha: Float, beta: Float, rowOfB: (Int) -> UnsafeRawPointer) {
   typealias V = SIMD16<Float>
   var c0_0 = V(); var c0_1 = V()
   var c1_0 = V(); var c1_1 = V()
@@ -338,9 +224,8 @@ public func gemmMicroKernel12x32Gathered(kc: Int, a: UnsafePointer<Float>, b: Un
   var c10_0 = V(); var c10_1 = V()
   var c11_0 = V(); var c11_1 = V()
   var pa = a
-  let rb = UnsafeRawPointer(b)
   for p in 0..<kc {
-    let pb = rb + offsets[p] &* 4
+    let pb = rowOfB(p)
     let b0 = pb.loadUnaligned(fromByteOffset: 0, as: V.self)
     let b1 = pb.loadUnaligned(fromByteOffset: 64, as: V.self)
     let a0 = V(repeating: pa[0])
