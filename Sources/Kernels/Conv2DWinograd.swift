@@ -4,8 +4,8 @@
 // channels becomes 16 matrix products (one per position ξ of the 4×4 transformed patch) with
 // 16 multiplications per 2×2 outputs instead of 36: 2.25× fewer than the direct convolution.
 // Used by Conv2D.swift for the forward pass, (as the flipped-filter convolution) for ∂input, and
-// for ∂weights (the same identity differentiated: 16 products per tile, summed over the tiles)
-// where the channel counts are large enough for the products to dominate the transforms.
+// for ∂weights (Conv2DWinogradWeightGradient.swift: the same identity differentiated) where the
+// channel counts are large enough for the products to dominate the transforms.
 // Shape letters as in Conv2D.swift.
 
 /// F(2×2, 3×3) for one shape: filters transformed once, then images in groups, each group's
@@ -56,8 +56,9 @@ struct WinogradConvolution {
     /// their product. Measured with `bench conv --width 128` (docs/performance.md, session 24):
     /// ∂weights of the 28x28 128→128 layer ran at 199–207 effective GFLOP/s with two images a
     /// group (392 columns) and 290–302 with one; the 14x14 layer 229–246 with nine and 254–306
-    /// with one or two.
-    static let weightGradientColumns = 100
+    /// with one or two. With the operands written packed (session 26), one image of the 14x14
+    /// layer a group (49 columns) read 384–388 against 322–367 with two.
+    static let weightGradientColumns = 50
 
     /// Images per group with `threads` threads: as many as make about `columns` GEMM columns (at
     /// least one), the groups that makes rounded up to a multiple of the threads and the images
@@ -103,120 +104,6 @@ struct WinogradConvolution {
                         }
                         transformProducts(products, images: first..<(first + images), columns: columns, bias: bias,
                                           into: output, accumulate: accumulate)
-                    }
-                }
-            }
-        }
-    }
-
-    /// gradWeight += ∂L/∂weight. Differentiating y = Aᵀ[U ⊙ V]A with U = G g Gᵀ: ∂L/∂U[ξ] =
-    /// Σ over tiles of (A ∂y Aᵀ)[ξ]·V[ξ], so for each position ξ of the transformed patch the
-    /// K × C matrix M[ξ] = Ŷ[ξ]·V[ξ]ᵀ (a product over the tiles: 16 of them, 2.25× fewer
-    /// multiplications than the direct convolution's ∂weights), and ∂L/∂g = Gᵀ M G per filter.
-    /// Each thread sums its share of the image groups into M of its own; the shares are added in
-    /// thread order, then transformed back.
-    func backwardWeights(input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>, gradWeight: UnsafeMutablePointer<Float>,
-                         parallelism: Parallelism, kernel: GemmKernel = .selected) {
-        let (channels, filters) = (shape.inChannels, shape.outChannels)
-        let groupImages = imagesPerGroup(threads: parallelism.threads, columns: Self.weightGradientColumns)
-        let groups = (shape.batch + groupImages - 1) / groupImages
-        let workers = max(1, min(parallelism.threads, groups))
-        let largest = groupImages * tilesDown * tilesAcross
-        let paddedPlane = (2 * tilesDown + 2) * (2 * tilesAcross + 2)
-        let products = 16 * filters * channels
-        ScratchBuffers.with(floats: workers * products) { partials in
-            partials.update(repeating: 0, count: workers * products)
-            DispatchQueueConcurrency.perform(workers) { worker in
-                let share = Parallelism.range(worker, of: workers, in: groups)
-                guard !share.isEmpty else { return }
-                ScratchBuffers.with(floats: 16 * (channels + filters) * largest + paddedPlane) { scratch in
-                    let (patches, gradients) = (scratch, scratch + 16 * channels * largest)
-                    let plane = gradients + 16 * filters * largest
-                    let m = partials + worker * products
-                    for group in share {
-                        let first = group * groupImages, images = min(groupImages, shape.batch - first)
-                        let columns = images * tilesDown * tilesAcross
-                        // One panel as wide as the tiles: V[ξ] is a plain C × columns matrix.
-                        transformPatches(input, images: first..<(first + images), panelColumns: columns, nr: columns,
-                                         plane: plane, into: patches)
-                        transformGradients(gradOutput, images: first..<(first + images), columns: columns, into: gradients)
-                        for position in 0..<16 {
-                            sgemm(.none, .transposed, m: filters, n: channels, k: columns, alpha: 1,
-                                  a: gradients + position * filters * columns, lda: columns,
-                                  b: patches + position * channels * columns, ldb: columns, beta: 1,
-                                  c: m + position * filters * channels, ldc: channels, parallelism: .serial, kernel: kernel)
-                        }
-                    }
-                }
-            }
-            for worker in 1..<workers { add(count: products, partials, partials + worker * products, into: partials, parallelism: parallelism) }
-            parallelism.forEach(filters, grain: max(1, 4096 / (16 * channels))) { k in
-                for c in 0..<channels {
-                    @inline(__always) func row(_ r: Int) -> SIMD4<Float> {
-                        let at = partials + k * channels + c, stride = filters * channels
-                        return SIMD4(at[(4 * r) * stride], at[(4 * r + 1) * stride], at[(4 * r + 2) * stride], at[(4 * r + 3) * stride])
-                    }
-                    // s = Gᵀ M (3×4), then s G (3×3): G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
-                    let (m0, m1, m2, m3) = (row(0), row(1), row(2), row(3))
-                    let g = gradWeight + (k * channels + c) * 9
-                    @inline(__always) func add(_ r: Int, _ t: SIMD4<Float>) {
-                        g[3 * r] += t[0] + 0.5 * (t[1] + t[2])
-                        g[3 * r + 1] += 0.5 * (t[1] - t[2])
-                        g[3 * r + 2] += 0.5 * (t[1] + t[2]) + t[3]
-                    }
-                    add(0, m0 + 0.5 * (m1 + m2)); add(1, 0.5 * (m1 - m2)); add(2, 0.5 * (m1 + m2) + m3)
-                }
-            }
-        }
-    }
-
-    /// Ŷ[ξ] = (A ∂y Aᵀ)[ξ] for the 2×2 block ∂y of ∂output at each tile (zero past the image's
-    /// edge), A = [1 0; 1 1; 1 −1; 0 −1]: for each ξ a K × `columns` matrix, column as in
-    /// `transformPatches`.
-    func transformGradients(_ gradOutput: UnsafePointer<Float>, images: Range<Int>, columns: Int, into g: UnsafeMutablePointer<Float>) {
-        let (filters, h, w) = (shape.outChannels, shape.height, shape.width)
-        let tiles = tilesDown * tilesAcross, stride = filters * columns
-        for n in images {
-            for k in 0..<filters {
-                let plane = gradOutput + (n * filters + k) * h * w
-                for th in 0..<tilesDown {
-                    let rowAt = g + k * columns + (n - images.lowerBound) * tiles + th * tilesAcross
-                    var tw = 0
-                    // Four tiles at a time where all four lie inside the plane: their two rows'
-                    // values are the even and odd lanes of two 8-float loads, their columns of Ŷ
-                    // consecutive.
-                    while tw + 4 <= tilesAcross && 2 * tw + 8 <= w && 2 * th + 2 <= h {
-                        let top = UnsafeRawPointer(plane + 2 * th * w + 2 * tw).loadUnaligned(as: SIMD8<Float>.self)
-                        let bottom = UnsafeRawPointer(plane + (2 * th + 1) * w + 2 * tw).loadUnaligned(as: SIMD8<Float>.self)
-                        let (y00, y01, y10, y11) = (top.evenHalf, top.oddHalf, bottom.evenHalf, bottom.oddHalf)
-                        let first = (y00, y00 + y10, y00 - y10, -y10), second = (y01, y01 + y11, y01 - y11, -y11)
-                        let at = UnsafeMutableRawPointer(rowAt + tw)
-                        @inline(__always) func store(_ r: Int, _ a: SIMD4<Float>, _ b: SIMD4<Float>) {
-                            (at + (4 * r) &* stride &* 4).storeBytes(of: a, as: SIMD4<Float>.self)
-                            (at + (4 * r + 1) &* stride &* 4).storeBytes(of: a + b, as: SIMD4<Float>.self)
-                            (at + (4 * r + 2) &* stride &* 4).storeBytes(of: a - b, as: SIMD4<Float>.self)
-                            (at + (4 * r + 3) &* stride &* 4).storeBytes(of: -b, as: SIMD4<Float>.self)
-                        }
-                        store(0, first.0, second.0); store(1, first.1, second.1); store(2, first.2, second.2); store(3, first.3, second.3)
-                        tw += 4
-                    }
-                    while tw < tilesAcross {
-                        @inline(__always) func value(_ i: Int, _ j: Int) -> Float {
-                            let (y, x) = (2 * th + i, 2 * tw + j)
-                            return y < h && x < w ? plane[y * w + x] : 0
-                        }
-                        // t = A ∂y (4×2) as two columns of four, then each row (a, b) of t Aᵀ is (a, a + b, a − b, −b).
-                        let first = SIMD4(value(0, 0), value(0, 0) + value(1, 0), value(0, 0) - value(1, 0), -value(1, 0))
-                        let second = SIMD4(value(0, 1), value(0, 1) + value(1, 1), value(0, 1) - value(1, 1), -value(1, 1))
-                        let at = rowAt + tw
-                        for r in 0..<4 {
-                            let (a, b) = (first[r], second[r])
-                            at[(4 * r) * stride] = a
-                            at[(4 * r + 1) * stride] = a + b
-                            at[(4 * r + 2) * stride] = a - b
-                            at[(4 * r + 3) * stride] = -b
-                        }
-                        tw += 1
                     }
                 }
             }
