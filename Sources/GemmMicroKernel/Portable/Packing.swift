@@ -102,18 +102,22 @@ public func gemmPackB(transposed: Bool, _ b: UnsafePointer<Float>, ldb: Int, p0:
         } else {
             // B(p, j) = b[j·ldb + p]: each column of op(B) is contiguous in p. Read the panel's
             // columns side by side so that each step writes nr consecutive floats.
-            // A whole panel goes 16×16 blocks at a time through registers; the rest one by one.
+            // A whole panel goes 16×16 blocks at a time through registers, 16 columns of op(B)
+            // along the whole of p before the next 16 (16 streams read at a time, not nr: the
+            // hardware prefetcher follows 16, and Winograd ∂weights turns whole planes with
+            // nr = 64); the rest one by one.
             let src = b + (j0 + s) * ldb + p0
             var p = 0
             if cols == nr && nr % 16 == 0 {
-                while p + 16 <= kc {
-                    for block in stride(from: 0, to: nr, by: 16) {
+                for block in stride(from: 0, to: nr, by: 16) {
+                    p = 0
+                    while p + 16 <= kc {
                         let panel = out
                         RegisterBlock16(src + block * ldb + p, ld: ldb, rows: 16).transposed().forEach { t, row in
                             UnsafeMutableRawPointer(panel + ((p &+ t) &* nr &+ block)).storeBytes(of: row, as: SIMD16<Float>.self)
                         }
+                        p += 16
                     }
-                    p += 16
                 }
             }
             for p in p..<kc {
