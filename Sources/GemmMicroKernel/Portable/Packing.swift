@@ -103,9 +103,9 @@ public func gemmPackB(transposed: Bool, _ b: UnsafePointer<Float>, ldb: Int, p0:
             // B(p, j) = b[j·ldb + p]: each column of op(B) is contiguous in p. Read the panel's
             // columns side by side so that each step writes nr consecutive floats.
             // A whole panel goes 16×16 blocks at a time through registers, 16 columns of op(B)
-            // along the whole of p before the next 16 (16 streams read at a time, not nr: the
-            // hardware prefetcher follows 16, and Winograd ∂weights turns whole planes with
-            // nr = 64); the rest one by one.
+            // along the whole of p before the next 16: 16 strided streams read at a time, not nr
+            // (Winograd ∂weights turns whole planes channels-last with nr up to 64, and this
+            // order cut the packing's cycles there by a third); the rest one by one.
             let src = b + (j0 + s) * ldb + p0
             var p = 0
             if cols == nr && nr % 16 == 0 {
