@@ -54,6 +54,9 @@ public struct SpreadEstimator {
         public var followsTarget: Set<AffineGenerator> = []
         /// The mirrors' and quarter turns' reading (`SymmetrySpread`), when any was read.
         public var symmetry: SymmetrySpread.Estimate? = nil
+        /// How many forms each group was read within (`readsModes`), when any group without one
+        /// form was split (1 for a group read whole); empty when none was.
+        public var forms: [Int: Int] = [:]
     }
 
     /// How the groups' templates move along one generator with a regression's target.
@@ -84,6 +87,17 @@ public struct SpreadEstimator {
     /// every kind of image, so the spread within a group cannot tell that the angle is the label.
     public var groupsFollowATarget = false
     public var alignment: PoseAlignment
+    /// Whether a group that the mirrors' reading finds without one form (`SymmetrySpread`'s form
+    /// fit over `PoseModes.noOneForm`) is read within its forms (`PoseModes`: found with the
+    /// alignment inside the clustering), so that digits labelled by their pose are not read as
+    /// one form whose differences are poses. Groups with one form are read whole: split, a
+    /// class of one form in many poses is split partly by its poses, and reads short (6s and 9s
+    /// turned ±45°, 500 a class: ±39° where ±49° is true). Where the mirrors are not read (a
+    /// manifest that names generators without them, images that are not square) there is no
+    /// form fit, and every group is read whole. `bench fidelity --whole-classes` reads without,
+    /// to compare.
+    public var readsModes = true
+    var modes = PoseModes()
 
     public init(estimated: Set<AffineGenerator>) {
         self.estimated = estimated
@@ -104,7 +118,8 @@ public struct SpreadEstimator {
     /// Alignment steps `estimate` takes, at most: three alignments (the groups to one another,
     /// then the plain and the warped images of the pairs to the templates found), one more for
     /// a regression's groups, and one more when mirrors are read and seen (the images aligned
-    /// again, each turned to its class's form).
+    /// again, each turned to its class's form). A reading that splits classes into their forms
+    /// (`readsModes`) takes more, and its progress's total grows by them when it knows.
     public var steps: Int { (3 + (groupsFollowATarget ? 1 : 0) + (symmetries.isEmpty ? 0 : 1)) * alignment.steps }
 
     /// Reads the spread of `data`'s poses within `group` (`images` of them, chosen at random).
@@ -117,7 +132,7 @@ public struct SpreadEstimator {
         let (n, c, h, w) = (data.count, data.channels, data.height, data.width)
         let background = Self.background(data)
         var centred = TensorContext.withoutGradients { (data.batch(0..<n) - background).values }
-        let groups = group(data.targets)
+        var groups = group(data.targets)
         let mirrors = SymmetrySpread(families: symmetries)
         var mirrorsRandom = random.stream(40)
         guard !estimated.isEmpty else {
@@ -125,10 +140,10 @@ public struct SpreadEstimator {
             let symmetry = symmetries.isEmpty ? nil : mirrors.read(centred, channels: c, height: h, width: w, groups: groups, random: &mirrorsRandom).estimate
             return Estimate(widths: zero, rawWidths: zero, alignmentError: zero, gains: zero, symmetry: symmetry)
         }
-        var done = 0
-        let report: () throws -> Void = { done += 1; try progress(done, steps) }
+        var (done, total) = (0, steps)
+        let report: () throws -> Void = { done += 1; try progress(done, total) }
         let (congealed, first) = try alignment.align(centred, channels: c, height: h, width: w, groups: groups, progress: report)
-        var templates = first
+        var templates = first, poses = congealed
         var symmetry: SymmetrySpread.Estimate? = nil
         if !symmetries.isEmpty {
             // A class spread over the whole circle is read aligned: its digits upright again, its
@@ -146,13 +161,28 @@ public struct SpreadEstimator {
             symmetry = read
             if orientations.contains(where: { $0 != .identity }) {
                 centred = SymmetrySpread.orient(centred, orientations, channels: c, height: h, width: w)
-                templates = try alignment.align(centred, channels: c, height: h, width: w, groups: groups, progress: report).templates
+                (poses, templates) = try alignment.align(centred, channels: c, height: h, width: w, groups: groups, progress: report)
             }
         }
         let trends = groupsFollowATarget
             ? try Self.templateTrends(templates.levels.last ?? [:], groups: groups, targets: data.targets, alignment: alignment,
                                       channels: c, height: h, width: w, progress: report)
             : [:]
+        var forms: [Int: Int] = [:]
+        let mixed = Set((symmetry?.formFits ?? [:]).filter { $0.value > PoseModes.noOneForm }.keys).subtracting(templates.round)
+        if readsModes, !mixed.isEmpty {
+            // A class with no one form read within its forms (digits labelled by their pose: each
+            // digit against its own kind, not against a blur of all ten).
+            var modesRandom = random.stream(41)
+            total += modes.steps(groupSizes: mixed.map { g in groups.filter { $0 == g }.count }) + alignment.steps
+            let split = try modes.split(centred, channels: c, height: h, width: w, groups: groups, epsilon: poses,
+                                        whole: Set(groups).subtracting(mixed), alignment: alignment, random: &modesRandom, progress: report)
+            for id in Set(split) { forms[id / modes.maxModes, default: 0] += 1 }
+            if forms.values.contains(where: { $0 > 1 }) {
+                groups = split
+                templates = try alignment.align(centred, channels: c, height: h, width: w, groups: groups, progress: report).templates
+            }
+        }
         // Pairs: δ within a small range (rotation ±10°, translations ±1 px, the others ±0.05),
         // aligned to the same templates as the plain images: the gain near the poses the data
         // has (a wide δ carries images past them, where the alignment falls shorter).
@@ -168,7 +198,7 @@ public struct SpreadEstimator {
         let warped = AffineAugmentation.warped(centred, channels: c, height: h, width: w, epsilon: delta)
         let plain = try alignment.align(centred, channels: c, height: h, width: w, groups: groups, templates: templates, progress: report).epsilon
         let moved = try alignment.align(warped, channels: c, height: h, width: w, groups: groups, templates: templates, progress: report).epsilon
-        var estimate = Estimate(widths: [:], rawWidths: [:], alignmentError: [:], gains: [:], symmetry: symmetry)
+        var estimate = Estimate(widths: [:], rawWidths: [:], alignmentError: [:], gains: [:], symmetry: symmetry, forms: forms)
         for generator in AffineGenerator.allCases {
             guard estimated.contains(generator) else {
                 (estimate.widths[generator], estimate.rawWidths[generator], estimate.alignmentError[generator], estimate.gains[generator]) = (0, 0, 0, 0)

@@ -54,6 +54,9 @@ struct BenchFidelity: ParsableCommand {
     @Flag(help: "Read the spread only: the widths --objective spread holds, without training the network (no test metric).")
     var readOnly = false
 
+    @Flag(help: "Read each class whole, without finding its forms first (the spread objective before session 27): to compare.")
+    var wholeClasses = false
+
     @OptionGroup(title: "Training settings") var training: TrainingFlags
 
     @OptionGroup var threading: ThreadOption
@@ -100,7 +103,7 @@ struct BenchFidelity: ParsableCommand {
             var outcomes: [FidelityOutcome] = []
             do {
                 for seed in 0..<UInt64(seeds) {
-                    let outcome = try TensorContext.with(parallelism) { try c.run(seed: seed, sources: sources, flags: flags, readOnly: readOnly) }
+                    let outcome = try TensorContext.with(parallelism) { try c.run(seed: seed, sources: sources, flags: flags, readOnly: readOnly, wholeClasses: wholeClasses) }
                     outcomes.append(outcome)
                     let widths = FidelityAxis.allCases.filter { outcome.widths[$0] != nil }.map { "\($0.name) \(String(format: "%.3f", outcome.widths[$0] ?? 0))" }
                     FileHandle.standardError.write(Data(("\(c.name) seed \(seed): \(outcome.durationText(readOnly: readOnly)), " +
@@ -188,13 +191,15 @@ struct FidelityCase {
     /// The case with this one's source images and nothing planted, whose own spread this case is
     /// judged against: handwriting and clothes vary in slant, size and position of their own, and
     /// a planted spread adds to that one (variances of independent poses add: θ_read² =
-    /// θ_source² + θ_planted²). Nil for the source cases themselves, the sprites (which vary in
-    /// nothing but what is planted) and the pose cases (whose classes mix the digits).
+    /// θ_source² + θ_planted²). The pose cases too (since session 27): their digits vary as
+    /// MNIST's do within each pose, and the planted spread adds to that, once each class is
+    /// read within its forms (`PoseModes`). Nil for the source cases themselves and the
+    /// sprites (which vary in nothing but what is planted).
     var baseline: String? {
         switch source {
-        case .mnist, .sixNine, .rotationAngle: return name == "mnist-none" ? nil : "mnist-none"
+        case .mnist, .sixNine, .rotationAngle, .poseClasses: return name == "mnist-none" ? nil : "mnist-none"
         case .fashion: return name == "fashion-none" ? nil : "fashion-none"
-        case .sprites, .spriteColours, .poseClasses: return nil
+        case .sprites, .spriteColours: return nil
         }
     }
 
@@ -295,7 +300,7 @@ struct FidelityCase {
 
     /// Generates the dataset for `seed`, trains it with the defaults and `flags`, and returns
     /// the learned widths.
-    func run(seed: UInt64, sources: FidelitySources, flags: SettingValues, readOnly: Bool) throws -> FidelityOutcome {
+    func run(seed: UInt64, sources: FidelitySources, flags: SettingValues, readOnly: Bool, wholeClasses: Bool = false) throws -> FidelityOutcome {
         var random = RandomGenerator(seed: seed).stream(UInt64(1 + (FidelityCase.all.firstIndex { $0.name == name } ?? 0)))
         let staging = try StagingFolder()
         defer { staging.remove() }
@@ -329,6 +334,7 @@ struct FidelityCase {
         var runFlags = flags
         try runFlags.set(.seed, .seed(seed))
         let run = try TrainingRun(dataset: folder, flags: runFlags)
+        run.trainer.spreadEstimator.readsModes = !wholeClasses
         let start = Date()
         if readOnly {
             try run.trainer.readSpread(run.train)
@@ -367,6 +373,9 @@ struct FidelityCase {
                 parts.append("\(f.rawValue) \(number(estimate.rawWidths[f])) less \(number(estimate.fitError[f])) gain \(number(estimate.gains[f], 2))"
                              + band(estimate.bands[f]))
             }
+        }
+        if let forms = trainer.spreadEstimate?.forms, forms.values.contains(where: { $0 > 1 }) {
+            parts.append("forms " + forms.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "))
         }
         if let estimate = trainer.spreadEstimate?.symmetry {
             for f in SymmetryFamily.allCases where estimate.probabilities[f] != nil {

@@ -232,7 +232,7 @@ final class ReportPagesTests: XCTestCase {
         var wide = InvarianceReport.Invariance(generator: "rotation", learned: true, theta: 2.2, initialTheta: 0.69, interval: [-63, 63], unit: "degrees")
         wide.classesWithoutOneForm = true
         XCTAssertEqual(ReportHeadline(wide).text,
-                       "Rotation invariance: ±63° (read from classes whose images share no one form: it may measure how their shapes differ, not a spread of poses)")
+                       "Rotation invariance: ±63° (read within the forms found in classes whose images share no one form: some of their shapes' differences may still count as poses)")
         wide.interval = [-2, 2]
         XCTAssertEqual(ReportHeadline(wide).text, "No rotation invariance: ±2.0°", "none needs no warning")
         XCTAssertEqual(ReportHeadline(row("transpose", 0.2)).text,

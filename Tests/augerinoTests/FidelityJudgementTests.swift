@@ -96,6 +96,24 @@ final class FidelityJudgementTests: XCTestCase {
         XCTAssertTrue(affine.judge([outcome([.rotation: 1.0])]).allSatisfy { if case .affine = $0.generator { return true } else { return false } })
     }
 
+    /// Digits labelled by their pose vary within each pose as MNIST's own do, so a pose case is
+    /// judged against mnist-none like any case made from MNIST (since session 27): ±30° planted on
+    /// a source reading θ 0.84 should read √(1.047² + 0.84²) = 1.342; the generators not planted
+    /// are shown, not judged.
+    func test_aPoseCase_isJudgedWithMNISTsOwnSpread() throws {
+        let pose = try XCTUnwrap(FidelityCase.all.first { $0.name == "pose-rotation-30" })
+        XCTAssertEqual(pose.baseline, "mnist-none")
+        let source = [outcome([.rotation: 0.84, .translateX: 1.5])]
+        func rotationPasses(_ theta: Float) throws -> Bool {
+            try XCTUnwrap(pose.judge([outcome([.rotation: theta, .translateX: 3])], baselineOutcomes: source).first { $0.generator == .affine(.rotation) }).passes
+        }
+        XCTAssertTrue(try rotationPasses(1.46), "±41.8°: 8.8% over ±38.4°")
+        XCTAssertFalse(try rotationPasses(2.19), "±62.6°: 63% over")
+        XCTAssertFalse(try rotationPasses(1.047), "the planted width alone is 22% short")
+        let shift = pose.judge([outcome([.rotation: 1.34, .translateX: 3])], baselineOutcomes: source).first { $0.generator == .affine(.translateX) }
+        XCTAssertEqual(shift?.isJudged, false, "a generator not planted is shown, not judged")
+    }
+
     func test_sourceCases_areShownNotJudged_andRunFirst() throws {
         let none = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-none" })
         XCTAssertTrue(none.judge([outcome([.rotation: 0.8])]).allSatisfy { !$0.isJudged })
