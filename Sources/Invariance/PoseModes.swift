@@ -9,10 +9,10 @@ import NN
 /// its own alignment to that template*, and each template is the mean of its members so
 /// aligned: every mode is met at every pose, so what separates the modes is what an alignment
 /// cannot undo, the form. Modes whose templates differ by little more than a pose's traces (the
-/// frame's cut, the interpolation's blur) are one form and are merged again, so a group with
-/// one form in many poses stays one group; a group with one form in a few styles (MNIST's 7s
-/// with and without a bar) is read within its styles, which leaves its spread of poses as it was
-/// (docs/performance.md, "Forms within a class").
+/// frame's cut, the interpolation's blur) are one form and are merged again. Only groups found
+/// without one form are split (`SpreadEstimator`, `noOneForm`): a class of one form in many
+/// poses split so is sorted partly by its poses, since an alignment that falls short of a far
+/// pose leaves a residual that grows with it (docs/performance.md, "Forms within a class").
 struct PoseModes {
     /// A group is split into at most one mode per this many images (at least two modes, or none).
     var imagesPerMode = 40
