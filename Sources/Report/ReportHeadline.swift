@@ -93,8 +93,8 @@ public struct ReportHeadline: Equatable {
         } else if invariance.classesWithoutOneForm == true, self.verdict == .full || self.verdict == .partial {
             // Aligned to a class that mixes shapes, an image's differences from the others read as
             // a pose: digits labelled by a turn within ±30° read ±63°. Read within the forms found
-            // in each class (`PoseModes`) they read ±40–42° where ±38° is true, and digits labelled
-            // by a shift still read 19–33% wide (docs/performance.md, "Forms within a class").
+            // in each class (`PoseModes`) they read ±40–42° where ±39° is true, and digits labelled
+            // by a shift along x still read 18–34% wide (docs/performance.md, "Forms within a class").
             meaning = " (read within the forms found in classes whose images share no one form: some of their shapes' differences may still count as poses)"
         } else {
             meaning = ""
