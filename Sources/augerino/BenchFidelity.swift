@@ -322,8 +322,12 @@ struct FidelityCase {
         manifest = Manifest(name: name, task: source == .rotationAngle ? .regression : .classification,
                             train: .init(inputs: "train-images.idx", targets: "train-targets.idx"),
                             test: .init(inputs: "test-images.idx", targets: "test-targets.idx"))
-        if namesPhotometric || namesSymmetry {
-            manifest.generators = AffineGenerator.allCases.map(\.rawValue) + (namesPhotometric ? PhotometricFamily.allCases.map(\.rawValue) : [])
+        // A source case names the photometric families for the cases that plant them; under the
+        // evidence objective, which cannot learn them, it reads the affine generators alone (and
+        // the cases judged against it still run).
+        let photometric = namesPhotometric && !(planted.photometric.isEmpty && flags[.objective] == .choice("evidence"))
+        if photometric || namesSymmetry {
+            manifest.generators = AffineGenerator.allCases.map(\.rawValue) + (photometric ? PhotometricFamily.allCases.map(\.rawValue) : [])
                 + (namesSymmetry ? SymmetryFamily.allCases.map(\.rawValue) : [])
         }
         if source == .sixNine { manifest.classes = ["6", "9"] }
