@@ -70,7 +70,8 @@ struct PoseModes {
         for round in 0..<rounds {
             // Every image of a split group aligned to every mode of its group, one mode index at a
             // time, each from no move. (From its pose in its group instead, digits labelled by
-            // their pose read ±58° where ±42° is true: that pose is the blend's misreading.)
+            // their pose read ±58°, against ±42° from no move and ±39° true: that pose is the
+            // blend's misreading.)
             var fits: [Int: [Fit]] = [:]
             var warped: [Float] = []
             for m in 0..<maxModes {
