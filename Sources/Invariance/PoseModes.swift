@@ -39,8 +39,10 @@ struct PoseModes {
     /// A group is split only when its images come no nearer its own form than the whole set's
     /// within this (`SymmetrySpread.Estimate.formFits` above it). Measured (docs/performance.md,
     /// "Fidelity"): labels by rotation or translation pose and regression deciles 0.98–1.02, by
-    /// shear pose 0.96–1.00; MNIST's digits 0.16–0.92, Fashion-MNIST's 0.22–0.90, 6s and 9s
-    /// turned ±45° 0.94–0.95 (the mirrors' own line, 0.95, would split them by a hair's margin).
+    /// shear pose 0.96–1.01; MNIST's digits 0.16–0.92, Fashion-MNIST's 0.22–0.90, 6s and 9s
+    /// turned ±45° mostly 0.93–0.95 (the mirrors' own line, 0.95, would split them by a hair's
+    /// margin) but once in six seeds 1.02 (split, it read ±45.4°, as whole ±45–50°): no line
+    /// separates them, and the shear pose cases read 12–28% wide even with both classes split.
     static let noOneForm: Float = 0.97
 
     /// Alignment steps `split` takes, at most, for groups of these sizes (each split group's

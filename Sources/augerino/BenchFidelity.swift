@@ -24,7 +24,8 @@ struct BenchFidelity: ParsableCommand {
             (15%; 10% for the two sprites), an unplanted one must read as "none" in the report's terms \
             (below 5°, 1 px, ×1.05, slope 0.05, ±5%, hue ±5°, p 0.05), and a negative control must stay below the magnitude \
             that turns one class into another. A case made from MNIST or Fashion-MNIST is judged against \
-            its source case (mnist-none, fashion-none: run first, with it, when not asked for): \
+            its source case (mnist-none, fashion-none; a pose case by translation against the same \
+            digits moved alike, mnist-moved-…: run first, with it, when not asked for): \
             handwriting and clothes vary of their own, and a planted spread adds to theirs (θ_read² = \
             θ_source² + θ_planted²); an unplanted generator passes within the tolerance of the \
             source's own width too. --read-only reads the spread (--objective spread) without \
@@ -74,14 +75,14 @@ struct BenchFidelity: ParsableCommand {
 
     /// The cases asked for, each after the source case it is judged against (added when not asked for).
     func selectedCases() throws -> [FidelityCase] {
-        guard let cases else { return FidelityCase.all }
+        guard let cases else { return FidelityCase.ordered(FidelityCase.all) }
         let wanted = cases.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         let chosen = FidelityCase.all.filter { c in wanted.contains { c.name == $0 || c.name.hasPrefix($0) } }
         for name in wanted where !FidelityCase.all.contains(where: { $0.name == name || $0.name.hasPrefix(name) }) {
             throw ValidationError("--cases: no case is named \(name) or starts with it; --list shows the names")
         }
         let sources = Set(chosen.compactMap(\.baseline))
-        return FidelityCase.all.filter { c in sources.contains(c.name) || chosen.contains { $0.name == c.name } }
+        return FidelityCase.ordered(FidelityCase.all.filter { c in sources.contains(c.name) || chosen.contains { $0.name == c.name } })
     }
 
     func run() throws {
@@ -154,7 +155,7 @@ final class FidelitySources {
 /// One dataset of the benchmark: where its images come from, what is planted, and what a
 /// faithful answer is.
 struct FidelityCase {
-    enum Source {
+    enum Source: Equatable {
         case mnist, fashion, sixNine, sprites, rotationAngle
         /// The upright Mario sprite turned around the colour wheel, labelled by its hue: class k
         /// turned by k·90°. The class *is* the colour.
@@ -164,6 +165,16 @@ struct FidelityCase {
         /// meet at a half-width of exactly a: the planted magnitude is where the label starts
         /// to change, as in the two-sprite task.
         case poseClasses
+        /// MNIST digits of every class moved as a pose case by translation first moves them (by
+        /// −θ or +θ along this generator), with nothing planted on top, labelled by digit and
+        /// side: that case's own spread. The generators act about the frame's middle, a digit's
+        /// own pose about its own: T(t)·exp(A)·T(−t) keeps A's linear part L and adds −L·t, so a
+        /// digit moved 4 px along x carries its own scale and stretch into x and its own turn
+        /// and shear into y (MNIST's x reads ±1.7 px moved against ±1.0 px; docs/performance.md,
+        /// "The pose cases by translation"). How much depends on how a digit's own poses go
+        /// together (MNIST's digits are all 20 px tall, so scale and stretch go together), which
+        /// only the moved digits themselves show.
+        case movedDigits(AffineGenerator, Float)
     }
     let name: String
     let source: Source
@@ -183,6 +194,26 @@ struct FidelityCase {
     var imageSize: Int { channels == 3 ? 32 : 28 }
     var channels: Int { source == .sprites || source == .spriteColours ? 3 : 1 }
 
+    /// The moved digits a pose case by translation is judged against, named by the move:
+    /// mnist-moved-x-4px.
+    static func movedName(_ generator: AffineGenerator, width: Float) -> String {
+        let pixels = 2 * (FidelityAxis.affine(generator).interval(theta: width, size: 28).0.last ?? 0)
+        return "mnist-moved-\(generator == .translateX ? "x" : "y")-" + String(format: "%g", (pixels * 10).rounded() / 10) + "px"
+    }
+
+    /// `cases` in their order, except that each case's source case (when among them) runs just
+    /// before the first case judged against it.
+    static func ordered(_ cases: [FidelityCase]) -> [FidelityCase] {
+        var ordered: [FidelityCase] = []
+        for c in cases where !ordered.contains(where: { $0.name == c.name }) {
+            if let baseline = c.baseline, !ordered.contains(where: { $0.name == baseline }), let source = cases.first(where: { $0.name == baseline }) {
+                ordered.append(source)
+            }
+            ordered.append(c)
+        }
+        return ordered
+    }
+
     /// Whether the case's manifest names the photometric families beside the affine
     /// generators (a manifest names none by default): the cases that plant them, and the
     /// source cases they are judged against.
@@ -197,9 +228,13 @@ struct FidelityCase {
     /// sprites (which vary in nothing but what is planted).
     var baseline: String? {
         switch source {
-        case .mnist, .sixNine, .rotationAngle, .poseClasses: return name == "mnist-none" ? nil : "mnist-none"
+        case .poseClasses:
+            // By translation: against the same digits moved the same way (`Source.movedDigits`).
+            guard let (generator, width) = planted.widths.first, generator == .translateX || generator == .translateY else { return "mnist-none" }
+            return Self.movedName(generator, width: width)
+        case .mnist, .sixNine, .rotationAngle: return name == "mnist-none" ? nil : "mnist-none"
         case .fashion: return name == "fashion-none" ? nil : "fashion-none"
-        case .sprites, .spriteColours: return nil
+        case .sprites, .spriteColours, .movedDigits: return nil
         }
     }
 
@@ -209,6 +244,10 @@ struct FidelityCase {
         var text = planted.isEmpty ? "nothing planted" : "planted " + planted.joined(separator: ", ")
         if source == .rotationAngle { text += "; the target is the angle" }
         if source == .poseClasses { text += "; labelled by pose: each digit first set at ε = −θ or +θ, so the augmented poses meet at exactly this half-width" }
+        if case .movedDigits(let generator, let width) = source {
+            text += "; MNIST's digits moved by \(FidelityAxis.affine(generator).range(theta: 2 * width, size: imageSize)) along \(generator == .translateX ? "x" : "y"), " +
+                "labelled by digit and side: the own spread a pose case moved so is judged against"
+        }
         if let limit { text += "; control: \(limit.generator.name) at most ±\(Int(limit.halfWidth)) (\(limit.why))" }
         return text
     }
@@ -250,7 +289,8 @@ struct FidelityCase {
             pose.judgesUnplanted = false
             cases.append(pose)
         }
-        // Last, so that the cases above keep their random streams (a case's stream is its index).
+        // Last, so that the cases above keep their random streams (a case's stream is its index;
+        // `ordered` runs each source case first).
         cases.append(mnist("mnist-rotation-180", [(.rotation, 180)]))
         // Brightness, contrast and gamma: MNIST's strokes (mostly white on black) and Fashion-MNIST's
         // garments (every shade) as the planted adjustments' two kinds of image.
@@ -295,6 +335,14 @@ struct FidelityCase {
         (turnedSprites.namesSymmetry, turnedSprites.tolerance) = (true, 0.10)
         turnedSprites.limit = sprites.limit
         cases += [mirroredFashion, mnistMirrors, rotatedMirrors, turnedSprites]
+        // The moved digits the pose cases by translation are judged against (`Source.movedDigits`).
+        for pose in cases where pose.source == .poseClasses {
+            guard let (generator, width) = pose.planted.widths.first, generator == .translateX || generator == .translateY,
+                  !cases.contains(where: { $0.name == movedName(generator, width: width) }) else { continue }
+            var moved = FidelityCase(name: movedName(generator, width: width), source: .movedDigits(generator, width), planted: .none)
+            moved.judgesUnplanted = false
+            cases.append(moved)
+        }
         return cases
     }()
 
@@ -396,16 +444,17 @@ struct FidelityCase {
     /// The unplanted images and their targets (class indices) of one split.
     private func baseImages(split: String, count: Int, sources: FidelitySources, random: inout RandomGenerator) throws -> ([Float], [Float]) {
         switch source {
-        case .poseClasses:
+        case .poseClasses, .movedDigits:
             let all = try sources.idx("mnist", split == "train" ? "train" : "t10k")
             let chosen = Array(random.permutation(all.labels.count).prefix(count))
-            let (generator, theta) = planted.widths.first!
+            var (generator, theta) = planted.widths.first ?? (.translateX, 0)
+            if case .movedDigits(let g, let width) = source { (generator, theta) = (g, width) }
             var images: [Float] = [], labels: [Float] = []
             for i in chosen {
-                let label = random.nextInt(below: 2)
+                let side = random.nextInt(below: 2)
                 let digit = Tensor(shape: [1, 1, 28, 28], values: Array(all.images[(i * 784)..<((i + 1) * 784)]))
-                images += transform(digit, by: generator, epsilon: (label == 0 ? -1 : 1) * theta).values
-                labels.append(Float(label))
+                images += transform(digit, by: generator, epsilon: (side == 0 ? -1 : 1) * theta).values
+                labels.append(Float(source == .poseClasses ? side : 10 * side + Int(all.labels[i])))
             }
             return (images, labels)
         case .mnist, .fashion, .rotationAngle:
@@ -440,18 +489,20 @@ struct FidelityCase {
     /// Planted against recovered, one row per generator that is planted, limited, or not
     /// reported as none in some seed; `baselineOutcomes` those of the `baseline` case, if any.
     /// The source's own widths `theta` (its images' poses) after a turn φ uniform in ±`a` is
-    /// planted on them. The planted turn is applied after an image's own pose T(ε), and
+    /// planted on them (about `offset`: a pose case's ±θ first, then ±a). The planted turn is
+    /// applied after an image's own pose T(ε), and
     /// R(φ)·exp(Σ εₖGₖ) = exp(Σ εₖ·R Gₖ R⁻¹)·R(φ): the pose the alignment reads is the own
     /// pose with its generators turned. A turn leaves rotation and scale as they are, turns
     /// the translation (x, y) by φ and the pair (stretch, shear) by 2φ (stretch diag(1, −1),
-    /// shear the symmetric off-diagonal). For a symmetric φ the cross terms vanish, so each
-    /// variance (∝ θ²) becomes a mix: θx'² = E[cos²φ]·θx² + E[sin²φ]·θy², with
-    /// E[cos²φ] = ½ + sin 2a / 4a (and 2φ's: ½ + sin 4a / 8a). Over the whole circle each
-    /// translation reads the mean of the two (MNIST's x, whose own θ is 1.52 against y's 2.0,
-    /// reads 17% wider), and Fashion-MNIST's large stretch becomes shear.
-    static func turned(_ theta: [FidelityAxis: Float], halfWidth a: Float) -> [FidelityAxis: Float] {
-        guard a > 0 else { return theta }
-        let cos1 = 0.5 + sin(2 * a) / (4 * a), cos2 = 0.5 + sin(4 * a) / (8 * a)
+    /// shear the symmetric off-diagonal). For a φ symmetric about 0 the cross terms vanish, so
+    /// each variance (∝ θ²) becomes a mix: θx'² = E[cos²φ]·θx² + E[sin²φ]·θy², with
+    /// E[cos²φ] = ½ + E[cos 2φ]/2 and E[cos kφ] = cos(k·offset)·sin(k·a)/(k·a). Over the whole
+    /// circle each translation reads the mean of the two (MNIST's x, whose own θ is 1.52
+    /// against y's 2.0, reads 17% wider), and Fashion-MNIST's large stretch becomes shear.
+    static func turned(_ theta: [FidelityAxis: Float], halfWidth a: Float, offset: Float = 0) -> [FidelityAxis: Float] {
+        guard a > 0 || offset != 0 else { return theta }
+        func meanCos(_ k: Float) -> Float { cos(k * offset) * (a > 0 ? sin(k * a) / (k * a) : 1) }
+        let cos1 = 0.5 + meanCos(2) / 2, cos2 = 0.5 + meanCos(4) / 2
         func mix(_ p: AffineGenerator, _ q: AffineGenerator, _ c: Float) -> Float {
             (c * pow(theta[.affine(p)] ?? 0, 2) + (1 - c) * pow(theta[.affine(q)] ?? 0, 2)).squareRoot()
         }
@@ -463,13 +514,25 @@ struct FidelityCase {
         return turned
     }
 
+    /// The source's own widths as this case's planting leaves them: turned by a planted turn (a
+    /// pose case's about its pose ±θ). A pose case by translation is judged against digits
+    /// already moved so (`Source.movedDigits`: moved by exactly ±θ, where the case's own move by
+    /// ±θ then ±θ/2 is 8% more in E[t²], about 1% in the width), and one by scale, stretch or
+    /// shear mixes only generators it does not judge.
+    func plantedOn(_ theta: [FidelityAxis: Float]) -> [FidelityAxis: Float] {
+        guard source == .poseClasses, let (generator, width) = planted.widths.first else {
+            return Self.turned(theta, halfWidth: planted.width(.rotation) / 2)
+        }
+        return generator == .rotation ? Self.turned(theta, halfWidth: width / 2, offset: width) : theta
+    }
+
     func judge(_ outcomes: [FidelityOutcome], baselineOutcomes: [FidelityOutcome]? = nil) -> [FidelityRow] {
-        // The source's own widths (the root mean square over its seeds), as a planted turn
+        // The source's own widths (the root mean square over its seeds), as the planting
         // leaves them.
         let sourceThetas = baselineOutcomes.map { runs in
-            Self.turned(Dictionary(uniqueKeysWithValues: FidelityAxis.allCases.map { axis in
+            plantedOn(Dictionary(uniqueKeysWithValues: FidelityAxis.allCases.map { axis in
                 (axis, (runs.map { pow($0.widths[axis] ?? 0, 2) }.reduce(0, +) / Float(max(1, runs.count))).squareRoot())
-            }), halfWidth: planted.width(.rotation) / 2)
+            }))
         }
         // The axes the runs learned (the photometric families only where the run named them).
         let axes = FidelityAxis.allCases.filter { axis in planted.width(axis) > 0 || outcomes.contains { $0.widths[axis] != nil } }

@@ -114,6 +114,57 @@ final class FidelityJudgementTests: XCTestCase {
         XCTAssertEqual(shift?.isJudged, false, "a generator not planted is shown, not judged")
     }
 
+    /// A pose case by translation moves each digit ±4 px from the frame's middle, about which
+    /// the generators act, so the digits' own scale and turn read partly as shifts there: it is
+    /// judged against the same digits moved the same way (labelled by digit and side), run just
+    /// before it, and their widths are taken as they are. A pose case by turn is judged against
+    /// mnist-none turned about its poses: rotation as it is, the translations mixed.
+    func test_aPoseCaseByTranslation_isJudgedAgainstTheDigitsMovedAlike() throws {
+        let pose = try XCTUnwrap(FidelityCase.all.first { $0.name == "pose-translate_x-2px" })
+        XCTAssertEqual(pose.baseline, "mnist-moved-x-4px")
+        let moved = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-moved-x-4px" })
+        XCTAssertEqual(moved.source, .movedDigits(.translateX, pose.planted.width(.translateX)))
+        XCTAssertNil(moved.baseline)
+        XCTAssertEqual(FidelityCase.all.first { $0.name == "pose-translate_x-1px" }?.baseline, "mnist-moved-x-2px")
+        XCTAssertEqual(FidelityCase.all.first { $0.name == "pose-translate_y-2px" }?.baseline, "mnist-moved-y-4px")
+        XCTAssertEqual(FidelityCase.all.first { $0.name == "pose-scale-1.2" }?.baseline, "mnist-none")
+
+        let planted = pose.planted.width(.translateX)
+        let source = [outcome([.translateX: 2.5, .translateY: 2.9, .rotation: 0.8]), outcome([.translateX: 2.7, .translateY: 3.0, .rotation: 0.8])]
+        let sourceX = Float((2.5 * 2.5 + 2.7 * 2.7) / 2).squareRoot()
+        let target = (sourceX * sourceX + planted * planted).squareRoot()
+        func xPasses(_ theta: Float) throws -> Bool {
+            try XCTUnwrap(pose.judge([outcome([.translateX: theta])], baselineOutcomes: source).first { $0.generator == .affine(.translateX) }).passes
+        }
+        XCTAssertTrue(try xPasses(target * 1.1))
+        XCTAssertTrue(try xPasses(target * 0.9))
+        XCTAssertFalse(try xPasses(target * 1.2))
+        XCTAssertFalse(try xPasses(target * 0.8))
+
+        // The turn about a pose ±θ then ±θ/2: E[cos 2φ] = cos 2θ · sin θ / θ.
+        let own: [FidelityAxis: Float] = [.affine(.translateX): 1, .affine(.translateY): 2, .affine(.rotation): 0.8]
+        let theta = Float.pi / 6, turned = FidelityCase.turned(own, halfWidth: theta / 2, offset: theta)
+        let cosSquared = 0.5 + cos(2 * theta) * sin(theta) / theta / 2
+        XCTAssertEqual(turned[.affine(.translateX)]!, (cosSquared * 1 + (1 - cosSquared) * 4).squareRoot(), accuracy: 1e-5)
+        XCTAssertEqual(turned[.affine(.rotation)], 0.8)
+        XCTAssertEqual(FidelityCase.turned(own, halfWidth: 0, offset: .pi / 2)[.affine(.translateX)]!, 2, accuracy: 1e-5, "a quarter turn swaps x and y")
+    }
+
+    /// Each source case runs just before the first case judged against it, whatever their
+    /// order in `all` (the moved digits come last there, to keep the other cases' streams).
+    func test_eachSourceCase_runsBeforeTheCasesJudgedAgainstIt() throws {
+        let ordered = FidelityCase.ordered(FidelityCase.all).map(\.name)
+        XCTAssertEqual(Set(ordered), Set(FidelityCase.all.map(\.name)))
+        XCTAssertEqual(ordered.count, FidelityCase.all.count)
+        for c in FidelityCase.all {
+            guard let baseline = c.baseline else { continue }
+            XCTAssertLessThan(try XCTUnwrap(ordered.firstIndex(of: baseline)), try XCTUnwrap(ordered.firstIndex(of: c.name)), "\(baseline) before \(c.name)")
+        }
+        XCTAssertEqual(Array(ordered.prefix(2)), ["mnist-none", "mnist-rotation-30"], "the others keep their order")
+        let x2 = try XCTUnwrap(ordered.firstIndex(of: "pose-translate_x-2px"))
+        XCTAssertEqual(ordered[x2 - 1], "mnist-moved-x-4px")
+    }
+
     func test_sourceCases_areShownNotJudged_andRunFirst() throws {
         let none = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-none" })
         XCTAssertTrue(none.judge([outcome([.rotation: 0.8])]).allSatisfy { !$0.isJudged })
