@@ -37,6 +37,10 @@ public struct InvarianceReport: Codable, Equatable {
         /// no class whose images share one form (`noOneForm`): its width may measure how the
         /// shapes mixed in a class differ, not a spread of poses; absent otherwise.
         public var classesWithoutOneForm: Bool? = nil
+        /// True beside `classesWithoutOneForm` when some of those classes were read within the
+        /// forms found in them (`PoseModes`); absent when every class was read whole (too few
+        /// images, or a form fit under the line that splits).
+        public var readWithinForms: Bool? = nil
         /// Why a family the manifest named was not learned on these images (saturation and hue
         /// need three channels); absent otherwise.
         public var leftOut: String? = nil
@@ -50,6 +54,7 @@ public struct InvarianceReport: Codable, Equatable {
             case followsTarget = "follows_target"
             case noOneForm = "no_one_form"
             case classesWithoutOneForm = "classes_without_one_form"
+            case readWithinForms = "read_within_forms"
         }
     }
 
@@ -158,9 +163,11 @@ public struct InvarianceReport: Codable, Equatable {
     }
 
     /// Marks the affine generators read from classes whose images share no one form
-    /// (`classes_without_one_form`).
-    public mutating func setClassesWithoutOneForm(_ generators: Set<AffineGenerator>) {
+    /// (`classes_without_one_form`), and whether some of them were read `withinForms`
+    /// (`read_within_forms`).
+    public mutating func setClassesWithoutOneForm(_ generators: Set<AffineGenerator>, withinForms: Bool) {
         mark(\.classesWithoutOneForm, names: Set(generators.map(\.rawValue)))
+        if withinForms { mark(\.readWithinForms, names: Set(generators.map(\.rawValue))) }
     }
 
     /// Sets `flag` true on the rows named (of those learned, with `learnedOnly`).

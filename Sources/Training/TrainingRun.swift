@@ -272,7 +272,7 @@ public final class TrainingRun {
                 report.setBands(symmetry.bands)
                 if symmetry.noOneForm {
                     report.setNoOneForm(Set(symmetry.probabilities.keys))
-                    report.setClassesWithoutOneForm(Set(AffineGenerator.allCases))
+                    report.setClassesWithoutOneForm(Set(AffineGenerator.allCases), withinForms: estimate.forms.values.contains { $0 > 1 })
                 }
             }
         }

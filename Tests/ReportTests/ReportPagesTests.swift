@@ -224,13 +224,21 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertEqual(marked.invariances.filter { $0.noOneForm == true }.map(\.generator), ["vertical_flip", "transpose"])
         XCTAssertTrue(String(decoding: try marked.encoded(), as: UTF8.self).contains("\"no_one_form\" : true"))
         // The affine widths read beside them are marked, and a width that is more than none says so.
-        marked.setClassesWithoutOneForm(Set(AffineGenerator.allCases))
+        marked.setClassesWithoutOneForm(Set(AffineGenerator.allCases), withinForms: true)
         let rotation = try XCTUnwrap(marked.invariances.first { $0.generator == "rotation" })
         XCTAssertEqual(rotation.classesWithoutOneForm, rotation.learned ? true : nil)
         XCTAssertNil(marked.invariances.first { $0.generator == "vertical_flip" }?.classesWithoutOneForm, "a mirror carries no_one_form instead")
         XCTAssertTrue(String(decoding: try marked.encoded(), as: UTF8.self).contains("\"classes_without_one_form\" : true"))
+        XCTAssertEqual(rotation.readWithinForms, rotation.learned ? true : nil)
+        XCTAssertTrue(String(decoding: try marked.encoded(), as: UTF8.self).contains("\"read_within_forms\" : true"))
+        var whole = sampleReport()
+        whole.setClassesWithoutOneForm(Set(AffineGenerator.allCases), withinForms: false)
+        XCTAssertFalse(String(decoding: try whole.encoded(), as: UTF8.self).contains("read_within_forms"), "absent when every class was read whole")
         var wide = InvarianceReport.Invariance(generator: "rotation", learned: true, theta: 2.2, initialTheta: 0.69, interval: [-63, 63], unit: "degrees")
         wide.classesWithoutOneForm = true
+        XCTAssertEqual(ReportHeadline(wide).text,
+                       "Rotation invariance: ±63° (read from classes whose images share no one form, each whole: their shapes' differences may count as poses)")
+        wide.readWithinForms = true
         XCTAssertEqual(ReportHeadline(wide).text,
                        "Rotation invariance: ±63° (read within the forms found in classes whose images share no one form: some of their shapes' differences may still count as poses)")
         wide.interval = [-2, 2]

@@ -298,6 +298,7 @@ final class TrainingRunTests: XCTestCase {
         let report = run.finish(threads: 1).report
         let marked = Set(report.invariances.filter { $0.classesWithoutOneForm == true }.map(\.generator))
         XCTAssertEqual(marked, ["rotation", "translate_x"], "the affine widths read, not the mirror nor those not learned")
+        XCTAssertTrue(report.invariances.allSatisfy { $0.readWithinForms == nil }, "30 images a class are too few to split: read whole")
         XCTAssertEqual(report.invariances.first { $0.generator == "horizontal_flip" }?.noOneForm, true)
     }
 
