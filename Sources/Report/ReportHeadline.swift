@@ -94,7 +94,7 @@ public struct ReportHeadline: Equatable {
             // Aligned to a class that mixes shapes, an image's differences from the others read as
             // a pose: digits labelled by a turn within ±30° read ±63°. Read within the forms found
             // in each class (`PoseModes`) they read ±40–42° where ±39° is true, and digits labelled
-            // by a shift along x 7–13% wide, by a shear 12–28% (docs/performance.md, "Forms within
+            // by a shift along x 1–11% wide, by a shear 12–28% (docs/performance.md, "Forms within
             // a class" and after). A class too small to split, or whose form fit fell under the
             // line that splits, is read whole.
             meaning = invariance.readWithinForms == true

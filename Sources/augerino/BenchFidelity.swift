@@ -503,15 +503,14 @@ struct FidelityCase {
     /// R(φ)·exp(Σ εₖGₖ) = exp(Σ εₖ·R Gₖ R⁻¹)·R(φ): the pose the alignment reads is the own
     /// pose with its generators turned. A turn leaves rotation and scale as they are, turns
     /// the translation (x, y) by φ and the pair (stretch, shear) by 2φ (stretch diag(1, −1),
-    /// shear the symmetric off-diagonal). For a φ symmetric about 0 the cross terms vanish, so
-    /// each variance (∝ θ²) becomes a mix: θx'² = E[cos²φ]·θx² + E[sin²φ]·θy², with
-    /// E[cos²φ] = ½ + E[cos 2φ]/2 and E[cos kφ] = sin(k·a)/(k·a). Over the whole
-    /// circle each translation reads the mean of the two (MNIST's x, whose own θ is 1.52
-    /// against y's 2.0, reads 17% wider), and Fashion-MNIST's large stretch becomes shear.
+    /// shear the symmetric off-diagonal). For a symmetric φ the cross terms vanish, so each
+    /// variance (∝ θ²) becomes a mix: θx'² = E[cos²φ]·θx² + E[sin²φ]·θy², with
+    /// E[cos²φ] = ½ + sin 2a / 4a (and 2φ's: ½ + sin 4a / 8a). Over the whole circle each
+    /// translation reads the mean of the two (MNIST's x, whose own θ is 1.52 against y's 2.0,
+    /// reads 17% wider), and Fashion-MNIST's large stretch becomes shear.
     static func turned(_ theta: [FidelityAxis: Float], halfWidth a: Float) -> [FidelityAxis: Float] {
         guard a > 0 else { return theta }
-        func meanCos(_ k: Float) -> Float { sin(k * a) / (k * a) }
-        let cos1 = 0.5 + meanCos(2) / 2, cos2 = 0.5 + meanCos(4) / 2
+        let cos1 = 0.5 + sin(2 * a) / (4 * a), cos2 = 0.5 + sin(4 * a) / (8 * a)
         func mix(_ p: AffineGenerator, _ q: AffineGenerator, _ c: Float) -> Float {
             (c * pow(theta[.affine(p)] ?? 0, 2) + (1 - c) * pow(theta[.affine(q)] ?? 0, 2)).squareRoot()
         }
