@@ -141,6 +141,14 @@ final class FidelityJudgementTests: XCTestCase {
         XCTAssertFalse(try xPasses(target * 1.2))
         XCTAssertFalse(try xPasses(target * 0.8))
 
+        // The digits turned to a pose case's two poses are not turned again; a planted turn
+        // still turns mnist-none's.
+        let own: [FidelityAxis: Float] = [.affine(.translateX): 1, .affine(.translateY): 2, .affine(.stretch): 0.5, .affine(.shear): 0.1]
+        let turnedPose = try XCTUnwrap(FidelityCase.all.first { $0.name == "pose-rotation-30" })
+        XCTAssertEqual(turnedPose.plantedOn(own), own)
+        let turnedMNIST = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-rotation-60" })
+        XCTAssertEqual(turnedMNIST.plantedOn(own), FidelityCase.turned(own, halfWidth: turnedMNIST.planted.width(.rotation) / 2))
+        XCTAssertNotEqual(turnedMNIST.plantedOn(own), own)
     }
 
     /// Each source case runs just before the first case judged against it, whatever their
