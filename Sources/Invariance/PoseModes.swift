@@ -14,9 +14,16 @@ import NN
 /// poses split so is sorted partly by its poses, since an alignment that falls short of a far
 /// pose leaves a residual that grows with it (docs/performance.md, "Forms within a class").
 struct PoseModes {
-    /// A group is split into at most one mode per this many images (at least two modes, or none).
-    var imagesPerMode = 40
-    var maxModes = 10
+    /// A group is split into at most one mode per this many images (at least two modes, or none),
+    /// and at most `maxModes`. MNIST's ten digits need about two modes each: with ten modes to
+    /// a class of 500 (one per 40 images, at most ten), the pose cases split read 10–28% wide,
+    /// each form mixing kinds a little; with twenty, pose-translate_x-2px +0.3% (was +10%),
+    /// pose-rotation-15 −2% (+9%), pose-shear +3% and 0% (+14%, +13%); and MNIST read without
+    /// its labels within twenty forms of its 1,000 images read its stretch and shear 10–21%
+    /// over its reading by digit, where ten forms read up to 33% (docs/performance.md, "Twenty
+    /// forms"). Each mode costs an alignment per round.
+    var imagesPerMode = 25
+    var maxModes = 20
     /// Rounds of alignment to every mode, assignment and templates after the first modes.
     var rounds = 3
     /// The images are compared blurred by this (pixels): the alignment's coarsest level.

@@ -20,7 +20,9 @@ import NN
 ///
 /// A label-dependent transformation reads as what it is within a class: classes are aligned
 /// apart (each to its own template), and for regression the targets are cut into groups by
-/// their quantiles, so a target that *is* the angle leaves little angle to spread within a group.
+/// their quantiles, whose templates show what the target moves (`Estimate.followsTarget`).
+/// Where those groups share no one form (every kind of image in each), what the target moves
+/// in a straight line is undone and the spread is read within the forms of the whole set.
 public struct SpreadEstimator {
     /// What the alignment measured.
     public struct Estimate: Sendable, Equatable {
@@ -55,7 +57,8 @@ public struct SpreadEstimator {
         /// The mirrors' and quarter turns' reading (`SymmetrySpread`), when any was read.
         public var symmetry: SymmetrySpread.Estimate? = nil
         /// How many forms each group was read within (`readsModes`), when any group without one
-        /// form was split (1 for a group read whole); empty when none was.
+        /// form was split (1 for a group read whole); empty when none was. For a regression whose
+        /// groups share no one form, one entry, 0: the forms of the whole set.
         public var forms: [Int: Int] = [:]
     }
 
@@ -66,6 +69,10 @@ public struct SpreadEstimator {
         public var move: Float
         /// R² of the line.
         public var fit: Float
+        /// The line's slope: the generator's units per unit of target (signed).
+        public var slope: Float = 0
+        /// The groups' mean target at the middle of the line (the mean of their means).
+        public var middle: Float = 0
     }
 
     /// Below this gain a generator reads as none (see `estimate`).
@@ -94,8 +101,9 @@ public struct SpreadEstimator {
     /// class of one form in many poses is split partly by its poses, and reads short (6s and 9s
     /// turned ±45°, 500 a class: ±39° where ±49° is true). Where the mirrors are not read (a
     /// manifest that names generators without them, images that are not square) there is no
-    /// form fit, and every group is read whole. `bench fidelity --whole-classes` reads without,
-    /// to compare.
+    /// form fit, and every group is read whole. A regression's groups without one form are not
+    /// split each, but the whole set is (after `undoingTrends`). `bench
+    /// fidelity --whole-classes` reads without, to compare.
     public var readsModes = true
     var modes = PoseModes()
 
@@ -170,7 +178,23 @@ public struct SpreadEstimator {
             : [:]
         var forms: [Int: Int] = [:]
         let mixed = Set((symmetry?.formFits ?? [:]).filter { $0.value > PoseModes.noOneForm }.keys).subtracting(templates.round)
-        if readsModes, !mixed.isEmpty {
+        if readsModes, groupsFollowATarget, !mixed.isEmpty {
+            // A regression's groups are quantiles of its target and mix every form: a tenth of the
+            // images is too few for every form (read within two forms a decile, MNIST turned by its
+            // target read scale, stretch and shear 50–63% over MNIST's own). The forms are found over the
+            // whole set instead, with what the target explains undone first (an image turned as
+            // far as its target says is turned back), and the spread is read within them; a
+            // generator the target moves reads as none as before (`followsTarget`).
+            centred = Self.undoingTrends(trends, targets: data.targets, images: centred, channels: c, height: h, width: w)
+            let one = [Int](repeating: 0, count: n)
+            var modesRandom = random.stream(41)
+            total += modes.steps(groupSizes: [n]) + 2 * alignment.steps
+            let first = try alignment.align(centred, channels: c, height: h, width: w, groups: one, progress: report).epsilon
+            groups = try modes.split(centred, channels: c, height: h, width: w, groups: one, epsilon: first,
+                                     whole: [], alignment: alignment, random: &modesRandom, progress: report)
+            forms[0] = Set(groups).count
+            templates = try alignment.align(centred, channels: c, height: h, width: w, groups: groups, progress: report).templates
+        } else if readsModes, !mixed.isEmpty {
             // A class with no one form read within its forms (digits labelled by their pose: each
             // digit against its own kind, not against a blur of all ten).
             var modesRandom = random.stream(41)
@@ -275,9 +299,25 @@ public struct SpreadEstimator {
             let sxx = x.reduce(0.0) { $0 + ($1 - mx) * ($1 - mx) }, syy = poses.reduce(0.0) { $0 + ($1 - my) * ($1 - my) }
             guard sxx > 0 else { continue }
             let slope = sxy / sxx
-            trends[generator] = TargetTrend(move: Float(abs(slope) * (x.last! - x.first!)), fit: syy > 0 ? Float(sxy * sxy / (sxx * syy)) : 0)
+            trends[generator] = TargetTrend(move: Float(abs(slope) * (x.last! - x.first!)), fit: syy > 0 ? Float(sxy * sxy / (sxx * syy)) : 0,
+                                            slope: Float(slope), middle: Float(mx))
         }
         return trends
+    }
+
+    /// `images` with what a regression's target explains undone: along each generator whose
+    /// groups' templates follow the target in a straight line (R² ≥ `straightTrend`), each
+    /// image is warped by the line's pose at its own target, less the middle's, taken back
+    /// (an image turned by its target turned upright again). The others as they are.
+    static func undoingTrends(_ trends: [AffineGenerator: TargetTrend], targets: [Float], images: [Float],
+                              channels: Int, height: Int, width: Int) -> [Float] {
+        let straight = trends.filter { $0.value.fit >= straightTrend }
+        guard !straight.isEmpty else { return images }
+        // A pose p needs ε = −p to be undone.
+        let epsilon = targets.flatMap { t in
+            AffineGenerator.allCases.map { g in straight[g].map { -$0.slope * (t - $0.middle) } ?? 0 }
+        }
+        return AffineAugmentation.warped(images, channels: channels, height: height, width: width, epsilon: epsilon)
     }
 
     /// Resamples of the images read behind each band (`Estimate.bands`).

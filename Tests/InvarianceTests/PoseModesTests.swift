@@ -4,14 +4,15 @@ import NN
 import XCTest
 
 final class PoseModesTests: XCTestCase {
-    /// A letter (L, T or a bracket ⊐) of 16×16 pixels, turned by `angle` about the centre.
-    static func letter(_ kind: Int, angle: Float, random: inout RandomGenerator) -> [Float] {
+    /// A letter (L, T or a bracket ⊐) of 16×16 pixels, moved by `shift` pixels along its own
+    /// width (its own x), then turned by `angle` about the centre.
+    static func letter(_ kind: Int, angle: Float, shift: Float = 0, random: inout RandomGenerator) -> [Float] {
         let (size, centre) = (16, Float(7.5))
         let (c, s) = (cos(angle), sin(angle))
         var image: [Float] = []
         for row in 0..<size { for col in 0..<size {
             let (x, y) = (Float(col) - centre, Float(row) - centre)
-            let (u, v) = (c * x + s * y, -s * x + c * y)
+            let (u, v) = (c * x + s * y - shift, -s * x + c * y)
             let inside: Bool
             switch kind {
             case 0: inside = (u > -4 && u < -2 && abs(v) < 5) || (v > 3 && v < 5 && u > -4 && u < 3.5)       // L
@@ -88,6 +89,46 @@ final class PoseModesTests: XCTestCase {
         XCTAssertEqual(degrees(withForms), 15, accuracy: 15 * 0.25, "within forms")
         XCTAssertGreaterThan(abs(degrees(whole) - 15), 15 * 0.3, "within the classes the letters' differences hide the turn")
         XCTAssertTrue(whole.forms.isEmpty, "read whole: no forms")
+    }
+
+    /// A regression whose target is the angle (±90°), over three letters each moved along its
+    /// own width by up to ±2 px: every decile mixes the letters (no one form), and read within
+    /// its decile a letter is aligned to a blend of three and their differences read as poses.
+    /// The letters are found over the whole set instead, with the turn the target explains
+    /// undone first, and the shift read within them is the one planted; the turn still follows
+    /// the target and reads as none.
+    func test_aRegressionsDecilesOfMixedForms_areReadWithinTheFormsOfTheWholeSet() throws {
+        func read(modes: Bool) throws -> SpreadEstimator.Estimate {
+            var draw = RandomGenerator(seed: 7)
+            var images: [Float] = [], targets: [Float] = []
+            for _ in 0..<240 {
+                let (kind, angle, shift) = (draw.nextInt(below: 3), (draw.nextFloat() - 0.5) * .pi, draw.nextFloat() * 4 - 2)
+                images += Self.letter(kind, angle: angle, shift: shift, random: &draw)
+                targets.append(angle)
+            }
+            var estimator = SpreadEstimator(estimated: [.translateX, .translateY, .rotation])
+            (estimator.alignment.stepsPerLevel, estimator.alignment.turnStep, estimator.groupsFollowATarget) = (30, 0, true)
+            estimator.readsModes = modes
+            estimator.symmetries = [.horizontalFlip, .verticalFlip, .transpose]
+            estimator.modes.steps = 30
+            var random = RandomGenerator(seed: 2)
+            return try estimator.estimate(ImageDataset(images: images, channels: 1, height: 16, width: 16, targets: targets),
+                                          group: SpreadEstimator.grouping(task: .regression, reference: targets), random: &random)
+        }
+        let withForms = try read(modes: true), whole = try read(modes: false)
+        let pixels = { (e: SpreadEstimator.Estimate, g: AffineGenerator) in e.widths[g]! / 2 * 0.05 * 15 }
+        print("±2 px planted along each letter's width, the target its turn: within forms \(withForms.forms) x ±\(pixels(withForms, .translateX)) px, " +
+              "y ±\(pixels(withForms, .translateY)) px; within deciles x ±\(pixels(whole, .translateX)) px, y ±\(pixels(whole, .translateY)) px; " +
+              "fits \(String(describing: withForms.symmetry?.formFits))")
+        let fits = try XCTUnwrap(withForms.symmetry?.formFits)
+        XCTAssertGreaterThanOrEqual(fits.values.filter { $0 > PoseModes.noOneForm }.count, 5, "most deciles mix the letters: \(fits)")
+        XCTAssertEqual(withForms.forms.count, 1, "the forms are found over the whole set: \(withForms.forms)")
+        XCTAssertGreaterThanOrEqual(withForms.forms[0] ?? 0, 3, "at least the three letters")
+        XCTAssertEqual(withForms.followsTarget, [.rotation])
+        XCTAssertEqual(withForms.widths[.rotation], 0)
+        XCTAssertEqual(pixels(withForms, .translateX), 2, accuracy: 0.4, "the shift planted along each letter's own width")
+        XCTAssertLessThan(pixels(withForms, .translateY), 0.6, "none planted across it")
+        XCTAssertGreaterThan(pixels(whole, .translateY), 1, "within the deciles the letters' differences read as shifts")
     }
 
     /// Classes with one form each (an L and a T, each turned within ±30°, 100 images a class)
