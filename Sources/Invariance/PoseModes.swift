@@ -18,10 +18,11 @@ struct PoseModes {
     /// and at most `maxModes`. MNIST's ten digits need about two modes each: with ten modes to
     /// a class of 500 (one per 40 images, at most ten), the pose cases split read 10–28% wide,
     /// each form mixing kinds a little; with twenty, pose-translate_x-2px +0.3% (was +10%),
-    /// pose-rotation-15 −2% (+9%), pose-shear +3% and 0% (+14%, +13%); and MNIST read without
-    /// its labels within twenty forms of its 1,000 images read its stretch and shear 10–21%
-    /// over its reading by digit, where ten forms read up to 33% (docs/performance.md, "Twenty
-    /// forms"). Each mode costs an alignment per round.
+    /// pose-rotation-15 −2% (+9%), pose-shear +3% and 0% (+14%, +13%); the angle regression's
+    /// digits, turned upright and split as one set of 1,000, read stretch +10% and +22% over
+    /// MNIST's own (+33%, +40% with ten). Forms found without labels still mix kinds a little:
+    /// MNIST so read (its labels set aside) has stretch and shear 10–21% over its reading by
+    /// digit (docs/performance.md, "Twenty forms a class"). Each mode costs an alignment a round.
     var imagesPerMode = 25
     var maxModes = 20
     /// Rounds of alignment to every mode, assignment and templates after the first modes.
@@ -49,7 +50,8 @@ struct PoseModes {
     /// shear pose 0.96–1.01; MNIST's digits 0.16–0.92, Fashion-MNIST's 0.22–0.90, 6s and 9s
     /// turned ±45° mostly 0.93–0.95 (the mirrors' own line, 0.95, would split them by a hair's
     /// margin) but once in six seeds 1.02 (split, it read ±45.4°, as whole ±45–50°): no line
-    /// separates them, and the shear pose cases read 12–28% wide even with both classes split.
+    /// separates them. With twenty forms a class the shear pose cases' misses are the classes
+    /// left whole at 0.96 (with both split they read +3% and 0%).
     static let noOneForm: Float = 0.97
 
     /// Alignment steps `split` takes, at most, for groups of these sizes (each split group's

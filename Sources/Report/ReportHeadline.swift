@@ -93,10 +93,10 @@ public struct ReportHeadline: Equatable {
         } else if invariance.classesWithoutOneForm == true, self.verdict == .full || self.verdict == .partial {
             // Aligned to a class that mixes shapes, an image's differences from the others read as
             // a pose: digits labelled by a turn within ±30° read ±63°. Read within the forms found
-            // in each class (`PoseModes`) they read ±40–42° where ±39° is true, and digits labelled
-            // by a shift along x 1–11% wide, by a shear 12–28% (docs/performance.md, "Forms within
-            // a class" and after). A class too small to split, or whose form fit fell under the
-            // line that splits, is read whole.
+            // in each class (`PoseModes`, twenty forms a class since session 29) every split pose
+            // case reads within 10% of its target, but forms found without labels still mix kinds
+            // a little (docs/performance.md, "Forms within a class" and after). A class too small
+            // to split, or whose form fit fell under the line that splits, is read whole.
             meaning = invariance.readWithinForms == true
                 ? " (read within the forms found in classes whose images share no one form: some of their shapes' differences may still count as poses)"
                 : " (read from classes whose images share no one form, each whole: their shapes' differences may count as poses)"
