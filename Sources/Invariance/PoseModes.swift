@@ -83,8 +83,9 @@ struct PoseModes {
             // time, each from no move. (From its pose in its group instead, digits labelled by
             // their pose read ±58°, against ±42° from no move and ±39° true: that pose is the
             // blend's misreading.)
+            // Each image's fit to each mode keeps its move, not its aligned image (N × K moves
+            // rather than N × K planes); the chosen ones are warped again below.
             var fits: [Int: [Fit]] = [:]
-            var warped: [Float] = []
             for m in 0..<maxModes {
                 let chosen = split.filter { templates[groups[$0]]!.count > m }
                 guard !chosen.isEmpty else { break }
@@ -95,9 +96,13 @@ struct PoseModes {
                 let aligned = AffineAugmentation.warped(chosen.flatMap { blurred[($0 * plane)..<($0 * plane + plane)] }, channels: channels,
                                                         height: height, width: width, epsilon: moved.flatMap { $0 })
                 for (j, i) in chosen.enumerated() {
-                    fits[i, default: []].append(Fit(mode: m, distance: Self.distance(aligned, j, given[groups[i]]!, plane: plane), at: warped.count / plane))
-                    warped += aligned[(j * plane)..<(j * plane + plane)]
+                    fits[i, default: []].append(Fit(mode: m, distance: Self.distance(aligned, j, given[groups[i]]!, plane: plane), epsilon: moved[j]))
                 }
+            }
+            // Image i of `blurred` as each of `fits` aligned it.
+            let aligned = { (indices: [Int], fits: [Fit]) -> [Float] in
+                AffineAugmentation.warped(indices.flatMap { blurred[($0 * plane)..<($0 * plane + plane)] }, channels: channels,
+                                          height: height, width: width, epsilon: fits.flatMap(\.epsilon))
             }
             let best = fits.mapValues { all in all.min { $0.distance < $1.distance }! }
             for g in templates.keys {
@@ -110,11 +115,12 @@ struct PoseModes {
                 let number = Dictionary(uniqueKeysWithValues: kept.enumerated().map { ($1, $0) })
                 var sums = [[Float]](repeating: [Float](repeating: 0, count: plane), count: max(1, kept.count))
                 var sizes = [Int](repeating: 0, count: sums.count)
-                for i in indices {
-                    let fit = kept.isEmpty ? fits[i]![0] : fits[i]!.filter { number[$0.mode] != nil }.min { $0.distance < $1.distance }!
-                    mode[i] = number[fit.mode] ?? 0
+                let chosenFits = indices.map { i in kept.isEmpty ? fits[i]![0] : fits[i]!.filter { number[$0.mode] != nil }.min { $0.distance < $1.distance }! }
+                let warped = aligned(indices, chosenFits)
+                for (j, i) in indices.enumerated() {
+                    mode[i] = number[chosenFits[j].mode] ?? 0
                     sizes[mode[i]] += 1
-                    for k in 0..<plane { sums[mode[i]][k] += warped[fit.at * plane + k] }
+                    for k in 0..<plane { sums[mode[i]][k] += warped[j * plane + k] }
                 }
                 templates[g] = sums.indices.map { m in sums[m].map { $0 / Float(max(1, sizes[m])) } }
                 // Before the last round, a mode dropped is seeded again at the image that fits its
@@ -123,8 +129,7 @@ struct PoseModes {
                 guard round < rounds - 1 else { continue }
                 let wanted = min(maxModes, indices.count / imagesPerMode)
                 for worst in indices.sorted(by: { best[$0]!.distance > best[$1]!.distance }).prefix(max(0, wanted - templates[g]!.count)) {
-                    let at = best[worst]!.at
-                    templates[g]!.append(Array(warped[(at * plane)..<(at * plane + plane)]))
+                    templates[g]!.append(aligned([worst], [best[worst]!]))
                 }
             }
         }
@@ -135,9 +140,9 @@ struct PoseModes {
         return groups.indices.map { groups[$0] * maxModes + mode[$0] }
     }
 
-    /// One image's fit to one mode: the squared distance at its best pose there, and where its
-    /// image so aligned is kept.
-    private struct Fit { var mode: Int, distance: Float, at: Int }
+    /// One image's fit to one mode: the squared distance at its best pose there, and that pose's
+    /// move (the alignment's ε).
+    private struct Fit { var mode: Int, distance: Float, epsilon: [Float] }
 
     /// The first modes of each group in `members` with at least two modes' images: k-means++
     /// seeds and Lloyd's rounds on `aligned` (each image as its group's alignment left it), the
