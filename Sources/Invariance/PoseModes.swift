@@ -99,7 +99,7 @@ struct PoseModes {
                     fits[i, default: []].append(Fit(mode: m, distance: Self.distance(aligned, j, given[groups[i]]!, plane: plane), epsilon: moved[j]))
                 }
             }
-            // Image i of `blurred` as each of `fits` aligned it.
+            // The images `indices` of `blurred`, each as its fit aligned it.
             let aligned = { (indices: [Int], fits: [Fit]) -> [Float] in
                 AffineAugmentation.warped(indices.flatMap { blurred[($0 * plane)..<($0 * plane + plane)] }, channels: channels,
                                           height: height, width: width, epsilon: fits.flatMap(\.epsilon))
