@@ -16,9 +16,9 @@ import NN
 struct PoseModes {
     /// A group is split into at most one mode per this many images (at least two modes, or none),
     /// and at most `maxModes`. MNIST's ten digits need about two modes each: with ten modes to
-    /// a class of 500 (one per 40 images, at most ten), the pose cases split read 10–28% wide,
+    /// a class of 500 (one per 40 images, at most ten), the pose cases split read up to 28% wide,
     /// each form mixing kinds a little; with twenty, pose-translate_x-2px +0.3% (was +10%),
-    /// pose-rotation-15 −2% (+9%), pose-shear +3% and 0% (+14%, +13%); the angle regression's
+    /// pose-rotation-15 −2% (+9%, +20%), pose-shear +3% and 0% (+14%, +13%); the angle regression's
     /// digits, turned upright and split as one set of 1,000, read stretch +10% and +22% over
     /// MNIST's own (+33%, +40% with ten). Forms found without labels still mix kinds a little:
     /// MNIST so read (its labels set aside) has stretch and shear 10–21% over its reading by
