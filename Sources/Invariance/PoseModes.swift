@@ -51,8 +51,30 @@ struct PoseModes {
     /// turned ±45° mostly 0.93–0.95 (the mirrors' own line, 0.95, would split them by a hair's
     /// margin) but once in six seeds 1.02 (split, it read ±45.4°, as whole ±45–50°): no line
     /// separates them. With twenty forms a class the shear pose cases' misses are the classes
-    /// left whole at 0.96 (with both split they read +3% and 0%).
+    /// left whole at 0.96 (with both split they read +3% and 0%); they are split now by their
+    /// aligned form fit (`alignedNoOneForm`).
     static let noOneForm: Float = 0.97
+    /// The aligned form fit (`alignedFormFits`) from which a group has no one form once sizes,
+    /// aspects and slants are aligned away. Labels by a size, an aspect or a slant leave each
+    /// class nearer its own size, aspect or slant than the whole set's blend, and the mirrors'
+    /// fit, which centres each image but keeps those, reads such classes as forms: 0.19–0.82
+    /// (size), 0.79–0.94 (aspect), 0.96 (slant: the shear classes twenty forms left whole).
+    /// When every group's aligned fit is at least this (and no group is spread over the whole
+    /// circle, `PoseAlignment.Templates.round`), every group is split; otherwise a group is
+    /// split when it is and its form fit is over `nearlyNoOneForm`. Measured (`bench
+    /// fidelity`, seeds 0 and 1): labels by pose 0.91–1.01 (shear 0.91–1.00, stretch 0.93–0.98,
+    /// scale ×1.1 0.92–1.01; but scale ×1.2 0.68–0.90, left whole: one coarse level does not
+    /// bring digits ×1.44 apart to one size), regression deciles 0.92–1.01; every MNIST digit
+    /// 0.31–0.88 (the sources, and digits scaled, stretched, sheared, moved); 6s and 9s turned
+    /// ±45° 0.70–0.83 (form fits 0.94–0.95); Fashion-MNIST's garments up to 1.12 (T-shirts and
+    /// shirts: a blur of every garment met at each one's size explains a shirt as well as the
+    /// shirts' own template), but never every class (sandals and bags 0.28–0.55), and no
+    /// garment's form fit has been seen over `nearlyNoOneForm` (0.22–0.90).
+    static let alignedNoOneForm: Float = 0.9
+    static let nearlyNoOneForm: Float = 0.92
+
+    /// Alignment steps `alignedFormFits` takes.
+    var alignedFormFitSteps: Int { steps }
 
     /// Alignment steps `split` takes, at most, for groups of these sizes (each split group's
     /// modes aligned together at the end included).
@@ -211,6 +233,41 @@ struct PoseModes {
         }
         let roots = Array(Set(templates.indices.map(root))).sorted()
         return templates.indices.map { roots.firstIndex(of: root($0))! }
+    }
+
+    /// Each group's aligned form fit: how near its images come to its own template against the
+    /// whole set's, both found by one coarse congealing (blurred `blur`, no turn search) with
+    /// every generator of `alignment` (sizes, aspects and slants aligned away too), each template
+    /// met at each image's own pose; the sums of the images' squared distances, each taken as if
+    /// the image were left out of the template's mean. A group that mixes forms (digits
+    /// labelled by their pose, size or aspect) comes near 1: aligned, its template is the same
+    /// blur as the whole set's.
+    func alignedFormFits(_ images: [Float], channels: Int, height: Int, width: Int, groups: [Int], alignment: PoseAlignment,
+                         progress: () throws -> Void = {}) rethrows -> [Int: Float] {
+        let n = groups.count, plane = channels * height * width
+        guard n > 1 else { return [:] }
+        let whole = (groups.max() ?? 0) + 1
+        var coarse = alignment
+        (coarse.blurs, coarse.stepsPerLevel, coarse.turnStep) = ([blur], steps, 0)
+        // Each group congealed apart, and the whole set as one more group.
+        let both = groups + [Int](repeating: whole, count: n)
+        let (moved, templates) = try coarse.align(images + images, channels: channels, height: height, width: width, groups: both, progress: progress)
+        let blurred = PoseAlignment.blur(images, planes: n * channels, height: height, width: width, sigma: blur)
+        // Each template put back at each image's pose (a move ε is undone by −ε), so that both are
+        // measured in the image's own frame: aligned, an image shrunk or cut by the frame loses
+        // what the template does not explain (Fashion-MNIST's shirts read 1.28 so).
+        let placed = AffineAugmentation.warped(both.flatMap { templates.levels[0][$0]! }, channels: channels, height: height, width: width,
+                                               epsilon: moved.flatMap { $0.map { -$0 } })
+        let sizes = Dictionary(grouping: both, by: { $0 }).mapValues(\.count)
+        // An image's distance to its group's mean of m images, itself left out: (m / (m − 1))² as far.
+        let leftOut = { (g: Int) -> Float in let m = Float(sizes[g]!); return m > 1 ? (m / (m - 1)) * (m / (m - 1)) : 1 }
+        var own: [Int: Float] = [:], wholeSet: [Int: Float] = [:]
+        for i in 0..<n {
+            let g = groups[i], image = Array(blurred[(i * plane)..<(i * plane + plane)])
+            own[g, default: 0] += leftOut(g) * Self.distance(placed, i, image, plane: plane)
+            wholeSet[g, default: 0] += leftOut(whole) * Self.distance(placed, n + i, image, plane: plane)
+        }
+        return own.reduce(into: [:]) { $0[$1.key] = $1.value / max(Float.leastNormalMagnitude, wholeSet[$1.key]!) }
     }
 
     /// The squared distance of image `i` of `values` to `template`.

@@ -270,10 +270,11 @@ public final class TrainingRun {
             report.setFollowsTarget(estimate.followsTarget)
             if let symmetry = estimate.symmetry {
                 report.setBands(symmetry.bands)
-                if symmetry.noOneForm {
-                    report.setNoOneForm(Set(symmetry.probabilities.keys))
-                    report.setClassesWithoutOneForm(Set(AffineGenerator.allCases), withinForms: estimate.forms.values.contains { $0 > 1 })
-                }
+                // Classes without one form: every class (the mirrors' reading found none with one),
+                // or some that were split and read within their forms (`PoseModes`).
+                let split = estimate.forms.values.contains { $0 > 1 }
+                if symmetry.noOneForm { report.setNoOneForm(Set(symmetry.probabilities.keys)) }
+                if symmetry.noOneForm || split { report.setClassesWithoutOneForm(Set(AffineGenerator.allCases), withinForms: split) }
             }
         }
         if let estimate = trainer.photometricSpreadEstimate { report.setBands(estimate.bands) }

@@ -291,6 +291,9 @@ struct FidelityCase {
         if let forms = trainer.spreadEstimate?.forms, forms.values.contains(where: { $0 > 1 }) {
             parts.append("forms " + forms.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "))
         }
+        if let fits = trainer.spreadEstimate?.alignedFormFits, !fits.isEmpty {
+            parts.append("aligned form fits " + fits.sorted { $0.key < $1.key }.map { "\($0.key):\(number($0.value, 2))" }.joined(separator: " "))
+        }
         if let estimate = trainer.spreadEstimate?.symmetry {
             for f in SymmetryFamily.allCases where estimate.probabilities[f] != nil {
                 parts.append("\(f.rawValue) pooled \(number(estimate.pooled[f]))\(estimate.classesAgree[f] == false ? " (classes differ)" : "") shown by "
