@@ -157,6 +157,21 @@ public struct InvarianceReport: Codable, Equatable {
         mark(\.followsTarget, names: Set(generators.map(\.rawValue)), learnedOnly: false)
     }
 
+    /// What the spread objective's reading says beside its widths: their bands, the generators
+    /// the target moves, the mirrors' bands, and the classes without one form: every class (the
+    /// mirrors' reading found none with one: `no_one_form` on the mirrors) or some, split and
+    /// read within their forms (`PoseModes`); either marks the affine widths
+    /// (`classes_without_one_form`, and `read_within_forms` when any class was split).
+    public mutating func setSpreadReading(_ estimate: SpreadEstimator.Estimate, imageHeight: Int, imageWidth: Int) {
+        setBands(estimate.bands, imageHeight: imageHeight, imageWidth: imageWidth)
+        setFollowsTarget(estimate.followsTarget)
+        guard let symmetry = estimate.symmetry else { return }
+        setBands(symmetry.bands)
+        let split = estimate.forms.values.contains { $0 > 1 }
+        if symmetry.noOneForm { setNoOneForm(Set(symmetry.probabilities.keys)) }
+        if symmetry.noOneForm || split { setClassesWithoutOneForm(Set(AffineGenerator.allCases), withinForms: split) }
+    }
+
     /// Marks the mirrors read as none because no class has one form (`no_one_form`).
     public mutating func setNoOneForm(_ families: Set<SymmetryFamily>) {
         mark(\.noOneForm, names: Set(families.map(\.rawValue)))

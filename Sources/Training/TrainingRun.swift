@@ -265,18 +265,7 @@ public final class TrainingRun {
         report.addSymmetry(probabilities: augmentation.symmetry?.probabilityValues ?? [:], initial: initialSymmetry, learned: learnedSymmetry,
                            leftOut: leftOutSymmetry)
         report.samples = samples(4)
-        if let estimate = trainer.spreadEstimate {
-            report.setBands(estimate.bands, imageHeight: train.height, imageWidth: train.width)
-            report.setFollowsTarget(estimate.followsTarget)
-            if let symmetry = estimate.symmetry {
-                report.setBands(symmetry.bands)
-                // Classes without one form: every class (the mirrors' reading found none with one),
-                // or some that were split and read within their forms (`PoseModes`).
-                let split = estimate.forms.values.contains { $0 > 1 }
-                if symmetry.noOneForm { report.setNoOneForm(Set(symmetry.probabilities.keys)) }
-                if symmetry.noOneForm || split { report.setClassesWithoutOneForm(Set(AffineGenerator.allCases), withinForms: split) }
-            }
-        }
+        if let estimate = trainer.spreadEstimate { report.setSpreadReading(estimate, imageHeight: train.height, imageWidth: train.width) }
         if let estimate = trainer.photometricSpreadEstimate { report.setBands(estimate.bands) }
         let model = ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, photometric: trainer.photometric, task: task, classes: classes,
                               inputMean: Float(mean), inputStd: Float(std), inputShape: [train.channels, train.height, train.width])

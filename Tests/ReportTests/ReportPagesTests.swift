@@ -231,6 +231,20 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertTrue(String(decoding: try marked.encoded(), as: UTF8.self).contains("\"classes_without_one_form\" : true"))
         XCTAssertEqual(rotation.readWithinForms, rotation.learned ? true : nil)
         XCTAssertTrue(String(decoding: try marked.encoded(), as: UTF8.self).contains("\"read_within_forms\" : true"))
+        // From a spread reading: some classes split (the mirrors found others with one form) mark
+        // the affine widths as read within forms; none split and some with one form, nothing.
+        let zero = Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.map { ($0, Float(0)) })
+        var reading = SpreadEstimator.Estimate(widths: zero, rawWidths: zero, alignmentError: zero, gains: zero, symmetry: SymmetrySpread.Estimate())
+        var unsplit = sampleReport()
+        unsplit.setSpreadReading(reading, imageHeight: 12, imageWidth: 12)
+        XCTAssertTrue(unsplit.invariances.allSatisfy { $0.classesWithoutOneForm == nil && $0.readWithinForms == nil })
+        reading.forms = [0: 3, 1: 1]
+        var someSplit = sampleReport()
+        someSplit.setSpreadReading(reading, imageHeight: 12, imageWidth: 12)
+        let split = try XCTUnwrap(someSplit.invariances.first { $0.generator == "rotation" })
+        XCTAssertEqual(split.classesWithoutOneForm, true)
+        XCTAssertEqual(split.readWithinForms, true)
+        XCTAssertTrue(someSplit.invariances.allSatisfy { $0.noOneForm == nil }, "the mirrors found classes with one form")
         var whole = sampleReport()
         whole.setClassesWithoutOneForm(Set(AffineGenerator.allCases), withinForms: false)
         XCTAssertFalse(String(decoding: try whole.encoded(), as: UTF8.self).contains("read_within_forms"), "absent when every class was read whole")
