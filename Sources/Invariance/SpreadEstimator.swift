@@ -130,8 +130,9 @@ public struct SpreadEstimator {
     /// Alignment steps `estimate` takes, at most: three alignments (the groups to one another,
     /// then the plain and the warped images of the pairs to the templates found), one more for
     /// a regression's groups, and one more when mirrors are read and seen (the images aligned
-    /// again, each turned to its class's form). A reading that splits classes into their forms
-    /// (`readsModes`) takes more, and its progress's total grows by them when it knows.
+    /// again, each turned to its class's form). A reading that tests classes for their forms
+    /// or splits them (`readsModes`) takes more, and its progress's total grows by them when it
+    /// knows.
     public var steps: Int { (3 + (groupsFollowATarget ? 1 : 0) + (symmetries.isEmpty ? 0 : 1)) * alignment.steps }
 
     /// Reads the spread of `data`'s poses within `group` (`images` of them, chosen at random).
