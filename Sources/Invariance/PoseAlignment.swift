@@ -210,8 +210,12 @@ public struct PoseAlignment {
     /// whole circle 0.003–0.072 (those 1s 0.072); every class the first test did not find round
     /// 0.104 and up (MNIST's 4s shifted within ±4 px: their mean is a smear). Without the floor
     /// on the aligned images' change, Fashion-MNIST's pullovers turned ±60° (0.12) were taken.
+    ///
+    /// Either way, a class whose images mostly meet their nearest fellow nearly upright
+    /// (`uprightNeighbours`) is not spread round: its mean is a blend of forms that happens to be
+    /// round (MNIST's every digit squashed by ×1.21, its template 0.17–0.18 and its mean 0.09–0.10).
     static func roundTemplates(_ images: Tensor, eta: Tensor, mask: Tensor, members: [Int: [Int]], templates: [Int: [Float]],
-                               roundness: Float = 0.3, stillRoundness: Float = 0.085) -> Set<Int> {
+                               roundness: Float = 0.3, stillRoundness: Float = 0.085, uprightNeighbours: Float = 0.65) -> Set<Int> {
         let n = members.values.reduce(0) { $0 + $1.count }, plane = images.count / max(1, n)
         let present = TensorContext.withoutGradients { eta.values }
         let aligned = warped(images, eta: present, mask: mask)
@@ -246,7 +250,43 @@ public struct PoseAlignment {
             mean = mean.map { $0 / Float(indices.count) }
             if change(mean[...], quarterTurned(mean)[...]) < stillRoundness * ownStill { round.insert(g) }
         }
-        return round
+        guard !round.isEmpty else { return round }
+        let turned = neighbourTurns.map { $0 == 0 ? still : warped(images, eta: [Float](repeating: 0, count: n * 6), mask: mask, turn: $0) }
+        return round.filter { metUpright(members[$0]!, turned: turned, plane: plane) < uprightNeighbours }
+    }
+
+    /// The turns `metUpright` tries, every 15° around the circle, 0 first.
+    static let neighbourTurns: [Float] = (0..<24).map { Float($0) * .pi / 12 }
+
+    /// The fraction of `indices`' images whose nearest fellow, over every turn of
+    /// `neighbourTurns` (`turned[t]`: the images turned by the t-th), meets it within 30° of
+    /// upright; fellows: up to 128 of the group, evenly chosen. A class spread over the whole
+    /// circle meets its neighbours at any turn: 1/6 and a little more (MNIST turned all round
+    /// 0.14–0.30), one turned within ±60° about 0.44 (MNIST 0.39–0.66, Fashion-MNIST 0.34–0.63),
+    /// an upright one mostly upright (MNIST's digits 0.77–1.00, each moved alike to two poses
+    /// 0.73–1.00; every digit squashed alike, 0.73–0.74). Measured as they are, not aligned.
+    static func metUpright(_ indices: [Int], turned: [[Float]], plane: Int) -> Float {
+        let count = min(128, indices.count)
+        let fellows = (0..<count).map { indices[$0 * indices.count / count] }
+        let still = turned[0], turns = turned.count
+        var upright = 0
+        for i in indices {
+            var nearest = (distance: Float.infinity, turn: 0)
+            for f in fellows where f != i {
+                let base = f * plane
+                for t in 0..<turns {
+                    var sum: Float = 0
+                    turned[t].withUnsafeBufferPointer { image in
+                        still.withUnsafeBufferPointer { fellow in
+                            for k in 0..<plane { let d = image[i * plane + k] - fellow[base + k]; sum += d * d }
+                        }
+                    }
+                    if sum < nearest.distance { nearest = (sum, t) }
+                }
+            }
+            if min(nearest.turn, turns - nearest.turn) * 360 <= 30 * turns { upright += 1 }
+        }
+        return Float(upright) / Float(max(1, indices.count))
     }
 
     /// Turns each image of `members`' groups to the one of its group's images that the others

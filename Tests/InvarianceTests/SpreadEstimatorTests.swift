@@ -178,6 +178,35 @@ final class SpreadEstimatorTests: XCTestCase {
                        "by their template alone, neither")
     }
 
+    /// Two classes whose template is a disc: letters turned over the whole circle, and letters
+    /// all upright (a blend of forms that happens to be round, as MNIST's every digit squashed
+    /// alike). The upright letters meet their nearest fellow upright (`metUpright`), so only the
+    /// turned class is round; without that test, both are.
+    func test_aClassOfUprightFormsWithARoundBlend_isNotRound() {
+        var random = RandomGenerator(seed: 24)
+        let (size, count) = (16, 90)
+        let images = (0..<count).flatMap { i in PoseModesTests.letter(i % 3, angle: (random.nextFloat() * 2 - 1) * .pi, random: &random) }
+            + (0..<count).flatMap { i in PoseModesTests.letter(i % 3, angle: 0, random: &random) }
+        let disc = (0..<(size * size)).map { k -> Float in
+            let (x, y) = (Float(k % size) - 7.5, Float(k / size) - 7.5)
+            return x * x + y * y < 30 ? 0.4 : 0
+        }
+        let eta = Tensor(shape: [2 * count, 6], repeating: 0)
+        let mask = Tensor(shape: [1, 6], values: AffineGenerator.allCases.map { 1 / $0.displacement })
+        let members = [0: Array(0..<count), 1: Array(count..<(2 * count))]
+        let tensor = Tensor(shape: [2 * count, 1, size, size], values: images)
+        let turned = PoseAlignment.neighbourTurns.map { PoseAlignment.warped(tensor, eta: [Float](repeating: 0, count: 2 * count * 6), mask: mask, turn: $0) }
+        let (round, upright) = (PoseAlignment.metUpright(members[0]!, turned: turned, plane: size * size),
+                                PoseAlignment.metUpright(members[1]!, turned: turned, plane: size * size))
+        XCTAssertLessThan(round, 0.4, "letters over the whole circle meet their nearest fellow at any turn")
+        XCTAssertGreaterThan(upright, 0.9, "upright letters meet their nearest fellow upright")
+        XCTAssertEqual(PoseAlignment.roundTemplates(tensor, eta: eta, mask: mask, members: members, templates: [0: disc, 1: disc]), [0],
+                       "the letters over the whole circle, not the upright ones")
+        XCTAssertEqual(PoseAlignment.roundTemplates(tensor, eta: eta, mask: mask, members: members, templates: [0: disc, 1: disc],
+                                                    uprightNeighbours: 1.01), [0, 1],
+                       "by their template alone, both")
+    }
+
     /// The search turns an image that stands a quarter turn from its template by that quarter
     /// turn, and leaves one that already meets its template where it is.
     func test_theTurnSearch_turnsAnImageAQuarterTurnAway_andLeavesAnAlignedOneAlone() {
