@@ -94,8 +94,8 @@ public struct ReportHeadline: Equatable {
             // Aligned to a class that mixes shapes, an image's differences from the others read as
             // a pose: digits labelled by a turn within ±30° read ±63°. Read within the forms found
             // in each class (`PoseModes`, twenty forms a class since session 29) the pose cases
-            // whose classes were all split read within 12% of their target but for one seed of
-            // one (an aspect ×1.1: +2% and +26%), but forms found without labels still mix kinds
+            // whose classes were all split read within 12% of their target, except one seed of
+            // one (an aspect ×1.1: +2% and +26%); forms found without labels still mix kinds
             // a little (docs/performance.md, "Forms within a class" and after). A class too small
             // to split, or whose form fit fell under the line that splits, is read whole.
             meaning = invariance.readWithinForms == true
