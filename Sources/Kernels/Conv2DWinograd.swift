@@ -83,23 +83,26 @@ struct WinogradConvolution {
         let nr = kernel.nr
         let columnsPerGroup = (groupImages * tilesDown * tilesAcross + nr - 1) / nr * nr
         let paddedPlane = (2 * tilesDown + 2) * (2 * tilesAcross + 2)
+        let (patchesSize, productsSize) = (16 * Self.positionStride(channels * columnsPerGroup),
+                                           16 * Self.positionStride(filters * columnsPerGroup))
         ScratchBuffers.with(floats: 16 * filters * channels) { transformedFilters in
             transformFilters(weight, into: transformedFilters)
             parallelism.forEachRange(groups) { groupRange in
-                ScratchBuffers.with(floats: 16 * (channels + filters) * columnsPerGroup + paddedPlane) { scratch in
-                    let (patches, products) = (scratch, scratch + 16 * channels * columnsPerGroup)
-                    let plane = products + 16 * filters * columnsPerGroup
+                ScratchBuffers.with(floats: patchesSize + productsSize + paddedPlane) { scratch in
+                    let (patches, products, plane) = (scratch, scratch + patchesSize, scratch + patchesSize + productsSize)
                     for group in groupRange {
                         let first = group * groupImages, images = min(groupImages, shape.batch - first)
                         let columns = images * tilesDown * tilesAcross
                         let panelColumns = (columns + nr - 1) / nr * nr
+                        let (patchStride, productStride) = (Self.positionStride(channels * panelColumns),
+                                                            Self.positionStride(filters * columns))
                         transformPatches(input, images: first..<(first + images), panelColumns: panelColumns, nr: nr,
                                          plane: plane, into: patches)
                         for position in 0..<16 {
                             sgemm(.none, m: filters, n: columns, k: channels, alpha: 1,
                                   a: transformedFilters + position * filters * channels, lda: channels,
-                                  packedB: patches + position * channels * panelColumns, beta: 0,
-                                  c: products + position * filters * columns, ldc: columns,
+                                  packedB: patches + position * patchStride, beta: 0,
+                                  c: products + position * productStride, ldc: columns,
                                   parallelism: .serial, kernel: kernel)
                         }
                         transformProducts(products, images: first..<(first + images), columns: columns, bias: bias,
@@ -109,6 +112,14 @@ struct WinogradConvolution {
             }
         }
     }
+
+    /// The distance in floats between consecutive ξ matrices of `count` floats each (transformed
+    /// patches, products): `count` rounded up to 4 KiB, and one 64-byte line more. The 16 matrices
+    /// are written (transformed patches) and read (products) side by side, a tile's 16 values at
+    /// once; at a distance that is a multiple of 4 KiB (128 channels × 512 columns is 256 KiB) all
+    /// 16 streams fall in one set of the L1 cache, which holds 8 or 12 lines of a set, and evict
+    /// one another. Shifted by a line each, they take 16 different sets.
+    static func positionStride(_ count: Int) -> Int { (count + 1023) / 1024 * 1024 + 16 }
 
     /// U[ξ][k][c] = (G g Gᵀ)[ξ] for each filter g = weight[k][c] (3×3), G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
     func transformFilters(_ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
@@ -133,7 +144,8 @@ struct WinogradConvolution {
     /// outside the image), Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], laid out as the GEMM's
     /// packed B operand (`sgemm(_:m:n:k:…packedB:…)`): for each ξ a C × `panelColumns` matrix in
     /// `nr`-column panels, column = (image − first)·tiles + th·tilesAcross + tw, the columns past
-    /// the last tile zero. `plane` holds one zero-bordered input plane at a time.
+    /// the last tile zero; ξ's matrix starts at ξ·`positionStride(C·panelColumns)`. `plane` holds
+    /// one zero-bordered input plane at a time.
     func transformPatches(_ input: UnsafePointer<Float>, images: Range<Int>, panelColumns: Int, nr: Int,
                           plane padded: UnsafeMutablePointer<Float>, into v: UnsafeMutablePointer<Float>) {
         let (channels, h, w) = (shape.inChannels, shape.height, shape.width)
@@ -142,7 +154,7 @@ struct WinogradConvolution {
         let usedColumns = images.count * tiles
         // Element (c, column) of ξ's matrix is at index(c, column) + ξ·matrix; the matrices
         // follow one another.
-        let matrix = channels * panelColumns
+        let matrix = Self.positionStride(channels * panelColumns)
         @inline(__always) func index(_ c: Int, _ column: Int) -> Int {
             (column / nr) &* channels &* nr &+ c &* nr &+ column % nr
         }
@@ -154,10 +166,13 @@ struct WinogradConvolution {
                 for th in 0..<tilesDown {
                     let top = UnsafeRawPointer(padded + 2 * th * paddedWidth)
                     let rowColumn = (n - images.lowerBound) * tiles + th * tilesAcross
-                    var tw = 0
+                    var next = 0
                     // Four tiles at a time, one vector lane each: a patch row's four values for four
-                    // tiles are the even and odd lanes of two 8-float loads 2 floats apart.
-                    while tw + 4 <= tilesAcross {
+                    // tiles are the even and odd lanes of two 8-float loads 2 floats apart. The last
+                    // four end at the row's last tile, overlapping the four before them where the
+                    // row's count is not a multiple of four (those tiles are written twice, alike).
+                    while tilesAcross >= 4 && next < tilesAcross {
+                        let tw = min(next, tilesAcross - 4)
                         @inline(__always) func patchRow(_ r: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
                             let offset = (r * paddedWidth + 2 * tw) * 4
                             let a = top.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
@@ -183,9 +198,10 @@ struct WinogradConvolution {
                         storeRow(1, (d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3))
                         storeRow(2, (d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3))
                         storeRow(3, (d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3))
-                        tw += 4
+                        next = tw + 4
                     }
-                    while tw < tilesAcross {
+                    // Rows of fewer than four tiles, one tile at a time.
+                    for tw in next..<tilesAcross {
                         // t = Bᵀ d (rows of d as vectors), then each row of t B.
                         @inline(__always) func patchRow(_ r: Int) -> SIMD4<Float> {
                             top.loadUnaligned(fromByteOffset: (r * paddedWidth + 2 * tw) * 4, as: SIMD4<Float>.self)
@@ -197,22 +213,23 @@ struct WinogradConvolution {
                             for col in 0..<4 { at[(r * 4 + col) &* matrix] = values[col] }
                         }
                         store(0, d0 - d2); store(1, d1 + d2); store(2, d2 - d1); store(3, d1 - d3)
-                        tw += 1
                     }
                 }
             }
         }
         // The plane's border stays zero: only the interior was written. The last panel's unused
-        // columns are zero, as the packed operand requires.
+        // columns are zero, as the packed operand requires: a run of each channel's row there.
+        let unused = panelColumns - usedColumns
+        guard unused > 0 else { return }
+        precondition(unused < nr, "Winograd: \(panelColumns) panel columns for \(usedColumns) tiles is more than one panel's padding")
         for position in 0..<16 {
-            for c in 0..<channels {
-                for column in usedColumns..<panelColumns { v[position * matrix + index(c, column)] = 0 }
-            }
+            for c in 0..<channels { (v + position * matrix + index(c, usedColumns)).update(repeating: 0, count: unused) }
         }
     }
 
     /// output[n][k][2·th + i][2·tw + j] (+)= (Aᵀ m A)[i][j] + bias[k] for the 4×4 products m of each
-    /// tile, Aᵀ = [1 1 1 0; 0 1 −1 −1]; outputs past the image's edge are dropped.
+    /// tile, Aᵀ = [1 1 1 0; 0 1 −1 −1]; outputs past the image's edge are dropped. ξ's K × `columns`
+    /// matrix of products starts at ξ·`positionStride(K·columns)`.
     func transformProducts(_ m: UnsafePointer<Float>, images: Range<Int>, columns: Int, bias: UnsafePointer<Float>?,
                            into output: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let (filters, h, w) = (shape.outChannels, shape.height, shape.width)
@@ -221,7 +238,7 @@ struct WinogradConvolution {
             for k in 0..<filters {
                 let plane = output + (n * filters + k) * h * w
                 let value = bias?[k] ?? 0
-                let stride = filters * columns
+                let stride = Self.positionStride(filters * columns)
                 for th in 0..<tilesDown {
                     let rowColumn = (n - images.lowerBound) * tiles + th * tilesAcross
                     var tw = 0
@@ -255,7 +272,7 @@ struct WinogradConvolution {
                     while tw < tilesAcross {
                         let column = rowColumn + tw
                         @inline(__always) func row(_ r: Int) -> SIMD4<Float> {
-                            let base = m + (r * 4 * filters + k) * columns + column
+                            let base = m + r * 4 * stride + k * columns + column
                             return SIMD4(base[0], base[stride], base[2 * stride], base[3 * stride])
                         }
                         let (m0, m1, m2, m3) = (row(0), row(1), row(2), row(3))

@@ -92,6 +92,19 @@ final class Conv2DTests: XCTestCase {
         XCTAssertEqual(GemmKernel.avx2.fitting(rows: 32).mr, 6)
     }
 
+    /// The 16 ξ matrices of transformed patches and of products start in 16 different L1 sets
+    /// (64-byte lines, 4 KiB to the set index's period) and stay 64-byte aligned, whatever their
+    /// size: smallnet k = 128's 128 channels × 512 columns is exactly 256 KiB a matrix.
+    func test_winogradPositionStride_separatesTheSixteenMatrices() {
+        for count in [1, 15, 16, 1008, 1024, 1025, 128 * 512, 128 * 416, 256 * 448, 13 * 392 + 7] {
+            let stride = WinogradConvolution.positionStride(count)
+            XCTAssertGreaterThanOrEqual(stride, count)
+            XCTAssertEqual(stride % 16, 0, "stride \(stride) for \(count) floats is not a whole number of 64-byte lines")
+            let lines = Set((0..<16).map { ($0 * stride * 4 % 4096) / 64 })
+            XCTAssertEqual(lines.count, 16, "the 16 matrices of \(count) floats share L1 sets at stride \(stride)")
+        }
+    }
+
     /// Shapes Winograd's F(2×2, 3×3) computes: odd and even planes (tiles that hang over the
     /// edge), one image and several per group.
     let winogradShapes = [Conv2DShape(batch: 3, inChannels: 5, height: 7, width: 6, outChannels: 4, kernelSize: 3, padding: 1),
