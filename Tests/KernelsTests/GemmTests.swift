@@ -17,7 +17,7 @@ final class GemmTests: XCTestCase {
     func test_sgemm_everyKernelTransposeAndAwkwardShape_matchesNaive() {
         var rng = TestRandom(seed: 1)
         let shapes = [(1, 1, 1), (1, 7, 3), (5, 1, 2), (13, 17, 19), (12, 32, 5), (37, 65, 300), (97, 31, 1),
-                      (2, 129, 7), (250, 33, 17), (61, 67, 259)]
+                      (2, 129, 7), (250, 33, 17), (61, 67, 259), (29, 70, 401)]
         for kernel in GemmKernel.everyTile() {
             for (m, n, k) in shapes {
                 for ta in [Transpose.none, .transposed] {
@@ -109,6 +109,31 @@ final class GemmTests: XCTestCase {
         #endif
         let parsed = CPUFeatures(cpuinfo: "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f avx512bw\n")
         XCTAssertEqual(parsed, CPUFeatures(avx2: true, fma: true, avx512f: true))
+    }
+
+    /// The AVX-512 tiles take the deeper, row-wise blocking only with a 48 KiB L1 and a 2 MiB L2
+    /// (Emerald Rapids), not with Zen 4's 32 KiB and 1 MiB nor Zen 5's 48 KiB and 1 MiB; the
+    /// sizes come from sysfs's cache entries.
+    func test_kernelSelection_followsCacheSizes() {
+        var emeraldRapids = CPUFeatures(avx2: true, fma: true, avx512f: true)
+        emeraldRapids.setCaches([("1", "Data\n", "48K\n"), ("1", "Instruction", "32K"), ("2", "Unified", "2048K"),
+                                 ("3", "Unified", "266240K"), ("2", "Unified", "not a size")])
+        XCTAssertEqual(emeraldRapids.level1DataCache, 48 << 10)
+        XCTAssertEqual(emeraldRapids.level2Cache, 2 << 20)
+        let zen4 = CPUFeatures(avx2: true, fma: true, avx512f: true, level1DataCache: 32 << 10, level2Cache: 1 << 20)
+        let zen5 = CPUFeatures(avx2: true, fma: true, avx512f: true, level1DataCache: 48 << 10, level2Cache: 1 << 20)
+        #if arch(x86_64)
+        let large = GemmKernel.available(on: emeraldRapids)[0]
+        XCTAssertEqual([large.name, "\(large.kc)", "\(large.order)"], ["avx512", "384", "alongRows"])
+        XCTAssertEqual(large.otherHeights.map(\.kc), [384])
+        for features in [zen4, zen5, CPUFeatures(avx2: true, fma: true, avx512f: true)] {
+            let kernel = GemmKernel.available(on: features)[0]
+            XCTAssertEqual([kernel.name, "\(kernel.kc)", "\(kernel.order)"], ["avx512", "256", "downColumns"], "\(features)")
+        }
+        XCTAssertEqual(GemmKernel.available(on: emeraldRapids)[1].kc, 256, "the AVX2 tile keeps its blocking")
+        #endif
+        XCTAssertEqual(["48K", "1M", "512", " 2048K\n", "0K", "K", "-4K", "9999999999999M"].map(CPUFeatures.cacheBytes),
+                       [48 << 10, 1 << 20, 512, 2 << 20, nil, nil, nil, nil])
     }
 
     func test_kernelFromEnvironment_whenUnknownName_saysWhatExists() {
