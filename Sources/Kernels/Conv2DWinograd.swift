@@ -21,15 +21,18 @@ struct WinogradConvolution {
             && shape.padH == 1 && shape.padW == 1 && shape.dilationH == 1 && shape.dilationW == 1
     }
 
-    /// The shapes it is faster for (measured with `bench conv`, docs/performance.md session 16):
-    /// at least 96 channels in and out (below that the 16 products, each a reduction over C, are
-    /// too thin to pay for the transforms) and even sides (on 7×7 the last row and column of
+    /// The shapes it is faster for (measured with `bench conv`, docs/performance.md sessions 16
+    /// and 33): at least 64 channels in and out (at 32 the 16 products, each a reduction over C,
+    /// are too thin to pay for the transforms) and even sides (on 7×7 the last row and column of
     /// tiles are half empty: 30% of the products wasted, and it lost to the direct convolution).
+    /// The line was 96 until session 33, set while the 16 matrices of the transforms still fell
+    /// in one L1 set (`positionStride`); since, on Emerald Rapids, smallnet k = 32's 64→64 14x14
+    /// layer ran its forward pass at 166–265 effective GFLOP/s against 112–157 direct.
     static func suits(_ shape: Conv2DShape) -> Bool {
         computes(shape) && shape.inChannels >= minimumChannels && shape.outChannels >= minimumChannels
             && shape.height % 2 == 0 && shape.width % 2 == 0
     }
-    static let minimumChannels = 96
+    static let minimumChannels = 64
 
     /// The shapes its ∂weights is faster for: at least 32 channels in and out, even sides. Its
     /// products are reductions over tiles, not channels, so they stay thick where the forward

@@ -208,7 +208,7 @@ final class Conv2DTests: XCTestCase {
         assertClose(r.dw, naiveConv2dWeightGradient(s, x: x, g: g), atol: 1e-3, "Winograd-sized conv2d ∂weights")
     }
 
-    /// Between 32 and 96 channels only ∂weights goes through Winograd (forward and ∂input stay
+    /// Between 32 and 64 channels only ∂weights goes through Winograd (forward and ∂input stay
     /// direct); on odd sides none of it does. Each matches the gradient by its definition.
     func test_winogradWeightGradientOnly_atThirtyTwoChannels_matchesNaive() {
         var rng = TestRandom(seed: 15)
