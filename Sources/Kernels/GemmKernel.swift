@@ -91,9 +91,9 @@ public struct GemmKernel: Sendable, CustomStringConvertible {
 
     /// This tile and its other heights with a deeper shared-dimension block swept along the rows:
     /// the blocking of the AVX-512 tiles where the caches are large (`suitsLargeCacheBlocking`).
-    /// kc 384 makes the B micro-panel 48 KiB and the A micro-panel 18 KiB; along the rows the A
-    /// micro-panel stays in L1 and C is written left to right, and each tile's reads and writes
-    /// of C are spread over half as many steps again as with kc 256.
+    /// kc 384 makes the A micro-panel 18 KiB, which stays in L1 while the tile sweeps along the
+    /// rows (C written left to right, a stride the prefetcher follows), and each tile reads and
+    /// writes its block of C once per 384 steps instead of 256.
     func largeCacheBlocking() -> GemmKernel {
         GemmKernel(name: name, mr: mr, nr: nr, kc: 384, mc: mc, nc: nc, order: .alongRows, tile: tile, packA: packA, packB: packB,
                    gatheredTile: gatheredTile, otherHeights: otherHeights.map { $0.largeCacheBlocking() })
