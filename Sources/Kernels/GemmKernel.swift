@@ -103,7 +103,7 @@ public struct GemmKernel: Sendable, CustomStringConvertible {
     /// of at least 48 KiB and a level-2 cache of at least 2 MiB (Intel Sapphire and Emerald Rapids;
     /// not AMD Zen 4, whose 32 KiB L1 the default blocking was measured on, nor Zen 5, whose 1 MiB
     /// L2 holds little more than one 384 × 512 block of B). On an Emerald Rapids Xeon (family 6
-    /// model 207) SGEMM 1024³ measured 292–300 GFLOP/s at best with it against 254–285 without,
+    /// model 207) SGEMM 1024³ measured 291–300 GFLOP/s at best with it against 254–285 without,
     /// OpenBLAS 307–308 (docs/performance.md, session 33).
     static func suitsLargeCacheBlocking(_ features: CPUFeatures) -> Bool {
         features.level1DataCache >= 48 << 10 && features.level2Cache >= 2 << 20
