@@ -85,7 +85,7 @@ public func conv2dForward(_ shape: Conv2DShape, input: UnsafePointer<Float>, wei
                           bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     shape.validate()
     let kernel = GemmKernel.selected.fitting(rows: shape.outChannels)
-    if WinogradConvolution.suits(shape) {
+    if WinogradConvolution.suits(shape, kernel: kernel) {
         WinogradConvolution(shape).forward(input: input, weight: weight, bias: bias, output: output, parallelism: parallelism,
                                            kernel: kernel)
         return
@@ -140,7 +140,7 @@ public func conv2dBackwardInput(_ shape: Conv2DShape, gradOutput: UnsafePointer<
     shape.validate()
     let kernel = GemmKernel.selected
     let transposed = shape.inputGradientShape
-    if WinogradConvolution.suits(transposed) {
+    if WinogradConvolution.suits(transposed, kernel: kernel) {
         // ∂input is a size-preserving convolution of ∂output (filters turned by 180°, channel
         // axes swapped; see below), here by Winograd's F(2×2, 3×3).
         ScratchBuffers.with(floats: shape.weightCount) { flipped in

@@ -21,18 +21,27 @@ struct WinogradConvolution {
             && shape.padH == 1 && shape.padW == 1 && shape.dilationH == 1 && shape.dilationW == 1
     }
 
-    /// The shapes it is faster for (measured with `bench conv`, docs/performance.md sessions 16
-    /// and 33): at least 64 channels in and out (at 32 the 16 products, each a reduction over C,
-    /// are too thin to pay for the transforms) and even sides (on 7×7 the last row and column of
-    /// tiles are half empty: 30% of the products wasted, and it lost to the direct convolution).
-    /// The line was 96 until session 33, set while the 16 matrices of the transforms still fell
-    /// in one L1 set (`positionStride`); since, on Emerald Rapids, smallnet k = 32's 64→64 14x14
-    /// layer ran its forward pass at 166–265 effective GFLOP/s against 112–157 direct.
-    static func suits(_ shape: Conv2DShape) -> Bool {
-        computes(shape) && shape.inChannels >= minimumChannels && shape.outChannels >= minimumChannels
+    /// The shapes it is faster for with `kernel`'s tile (measured with `bench conv`,
+    /// docs/performance.md sessions 16, 33 and 34): at least `minimumChannels(kernel)` channels in
+    /// and out (below, the 16 products, each a reduction over C, are too thin to pay for the
+    /// transforms) and even sides (on 7×7 the last row and column of tiles are half empty: 30%
+    /// of the products wasted, and it lost to the direct convolution).
+    static func suits(_ shape: Conv2DShape, kernel: GemmKernel) -> Bool {
+        let line = minimumChannels(kernel)
+        return computes(shape) && shape.inChannels >= line && shape.outChannels >= line
             && shape.height % 2 == 0 && shape.width % 2 == 0
     }
-    static let minimumChannels = 64
+
+    /// The channel line of the forward pass and ∂input: 64 for tiles 32 columns wide (AVX-512),
+    /// 32 for narrower ones (AVX2, the portable tile), whose products cost twice as much per
+    /// value the transforms move. The AVX-512 line was 96 until session 33, set while the 16
+    /// matrices of the transforms still fell in one L1 set (`positionStride`); since, on Emerald
+    /// Rapids, smallnet k = 32's 64→64 14x14 layer ran its forward pass at 166–265 effective
+    /// GFLOP/s against 112–157 direct. At 32 channels AVX-512 gains nothing (session 34, whole
+    /// layers, medians of eight rounds: 32→64 at 28x28 171 → 179, 32→32 166 → 157); the AVX2
+    /// tile, at half the rate, does (six rounds: 32→64 forward 126 → 150, ∂input 106 → 124;
+    /// 32→32 forward 91 → 101), and smallnet k = 32 trains faster with it (docs/performance.md).
+    static func minimumChannels(_ kernel: GemmKernel) -> Int { kernel.nr >= 32 ? 64 : 32 }
 
     /// The shapes its ∂weights is faster for: at least 32 channels in and out, even sides. Its
     /// products are reductions over tiles, not channels, so they stay thick where the forward

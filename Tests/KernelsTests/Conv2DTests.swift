@@ -187,9 +187,9 @@ final class Conv2DTests: XCTestCase {
     /// matches the direct convolution and its gradient.
     func test_winogradShapes_forwardAndInputGradient_matchNaive() {
         var rng = TestRandom(seed: 14)
-        let s = Conv2DShape(batch: 2, inChannels: WinogradConvolution.minimumChannels, height: 6, width: 4,
-                            outChannels: WinogradConvolution.minimumChannels + 3, kernelSize: 3, padding: 1)
-        XCTAssertTrue(WinogradConvolution.suits(s) && WinogradConvolution.suits(s.inputGradientShape))
+        let line = WinogradConvolution.minimumChannels(.selected)
+        let s = Conv2DShape(batch: 2, inChannels: line, height: 6, width: 4, outChannels: line + 3, kernelSize: 3, padding: 1)
+        XCTAssertTrue(WinogradConvolution.suits(s, kernel: .selected) && WinogradConvolution.suits(s.inputGradientShape, kernel: .selected))
         let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels), g = rng.floats(s.outputCount)
         let r = convolve(s, x: x, w: w, b: b, g: g, threads: 2)
         assertClose(r.y, naiveConv2d(s, x: x, w: w, bias: b), atol: 1e-3, "Winograd-sized conv2d forward")
@@ -208,14 +208,25 @@ final class Conv2DTests: XCTestCase {
         assertClose(r.dw, naiveConv2dWeightGradient(s, x: x, g: g), atol: 1e-3, "Winograd-sized conv2d ∂weights")
     }
 
-    /// Between 32 and 64 channels only ∂weights goes through Winograd (forward and ∂input stay
-    /// direct); on odd sides none of it does. Each matches the gradient by its definition.
+    /// The forward pass's and ∂input's channel line per tile: 64 for AVX-512's 32-column tiles,
+    /// 32 for the 16-column ones.
+    func test_winogradChannelLine_dependsOnTheTileWidth() {
+        XCTAssertEqual([GemmKernel.avx512, .avx512.largeCacheBlocking(), .avx2, .portable].map(WinogradConvolution.minimumChannels),
+                       [64, 64, 32, 32])
+        let s = Conv2DShape(batch: 1, inChannels: 32, height: 28, width: 28, outChannels: 64, kernelSize: 3, padding: 1)
+        XCTAssertTrue(WinogradConvolution.suits(s, kernel: .avx2))
+        XCTAssertFalse(WinogradConvolution.suits(s, kernel: .avx512))
+    }
+
+    /// Between 32 and 64 channels, with AVX-512's tiles, only ∂weights goes through Winograd
+    /// (forward and ∂input stay direct); on odd sides none of it does. Each matches the gradient
+    /// by its definition.
     func test_winogradWeightGradientOnly_atThirtyTwoChannels_matchesNaive() {
         var rng = TestRandom(seed: 15)
         let c = WinogradConvolution.minimumWeightGradientChannels
         let even = Conv2DShape(batch: 2, inChannels: c, height: 6, width: 8, outChannels: c + 5, kernelSize: 3, padding: 1)
         let odd = Conv2DShape(batch: 2, inChannels: c, height: 7, width: 7, outChannels: c, kernelSize: 3, padding: 1)
-        XCTAssertTrue(WinogradConvolution.suitsWeightGradient(even) && !WinogradConvolution.suits(even))
+        XCTAssertTrue(WinogradConvolution.suitsWeightGradient(even) && !WinogradConvolution.suits(even, kernel: .avx512))
         XCTAssertFalse(WinogradConvolution.suitsWeightGradient(odd))
         XCTAssertFalse(WinogradConvolution.suitsWeightGradient(Conv2DShape(batch: 2, inChannels: c - 1, height: 6, width: 6,
                                                                            outChannels: c, kernelSize: 3, padding: 1)))
