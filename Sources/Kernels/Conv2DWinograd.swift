@@ -33,14 +33,16 @@ struct WinogradConvolution {
     }
 
     /// The channel line of the forward pass and ∂input: 64 for tiles 32 columns wide (AVX-512),
-    /// 32 for narrower ones (AVX2, the portable tile), whose products cost twice as much per
-    /// value the transforms move. The AVX-512 line was 96 until session 33, set while the 16
-    /// matrices of the transforms still fell in one L1 set (`positionStride`); since, on Emerald
-    /// Rapids, smallnet k = 32's 64→64 14x14 layer ran its forward pass at 166–265 effective
-    /// GFLOP/s against 112–157 direct. At 32 channels AVX-512 gains nothing (session 34, whole
-    /// layers, medians of eight rounds: 32→64 at 28x28 171 → 179, 32→32 166 → 157); the AVX2
-    /// tile, at half the rate, does (six rounds: 32→64 forward 126 → 150, ∂input 106 → 124;
-    /// 32→32 forward 91 → 101), and smallnet k = 32 trains faster with it (docs/performance.md).
+    /// 32 for narrower ones (AVX2, the portable tile), whose products cost about twice as much
+    /// per value the transforms move (measured on Emerald Rapids, where the AVX2 tile runs at
+    /// half the AVX-512 one's rate; not on Zen 4, whose AVX-512 runs as two halves). The AVX-512
+    /// line was 96 until session 33, set while the 16 matrices of the transforms still fell in
+    /// one L1 set (`positionStride`); since, on Emerald Rapids, smallnet k = 32's 64→64 14x14
+    /// layer ran its forward pass at 166–265 effective GFLOP/s against 112–157 direct. At 32
+    /// channels AVX-512 gains nothing (session 34, whole layers, medians of eight rounds: 32→64
+    /// at 28x28 171 → 179, 32→32 166 → 157); the AVX2 tile does (six rounds: 32→64 forward
+    /// 126 → 150, ∂input 106 → 124; 32→32 forward 91 → 101), and smallnet k = 32 trains faster
+    /// with it (docs/performance.md).
     static func minimumChannels(_ kernel: GemmKernel) -> Int { kernel.nr >= 32 ? 64 : 32 }
 
     /// The shapes its ∂weights is faster for: at least 32 channels in and out, even sides. Its
