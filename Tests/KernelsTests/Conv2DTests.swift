@@ -219,8 +219,8 @@ final class Conv2DTests: XCTestCase {
     }
 
     /// Between 32 and 64 channels, with AVX-512's tiles, only ∂weights goes through Winograd
-    /// (forward and ∂input stay direct); on odd sides none of it does. Each matches the gradient
-    /// by its definition.
+    /// (forward and ∂input stay direct; with the 16-column tiles they go through it too); on odd
+    /// sides none of it does. ∂weights matches its definition with the tile this CPU selects.
     func test_winogradWeightGradientOnly_atThirtyTwoChannels_matchesNaive() {
         var rng = TestRandom(seed: 15)
         let c = WinogradConvolution.minimumWeightGradientChannels
