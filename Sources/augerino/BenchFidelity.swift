@@ -26,7 +26,8 @@ struct BenchFidelity: ParsableCommand {
             alike to its two poses, mnist-moved-…, mnist-turned-…: run first, with it, when not \
             asked for): \
             handwriting and clothes vary of their own, and a planted spread adds to theirs (θ_read² = \
-            θ_source² + θ_planted²); an unplanted generator passes within the tolerance of the \
+            θ_source² + θ_planted²; a planted turn, stretch or shear mixes the source's own poses \
+            as it moves them); an unplanted generator passes within the tolerance of the \
             source's own width too. --read-only reads the spread (--objective spread) without \
             training a network: the widths such a run would hold, in a fraction of the time. \
             Progress goes to standard error, one line per run; the table (Markdown) to standard \

@@ -1,5 +1,6 @@
 @testable import augerino
 import Invariance
+import NN
 import XCTest
 
 /// How `bench fidelity` judges a case made from real images against its source case.
@@ -72,6 +73,47 @@ final class FidelityJudgementTests: XCTestCase {
         }
         XCTAssertTrue(xPasses(2.0))
         XCTAssertFalse(xPasses(2.6), "1.36 px beyond the turned source, 65% over it")
+    }
+
+    /// A planted stretch or shear mixes the source's own turn with its shear or stretch: the pose
+    /// read is log(e^X e^A), X + f(ad_X)·A to first order in A (`FidelityCase.mixed`). Checked
+    /// against the matrix exponential itself: e^(εD) e^(δR) is e^(εD + δ(ε coth ε·R − ε·Sh)) to
+    /// O(δ²), and not e^(εD + δR); and the widths mixed over a uniform ε as sampled (session 35).
+    func test_aPlantedStretchOrShear_mixesTheSourcesOwnTurnWithIt() throws {
+        func exp(_ m: [Float]) -> [Float] { matrixExponential(Tensor(shape: [1, 2, 2], values: m)).values }
+        func product(_ a: [Float], _ b: [Float]) -> [Float] {
+            [a[0] * b[0] + a[1] * b[2], a[0] * b[1] + a[1] * b[3], a[2] * b[0] + a[3] * b[2], a[2] * b[1] + a[3] * b[3]]
+        }
+        func distance(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! }
+        let rotation: [Float] = [0, -1, 1, 0], stretch: [Float] = [1, 0, 0, -1], shear: [Float] = [0, 1, 1, 0]
+        func combination(_ terms: [(Float, [Float])]) -> [Float] { (0..<4).map { i in terms.reduce(0) { $0 + $1.0 * $1.1[i] } } }
+        let (e, delta): (Float, Float) = (0.3, 0.01)
+        // [D, R] = −2Sh and [Sh, R] = 2D: the turn leaks into the other with opposite signs.
+        for (planted, other, sign) in [(stretch, shear, Float(-1)), (shear, stretch, 1)] {
+            let both = product(exp(combination([(e, planted)])), exp(combination([(delta, rotation)])))
+            let predicted = exp(combination([(e, planted), (delta * e / tanh(e), rotation), (sign * delta * e, other)]))
+            let unmixed = exp(combination([(e, planted), (delta, rotation)]))
+            XCTAssertLessThan(distance(both, predicted), 2e-4, "first order in δ: the rest is O(δ²)")
+            XCTAssertGreaterThan(distance(both, unmixed), 2e-3, "without the mixing the first order is off by δ·ε")
+        }
+        // mnist-stretch-1.4 (ε uniform in ±0.3365) on MNIST's own turn θ 0.874 and shear 0.441:
+        // sampling log(e^(εD) e^A) with A uniform per generator (20,000 draws, ±0.7%) read 0.890
+        // and 0.478.
+        let source: [FidelityAxis: Float] = [.affine(.rotation): 0.874, .affine(.shear): 0.441, .affine(.stretch): 0.472]
+        let stretched = FidelityCase.mixed(source, along: .stretch, halfWidth: 0.3365)
+        XCTAssertEqual(stretched[.affine(.rotation)]!, 0.890, accuracy: 0.009)
+        XCTAssertEqual(stretched[.affine(.shear)]!, 0.478, accuracy: 0.005)
+        XCTAssertEqual(stretched[.affine(.stretch)], 0.472, "the planted generator is judged with the planted width")
+        let sheared = FidelityCase.mixed(source, along: .shear, halfWidth: 0.4235)
+        XCTAssertEqual(sheared[.affine(.rotation)]!, 0.904, accuracy: 0.009, "mnist-shear-0.4, sampled likewise: 0.904")
+        XCTAssertEqual(sheared[.affine(.stretch)]!, 0.528, accuracy: 0.005, "sampled: 0.528")
+        XCTAssertEqual(FidelityCase.mixed(source, along: .stretch, halfWidth: 0), source, "nothing planted, no change")
+        XCTAssertEqual(FidelityCase.mixed(source, along: .scale, halfWidth: 0.3), source, "a scale commutes with the linear poses")
+        // The cases apply it: a stretch case's source turn is mixed, a pose case's is not.
+        let stretchCase = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-stretch-1.4" })
+        XCTAssertEqual(stretchCase.plantedOn(source)[.affine(.shear)]!, 0.478, accuracy: 0.005)
+        let poseCase = try XCTUnwrap(FidelityCase.all.first { $0.name == "pose-stretch-1.2" })
+        XCTAssertEqual(poseCase.plantedOn(source), source)
     }
 
     /// A photometric family is judged as a generator is: planted, within the tolerance of the
