@@ -35,6 +35,15 @@ public struct PhotometricSpread {
         public var gains: [PhotometricFamily: Float] = [:]
         /// The 5th to the 95th percentile of the widths read from resamples of the images read.
         public var bands: [PhotometricFamily: ClosedRange<Float>] = [:]
+        /// How each of brightness, contrast and gamma's fits moves per unit of each one's applied
+        /// δ (Theil–Sen over the pairs, which move all three at once; the diagonal is `gains`):
+        /// row k, column j is ∂f_k/∂δ_j. Near the identity where the families can be told apart
+        /// on these images (flat colours: the sprites, off the diagonal within ±0.2). On a dark
+        /// background with a small mean m, raising contrast by δ is brightening by δ less m·δ:
+        /// on MNIST and Fashion-MNIST a known change of contrast moves the brightness fit 0.5–1.0
+        /// and its own 0.16–0.30 (docs/performance.md, session 36). Families not estimated have
+        /// no row and no column.
+        public var responses: [PhotometricFamily: [PhotometricFamily: Float]] = [:]
 
         /// Records `family` as not read: every number 0, no band.
         mutating func recordNone(_ family: PhotometricFamily) {
@@ -227,6 +236,13 @@ public struct PhotometricSpread {
             let deltas = (0..<n).map { i in (0..<3).map { Double(delta[i * 3 + $0]) } }
             let changes = (0..<n).map { refitted[$0][k] - plain[$0][k] }
             let gainRead = SpreadEstimator.theilSen(deltas.map { $0[k] }, changes)
+            // Each family's δ is drawn on its own, so the slope on one δ alone is the response to
+            // it (the others' add noise, not bias); Theil–Sen as for the gain: a few pairs whose
+            // fit jumps (a clamp crossed) would carry a least-squares slope (the sprites under
+            // contrast ×1.6 then read brightness 1.46 per unit of its own δ where Theil–Sen reads 0.99).
+            estimate.responses[family] = Dictionary(uniqueKeysWithValues: families.filter(estimated.contains).map { j in
+                (j, Float(j == family ? gainRead : SpreadEstimator.theilSen(deltas.map { $0[j.index] }, changes)))
+            })
             let all = Self.reading(poses: poses, groups: groups, deltas: deltas, family: k, changes: changes, gain: gainRead)
             estimate.record(family, all, gain: gainRead) {
                 SpreadEstimator.band(images: n, random: random.stream(UInt64(32 + k))) { drawn in

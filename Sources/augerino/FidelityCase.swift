@@ -284,8 +284,12 @@ struct FidelityCase {
         }
         if let estimate = trainer.photometricSpreadEstimate, let learned = trainer.photometric?.learned {
             for f in PhotometricFamily.allCases where learned.contains(f) {
-                parts.append("\(f.rawValue) \(number(estimate.rawWidths[f])) less \(number(estimate.fitError[f])) gain \(number(estimate.gains[f], 2))"
-                             + band(estimate.bands[f]))
+                var text = "\(f.rawValue) \(number(estimate.rawWidths[f])) less \(number(estimate.fitError[f])) gain \(number(estimate.gains[f], 2))"
+                // Its fit's responses to the δ of brightness, contrast and gamma (those read), in that order.
+                if let row = estimate.responses[f] {
+                    text += " responds " + PhotometricFamily.allCases.compactMap { j in row[j].map { "\(number($0, 2))" } }.joined(separator: "/")
+                }
+                parts.append(text + band(estimate.bands[f]))
             }
         }
         if let forms = trainer.spreadEstimate?.forms, forms.values.contains(where: { $0 > 1 }) {
