@@ -44,6 +44,11 @@ public struct InvarianceReport: Codable, Equatable {
         /// Why a family the manifest named was not learned on these images (saturation and hue
         /// need three channels); absent otherwise.
         public var leftOut: String? = nil
+        /// On brightness, contrast or gamma read by the spread objective: the other families
+        /// whose readings a known change of this one moves as much as its own (the reading's
+        /// pairs, `PhotometricSpread.Estimate.notToldApart`): on these images a change of this
+        /// family cannot be told from one of those. Absent when there is none.
+        public var notToldFrom: [String]? = nil
 
         enum CodingKeys: String, CodingKey {
             case generator, learned, theta, interval, unit
@@ -55,6 +60,7 @@ public struct InvarianceReport: Codable, Equatable {
             case noOneForm = "no_one_form"
             case classesWithoutOneForm = "classes_without_one_form"
             case readWithinForms = "read_within_forms"
+            case notToldFrom = "not_told_from"
         }
     }
 
@@ -149,6 +155,17 @@ public struct InvarianceReport: Codable, Equatable {
             guard let family = PhotometricFamily(rawValue: invariance.generator), let band = bands[family] else { continue }
             invariances[i].thetaBand = [band.lowerBound, band.upperBound]
             invariances[i].intervalBand = [band.lowerBound, band.upperBound].map { family.naturalInterval(theta: $0).0 }
+        }
+    }
+
+    /// What the photometric reading says beside its widths: their bands, and the families a
+    /// known change of each moves as much as its own (`not_told_from`, on learned rows).
+    public mutating func setPhotometricReading(_ estimate: PhotometricSpread.Estimate) {
+        setBands(estimate.bands)
+        for i in invariances.indices where invariances[i].learned {
+            guard let family = PhotometricFamily(rawValue: invariances[i].generator) else { continue }
+            let others = estimate.notToldApart(family)
+            invariances[i].notToldFrom = others.isEmpty ? nil : others.map(\.rawValue)
         }
     }
 

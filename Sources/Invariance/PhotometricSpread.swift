@@ -45,6 +45,19 @@ public struct PhotometricSpread {
         /// no row and no column.
         public var responses: [PhotometricFamily: [PhotometricFamily: Float]] = [:]
 
+        /// The other families whose fits a known change of `family` moves as much as its own
+        /// (and by at least `SpreadEstimator.blindGain` per unit: less is not seeing it), in
+        /// brightness, contrast, gamma order: on these images a change of `family` cannot be told
+        /// from one of theirs (contrast on MNIST: brightness's fit moves 0.58–0.77 per unit, its
+        /// own 0.28–0.30).
+        public func notToldApart(_ family: PhotometricFamily) -> [PhotometricFamily] {
+            guard let own = responses[family]?[family] else { return [] }
+            return PhotometricFamily.allCases.filter { other in
+                guard other != family, let moved = responses[other]?[family] else { return false }
+                return moved >= max(own, Float(SpreadEstimator.blindGain))
+            }
+        }
+
         /// Records `family` as not read: every number 0, no band.
         mutating func recordNone(_ family: PhotometricFamily) {
             (widths[family], rawWidths[family], fitError[family], gains[family]) = (0, 0, 0, 0)

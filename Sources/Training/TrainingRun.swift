@@ -266,7 +266,7 @@ public final class TrainingRun {
                            leftOut: leftOutSymmetry)
         report.samples = samples(4)
         if let estimate = trainer.spreadEstimate { report.setSpreadReading(estimate, imageHeight: train.height, imageWidth: train.width) }
-        if let estimate = trainer.photometricSpreadEstimate { report.setBands(estimate.bands) }
+        if let estimate = trainer.photometricSpreadEstimate { report.setPhotometricReading(estimate) }
         let model = ModelFile(spec: spec, network: trainer.network, augmentation: augmentation, photometric: trainer.photometric, task: task, classes: classes,
                               inputMean: Float(mean), inputStd: Float(std), inputShape: [train.channels, train.height, train.width])
         return TrainingResult(model: model, report: report)

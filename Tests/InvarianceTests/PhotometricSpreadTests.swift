@@ -170,6 +170,23 @@ final class PhotometricSpreadTests: XCTestCase {
         XCTAssertGreaterThan(estimate.responses[.brightness]![.contrast]!, 0.4, "\(estimate.responses)")
     }
 
+    /// A family is not told apart from another whose fit its known change moves as much as its
+    /// own, and by a quarter of it at least (less is not seeing it): MNIST's contrast row.
+    func test_notToldApart_namesTheFitsAChangeMovesAsMuchAsItsOwn() {
+        var estimate = PhotometricSpread.Estimate()
+        estimate.responses = [.brightness: [.brightness: 1.20, .contrast: 0.58, .gamma: -0.01],
+                              .contrast: [.brightness: -0.20, .contrast: 0.28, .gamma: 0.05],
+                              .gamma: [.brightness: 0.52, .contrast: 0.33, .gamma: 0.82]]
+        XCTAssertEqual(estimate.notToldApart(.contrast), [.brightness, .gamma])
+        XCTAssertEqual(estimate.notToldApart(.brightness), [], "gamma's 0.52 is less than brightness's own 1.20")
+        XCTAssertEqual(estimate.notToldApart(.gamma), [])
+        estimate.responses[.contrast]![.contrast] = 0.1
+        estimate.responses[.brightness]![.contrast] = 0.2
+        estimate.responses[.gamma]![.contrast] = 0.1
+        XCTAssertEqual(estimate.notToldApart(.contrast), [], "responses under 0.25 see nothing")
+        XCTAssertEqual(estimate.notToldApart(.hue), [], "no row, nothing to say")
+    }
+
     /// The squares' intercept is what the δ do not explain: r² = 0.01 + 4·δ₀² + 0·δ₁².
     func test_interceptOfSquares_separatesTheErrorFromWhatGrowsWithDelta() {
         var random = RandomGenerator(seed: 6)

@@ -90,6 +90,29 @@ final class ReportPagesTests: XCTestCase {
         XCTAssertTrue(ReportPages.markdown(report).contains("(the target changes along it)"))
     }
 
+    /// A photometric family whose known change moves another's reading as much as its own is
+    /// marked with those others in report.json, and its headline says it cannot be told from
+    /// them; the rest carry no such key.
+    func test_aFamilyNotToldApart_isMarked_andItsHeadlineSaysFromWhat() throws {
+        var report = sampleReport()
+        report.addPhotometric(widths: [.brightness: 0.95, .contrast: 0.98], initial: [:], learned: [.brightness, .contrast])
+        var estimate = PhotometricSpread.Estimate()
+        estimate.responses = [.brightness: [.brightness: 1.2, .contrast: 0.58], .contrast: [.brightness: -0.2, .contrast: 0.28]]
+        estimate.bands = [.brightness: 0.9...1.0, .contrast: 0.9...1.05]
+        report.setPhotometricReading(estimate)
+        let (brightness, contrast) = (report.invariances[6], report.invariances[7])
+        XCTAssertEqual(contrast.generator, "contrast")
+        XCTAssertEqual(contrast.notToldFrom, ["brightness"])
+        XCTAssertNil(brightness.notToldFrom)
+        XCTAssertEqual(contrast.thetaBand, [0.9, 1.05], "the bands are set with it")
+        XCTAssertEqual(ReportHeadline(contrast).text, "Contrast invariance: ×0.61–×1.63 (on these images a change of contrast cannot be told from one of brightness: "
+                       + "it moves their readings as much as its own)")
+        XCTAssertEqual(try JSONDecoder().decode(InvarianceReport.self, from: try report.encoded()), report, "the mark survives report.json")
+        let json = String(decoding: try report.encoded(), as: UTF8.self)
+        XCTAssertEqual(json.components(separatedBy: "not_told_from").count, 2, "one row carries the key")
+        XCTAssertTrue(ReportPages.markdown(report).contains("cannot be told from one of brightness"))
+    }
+
     func test_html_isOneSelfContainedFile_withHeadlinesPicturesAndCharts() throws {
         let html = ReportPages.html(sampleReport())
         XCTAssertTrue(html.contains("Full rotation invariance: ±180°"))
