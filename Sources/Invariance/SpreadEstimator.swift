@@ -41,6 +41,13 @@ public struct SpreadEstimator {
         /// where ±64° (the planted with the source's own) is true (docs/performance.md,
         /// "Reading the spread by alignment").
         public var gains: [AffineGenerator: Float]
+        /// How each generator's reading moves with each generator's applied δ (Theil–Sen over the
+        /// pairs, which warp by all of them at once; the diagonal is `gains`): row k, column j is
+        /// ∂pose_k/∂δ_j with each measured in its own pair range (±1 px, ±10°, ±0.05), so that a
+        /// shift and a turn compare. On MNIST the turn, scale, stretch and shear move one another
+        /// by less than 0.25 of that (docs/performance.md, session 36). Generators not estimated
+        /// have no row and no column.
+        public var responses: [AffineGenerator: [AffineGenerator: Float]] = [:]
         /// How sure the width is: the 5th to the 95th percentile of the widths read from
         /// resamples of the images read (drawn with replacement, 200 times). It says how much
         /// the answer would move with other images of the same data, not how far the alignment
@@ -260,6 +267,10 @@ public struct SpreadEstimator {
             let wrap: (Float) -> Float = { generator == .rotation ? atan2(sin($0), cos($0)) : $0 }
             let changes = (0..<n).map { Double(wrap(plain[$0][k] - moved[$0][k])) }
             let gain = Self.theilSen(deltas, changes)
+            estimate.responses[generator] = Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.filter(estimated.contains).map { j in
+                let slope = j == generator ? gain : Self.theilSen((0..<n).map { Double(delta[$0 * 6 + j.index]) }, changes)
+                return (j, Float(slope) * range[j.index] / range[k])
+            })
             let all = Self.reading(generator, poses: poses, groups: groups, deltas: deltas, changes: changes, gain: gain, halfTurn: templates.halfTurn)
             (estimate.widths[generator], estimate.rawWidths[generator], estimate.alignmentError[generator]) = (all.width, all.raw, all.error)
             // An alignment that follows less than a quarter of an applied change cannot see this

@@ -277,6 +277,12 @@ struct FidelityCase {
             for g in AffineGenerator.allCases {
                 var text = "\(g.rawValue) \(number(estimate.rawWidths[g])) less \(number(estimate.alignmentError[g])) gain \(number(estimate.gains[g], 2))"
                 text += band(estimate.bands[g])
+                // The other generators whose known change moves this reading by a tenth of a pair range or more.
+                let movedBy = AffineGenerator.allCases.compactMap { j -> String? in
+                    guard j != g, let r = estimate.responses[g]?[j], abs(r) >= 0.1 else { return nil }
+                    return "\(j.rawValue) \(number(r, 2))"
+                }
+                if !movedBy.isEmpty { text += " moved by " + movedBy.joined(separator: ", ") }
                 if let trend = estimate.targetTrends[g] { text += " target moves it \(number(trend.move)) (R² \(number(trend.fit, 2)))" }
                 if estimate.followsTarget.contains(g) { text += ": follows the target" }
                 parts.append(text)

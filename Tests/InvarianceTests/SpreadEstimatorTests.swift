@@ -260,6 +260,12 @@ final class SpreadEstimatorTests: XCTestCase {
                       "resamples of the spots put the width inside a band of some breadth: \(band)")
         XCTAssertLessThan(band.upperBound - band.lowerBound, 0.3 * estimate.widths[.translateX]!, "120 spots pin ±3 px closer than that")
         XCTAssertEqual(estimate.bands[.rotation], 0...0, "what the alignment cannot see has no band either")
+        XCTAssertEqual(Set(estimate.responses.keys), [.translateX, .translateY, .rotation], "a row per generator read")
+        XCTAssertEqual(Set(estimate.responses[.translateX]!.keys), [.translateX, .translateY, .rotation], "a column per generator read")
+        XCTAssertEqual(estimate.responses[.translateX]![.translateX], estimate.gains[.translateX], "the diagonal is the gain")
+        XCTAssertEqual(estimate.responses[.translateX]![.translateX]!, 1, accuracy: 0.15, "a known shift along x moves the reading along x")
+        XCTAssertEqual(estimate.responses[.translateX]![.translateY]!, 0, accuracy: 0.15, "and a shift along y does not: \(estimate.responses)")
+        XCTAssertEqual(estimate.responses[.translateY]![.translateX]!, 0, accuracy: 0.15, "nor the other way: \(estimate.responses)")
     }
 
     /// A regression's groups are quantiles of its target, not kinds of thing, so its alignment
