@@ -44,9 +44,9 @@ public struct SpreadEstimator {
         /// How each generator's reading moves with each generator's applied δ (Theil–Sen over the
         /// pairs, which warp by all of them at once; the diagonal is `gains`): row k, column j is
         /// ∂pose_k/∂δ_j with each measured in its own pair range (±1 px, ±10°, ±0.05), so that a
-        /// shift and a turn compare. On MNIST the turn, scale, stretch and shear move one another
-        /// by less than 0.25 of that (docs/performance.md, session 36). Generators not estimated
-        /// have no row and no column.
+        /// shift and a turn compare. On MNIST no generator moves another by more than 0.11 of
+        /// that (stretch by shear, one seed; docs/performance.md, session 36). Generators not
+        /// estimated have no row and no column.
         public var responses: [AffineGenerator: [AffineGenerator: Float]] = [:]
         /// How sure the width is: the 5th to the 95th percentile of the widths read from
         /// resamples of the images read (drawn with replacement, 200 times). It says how much
