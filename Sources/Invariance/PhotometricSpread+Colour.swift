@@ -4,27 +4,32 @@ import NN
 /// The colour half of the photometric reading: hue and saturation, for three-channel images.
 ///
 /// A hue turn (`Kernels/PhotometricAdjust`) moves every pixel's hue by the same η and keeps its
-/// saturation and value, so an image's hue pose is the angle of its pixels' hues averaged on the
-/// circle, each weighted by its chroma (largest channel less smallest): the turn moves that
-/// angle by exactly η, and the gray background weighs nothing. Saturation multiplies each pixel's
+/// saturation and value, so an image's hue pose against its class is first read as the angle of
+/// its pixels' hues averaged on the circle, each weighted by its chroma (largest channel less
+/// smallest): the turn moves that angle by exactly η, and the gray background weighs nothing.
+/// Against what its values make of its class's exemplar, the pose is then the turn that lays the
+/// one's chroma-weighted hue histogram onto the other's (`hueTurn`): where a sprite has several
+/// colours, clamping changes how much each weighs and moves their mean angle, not the histogram's
+/// peaks (Mario saturated ×1.5 moved the mean by 0.41 rad). Saturation multiplies each pixel's
 /// chroma by σ and keeps its gray, while brightness and contrast multiply chroma and gray's
 /// distance from their mean alike, so an image's saturation pose is
 /// log(Σ chroma / Σ |gray − mean gray|) over its coloured pixels (chroma above `inkMargin`),
-/// read with the image turned to hue 0 (a turn moves the grays): σ moves it by log σ; hue,
-/// brightness and contrast not at all where nothing is clamped. The spread within a class is read as for the other families (hue on the circle, as
-/// rotation), with pairs adjusted by a known δ for the error and the gain. An image without
-/// colour (chroma summing to less than 10⁻³ of its pixels) has no hue nor saturation to read and
-/// is left out.
+/// read with the image turned back by its hue pose (a turn moves the grays): σ moves it by log σ;
+/// hue, brightness and contrast not at all where nothing is clamped. The spread within a class is
+/// read as for the other families (hue on the circle, as rotation), with pairs adjusted by a
+/// known δ for the error and the gain. An image without colour (chroma summing to less than 10⁻³
+/// of its pixels) has no hue nor saturation to read and is left out.
 extension PhotometricSpread {
     /// The pairs' hue turn: uniform in ±this, radians (the reading is exact under a turn, so its
     /// size matters little).
     static let hueRange: Float = 10 * .pi / 180
 
-    /// One image's log-saturation ratio (`saturationRatio`), read with the image turned from
-    /// its hue angle `hue` to `reference` (its class's): a turn moves each pixel's gray (the
-    /// channels weigh differently in it), so images are compared at one hue. Nil without colour.
-    static func saturationPose(_ image: [Float], plane: Int, hue: Float, reference: Float) -> Float? {
-        let turned = transform(Tensor(shape: [1, 3, 1, plane], values: image), by: .hue, epsilon: reference - hue, gain: 1, offset: 0).values
+    /// One image's log-saturation ratio (`saturationRatio`), read with the image turned back by
+    /// `turn` (its hue pose against its class's prediction, `hueTurn`): a turn moves each pixel's
+    /// gray (the channels weigh differently in it), so images are compared at one hue. Nil
+    /// without colour.
+    static func saturationPose(_ image: [Float], plane: Int, turn: Float) -> Float? {
+        let turned = transform(Tensor(shape: [1, 3, 1, plane], values: image), by: .hue, epsilon: -turn, gain: 1, offset: 0).values
         return saturationRatio(turned, plane: plane)
     }
 
@@ -45,6 +50,46 @@ extension PhotometricSpread {
         }
         guard chromaSum >= 1e-3 * Double(plane) else { return nil }
         return Float(atan2(y, x))
+    }
+
+    /// Bins of `hueHistogram` on the circle.
+    static let hueBins = 180
+
+    /// The pixels' hues as a histogram on the circle (`hueBins` bins), each pixel weighing its
+    /// chroma, shared between the two nearest bins and then smoothed (a circular kernel of ±3
+    /// bins); nil when the chroma sums to less than 10⁻³ per pixel (as `hueAngle`).
+    static func hueHistogram(_ image: [Float], plane: Int) -> [Double]? {
+        var raw = [Double](repeating: 0, count: hueBins), chromaSum = 0.0
+        for i in 0..<plane {
+            let (r, g, b) = (image[i], image[plane + i], image[2 * plane + i])
+            let maximum = max(r, g, b), chroma = maximum - min(r, g, b)
+            guard chroma > 0 else { continue }
+            var sixths = Double(maximum == r ? (g - b) / chroma : maximum == g ? 2 + (b - r) / chroma : 4 + (r - g) / chroma)
+            if sixths < 0 { sixths += 6 }
+            let position = sixths / 6 * Double(hueBins)
+            let low = Int(position) % hueBins, t = position - Double(Int(position))
+            raw[low] += Double(chroma) * (1 - t)
+            raw[(low + 1) % hueBins] += Double(chroma) * t
+            chromaSum += Double(chroma)
+        }
+        guard chromaSum >= 1e-3 * Double(plane) else { return nil }
+        let kernel = [1.0, 3, 6, 7, 6, 3, 1]
+        return (0..<hueBins).map { b in kernel.indices.reduce(0.0) { $0 + kernel[$1] * raw[(b + $1 - 3 + hueBins) % hueBins] } }
+    }
+
+    /// The turn η (radians, in (−π, π]) that best brings the hue histogram `reference` onto
+    /// `image`'s: the peak of their circular cross-correlation, refined by a parabola through
+    /// it and its two neighbours. Unlike the difference of the chroma-weighted mean angles, it
+    /// does not move when clamping changes how much each of several colours weighs.
+    static func hueTurn(of image: [Double], from reference: [Double]) -> Float {
+        let n = image.count
+        let correlation = (0..<n).map { s in (0..<n).reduce(0.0) { $0 + image[($1 + s) % n] * reference[$1] } }
+        let peak = correlation.indices.max { correlation[$0] < correlation[$1] }!
+        let (before, at, after) = (correlation[(peak + n - 1) % n], correlation[peak], correlation[(peak + 1) % n])
+        let curvature = before - 2 * at + after
+        let offset = curvature < 0 ? 0.5 * (before - after) / curvature : 0
+        let turn = (Double(peak) + offset) / Double(n) * 2 * .pi
+        return Float(atan2(sin(turn), cos(turn)))
     }
 
     /// log(Σ chroma / Σ |gray − mean gray|) over the coloured pixels (chroma above `inkMargin`):

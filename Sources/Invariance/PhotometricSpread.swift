@@ -177,8 +177,9 @@ public struct PhotometricSpread {
         /// gamma make of its class's exemplar (`valueFits`' log-factors applied to it, clamps and
         /// all): a brightening clipped at white moves the hue and the saturation of vivid colours
         /// (sprites brightened within ±40% read saturation ×0.83–×1.20 and hue ±7° against the
-        /// class alone), and what the values explain is not colour. The saturation is read with
-        /// the image turned to the prediction's hue (a turn moves the grays).
+        /// class alone), and what the values explain is not colour. The hue pose is the turn that
+        /// lays the image's hue histogram onto the prediction's (`hueTurn`), and the saturation is
+        /// read with the image turned back by it (a turn moves the grays).
         func colourPoses(valueFits: [[Double]], exemplars: [Int: Int]) -> (plain: [(hue: Float, saturation: Float)?], moved: [(hue: Float, saturation: Float)?]) {
             var plain: [(hue: Float, saturation: Float)?] = [], moved: [(hue: Float, saturation: Float)?] = []
             for row in 0..<n {
@@ -186,16 +187,17 @@ public struct PhotometricSpread {
                 let image = imageOnUnit(row)
                 let predicted = adjusted(imageOnUnit(exemplars[groups[row]]!), f.map { Float(Foundation.exp($0)) } + [1, 0])
                 let shifted = adjusted(image, [1, 1, 1, Foundation.exp(colourDelta[row].0), colourDelta[row].1])
-                guard let predictedHue = Self.hueAngle(predicted, plane: plane), let predictedRatio = Self.saturationRatio(predicted, plane: plane) else {
+                guard let predictedHistogram = Self.hueHistogram(predicted, plane: plane),
+                      let predictedRatio = Self.saturationRatio(predicted, plane: plane) else {
                     plain.append(nil)
                     moved.append(nil)
                     continue
                 }
                 let pose = { (image: [Float]) -> (hue: Float, saturation: Float)? in
-                    guard let hue = Self.hueAngle(image, plane: plane),
-                          let ratio = Self.saturationPose(image, plane: plane, hue: hue, reference: predictedHue) else { return nil }
-                    let turn = hue - predictedHue
-                    return (atan2(sin(turn), cos(turn)), ratio - predictedRatio)
+                    guard let histogram = Self.hueHistogram(image, plane: plane) else { return nil }
+                    let turn = Self.hueTurn(of: histogram, from: predictedHistogram)
+                    guard let ratio = Self.saturationPose(image, plane: plane, turn: turn) else { return nil }
+                    return (turn, ratio - predictedRatio)
                 }
                 plain.append(pose(image))
                 moved.append(pose(shifted))
@@ -345,17 +347,28 @@ public struct PhotometricSpread {
     }
 
     /// Log-factors (log β, log κ, log γ; families not estimated stay 0) whose map brings
-    /// `reference` nearest the image's profile: Levenberg–Marquardt on the estimated families,
-    /// the Jacobian by central differences; the background weighs `backgroundWeight`.
+    /// `reference` nearest the image's profile: Levenberg–Marquardt on the estimated families;
+    /// the background weighs `backgroundWeight`.
     func fit(_ image: Profile, reference: [Double], channels: Int, grayWeights: [Double]) -> [Double] {
         let free = [PhotometricFamily.brightness, .contrast, .gamma].filter(estimated.contains).map(\.index)
-        var f = [0.0, 0.0, 0.0]
-        guard !free.isEmpty else { return f }
-        let weights = (0..<reference.count).map { $0 % (Self.inkQuantiles + 1) == 0 ? Self.backgroundWeight.squareRoot() : 1 }
-        func residuals(_ f: [Double]) -> [Double] {
+        let weights = Self.profileWeights(reference.count)
+        return Self.levenbergMarquardt(start: [0, 0, 0], free: free, iterations: iterations) { f in
             let predicted = Self.mapped(reference, logFactors: f, image: image, channels: channels, grayWeights: grayWeights)
             return (0..<predicted.count).map { weights[$0] * (predicted[$0] - image.values[$0]) }
         }
+    }
+
+    /// Each profile value's weight in a fit's residuals: the square root of `backgroundWeight`
+    /// for a channel's darkest value, 1 for its ink quantiles.
+    static func profileWeights(_ count: Int) -> [Double] {
+        (0..<count).map { $0 % (inkQuantiles + 1) == 0 ? backgroundWeight.squareRoot() : 1 }
+    }
+
+    /// Parameters near `start` (only those at `free` move; each kept within ±3) that minimise
+    /// the sum of squared `residuals`: Levenberg–Marquardt, the Jacobian by central differences.
+    static func levenbergMarquardt(start: [Double], free: [Int], iterations: Int, residuals: ([Double]) -> [Double]) -> [Double] {
+        var f = start
+        guard !free.isEmpty else { return f }
         func cost(_ r: [Double]) -> Double { r.reduce(0) { $0 + $1 * $1 } }
         var current = residuals(f), currentCost = cost(current), damping = 1e-3
         let h = 1e-4
@@ -373,7 +386,7 @@ public struct PhotometricSpread {
                 for b in 0..<m { for k in 0..<current.count { normal[a * m + b] += columns[a][k] * columns[b][k] } }
             }
             for a in 0..<m { normal[a * m + a] += damping * max(normal[a * m + a], 1e-9) + 1e-12 }
-            guard let step = Self.solve(normal, gradient.map { -$0 }, size: m) else { break }
+            guard let step = solve(normal, gradient.map { -$0 }, size: m) else { break }
             var trial = f
             for (a, k) in free.enumerated() { trial[k] = max(-3, min(3, f[k] + step[a])) }
             let tried = residuals(trial), trialCost = cost(tried)

@@ -60,6 +60,35 @@ final class PhotometricSpreadTests: XCTestCase {
         }
     }
 
+    /// An image's hue pose against another's is the turn between their hue histograms: it
+    /// follows a turn of the hue, and does not move when a saturation clipped at the channels'
+    /// ends changes how much each of two colours weighs (their chroma-weighted mean angle does).
+    func test_hueTurn_followsATurn_notAClippedSaturation() {
+        // A red and a blue-green half on a black border, 6×6.
+        let size = 6, plane = size * size
+        let colours: [[Float]] = [[0.86, 0.12, 0.12], [0.15, 0.45, 0.65]]
+        let image = (0..<3).flatMap { c in
+            (0..<plane).map { i -> Float in
+                let (y, x) = (i / size, i % size)
+                return y == 0 || x == 0 || y == size - 1 || x == size - 1 ? 0 : colours[x < size / 2 ? 0 : 1][c]
+            }
+        }
+        let adjust = { (family: PhotometricFamily, epsilon: Float) -> [Float] in
+            transform(Tensor(shape: [1, 3, size, size], values: image), by: family, epsilon: epsilon, gain: 1, offset: 0).values
+        }
+        let histogram = PhotometricSpread.hueHistogram(image, plane: plane)!
+        for turn in [Float(0.5), -2.5, 3.0] {
+            let turned = PhotometricSpread.hueHistogram(adjust(.hue, turn), plane: plane)!
+            let read = PhotometricSpread.hueTurn(of: turned, from: histogram)
+            XCTAssertEqual(Double(atan2(sin(read - turn), cos(read - turn))), 0, accuracy: 0.01, "turned by \(turn), read \(read)")
+        }
+        let saturated = adjust(.saturation, Foundation.log(1.5))
+        XCTAssertEqual(saturated.max()!, 1, "the red clips at 1")
+        XCTAssertEqual(Double(PhotometricSpread.hueTurn(of: PhotometricSpread.hueHistogram(saturated, plane: plane)!, from: histogram)), 0, accuracy: 0.01)
+        let meanMoved = PhotometricSpread.hueAngle(saturated, plane: plane)! - PhotometricSpread.hueAngle(image, plane: plane)!
+        XCTAssertGreaterThan(abs(atan2(sin(meanMoved), cos(meanMoved))), 0.1, "the mean angle moves under the clipped saturation")
+    }
+
     /// Classes that differ by their hue alone (one picture turned by 120° and 240°), each with a
     /// little of its own (±10°): the reading is the spread within a class, not between them.
     func test_hueThatIsTheClass_readsOnlyTheSpreadWithinAClass() {
