@@ -119,52 +119,114 @@ private func hexHue(_ r: Float, _ g: Float, _ b: Float, maximum: Float, chroma c
     return (h, dr, dg, db)
 }
 
+/// A turn of the hue by η radians, in sixths of the circle reduced to [0, 6).
+@inline(__always)
+private func sixthsOfTurn(_ eta: Float) -> Float {
+    let sixths = eta * 3 / .pi
+    let reduced = sixths - 6 * (sixths / 6).rounded(.down)
+    return reduced < 6 ? reduced : 0
+}
+
 /// The hexagon position (n_c + 6·h′) mod 6 of channel `channel` (0 red, 1 green, 2 blue) after
-/// a turn of `turn` sixths.
+/// a turn of `turn` sixths in [0, 6) (`sixthsOfTurn`): the sum lies in [0, 17), so two
+/// subtractions reduce it (a division's remainder cost more than the rest of the pixel's hue).
 @inline(__always)
 private func huePosition(_ hex: Float, channel: Int, turn: Float) -> Float {
-    var k = (Float(5 - 2 * channel) + hex + turn).truncatingRemainder(dividingBy: 6)
-    if k < 0 { k += 6 }
+    var k = Float(5 - 2 * channel) + hex + turn
+    if k >= 6 { k -= 6 }
+    if k >= 6 { k -= 6 }
     return k
 }
 
-/// Saturation and hue of one pixel (q₂ → q₄), in place on `q` (red, green, blue).
+/// q₂ of `laneCount` values from `p` (count of them real): contrast after brightness, as the
+/// kernel's header writes them.
 @inline(__always)
-private func saturateAndTurn(_ q: inout (Float, Float, Float), sigma: Float, turn: Float) {
-    if sigma != 1 {
-        let g = 0.2989 * q.0 + 0.587 * q.1 + 0.114 * q.2
-        q = (clamp01(g + sigma * (q.0 - g)), clamp01(g + sigma * (q.1 - g)), clamp01(g + sigma * (q.2 - g)))
-    }
-    guard turn != 0 else { return }
-    let maximum = max(q.0, q.1, q.2), c = maximum - min(q.0, q.1, q.2)
-    guard c > 0 else { return }
-    let hex = hexHue(q.0, q.1, q.2, maximum: maximum, chroma: c).value
-    q = (maximum - c * hueShare(huePosition(hex, channel: 0, turn: turn)).value,
-         maximum - c * hueShare(huePosition(hex, channel: 1, turn: turn)).value,
-         maximum - c * hueShare(huePosition(hex, channel: 2, turn: turn)).value)
+private func contrastLanes(_ p: UnsafePointer<Float>, count: Int, beta: Float, kappa: Float, mean m: Float, range: PhotometricRange) -> FloatLanes {
+    let (zero, one) = (FloatLanes(repeating: 0), FloatLanes(repeating: 1))
+    let q1 = (beta * (loadLanes(p, count: count) * range.gain + range.offset)).clamped(lowerBound: zero, upperBound: one)
+    return (m + kappa * (q1 - m)).clamped(lowerBound: zero, upperBound: one)
 }
 
-/// output (N×C×H×W) = the input adjusted by each image's factors (N×5).
+/// `laneCount` outputs y = (q₄^γ − offset)/gain into `p` (count of them real).
+@inline(__always)
+private func storePowered(_ q: FloatLanes, _ p: UnsafeMutablePointer<Float>, count: Int, gamma: Float, range: PhotometricRange) {
+    storeLanes(((gamma == 1 ? q : vectorPower(q, gamma)) - range.offset) / range.gain, p, count: count)
+}
+
+/// One channel of `laneCount` pixels after the hue turn: M − C·φ(k) at k = `huePosition`'s.
+@inline(__always)
+private func turnedChannel(_ channel: Int, hex: FloatLanes, turn: Float, maximum: FloatLanes, chroma: FloatLanes) -> FloatLanes {
+    var k = Float(5 - 2 * channel) + hex + turn
+    k.replace(with: k - 6, where: k .>= 6)
+    k.replace(with: k - 6, where: k .>= 6)
+    let share = pointwiseMin(k, 4 - k).clamped(lowerBound: FloatLanes(repeating: 0), upperBound: FloatLanes(repeating: 1))
+    return maximum - chroma * share
+}
+
+/// Saturation and hue of `laneCount` pixels (q₂ → q₄), in place on red, green and blue, as
+/// `hexHue`, `huePosition` and `hueShare` compute them one pixel at a time (the same
+/// operations in the same order, so the same bits).
+@inline(__always)
+private func saturateAndTurn(_ r: inout FloatLanes, _ g: inout FloatLanes, _ b: inout FloatLanes, sigma: Float, turn: Float) {
+    let (zero, one) = (FloatLanes(repeating: 0), FloatLanes(repeating: 1))
+    if sigma != 1 {
+        let gray = 0.2989 * r + 0.587 * g + 0.114 * b
+        r = (gray + sigma * (r - gray)).clamped(lowerBound: zero, upperBound: one)
+        g = (gray + sigma * (g - gray)).clamped(lowerBound: zero, upperBound: one)
+        b = (gray + sigma * (b - gray)).clamped(lowerBound: zero, upperBound: one)
+    }
+    guard turn != 0 else { return }
+    let maximum = pointwiseMax(pointwiseMax(r, g), b)
+    let c = maximum - pointwiseMin(pointwiseMin(r, g), b)
+    let gray = c .<= 0   // no hue: left as it is
+    let chroma = c.replacing(with: 1, where: gray)
+    // The largest channel picks the sector, red first on ties, then green.
+    let redLargest = maximum .== r, greenLargest = maximum .== g
+    var hex = 4 + (r - g) / chroma
+    hex.replace(with: 2 + (b - r) / chroma, where: greenLargest)
+    hex.replace(with: (g - b) / chroma, where: redLargest)
+    hex.replace(with: hex + 6, where: hex .< 0)
+    let turnedRed = turnedChannel(0, hex: hex, turn: turn, maximum: maximum, chroma: c)
+    let turnedGreen = turnedChannel(1, hex: hex, turn: turn, maximum: maximum, chroma: c)
+    let turnedBlue = turnedChannel(2, hex: hex, turn: turn, maximum: maximum, chroma: c)
+    r.replace(with: turnedRed, where: .!gray)
+    g.replace(with: turnedGreen, where: .!gray)
+    b.replace(with: turnedBlue, where: .!gray)
+}
+
+/// output (N×C×H×W) = the input adjusted by each image's factors (N×5), `laneCount` pixels at a time.
 public func photometricForward(_ shape: PhotometricShape, input: UnsafePointer<Float>, factors: UnsafePointer<Float>,
                                range: PhotometricRange, output: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
     shape.validate()
     let size = shape.channels * shape.plane, plane = shape.plane
     parallelism.forEach(shape.batch, grain: max(1, 16384 / max(1, size))) { n in
         let f = factors + n * photometricFactorCount
-        let (beta, kappa, gamma) = (f[0], f[1], f[2])
+        let (beta, kappa, gamma, sigma, turn) = (f[0], f[1], f[2], f[3], sixthsOfTurn(f[4]))
         let image = input + n * size, out = output + n * size
         let m = contrastMean(shape, image: image, beta: beta, range: range)
-        let contrast = { (i: Int) -> Float in clamp01(m + kappa * (clamp01(beta * (image[i] * range.gain + range.offset)) - m)) }
-        let power = { (q: Float) -> Float in ((gamma == 1 ? q : (q > 0 ? pow(q, gamma) : 0)) - range.offset) / range.gain }
-        let (sigma, turn) = (f[3], f[4] * 3 / .pi)  // the turn in sixths of the circle
         if shape.channels == 3 && (sigma != 1 || turn != 0) {
-            for i in 0..<plane {
-                var q = (contrast(i), contrast(plane + i), contrast(2 * plane + i))
-                saturateAndTurn(&q, sigma: sigma, turn: turn)
-                (out[i], out[plane + i], out[2 * plane + i]) = (power(q.0), power(q.1), power(q.2))
+            var i = 0
+            while i < plane {
+                let count = min(laneCount, plane - i)
+                var r = contrastLanes(image + i, count: count, beta: beta, kappa: kappa, mean: m, range: range)
+                var g = contrastLanes(image + plane + i, count: count, beta: beta, kappa: kappa, mean: m, range: range)
+                var b = contrastLanes(image + 2 * plane + i, count: count, beta: beta, kappa: kappa, mean: m, range: range)
+                saturateAndTurn(&r, &g, &b, sigma: sigma, turn: turn)
+                storePowered(r, out + i, count: count, gamma: gamma, range: range)
+                storePowered(g, out + plane + i, count: count, gamma: gamma, range: range)
+                storePowered(b, out + 2 * plane + i, count: count, gamma: gamma, range: range)
+                i += laneCount
             }
         } else {
-            for i in 0..<size { out[i] = power(contrast(i)) }
+            for c in 0..<shape.channels {
+                var i = c * plane
+                while i < (c + 1) * plane {
+                    let count = min(laneCount, (c + 1) * plane - i)
+                    storePowered(contrastLanes(image + i, count: count, beta: beta, kappa: kappa, mean: m, range: range), out + i,
+                                 count: count, gamma: gamma, range: range)
+                    i += laneCount
+                }
+            }
         }
     }
 }
@@ -203,7 +265,7 @@ public func photometricBackward(_ shape: PhotometricShape, input: UnsafePointer<
             }
             let contrast = { (i: Int) -> Float in clamp01(m + kappa * (clamp01(beta * (image[i] * range.gain + range.offset)) - m)) }
             if shape.channels == 3 && (sigma != 1 || eta != 0 || gradFactors != nil) {
-                let turn = eta * 3 / .pi
+                let turn = sixthsOfTurn(eta)
                 for i in 0..<plane {
                     let q2 = SIMD3<Float>(contrast(i), contrast(plane + i), contrast(2 * plane + i))
                     // Saturation, forward again (its clamps' arguments are needed).
