@@ -123,7 +123,9 @@ final class SymmetryTests: XCTestCase {
         let (half, groups) = data(mirrored: 0.5, random: &random)
         let (read, orientations) = reader.read(half, channels: 1, height: 12, width: 12, groups: groups, random: &random)
         let oriented = SymmetrySpread.orient(half, orientations, channels: 1, height: 12, width: 12)
-        XCTAssertEqual(read.probabilities[.horizontalFlip] ?? 0, 0.5, accuracy: 0.08, "\(read)")
+        // Each class could be half mirrored: ½ itself, not the less common half's share.
+        XCTAssertEqual(read.probabilities[.horizontalFlip], 0.5, "\(read)")
+        XCTAssertLessThan(read.pooled[.horizontalFlip] ?? 1, 0.5, "\(read)")
         XCTAssertLessThan(read.probabilities[.verticalFlip] ?? 1, 0.05, "\(read)")
         let band = try! XCTUnwrap(read.bands[.horizontalFlip])
         XCTAssertTrue(band.lowerBound <= read.probabilities[.horizontalFlip]! && read.probabilities[.horizontalFlip]! <= band.upperBound + 1e-6)
@@ -136,6 +138,10 @@ final class SymmetryTests: XCTestCase {
         for g in 0..<2 {
             XCTAssertEqual(Set((0..<160).filter { groups[$0] == g }.map(leansLeft)).count, 1, "class \(g): every image turned to one side \((0..<160).filter { groups[$0] == g }.map(leansLeft)) \(read)")
         }
+        // A third mirrored is not half: its share.
+        let (third, _) = data(mirrored: 0.3, random: &random)
+        let partly = reader.read(third, channels: 1, height: 12, width: 12, groups: groups, random: &random).estimate
+        XCTAssertEqual(partly.probabilities[.horizontalFlip] ?? 0, 0.3, accuracy: 0.08, "\(partly)")
         let (none, _) = data(mirrored: 0, random: &random)
         let plain = reader.read(none, channels: 1, height: 12, width: 12, groups: groups, random: &random).estimate
         XCTAssertLessThan(plain.probabilities[.horizontalFlip] ?? 1, 0.05, "\(plain)")
@@ -254,10 +260,15 @@ final class SymmetryTests: XCTestCase {
             }
             return (groups, readings)
         }
-        let (agreeing, agreeingReadings) = readings([(100, 48), (100, 45), (100, 52)])
+        // Every class could be half mirrored: ½, though the less common halves pool to 0.47.
+        let (halves, halvesReadings) = readings([(100, 48), (100, 45), (100, 52)])
+        let half = SymmetrySpread.probability(.horizontalFlip, images: Array(halves.indices), groups: halves, readings: halvesReadings)
+        XCTAssertEqual(half.p, 0.5)
+        XCTAssertEqual(half.pooled, (48 + 45 + 48) / 300, accuracy: 1e-6)
+        let (agreeing, agreeingReadings) = readings([(100, 30), (100, 27), (100, 67)])
         let pooled = SymmetrySpread.probability(.horizontalFlip, images: Array(agreeing.indices), groups: agreeing, readings: agreeingReadings)
         XCTAssertTrue(pooled.classesAgree)
-        let minorities: Float = 48 + 45 + 48
+        let minorities: Float = 30 + 27 + 33
         XCTAssertEqual(pooled.p, minorities / 300, accuracy: 1e-6, "each class's less common orientation, pooled")
         let (differing, differingReadings) = readings([(100, 48), (100, 0), (100, 40)])
         let strict = SymmetrySpread.probability(.horizontalFlip, images: Array(differing.indices), groups: differing, readings: differingReadings)
