@@ -33,16 +33,22 @@ extension PhotometricSpread {
         return saturationRatio(turned, plane: plane)
     }
 
+    /// One pixel's hue as torchvision computes it, in sixths of the circle ([0, 6): the largest
+    /// channel picks the sector), and its chroma (largest channel less smallest); nil for a gray.
+    @inline(__always)
+    static func pixelHue(_ r: Float, _ g: Float, _ b: Float) -> (sixths: Float, chroma: Float)? {
+        let maximum = max(r, g, b), chroma = maximum - min(r, g, b)
+        guard chroma > 0 else { return nil }
+        let sixths = maximum == r ? (g - b) / chroma : maximum == g ? 2 + (b - r) / chroma : 4 + (r - g) / chroma
+        return (sixths < 0 ? sixths + 6 : sixths, chroma)
+    }
+
     /// The angle of the pixels' hues averaged on the circle, each weighted by its chroma; nil
     /// when the chroma sums to less than 10⁻³ per pixel.
     static func hueAngle(_ image: [Float], plane: Int) -> Float? {
         var x = 0.0, y = 0.0, chromaSum = 0.0
         for i in 0..<plane {
-            let (r, g, b) = (image[i], image[plane + i], image[2 * plane + i])
-            let maximum = max(r, g, b), chroma = maximum - min(r, g, b)
-            guard chroma > 0 else { continue }
-            // torchvision's hue, as sixths of the circle: the largest channel picks the sector.
-            let sixths = maximum == r ? (g - b) / chroma : maximum == g ? 2 + (b - r) / chroma : 4 + (r - g) / chroma
+            guard let (sixths, chroma) = pixelHue(image[i], image[plane + i], image[2 * plane + i]) else { continue }
             let angle = Double(sixths) * .pi / 3
             x += Double(chroma) * cos(angle)
             y += Double(chroma) * sin(angle)
@@ -61,12 +67,8 @@ extension PhotometricSpread {
     static func hueHistogram(_ image: [Float], plane: Int) -> [Double]? {
         var raw = [Double](repeating: 0, count: hueBins), chromaSum = 0.0
         for i in 0..<plane {
-            let (r, g, b) = (image[i], image[plane + i], image[2 * plane + i])
-            let maximum = max(r, g, b), chroma = maximum - min(r, g, b)
-            guard chroma > 0 else { continue }
-            var sixths = Double(maximum == r ? (g - b) / chroma : maximum == g ? 2 + (b - r) / chroma : 4 + (r - g) / chroma)
-            if sixths < 0 { sixths += 6 }
-            let position = sixths / 6 * Double(hueBins)
+            guard let (sixths, chroma) = pixelHue(image[i], image[plane + i], image[2 * plane + i]) else { continue }
+            let position = Double(sixths) / 6 * Double(hueBins)
             let low = Int(position) % hueBins, t = position - Double(Int(position))
             raw[low] += Double(chroma) * (1 - t)
             raw[(low + 1) % hueBins] += Double(chroma) * t
