@@ -21,6 +21,8 @@ import Foundation
 // between them: channel c of q₄ is M − (M − m′)·φ(k_c), k_c = (n_c + 6·h′) mod 6 with n = 5, 3, 1
 // for red, green, blue and φ(k) = clamp(min(k, 4 − k), 0, 1). A gray pixel (M = m′) has no hue
 // and is left as it is (its gradient passes straight through).
+// The forward pass takes q₄^γ eight pixels at a time by `VectorPower` (within 10⁻⁶ of itself
+// wherever it is at least 10⁻⁴; libm's powf, one value at a time, was a third of the pass's time).
 // Gradients pass a clamp where its argument lies in [0, 1], bounds included (as PyTorch's
 // clamp); ∂q₅/∂q₄ and ∂q₅/∂γ are taken as 0 where q₄ = 0 (as PyTorch's pow does for the
 // exponent; for the base it would give γ·0^(γ−1), infinite for γ < 1). Backward functions add

@@ -1,6 +1,6 @@
 // q^γ for eight values at once, for the photometric kernels' gamma: exp2(γ·log2 q), each half
 // by a short polynomial on the float's own exponent and mantissa (libm's powf, one value at a
-// time, was the largest single cost of the photometric forward pass). Each half is accurate to a
+// time, was a third of the photometric forward pass's time). Each half is accurate to a
 // few units in the last place; q^γ to 10⁻⁶ of itself wherever it is at least 10⁻⁴ (the float
 // product γ·log2 q rounds), which the tests check against pow in Double.
 
