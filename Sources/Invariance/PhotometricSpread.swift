@@ -347,28 +347,17 @@ public struct PhotometricSpread {
     }
 
     /// Log-factors (log β, log κ, log γ; families not estimated stay 0) whose map brings
-    /// `reference` nearest the image's profile: Levenberg–Marquardt on the estimated families;
-    /// the background weighs `backgroundWeight`.
+    /// `reference` nearest the image's profile: Levenberg–Marquardt on the estimated families,
+    /// the Jacobian by central differences; the background weighs `backgroundWeight`.
     func fit(_ image: Profile, reference: [Double], channels: Int, grayWeights: [Double]) -> [Double] {
         let free = [PhotometricFamily.brightness, .contrast, .gamma].filter(estimated.contains).map(\.index)
-        let weights = Self.profileWeights(reference.count)
-        return Self.levenbergMarquardt(start: [0, 0, 0], free: free, iterations: iterations) { f in
+        var f = [0.0, 0.0, 0.0]
+        guard !free.isEmpty else { return f }
+        let weights = (0..<reference.count).map { $0 % (Self.inkQuantiles + 1) == 0 ? Self.backgroundWeight.squareRoot() : 1 }
+        func residuals(_ f: [Double]) -> [Double] {
             let predicted = Self.mapped(reference, logFactors: f, image: image, channels: channels, grayWeights: grayWeights)
             return (0..<predicted.count).map { weights[$0] * (predicted[$0] - image.values[$0]) }
         }
-    }
-
-    /// Each profile value's weight in a fit's residuals: the square root of `backgroundWeight`
-    /// for a channel's darkest value, 1 for its ink quantiles.
-    static func profileWeights(_ count: Int) -> [Double] {
-        (0..<count).map { $0 % (inkQuantiles + 1) == 0 ? backgroundWeight.squareRoot() : 1 }
-    }
-
-    /// Parameters near `start` (only those at `free` move; each kept within ±3) that minimise
-    /// the sum of squared `residuals`: Levenberg–Marquardt, the Jacobian by central differences.
-    static func levenbergMarquardt(start: [Double], free: [Int], iterations: Int, residuals: ([Double]) -> [Double]) -> [Double] {
-        var f = start
-        guard !free.isEmpty else { return f }
         func cost(_ r: [Double]) -> Double { r.reduce(0) { $0 + $1 * $1 } }
         var current = residuals(f), currentCost = cost(current), damping = 1e-3
         let h = 1e-4
@@ -386,7 +375,7 @@ public struct PhotometricSpread {
                 for b in 0..<m { for k in 0..<current.count { normal[a * m + b] += columns[a][k] * columns[b][k] } }
             }
             for a in 0..<m { normal[a * m + a] += damping * max(normal[a * m + a], 1e-9) + 1e-12 }
-            guard let step = solve(normal, gradient.map { -$0 }, size: m) else { break }
+            guard let step = Self.solve(normal, gradient.map { -$0 }, size: m) else { break }
             var trial = f
             for (a, k) in free.enumerated() { trial[k] = max(-3, min(3, f[k] + step[a])) }
             let tried = residuals(trial), trialCost = cost(tried)

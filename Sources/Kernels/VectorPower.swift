@@ -67,11 +67,11 @@ func vectorPower(_ q: FloatLanes, _ gamma: Float) -> FloatLanes {
     return vectorExp2(gamma * vectorLog2(safe)).replacing(with: 0, where: .!positive)
 }
 
-/// Up to `laneCount` floats from `p` (the lanes past `count` are `fill`).
+/// Up to `laneCount` floats from `p` (the lanes past `count` are 0).
 @inline(__always)
-func loadLanes(_ p: UnsafePointer<Float>, count: Int, fill: Float = 0) -> FloatLanes {
+func loadLanes(_ p: UnsafePointer<Float>, count: Int) -> FloatLanes {
     if count >= laneCount { return UnsafeRawPointer(p).loadUnaligned(as: FloatLanes.self) }
-    var v = FloatLanes(repeating: fill)
+    var v = FloatLanes(repeating: 0)
     for k in 0..<count { v[k] = p[k] }
     return v
 }
