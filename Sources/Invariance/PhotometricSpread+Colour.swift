@@ -4,13 +4,13 @@ import NN
 /// The colour half of the photometric reading: hue and saturation, for three-channel images.
 ///
 /// A hue turn (`Kernels/PhotometricAdjust`) moves every pixel's hue by the same η and keeps its
-/// saturation and value, so an image's hue pose against its class is first read as the angle of
-/// its pixels' hues averaged on the circle, each weighted by its chroma (largest channel less
-/// smallest): the turn moves that angle by exactly η, and the gray background weighs nothing.
-/// Against what its values make of its class's exemplar, the pose is then the turn that lays the
-/// one's chroma-weighted hue histogram onto the other's (`hueTurn`): where a sprite has several
-/// colours, clamping changes how much each weighs and moves their mean angle, not the histogram's
-/// peaks (Mario saturated ×1.5 moved the mean by 0.41 rad). Saturation multiplies each pixel's
+/// saturation and value, so an image's hue pose is the turn that lays its hue histogram (each
+/// pixel weighted by its chroma, largest channel less smallest; the gray background weighs
+/// nothing) onto another's (`hueTurn`): first against its class's first member, then against what
+/// its values make of its class's exemplar. The chroma-weighted mean angle would move by η too, but
+/// where a sprite has several colours, clamping changes how much each weighs and moves their mean
+/// angle, not the histogram's peaks (Mario saturated ×1.5 moved the mean by 0.41 rad; sprites
+/// brightened within ±40% read ±7° of hue by it). Saturation multiplies each pixel's
 /// chroma by σ and keeps its gray, while brightness and contrast multiply chroma and gray's
 /// distance from their mean alike, so an image's saturation pose is
 /// log(Σ chroma / Σ |gray − mean gray|) over its coloured pixels (chroma above `inkMargin`),
@@ -43,27 +43,12 @@ extension PhotometricSpread {
         return (sixths < 0 ? sixths + 6 : sixths, chroma)
     }
 
-    /// The angle of the pixels' hues averaged on the circle, each weighted by its chroma; nil
-    /// when the chroma sums to less than 10⁻³ per pixel.
-    static func hueAngle(_ image: [Float], plane: Int) -> Float? {
-        var x = 0.0, y = 0.0, chromaSum = 0.0
-        for i in 0..<plane {
-            guard let (sixths, chroma) = pixelHue(image[i], image[plane + i], image[2 * plane + i]) else { continue }
-            let angle = Double(sixths) * .pi / 3
-            x += Double(chroma) * cos(angle)
-            y += Double(chroma) * sin(angle)
-            chromaSum += Double(chroma)
-        }
-        guard chromaSum >= 1e-3 * Double(plane) else { return nil }
-        return Float(atan2(y, x))
-    }
-
     /// Bins of `hueHistogram` on the circle.
     static let hueBins = 180
 
     /// The pixels' hues as a histogram on the circle (`hueBins` bins), each pixel weighing its
     /// chroma, shared between the two nearest bins and then smoothed (a circular kernel of ±3
-    /// bins); nil when the chroma sums to less than 10⁻³ per pixel (as `hueAngle`).
+    /// bins); nil when the chroma sums to less than 10⁻³ per pixel.
     static func hueHistogram(_ image: [Float], plane: Int) -> [Double]? {
         var raw = [Double](repeating: 0, count: hueBins), chromaSum = 0.0
         for i in 0..<plane {
@@ -106,6 +91,21 @@ extension PhotometricSpread {
         let inkChroma = ink.reduce(0) { $0 + chroma[$1] }, grayDistance = ink.reduce(0) { $0 + abs(gray[$1] - meanGray) }
         guard inkChroma > 0, grayDistance > 0 else { return nil }
         return Float(log(inkChroma / grayDistance))
+    }
+
+    /// Each image's hue against its class's first member with colour: the turn between their
+    /// hue histograms (`hueTurn`), as the colour poses against an exemplar; nil for an image
+    /// without colour. Each image's chroma-weighted mean angle, read before, moved wherever
+    /// clipping reweighs a sprite's colours: with no hue planted, sprites brightened within ±20%
+    /// or ±40%, contrast ×1.3 or ×1.6, gamma ×1.3 or ×1.6 or the three together read the hue
+    /// θ 0.11–0.27 by it (±3°–±8°; past "none" in 8 of 14 reads), and every image was turned
+    /// back by that before its values were fitted; by the histograms θ 0.03–0.07
+    /// (docs/performance.md, session 38).
+    static func huesAgainstClass(_ image: (Int) -> [Float], count: Int, plane: Int, groups: [Int]) -> [Float?] {
+        let histograms = (0..<count).map { hueHistogram(image($0), plane: plane) }
+        var firstMembers: [Int: [Double]] = [:]
+        for (histogram, g) in zip(histograms, groups) where firstMembers[g] == nil { firstMembers[g] = histogram }
+        return (0..<count).map { row in histograms[row].map { hueTurn(of: $0, from: firstMembers[groups[row]]!) } }
     }
 
     /// What brings each image to its class's colour: (log σ, η) from its colour pose to the

@@ -219,7 +219,7 @@ public struct PhotometricSpread {
         var undo: [(Float, Float)]? = nil
         if colour && estimated.contains(.hue) {
             let hueAlone = PhotometricSpread(estimated: [.hue])
-            let hues = (0..<n).map { Self.hueAngle(imageOnUnit($0), plane: plane).map { ($0, Float(0)) } }
+            let hues = Self.huesAgainstClass(imageOnUnit, count: n, plane: plane, groups: groups).map { $0.map { ($0, Float(0)) } }
             hueAlone.readColour(plain: hues, moved: hues.enumerated().map { row, pose in pose.map { ($0.0 + colourDelta[row].1, $0.1) } },
                                 deltas: colourDelta, groups: groups, random: random, into: &estimate)
             if estimate.widths[.hue]! > Self.hueSeen { undo = Self.colourUndo(hues, groups: groups).map { (0, $0.1) } }
