@@ -21,10 +21,10 @@ import NN
 /// could be half mirrored (a χ² test of the counts against ½, 95%: the less common half of a
 /// sample is a little under half by chance); else, when the classes' rates agree (a χ² test of
 /// one common rate, 95%), their pooled rate; when they differ, the rate of the strictest class:
-/// the one whose upper bound (Wilson's, one-sided 95%) is smallest. A class whose shapes mirror into one another (MNIST's 8s and 9s under a left–right
-/// mirror: a slant mirrored is the other slant; 17 of 82 and 24 of 75 in one reading) has a high
-/// rate; the 1s and 3s have none (0 of 106, 0 of 104), a mirrored 3 is not a 3, and the mirror
-/// reads none. The class's own rate, not its bound: p sets how often training mirrors images,
+/// the one whose upper bound (Wilson's, one-sided 95%) is smallest. A class whose shapes mirror
+/// into one another (MNIST's 8s and 9s under a left–right mirror: a slant mirrored is the other
+/// slant; 17 of 82 and 24 of 75 in one reading) has a high rate; the 1s and 3s have none (0 of
+/// 106, 0 of 104), a mirrored 3 is not a 3, and the mirror reads none. The class's own rate, not its bound: p sets how often training mirrors images,
 /// and a bound errs the harmful way (digits turned part of the way, with one or two images of
 /// 60 misread, read p 0.05–0.08 by the bound). When almost no image shows its orientation, the
 /// images look the same mirrored, and the mirror reads ½. Only classes with one form are read

@@ -118,15 +118,15 @@ final class PhotometricSpreadTests: XCTestCase {
         let images = PlantedTransformation([:], photometric: [.brightness: 0.67]).apply(to: Array((0..<count).map { _ in base }.joined()), channels: 3,
                                                                                          height: size, width: size, white: 255, random: &random)
         let data = ImageDataset(images: images, channels: 3, height: size, width: size, targets: [Float](repeating: 0, count: count))
+        let imageOnUnit = { (i: Int) -> [Float] in images[(i * 3 * plane)..<((i + 1) * 3 * plane)].map { $0 / 255 } }
         // The range of angles on the circle, each taken against the first.
         let spread = { (angles: [Float]) -> Float in
             let turns = angles.map { atan2(sin($0 - angles[0]), cos($0 - angles[0])) }
             return turns.max()! - turns.min()!
         }
-        let means = (0..<count).map { meanHueAngle(Array(images[($0 * 3 * plane)..<(($0 + 1) * 3 * plane)]).map { $0 / 255 }, plane: plane) }
+        let means = (0..<count).map { meanHueAngle(imageOnUnit($0), plane: plane) }
         XCTAssertGreaterThan(spread(means), 0.5, "the mean angle moves with the clipping (1.23 rad when written)")
-        let hues = PhotometricSpread.huesAgainstClass({ Array(images[($0 * 3 * plane)..<(($0 + 1) * 3 * plane)]).map { $0 / 255 } }, count: count,
-                                                      plane: plane, groups: [Int](repeating: 0, count: count))
+        let hues = PhotometricSpread.huesAgainstClass(imageOnUnit, count: count, plane: plane, groups: [Int](repeating: 0, count: count))
         // A clipped channel moves a pixel's hue a little (the blue-green's green and blue both clip): 0.044 rad when written.
         XCTAssertLessThan(spread(hues.map { $0! }), 0.1, "each image's hue against the class's first")
         let estimate = read(data, [.brightness, .contrast, .gamma, .hue, .saturation])
