@@ -22,6 +22,10 @@ import NN
 /// errors, 2σ² the intercept of the squared residuals against δ², `reading`); the full width
 /// θ = 2a is `PhotometricAugmentation`'s width.
 /// A family whose fit follows less than a quarter of an applied δ reads as none.
+///
+/// Where every class is one picture seen under adjustments (a sprite, a template), all five
+/// families are read at once pixel by pixel against one member instead, with no profile and
+/// nothing undone (`PhotometricSpread+OnePicture.swift`).
 public struct PhotometricSpread {
     /// What the fits measured, by family (those not estimated read 0).
     public struct Estimate: Sendable, Equatable {
@@ -205,41 +209,64 @@ public struct PhotometricSpread {
             return (plain, moved)
         }
 
-        // Colour and values move each other's readings: a hue turn reorders the channels' values,
-        // a change of saturation moves them towards each pixel's gray, gamma moves chroma against
-        // gray, and a clamp at white moves hue and saturation. So they are read in turn, each
-        // with what the other found undone: the hue first against the class (a turn is the one
-        // change nothing else imitates much), then twice over the values with the colour seen
-        // so far undone and the colour against what those values predict, then the values once
-        // more. A colour spread below the report's "none" (±5°, ×1.05) is not undone: a clamp
-        // makes one of a brightening, and undoing it would only move the values (sprites
-        // brightened within ±20% then read gamma ×0.94–×1.06).
         var estimate = Estimate()
         for family in [PhotometricFamily.saturation, .hue] { estimate.recordNone(family) }
-        var undo: [(Float, Float)]? = nil
-        if colour && estimated.contains(.hue) {
-            let hueAlone = PhotometricSpread(estimated: [.hue])
-            let hues = Self.huesAgainstClass(imageOnUnit, count: n, plane: plane, groups: groups).map { $0.map { ($0, Float(0)) } }
-            hueAlone.readColour(plain: hues, moved: hues.enumerated().map { row, pose in pose.map { ($0.0 + colourDelta[row].1, $0.1) } },
-                                deltas: colourDelta, groups: groups, random: random, into: &estimate)
-            if estimate.widths[.hue]! > Self.hueSeen { undo = Self.colourUndo(hues, groups: groups).map { (0, $0.1) } }
-        }
-        var (plain, refitted) = valueFits(colourUndo: undo)
-        if colour {
-            for _ in 0..<2 {
-                // Each class's exemplar: the member whose values fit nearest its reference.
-                var exemplars: [Int: Int] = [:]
-                for (g, members) in Dictionary(grouping: 0..<n, by: { groups[$0] }) {
-                    exemplars[g] = members.min { plain[$0].reduce(0) { $0 + $1 * $1 } < plain[$1].reduce(0) { $0 + $1 * $1 } }
-                }
-                let poses = colourPoses(valueFits: plain, exemplars: exemplars)
-                readColour(plain: poses.plain, moved: poses.moved, deltas: colourDelta, groups: groups, random: random, into: &estimate)
-                let (saturationSeen, hueSeen) = (estimate.widths[.saturation]! > Self.saturationSeen, estimate.widths[.hue]! > Self.hueSeen)
-                let undoneBefore = undo != nil
-                undo = saturationSeen || hueSeen ? Self.colourUndo(poses.plain, groups: groups).map { (saturationSeen ? $0.0 : 0, hueSeen ? $0.1 : 0) } : nil
-                // Nothing undone now or before: the fits would be those at hand.
-                if undo != nil || undoneBefore { (plain, refitted) = valueFits(colourUndo: undo) }
+        /// Every family's pose from profiles and hue histograms, whatever the images show.
+        func readByProfiles() -> (plain: [[Double]], refitted: [[Double]]) {
+            // Colour and values move each other's readings: a hue turn reorders the channels' values,
+            // a change of saturation moves them towards each pixel's gray, gamma moves chroma against
+            // gray, and a clamp at white moves hue and saturation. So they are read in turn, each
+            // with what the other found undone: the hue first against the class (a turn is the one
+            // change nothing else imitates much), then twice over the values with the colour seen
+            // so far undone and the colour against what those values predict, then the values once
+            // more. A colour spread below the report's "none" (±5°, ×1.05) is not undone: a clamp
+            // makes one of a brightening, and undoing it would only move the values (sprites
+            // brightened within ±20% then read gamma ×0.94–×1.06).
+            var undo: [(Float, Float)]? = nil
+            if colour && estimated.contains(.hue) {
+                let hueAlone = PhotometricSpread(estimated: [.hue])
+                let hues = Self.huesAgainstClass(imageOnUnit, count: n, plane: plane, groups: groups).map { $0.map { ($0, Float(0)) } }
+                hueAlone.readColour(plain: hues, moved: hues.enumerated().map { row, pose in pose.map { ($0.0 + colourDelta[row].1, $0.1) } },
+                                    deltas: colourDelta, groups: groups, random: random, into: &estimate)
+                if estimate.widths[.hue]! > Self.hueSeen { undo = Self.colourUndo(hues, groups: groups).map { (0, $0.1) } }
             }
+            var (plain, refitted) = valueFits(colourUndo: undo)
+            if colour {
+                for _ in 0..<2 {
+                    // Each class's exemplar: the member whose values fit nearest its reference.
+                    var exemplars: [Int: Int] = [:]
+                    for (g, members) in Dictionary(grouping: 0..<n, by: { groups[$0] }) {
+                        exemplars[g] = members.min { plain[$0].reduce(0) { $0 + $1 * $1 } < plain[$1].reduce(0) { $0 + $1 * $1 } }
+                    }
+                    let poses = colourPoses(valueFits: plain, exemplars: exemplars)
+                    readColour(plain: poses.plain, moved: poses.moved, deltas: colourDelta, groups: groups, random: random, into: &estimate)
+                    let (saturationSeen, hueSeen) = (estimate.widths[.saturation]! > Self.saturationSeen, estimate.widths[.hue]! > Self.hueSeen)
+                    let undoneBefore = undo != nil
+                    undo = saturationSeen || hueSeen ? Self.colourUndo(poses.plain, groups: groups).map { (saturationSeen ? $0.0 : 0, hueSeen ? $0.1 : 0) } : nil
+                    // Nothing undone now or before: the fits would be those at hand.
+                    if undo != nil || undoneBefore { (plain, refitted) = valueFits(colourUndo: undo) }
+                }
+            }
+            return (plain, refitted)
+        }
+        let (plain, refitted): ([[Double]], [[Double]])
+        if let references = onePictureReferences(imageOnUnit, count: n, channels: c, plane: plane, groups: groups) {
+            // Every class one picture: all five families at once, pixel by pixel, each pair moved
+            // by its values' and its colour's δ together.
+            let moved = { (row: Int) in
+                adjusted(imageOnUnit(row), delta[(row * 3)..<(row * 3 + 3)].map { Foundation.exp($0) }
+                         + (colour ? [Foundation.exp(colourDelta[row].0), colourDelta[row].1] : [1, 0]))
+            }
+            let fits = readPixelByPixel(imageOnUnit, moved: moved, references: references, groups: groups, channels: c, plane: plane)
+            (plain, refitted) = (fits.plain.map { Array($0[0..<3]) }, fits.moved.map { Array($0[0..<3]) })
+            if colour {
+                let withColour = (0..<n).map { Self.hueHistogram(imageOnUnit($0), plane: plane) != nil }
+                let pose = { (f: [Double], row: Int) -> (hue: Float, saturation: Float)? in withColour[row] ? (Float(f[4]), Float(f[3])) : nil }
+                readColour(plain: (0..<n).map { pose(fits.plain[$0], $0) }, moved: (0..<n).map { pose(fits.moved[$0], $0) },
+                           deltas: colourDelta, groups: groups, random: random, into: &estimate)
+            }
+        } else {
+            (plain, refitted) = readByProfiles()
         }
         for family in [PhotometricFamily.brightness, .contrast, .gamma] {
             let k = family.index
