@@ -12,12 +12,13 @@ import NN
 /// and the colour undone before them mistook a saturation clamped at white for a darkening
 /// (Mario's (220, 30, 30) saturated ×1.5 is (255, 2, 2), undone (196, 27, 27)).
 ///
-/// The decision (`onePictureReferences`) is the same fit on a few members of each class: the class
-/// is one picture when the fit explains at least `onePictureFit` of its median member's variance
-/// (sprites 0.9999 and more, MNIST's digits 0.13–0.37) and its reference shows enough distinct
-/// values to tell the families apart (`onePictureExtraLevels`).
-/// A photometric change keeps that (it is what the fit undoes), so a source and its planted cases
-/// are decided alike; digits, garments or photographs of several things are explained far less.
+/// The decision (`onePictureReferences`) is the same fit on a few members of each class: the
+/// class is one picture when the fit explains at least `onePictureFit` of its median member's
+/// variance (the sprites 0.9997 and more, MNIST's digits 0.34–0.37, Fashion-MNIST's garments
+/// 0.13) and its reference shows enough distinct values to tell the families apart
+/// (`onePictureExtraLevels`). A photometric change keeps that (it is what the fit undoes), so a
+/// source and its planted cases are decided alike; digits, garments or photographs of several
+/// things are explained far less.
 extension PhotometricSpread {
     /// The share of a member's variance the pixel fit must explain, at the class's median, for
     /// the class to count as one picture.
