@@ -53,7 +53,7 @@ extension PhotometricSpread {
         var references: [Int: Int] = [:]
         var sample: [Int] = []
         for (g, members) in Dictionary(grouping: 0..<count, by: { groups[$0] }) {
-            let clamped = members.map { i in image(i).reduce(0) { $0 + ($1 <= 0 || $1 >= 1 ? 1 : 0) } }
+            let clamped = members.map { Self.clampedValues(image($0)) }
             let means = members.map { i in image(i).reduce(0, +) }
             let median = means.sorted()[means.count / 2]
             let best = members.indices.min { a, b in
@@ -128,11 +128,15 @@ extension PhotometricSpread {
             let gammaApart = { (row: Int) in abs(fits[row][gamma] - medians[gamma]) }
             let tenth = members.map(gammaApart).sorted()[members.count / 10]
             let candidates = estimated.contains(.gamma) ? members.filter { gammaApart($0) <= max(tenth, Self.middleScale) } : members
-            let clamped = Dictionary(uniqueKeysWithValues: candidates.map { i in (i, image(i).reduce(0) { $0 + ($1 <= 0 || $1 >= 1 ? 1 : 0) }) })
+            let clamped = Dictionary(uniqueKeysWithValues: candidates.map { ($0, Self.clampedValues(image($0))) })
             references[g] = candidates.min { i, j in clamped[i]! != clamped[j]! ? clamped[i]! < clamped[j]! : distance(i) < distance(j) }
         }
         return references
     }
+
+    /// How many of an image's values lie at 0 or 1, where a clamp may have put them: the fewer, the
+    /// less a reference has lost.
+    static func clampedValues(_ image: [Float]) -> Int { image.reduce(0) { $0 + ($1 <= 0 || $1 >= 1 ? 1 : 0) } }
 
     /// Which of a reference's values the pixel fit compares (1) and which not (0): a pixel with a
     /// channel at 0 or 1 may have been clamped there, and what lay beyond is lost (a white that was
