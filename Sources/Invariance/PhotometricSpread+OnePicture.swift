@@ -152,7 +152,8 @@ extension PhotometricSpread {
     /// estimated stay 0) whose adjustment of its class's reference comes nearest the image
     /// (`image(row)`, or `target(row)` when given) pixel by pixel, and the share of the image's
     /// variance that leaves explained. Levenberg–Marquardt on the estimated families, the
-    /// Jacobian by forward differences, `pixelChunk` images at a time (fewer where they are large).
+    /// Jacobian by forward differences, `pixelChunk` images at a time (fewer where they are large),
+    /// each image's normal equations and costs on the context's threads.
     /// Only the pixels `unclampedWeights` keeps count (the weights are 0 or 1). Starts: the identity with
     /// η at the turn between the two hue histograms (the fit cannot cross the circle); where
     /// brightness and contrast are both read, along their ridge (log β = −log κ = ±0.15, ±0.3: a
@@ -203,54 +204,64 @@ extension PhotometricSpread {
                 for i in 0..<size { let d = Double(predicted[offset + i] - target[r * size + i]); sum += Double(weight[r * size + i]) * d * d }
                 return sum
             }
+            /// The costs of rows `active` (positions in the chunk) whose predictions `predicted` holds in turn.
+            func costsOf(_ predicted: [Float], _ active: [Int]) -> [Double] {
+                var costs = [Double](repeating: 0, count: active.count)
+                costs.withUnsafeMutableBufferPointer { costs in
+                    TensorContext.forEachConcurrently(active.count) { costs[$0] = cost(predicted, at: $0 * size, row: active[$0]) }
+                }
+                return costs
+            }
             /// Levenberg–Marquardt from `start`, each row with its own damping; a row stops when a
             /// step no longer lowers its cost by a part in 10⁹, or its damping passes 10⁸.
             func refine(_ start: [[Double]], _ steps: Int) -> (f: [[Double]], cost: [Double]) {
                 var f = start
                 var current = predict(f, Array(0..<k))
-                var costs = (0..<k).map { cost(current, at: $0 * size, row: $0) }
+                var costs = costsOf(current, Array(0..<k))
                 var damping = [Double](repeating: 1e-3, count: k), stopped = [Bool](repeating: false, count: k)
                 let h = 1e-3, m = free.count
                 for _ in 0..<steps {
                     let active = (0..<k).filter { !stopped[$0] }
                     guard !active.isEmpty else { break }
-                    // Forward differences: a step of h from the prediction at hand.
-                    let here = active.count == k ? current : active.flatMap { current[($0 * size)..<(($0 + 1) * size)] }
-                    let columns = free.map { a -> [Float] in
-                        let plus = predict(f.map { p in var q = p; q[a] += h; return q }, active)
-                        return zip(plus, here).map { ($0 - $1) / Float(h) }
-                    }
-                    var trial = f
-                    var solved = [Bool](repeating: true, count: active.count)
-                    for (position, r) in active.enumerated() {
-                        var normal = [Double](repeating: 0, count: m * m), gradient = [Double](repeating: 0, count: m)
-                        columns.withUnsafeBufferPointer { columns in
+                    // Forward differences: a step of h from the prediction at hand, each family's
+                    // column made where the rows' normal equations are summed.
+                    let pluses = free.map { a in predict(f.map { p in var q = p; q[a] += h; return q }, active) }
+                    // Each row's normal equations and step, the rows spread over the threads.
+                    var steps = [[Double]?](repeating: nil, count: active.count)
+                    steps.withUnsafeMutableBufferPointer { steps in
+                        TensorContext.forEachConcurrently(active.count) { position in
+                            let r = active[position]
+                            var normal = [Double](repeating: 0, count: m * m), gradient = [Double](repeating: 0, count: m)
+                            var column = [Double](repeating: 0, count: m)
                             for i in 0..<size {
                                 let w = Double(weight[r * size + i])
                                 guard w > 0 else { continue }
-                                let residual = Double(current[r * size + i] - target[r * size + i])
+                                let here = current[r * size + i]
+                                let residual = Double(here - target[r * size + i])
+                                for a in 0..<m { column[a] = Double((pluses[a][position * size + i] - here) / Float(h)) }
                                 for a in 0..<m {
-                                    let ja = Double(columns[a][position * size + i])
-                                    gradient[a] += ja * residual
-                                    for b in 0...a { normal[a * m + b] += ja * Double(columns[b][position * size + i]) }
+                                    gradient[a] += column[a] * residual
+                                    for b in 0...a { normal[a * m + b] += column[a] * column[b] }
                                 }
                             }
+                            for a in 0..<m { for b in 0..<a { normal[b * m + a] = normal[a * m + b] } }
+                            for a in 0..<m { normal[a * m + a] += damping[r] * max(normal[a * m + a], 1e-9) + 1e-12 }
+                            steps[position] = Self.solve(normal, gradient.map { -$0 }, size: m)
                         }
-                        for a in 0..<m { for b in 0..<a { normal[b * m + a] = normal[a * m + b] } }
-                        for a in 0..<m { normal[a * m + a] += damping[r] * max(normal[a * m + a], 1e-9) + 1e-12 }
-                        guard let step = Self.solve(normal, gradient.map { -$0 }, size: m) else {
-                            solved[position] = false
-                            continue
-                        }
+                    }
+                    var trial = f
+                    for (position, r) in active.enumerated() {
+                        guard let step = steps[position] else { continue }
                         for (a, index) in free.enumerated() {
                             let moved = f[r][index] + step[a]
                             trial[r][index] = index == 4 ? atan2(sin(moved), cos(moved)) : max(-3, min(3, moved))
                         }
                     }
                     let tried = predict(trial, active)
+                    let trialCosts = costsOf(tried, active)
                     for (position, r) in active.enumerated() {
-                        guard solved[position] else { stopped[r] = true; continue }
-                        let trialCost = cost(tried, at: position * size, row: r)
+                        guard steps[position] != nil else { stopped[r] = true; continue }
+                        let trialCost = trialCosts[position]
                         if trialCost < costs[r] {
                             if costs[r] - trialCost <= 1e-9 * costs[r] { stopped[r] = true }
                             f[r] = trial[r]
@@ -280,10 +291,7 @@ extension PhotometricSpread {
                     // Every start's cost as it stands; `screenedStarts` iterations from each row's
                     // nearest few, then `iterations` from the best of them.
                     let candidates = [identity] + starts.map { s in hueStart.map { [s[0], s[1], s[2], s[3], $0] } }
-                    let standing = candidates.map { candidate in
-                        let predicted = predict(candidate, Array(0..<k))
-                        return (0..<k).map { cost(predicted, at: $0 * size, row: $0) }
-                    }
+                    let standing = candidates.map { costsOf(predict($0, Array(0..<k)), Array(0..<k)) }
                     let ranked = (0..<k).map { r in candidates.indices.sorted { standing[$0][r] < standing[$1][r] } }
                     best = (identity, [Double](repeating: .infinity, count: k))
                     for place in 0..<min(Self.screenedStarts, candidates.count) {

@@ -145,8 +145,8 @@ private func huePosition(_ hex: Float, channel: Int, turn: Float) -> Float {
 @inline(__always)
 private func contrastLanes(_ p: UnsafePointer<Float>, count: Int, beta: Float, kappa: Float, mean m: Float, range: PhotometricRange) -> FloatLanes {
     let (zero, one) = (FloatLanes(repeating: 0), FloatLanes(repeating: 1))
-    let q1 = (beta * (loadLanes(p, count: count) * range.gain + range.offset)).clamped(lowerBound: zero, upperBound: one)
-    return (m + kappa * (q1 - m)).clamped(lowerBound: zero, upperBound: one)
+    let q1 = lanesClamped(beta * (loadLanes(p, count: count) * range.gain + range.offset), zero, one)
+    return lanesClamped(m + kappa * (q1 - m), zero, one)
 }
 
 /// `laneCount` outputs y = (q₄^γ − offset)/gain into `p` (count of them real).
@@ -161,7 +161,7 @@ private func turnedChannel(_ channel: Int, hex: FloatLanes, turn: Float, maximum
     var k = Float(5 - 2 * channel) + hex + turn
     k.replace(with: k - 6, where: k .>= 6)
     k.replace(with: k - 6, where: k .>= 6)
-    let share = pointwiseMin(k, 4 - k).clamped(lowerBound: FloatLanes(repeating: 0), upperBound: FloatLanes(repeating: 1))
+    let share = lanesClamped(lanesMinimum(k, 4 - k), FloatLanes(repeating: 0), FloatLanes(repeating: 1))
     return maximum - chroma * share
 }
 
@@ -173,13 +173,13 @@ private func saturateAndTurn(_ r: inout FloatLanes, _ g: inout FloatLanes, _ b: 
     let (zero, one) = (FloatLanes(repeating: 0), FloatLanes(repeating: 1))
     if sigma != 1 {
         let gray = 0.2989 * r + 0.587 * g + 0.114 * b
-        r = (gray + sigma * (r - gray)).clamped(lowerBound: zero, upperBound: one)
-        g = (gray + sigma * (g - gray)).clamped(lowerBound: zero, upperBound: one)
-        b = (gray + sigma * (b - gray)).clamped(lowerBound: zero, upperBound: one)
+        r = lanesClamped(gray + sigma * (r - gray), zero, one)
+        g = lanesClamped(gray + sigma * (g - gray), zero, one)
+        b = lanesClamped(gray + sigma * (b - gray), zero, one)
     }
     guard turn != 0 else { return }
-    let maximum = pointwiseMax(pointwiseMax(r, g), b)
-    let c = maximum - pointwiseMin(pointwiseMin(r, g), b)
+    let maximum = lanesMaximum(lanesMaximum(r, g), b)
+    let c = maximum - lanesMinimum(lanesMinimum(r, g), b)
     let gray = c .<= 0   // no hue: left as it is
     let chroma = c.replacing(with: 1, where: gray)
     // The largest channel picks the sector, red first on ties, then green.

@@ -22,6 +22,14 @@ public enum TensorContext {
         return try $isNested.withValue(true) { try $parallelism.withValue(parallelism, operation: body) }
     }
 
+    /// Calls `body(i)` for every `i` in `0..<count`, over `parallelism`'s threads in contiguous
+    /// ranges: for per-item work outside the kernels (one small solve per image). `body` must
+    /// write only what its own `i` owns, and may not read the task-local settings (the other
+    /// threads are not this task's).
+    public static func forEachConcurrently(_ count: Int, _ body: (Int) -> Void) {
+        parallelism.forEach(count, body)
+    }
+
     /// Runs `body` without recording gradients (evaluation, optimiser steps).
     public static func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {
         try $recordsGradients.withValue(false, operation: body)

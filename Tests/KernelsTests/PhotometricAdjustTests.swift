@@ -142,6 +142,25 @@ final class PhotometricAdjustTests: XCTestCase {
     /// 10⁻⁴, within 10⁻⁹ below (the float γ·log₂ q carries a rounding that grows with it: 5·10⁻⁶
     /// of the value at γ·log₂ q near −100); exactly 0 at q = 0 and 1 at q = 1. And its two
     /// halves on their own, at a few units in the last place.
+    /// The lanes' minimum, maximum and clamp give the standard library's bits, lane for lane:
+    /// NaN in either place, signed zeros, ties, infinities.
+    func test_laneMinimumMaximumClamp_matchTheLibrary() {
+        let specials: [Float] = [.nan, -.nan, 0, -0, 1, -1, 0.5, .infinity, -.infinity, .leastNonzeroMagnitude, 2, -3]
+        var rng = TestRandom(seed: 17)
+        let bits = { (x: FloatLanes) in (0..<laneCount).map { x[$0].bitPattern } }
+        for trial in 0..<300 {
+            let draw = { () -> FloatLanes in
+                FloatLanes((0..<laneCount).map { _ in trial < 200 ? specials[Int(rng.next() % UInt64(specials.count))] : rng.symmetric() * 2 })
+            }
+            let (a, b, c) = (draw(), draw(), draw())
+            let (lower, upper) = (pointwiseMin(b, c), pointwiseMax(b, c))
+            XCTAssertEqual(bits(lanesMinimum(a, b)), bits(pointwiseMin(a, b)), "minimum of \(a) and \(b)")
+            XCTAssertEqual(bits(lanesMaximum(a, b)), bits(pointwiseMax(a, b)), "maximum of \(a) and \(b)")
+            XCTAssertEqual(bits(lanesClamped(a, lower, upper)), bits(a.clamped(lowerBound: lower, upperBound: upper)),
+                           "\(a) clamped to \(lower)…\(upper)")
+        }
+    }
+
     func test_vectorPower_matchesPow() {
         var rng = TestRandom(seed: 93)
         var worst = 0.0
