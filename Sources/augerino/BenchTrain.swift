@@ -163,13 +163,14 @@ struct BenchTrain: ParsableCommand {
     /// Mean over the copies of the log-softmax: x holds `copies` blocks of N images; [N, classes].
     private func averagedLogProbabilities(_ net: Sequential, _ x: Tensor, copies: Int) -> Tensor {
         let n = x.shape[0] / copies
-        let logp = net(x).logSoftmax()
-        let classes = logp.shape[1]
-        var mean = [Float](repeating: 0, count: n * classes)
+        // One copy at a time, as `AveragedPredictor` does (its note says why).
+        var mean: [Float] = []
         for copy in 0..<copies {
-            for i in 0..<(n * classes) { mean[i] += logp.storage.pointer[copy * n * classes + i] / Float(copies) }
+            let logp = net(x.slice((copy * n)..<((copy + 1) * n))).logSoftmax()
+            if mean.isEmpty { mean = [Float](repeating: 0, count: logp.count) }
+            for i in 0..<logp.count { mean[i] += logp.storage.pointer[i] / Float(copies) }
         }
-        return Tensor(shape: [n, classes], values: mean)
+        return Tensor(shape: [n, mean.count / n], values: mean)
     }
 }
 
