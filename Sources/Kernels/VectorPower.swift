@@ -16,7 +16,7 @@ let laneCount = FloatLanes.scalarCount
 /// the same values (`Float.minimum(a, b)`: a where a ≤ b or b is NaN, else b; `maximum`: a where
 /// a > b or b is NaN, else b; `clamped` = minimum(upper, maximum(lower, x))), written as one
 /// compare and one select: the library's versions loop over the lanes through `Float.minimum`
-/// and were not inlined (perf: a third of the photometric forward pass's samples in calls to them).
+/// and were left as calls (perf: 31% of a pixel-by-pixel photometric reading's samples in them).
 @inline(__always)
 func lanesMinimum(_ a: FloatLanes, _ b: FloatLanes) -> FloatLanes { b.replacing(with: a, where: (a .<= b) .| (b .!= b)) }
 @inline(__always)
