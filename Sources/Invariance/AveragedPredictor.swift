@@ -22,27 +22,30 @@ public struct AveragedPredictor {
                 let out = network(x)
                 return task == .regression ? out : out.logSoftmax()
             }
-            let n = x.shape[0]
             var augmented = augmentation(Tensor.concatenate(Array(repeating: x, count: copies)), random: &random)
             if let photometric { augmented = photometric(augmented, random: &random) }
-            // The network sees one copy at a time, so each layer's output holds the batch's n
-            // images, not `copies` × n, and the tensor cache (`TensorMemory`) hands the same
-            // buffers back from batch to batch. All the copies at once made the pass's outputs
-            // together more than the cache keeps beside training's (live and cached stay within
-            // 1.5 times the peak of live tensors), so every batch took them from the system
-            // afresh, a page fault per 4 KiB (`bench train`, smallnet k = 32: 1.6 GB of fresh
-            // memory in 13 training and 5 evaluation steps, 0.2 GB so; rotmnist's run peaked at
-            // 1.16 GB, 0.70 GB so).
-            var mean: [Float] = []
-            for copy in 0..<copies {
-                let out = network(augmented.slice((copy * n)..<((copy + 1) * n)))
-                let scored = task == .regression ? out : out.logSoftmax()
-                if mean.isEmpty { mean = [Float](repeating: 0, count: scored.count) }
-                let values = scored.storage.pointer
-                for i in 0..<scored.count { mean[i] += values[i] }
-            }
-            return Tensor(shape: [n, mean.count / n], values: mean.map { $0 / Float(copies) })
+            return Self.meanOverCopies(network, augmented, copies: copies) { task == .regression ? $0 : $0.logSoftmax() }
         }
+    }
+
+    /// The mean of `score(network(copy))` over the `copies` blocks of n images that `x` holds in
+    /// turn: [n, width]. The network sees one copy at a time, so each layer's output holds n
+    /// images, not `copies` × n, and the tensor cache (`TensorMemory`) hands the same buffers back
+    /// from batch to batch. All the copies at once made the pass's outputs together more than the
+    /// cache keeps beside training's (live and cached stay within 1.5 times the peak of live
+    /// tensors), so every batch took them from the system afresh, a page fault per 4 KiB
+    /// (`bench train`, smallnet k = 32: 1.6 GB of fresh memory in 13 training and 5 evaluation
+    /// steps, 0.2 GB so; rotmnist's run peaked at 1.16 GB, 0.70 GB so).
+    public static func meanOverCopies(_ network: Sequential, _ x: Tensor, copies: Int, score: (Tensor) -> Tensor) -> Tensor {
+        let n = x.shape[0] / copies
+        var mean: [Float] = []
+        for copy in 0..<copies {
+            let scored = score(network(x.slice((copy * n)..<((copy + 1) * n))))
+            if mean.isEmpty { mean = [Float](repeating: 0, count: scored.count) }
+            let values = scored.storage.pointer
+            for i in 0..<scored.count { mean[i] += values[i] }
+        }
+        return Tensor(shape: [n, mean.count / n], values: mean.map { $0 / Float(copies) })
     }
 
     /// The predicted class of each row of a [N, classes] score tensor.

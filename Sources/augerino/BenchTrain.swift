@@ -131,7 +131,7 @@ struct BenchTrain: ParsableCommand {
                 let start = monotonicSeconds()
                 _ = TensorContext.withoutGradients { () -> Tensor in
                     let copiesOfX = Tensor.concatenate(Array(repeating: x, count: copies))
-                    return averagedLogProbabilities(net, augment ? augmented(copiesOfX).0 : copiesOfX, copies: copies)
+                    return AveragedPredictor.meanOverCopies(net, augment ? augmented(copiesOfX).0 : copiesOfX, copies: copies) { $0.logSoftmax() }
                 }
                 if step >= 2 { evalTimes.append(monotonicSeconds() - start) }
             }
@@ -158,19 +158,6 @@ struct BenchTrain: ParsableCommand {
             print(String(format: "  train %8.1f images/s   eval (%d copies) %8.1f images/s   peak RSS %.0f MiB", trainRate, copies, evalRate, peak))
             print(String(format: "  roofline: training %.1f useful GFLOP/s; SGEMM 1024³ %.1f GFLOP/s; ratio %.2f", stepGFLOPs, gemmRate, stepGFLOPs / gemmRate))
         }
-    }
-
-    /// Mean over the copies of the log-softmax: x holds `copies` blocks of N images; [N, classes].
-    private func averagedLogProbabilities(_ net: Sequential, _ x: Tensor, copies: Int) -> Tensor {
-        let n = x.shape[0] / copies
-        // One copy at a time, as `AveragedPredictor` does (its note says why).
-        var mean: [Float] = []
-        for copy in 0..<copies {
-            let logp = net(x.slice((copy * n)..<((copy + 1) * n))).logSoftmax()
-            if mean.isEmpty { mean = [Float](repeating: 0, count: logp.count) }
-            for i in 0..<logp.count { mean[i] += logp.storage.pointer[i] / Float(copies) }
-        }
-        return Tensor(shape: [n, mean.count / n], values: mean)
     }
 }
 
