@@ -255,11 +255,17 @@ struct WinogradConvolution {
                 let stride = Self.positionStride(filters * columns)
                 for th in 0..<tilesDown {
                     let rowColumn = (n - images.lowerBound) * tiles + th * tilesAcross
+                    // Four tiles at a time (their columns of M are consecutive) over the tiles
+                    // that write whole 2×2 blocks (all but a last one cut by an odd width, and
+                    // none in a last row cut by an odd height): the two output rows as the four
+                    // tiles' pairs interleaved. The last four end at the last whole tile,
+                    // overlapping the four before them where the count is not a multiple of four;
+                    // there the overlapped tiles' outputs, already written, are kept as they are.
+                    let wholeTiles = 2 * th + 2 <= h ? w / 2 : 0
                     var tw = 0
-                    // Four tiles at a time (their columns of M are consecutive), where all four
-                    // write whole 2×2 blocks: the two output rows as the four tiles' pairs interleaved.
-                    while tw + 4 <= tilesAcross && 2 * tw + 8 <= w && 2 * th + 2 <= h {
-                        let base = m + k * columns + rowColumn + tw
+                    while wholeTiles >= 4 && tw < wholeTiles {
+                        let first = min(tw, wholeTiles - 4)
+                        let base = m + k * columns + rowColumn + first
                         @inline(__always) func product(_ position: Int) -> SIMD4<Float> {
                             UnsafeRawPointer(base + position &* stride).loadUnaligned(as: SIMD4<Float>.self)
                         }
@@ -269,19 +275,28 @@ struct WinogradConvolution {
                             return (m0 + m1 + m2, m1 - m2 - m3)
                         }
                         let (c0, c1, c2, c3) = (column(0), column(1), column(2), column(3))
-                        let top = UnsafeMutableRawPointer(plane + 2 * th * w + 2 * tw), bottom = top + w * 4
+                        let top = UnsafeMutableRawPointer(plane + 2 * th * w + 2 * first), bottom = top + w * 4
                         var upper = SIMD8<Float>(), lower = SIMD8<Float>()
                         upper.evenHalf = c0.0 + c1.0 + c2.0 + value
                         upper.oddHalf = c1.0 - c2.0 - c3.0 + value
                         lower.evenHalf = c0.1 + c1.1 + c2.1 + value
                         lower.oddHalf = c1.1 - c2.1 - c3.1 + value
-                        if accumulate {
-                            upper += top.loadUnaligned(as: SIMD8<Float>.self)
-                            lower += bottom.loadUnaligned(as: SIMD8<Float>.self)
+                        let overlap = 2 * (tw - first)
+                        if accumulate || overlap > 0 {
+                            let (upperBefore, lowerBefore) = (top.loadUnaligned(as: SIMD8<Float>.self),
+                                                              bottom.loadUnaligned(as: SIMD8<Float>.self))
+                            if accumulate { upper += upperBefore; lower += lowerBefore }
+                            if overlap > 0 {
+                                // A compare of floats: the same of SIMD8<Int32> was built lane by
+                                // lane through the stack (perf: the function's cost up by half).
+                                let written = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7) .< Float(overlap)
+                                upper.replace(with: upperBefore, where: written)
+                                lower.replace(with: lowerBefore, where: written)
+                            }
                         }
                         top.storeBytes(of: upper, as: SIMD8<Float>.self)
                         bottom.storeBytes(of: lower, as: SIMD8<Float>.self)
-                        tw += 4
+                        tw = first + 4
                     }
                     while tw < tilesAcross {
                         let column = rowColumn + tw

@@ -110,7 +110,10 @@ final class Conv2DTests: XCTestCase {
     let winogradShapes = [Conv2DShape(batch: 3, inChannels: 5, height: 7, width: 6, outChannels: 4, kernelSize: 3, padding: 1),
                           Conv2DShape(batch: 1, inChannels: 2, height: 1, width: 1, outChannels: 3, kernelSize: 3, padding: 1),
                           Conv2DShape(batch: 2, inChannels: 3, height: 28, width: 28, outChannels: 13, kernelSize: 3, padding: 1),
-                          Conv2DShape(batch: 40, inChannels: 4, height: 5, width: 9, outChannels: 2, kernelSize: 3, padding: 1)]
+                          Conv2DShape(batch: 40, inChannels: 4, height: 5, width: 9, outChannels: 2, kernelSize: 3, padding: 1),
+                          // Rows of 7 and 5 whole tiles: the last four overlap the four before them.
+                          Conv2DShape(batch: 2, inChannels: 3, height: 14, width: 14, outChannels: 5, kernelSize: 3, padding: 1),
+                          Conv2DShape(batch: 1, inChannels: 2, height: 6, width: 11, outChannels: 3, kernelSize: 3, padding: 1)]
 
     /// Winograd's F(2×2, 3×3) against the direct convolution: `winogradShapes`, accumulation,
     /// every tile.
