@@ -259,8 +259,9 @@ struct WinogradConvolution {
                     // that write whole 2×2 blocks (all but a last one cut by an odd width, and
                     // none in a last row cut by an odd height): the two output rows as the four
                     // tiles' pairs interleaved. The last four end at the last whole tile,
-                    // overlapping the four before them where the count is not a multiple of four;
-                    // there the overlapped tiles' outputs, already written, are kept as they are.
+                    // overlapping the four before them where the count is not a multiple of four:
+                    // the overlapped tiles' outputs are written again alike, or, where the pass
+                    // adds to the output, kept as they were.
                     let wholeTiles = 2 * th + 2 <= h ? w / 2 : 0
                     var tw = 0
                     while wholeTiles >= 4 && tw < wholeTiles {
@@ -281,11 +282,12 @@ struct WinogradConvolution {
                         upper.oddHalf = c1.0 - c2.0 - c3.0 + value
                         lower.evenHalf = c0.1 + c1.1 + c2.1 + value
                         lower.oddHalf = c1.1 - c2.1 - c3.1 + value
-                        let overlap = 2 * (tw - first)
-                        if accumulate || overlap > 0 {
+                        if accumulate {
                             let (upperBefore, lowerBefore) = (top.loadUnaligned(as: SIMD8<Float>.self),
                                                               bottom.loadUnaligned(as: SIMD8<Float>.self))
-                            if accumulate { upper += upperBefore; lower += lowerBefore }
+                            upper += upperBefore
+                            lower += lowerBefore
+                            let overlap = 2 * (tw - first)
                             if overlap > 0 {
                                 // A compare of floats: the same of SIMD8<Int32> was built lane by
                                 // lane through the stack (perf: the function's cost up by half).
