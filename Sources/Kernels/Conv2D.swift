@@ -134,9 +134,11 @@ public func conv2dForward(_ shape: Conv2DShape, input: UnsafePointer<Float>, wei
     }
 }
 
-/// gradInput (N×C×H×W) += ∂L/∂input, from gradOutput (N×K×P×Q) and weight (K×C×R×S).
+/// gradInput (N×C×H×W) += ∂L/∂input, from gradOutput (N×K×P×Q) and weight (K×C×R×S); with
+/// `accumulate` false, gradInput = ∂L/∂input (what it held is not read: the size-preserving 3×3
+/// paths write it whole, the others zero it first).
 public func conv2dBackwardInput(_ shape: Conv2DShape, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                gradInput: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
+                                gradInput: UnsafeMutablePointer<Float>, accumulate: Bool = true, parallelism: Parallelism) {
     shape.validate()
     let kernel = GemmKernel.selected
     let transposed = shape.inputGradientShape
@@ -146,7 +148,7 @@ public func conv2dBackwardInput(_ shape: Conv2DShape, gradOutput: UnsafePointer<
         ScratchBuffers.with(floats: shape.weightCount) { flipped in
             flippedFilters(shape, weight: weight, into: flipped)
             WinogradConvolution(transposed).forward(input: gradOutput, weight: flipped, bias: nil, output: gradInput,
-                                                    accumulate: true, parallelism: parallelism,
+                                                    accumulate: accumulate, parallelism: parallelism,
                                                     kernel: kernel.fitting(rows: transposed.outChannels))
         }
         return
@@ -158,10 +160,11 @@ public func conv2dBackwardInput(_ shape: Conv2DShape, gradOutput: UnsafePointer<
         ScratchBuffers.with(floats: shape.weightCount) { flipped in
             flippedFilters(shape, weight: weight, into: flipped)
             PaddedInputConvolution(transposed, kernel: gatheredKernel, tile: tile)
-                .forward(input: gradOutput, weight: flipped, bias: nil, output: gradInput, accumulate: true, parallelism: parallelism)
+                .forward(input: gradOutput, weight: flipped, bias: nil, output: gradInput, accumulate: accumulate, parallelism: parallelism)
         }
         return
     }
+    if !accumulate { gradInput.update(repeating: 0, count: shape.inputCount) }
     let plan = ImageGroups(shape, parallelism)
     let (inPlane, outPlane, crs, outChannels) = (shape.inChannels * shape.height * shape.width, shape.outHeight * shape.outWidth,
                                                  shape.filterSize, shape.outChannels)

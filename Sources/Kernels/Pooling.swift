@@ -131,13 +131,15 @@ private func maxOfFour(_ topEven: SIMD16<Float>, _ topOdd: SIMD16<Float>, _ bott
     return (best, index)
 }
 
-/// gradInput[argmax] += gradOutput, per plane.
+/// gradInput[argmax] += gradOutput, per plane; with `accumulate` false, each plane of gradInput
+/// is zeroed first (on the threads, plane by plane, while it is in the cache).
 public func maxPool2dBackward(_ shape: Pool2DShape, gradOutput: UnsafePointer<Float>, argmax: UnsafePointer<Int32>,
-                              gradInput: UnsafeMutablePointer<Float>, parallelism: Parallelism) {
+                              gradInput: UnsafeMutablePointer<Float>, accumulate: Bool = true, parallelism: Parallelism) {
     shape.validate()
     let (hw, pq) = (shape.height * shape.width, shape.outHeight * shape.outWidth)
     parallelism.forEach(shape.planes, grain: max(1, 16384 / hw)) { plane in
         let dy = gradOutput + plane * pq, idx = argmax + plane * pq, dx = gradInput + plane * hw
+        if !accumulate { dx.update(repeating: 0, count: hw) }
         for i in 0..<pq { dx[Int(idx[i])] += dy[i] }
     }
 }

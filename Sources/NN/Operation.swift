@@ -86,7 +86,10 @@ enum Operation {
 
         case .conv2d(let shape):
             let w = inputs[1].storage.pointer
-            if let dx = gradient(0) { conv2dBackwardInput(shape, gradOutput: dy, weight: w, gradInput: dx, parallelism: par) }
+            let unwritten = unwrittenGradient(0)
+            if let dx = unwritten ?? gradient(0) {
+                conv2dBackwardInput(shape, gradOutput: dy, weight: w, gradInput: dx, accumulate: unwritten == nil, parallelism: par)
+            }
             let db = inputs.count > 2 ? gradient(2) : nil
             if let dw = gradient(1) {
                 conv2dBackwardWeights(shape, input: x, gradOutput: dy, gradWeight: dw, gradBias: db, parallelism: par)
@@ -95,8 +98,11 @@ enum Operation {
             }
 
         case .maxPool2d(let shape, let argmax):
-            if let dx = gradient(0) {
-                argmax.withUnsafeBufferPointer { maxPool2dBackward(shape, gradOutput: dy, argmax: $0.baseAddress!, gradInput: dx, parallelism: par) }
+            let unwritten = unwrittenGradient(0)
+            if let dx = unwritten ?? gradient(0) {
+                argmax.withUnsafeBufferPointer {
+                    maxPool2dBackward(shape, gradOutput: dy, argmax: $0.baseAddress!, gradInput: dx, accumulate: unwritten == nil, parallelism: par)
+                }
             }
 
         case .avgPool2d(let shape):

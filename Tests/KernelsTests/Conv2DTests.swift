@@ -290,6 +290,25 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
+    /// Without accumulating, ∂input overwrites what the buffer held (NaN here) on every path: im2col
+    /// with a whole-plane shift, im2col with col2im, the padded-input convolution, Winograd.
+    func test_backwardInput_withoutAccumulating_overwritesTheBuffer() {
+        var rng = TestRandom(seed: 17)
+        let line = WinogradConvolution.minimumChannels(.selected)
+        for s in [Conv2DShape(batch: 2, inChannels: 2, height: 5, width: 5, outChannels: 3, kernelSize: 3, padding: 1),
+                  Conv2DShape(batch: 2, inChannels: 3, height: 9, width: 8, outChannels: 5, kernelSize: 3, stride: 2, padding: 0, dilation: 2),
+                  Conv2DShape(batch: 2, inChannels: 16, height: 28, width: 28, outChannels: 3, kernelSize: 3, padding: 1),
+                  Conv2DShape(batch: 2, inChannels: line, height: 6, width: 4, outChannels: line + 3, kernelSize: 3, padding: 1)] {
+            let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), g = rng.floats(s.outputCount)
+            var dx = [Float](repeating: .nan, count: s.inputCount)
+            w.withPointer { pw in g.withPointer { pg in dx.withMutablePointer {
+                conv2dBackwardInput(s, gradOutput: pg, weight: pw, gradInput: $0, accumulate: false, parallelism: Parallelism(threads: 2))
+            } } }
+            let fresh = convolve(s, x: x, w: w, b: [Float](repeating: 0, count: s.outChannels), g: g, threads: 2)
+            assertClose(dx, fresh.dx, "∂x written, \(s)")
+        }
+    }
+
     func test_torchReference_bothConfigurations() throws {
         for name in ["conv2d_s1p1", "conv2d_s2p0d2"] {
             let ref = try TorchReference.load(name)

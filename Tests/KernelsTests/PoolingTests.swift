@@ -20,6 +20,29 @@ final class PoolingTests: XCTestCase {
         return (y, dx)
     }
 
+    /// Without accumulating, max pooling's ∂input overwrites what the buffer held (NaN here),
+    /// overlapping windows (stride 2, kernel 3) included; with it, adds to it.
+    func test_maxPoolBackward_writesOrAdds() {
+        var rng = TestRandom(seed: 23)
+        for s in shapes {
+            let x = rng.floats(s.planes * s.height * s.width), g = rng.floats(s.planes * s.outHeight * s.outWidth)
+            let (_, fresh) = maxPool(s, x, g)
+            var idx = [Int32](repeating: 0, count: g.count), y = [Float](repeating: 0, count: g.count)
+            x.withPointer { px in y.withMutablePointer { py in idx.withUnsafeMutableBufferPointer { pi in
+                maxPool2dForward(s, input: px, output: py, argmax: pi.baseAddress!, parallelism: .serial)
+            } } }
+            var written = [Float](repeating: .nan, count: x.count), added = [Float](repeating: 1, count: x.count)
+            g.withPointer { pg in idx.withUnsafeBufferPointer { pi in
+                written.withMutablePointer {
+                    maxPool2dBackward(s, gradOutput: pg, argmax: pi.baseAddress!, gradInput: $0, accumulate: false, parallelism: Parallelism(threads: 2))
+                }
+                added.withMutablePointer { maxPool2dBackward(s, gradOutput: pg, argmax: pi.baseAddress!, gradInput: $0, parallelism: Parallelism(threads: 2)) }
+            } }
+            assertClose(written, fresh, "∂x written, \(s)")
+            assertClose(added, fresh.map { $0 + 1 }, "∂x added, \(s)")
+        }
+    }
+
     func avgPool(_ s: Pool2DShape, _ x: [Float], _ g: [Float]) -> ([Float], [Float]) {
         var y = [Float](repeating: 0, count: s.planes * s.outHeight * s.outWidth), dx = [Float](repeating: 0, count: x.count)
         x.withPointer { px in y.withMutablePointer { avgPool2dForward(s, input: px, output: $0, parallelism: Parallelism(threads: 2)) } }
