@@ -94,14 +94,24 @@ struct PaddedInputConvolution {
         }
     }
 
-    /// The image's channels into zero-padded planes.
+    /// The image's channels into zero-padded planes. Each float is written once, in order: a
+    /// plane's top rows and first left border as one run of zeros, then each row followed by
+    /// its right border and the next row's left one (after the last row, the bottom rows), then
+    /// the tail past the last plane. The runs are short (28 floats a row at 28x28, 2 between),
+    /// so they go through vector moves, not library calls (perf put 1.8% of a smallnet k = 32
+    /// step in `memmove` here, one call a row).
     private func pad(_ image: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>) {
-        padded.update(repeating: 0, count: paddedFloats)
-        let (h, w) = (shape.height, shape.width)
+        let (h, w, padH, padW) = (shape.height, shape.width, shape.padH, shape.padW)
         for c in 0..<shape.inChannels {
+            let plane = padded + c * paddedPlane
+            zeroFloats(plane, count: padH * paddedWidth + padW)
             for row in 0..<h {
-                (padded + c * paddedPlane + (row + shape.padH) * paddedWidth + shape.padW).update(from: image + (c * h + row) * w, count: w)
+                let start = plane + (row + padH) * paddedWidth + padW
+                copyFloats(image + (c * h + row) * w, to: start, count: w)
+                zeroFloats(start + w, count: row + 1 < h ? 2 * padW : padW + padH * paddedWidth)
             }
         }
+        let planes = shape.inChannels * paddedPlane
+        zeroFloats(padded + planes, count: paddedFloats - planes)
     }
 }

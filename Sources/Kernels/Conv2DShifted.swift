@@ -124,19 +124,3 @@ func col2imShiftedAdd(_ shape: Conv2DShape, images: Range<Int>, cols: UnsafeMuta
         }
     }
 }
-
-/// Copies `count` floats (a panel row or less) with vector moves.
-@inline(__always)
-private func copyFloats(_ from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, count: Int) {
-    let (source, target) = (UnsafeRawPointer(from), UnsafeMutableRawPointer(to))
-    var i = 0
-    while i + 16 <= count {
-        target.storeBytes(of: source.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self), toByteOffset: i &* 4, as: SIMD16<Float>.self)
-        i &+= 16
-    }
-    while i + 4 <= count {
-        target.storeBytes(of: source.loadUnaligned(fromByteOffset: i &* 4, as: SIMD4<Float>.self), toByteOffset: i &* 4, as: SIMD4<Float>.self)
-        i &+= 4
-    }
-    while i < count { to[i] = from[i]; i &+= 1 }
-}

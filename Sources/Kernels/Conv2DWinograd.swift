@@ -176,7 +176,7 @@ struct WinogradConvolution {
         for n in images {
             for c in 0..<channels {
                 let source = input + (n * channels + c) * h * w
-                for row in 0..<h { (padded + (row + 1) * paddedWidth + 1).update(from: source + row * w, count: w) }
+                for row in 0..<h { copyFloats(source + row * w, to: padded + (row + 1) * paddedWidth + 1, count: w) }
                 for th in 0..<tilesDown {
                     let top = UnsafeRawPointer(padded + 2 * th * paddedWidth)
                     let rowColumn = (n - images.lowerBound) * tiles + th * tilesAcross

@@ -36,6 +36,38 @@ func accumulateVectors(_ range: Range<Int>, _ a: UnsafePointer<Float>, _ b: Unsa
     while i < range.upperBound { out[i] += f(Vector(repeating: a[i]), Vector(repeating: b[i]))[0]; i += 1 }
 }
 
+/// Copies `count` floats (a row of a plane, a panel row or less) with vector moves: a library
+/// call costs more than the copy at these lengths. `from` and `to` must not overlap.
+@inline(__always)
+func copyFloats(_ from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, count: Int) {
+    let (source, target) = (UnsafeRawPointer(from), UnsafeMutableRawPointer(to))
+    var i = 0
+    while i + 16 <= count {
+        target.storeBytes(of: source.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self), toByteOffset: i &* 4, as: SIMD16<Float>.self)
+        i &+= 16
+    }
+    while i + 4 <= count {
+        target.storeBytes(of: source.loadUnaligned(fromByteOffset: i &* 4, as: SIMD4<Float>.self), toByteOffset: i &* 4, as: SIMD4<Float>.self)
+        i &+= 4
+    }
+    // At most three left, written without a loop (a loop of scalar moves becomes a library call).
+    if i < count { to[i] = from[i] }
+    if i &+ 1 < count { to[i &+ 1] = from[i &+ 1] }
+    if i &+ 2 < count { to[i &+ 2] = from[i &+ 2] }
+}
+
+/// Writes `count` zeros (a plane's border, a few rows) with vector stores, for the same reason.
+@inline(__always)
+func zeroFloats(_ to: UnsafeMutablePointer<Float>, count: Int) {
+    let target = UnsafeMutableRawPointer(to)
+    var i = 0
+    while i + 16 <= count { target.storeBytes(of: SIMD16<Float>(), toByteOffset: i &* 4, as: SIMD16<Float>.self); i &+= 16 }
+    while i + 4 <= count { target.storeBytes(of: SIMD4<Float>(), toByteOffset: i &* 4, as: SIMD4<Float>.self); i &+= 4 }
+    if i < count { to[i] = 0 }
+    if i &+ 1 < count { to[i &+ 1] = 0 }
+    if i &+ 2 < count { to[i &+ 2] = 0 }
+}
+
 extension SIMD16 where Scalar == Float {
     /// The 16 floats at `pointer` (any alignment).
     @inline(__always) init(load pointer: UnsafePointer<Float>) { self = UnsafeRawPointer(pointer).loadUnaligned(as: Self.self) }

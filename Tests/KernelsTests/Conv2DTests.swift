@@ -73,9 +73,18 @@ final class Conv2DTests: XCTestCase {
                     s.outChannels = filters
                     let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels)
                     var y = [Float](repeating: 0, count: s.outputCount)
+                    let convolution = PaddedInputConvolution(s, kernel: kernel, tile: tile)
+                    // The scratch the two threads will take, filled with NaN first: the padded
+                    // copy must write every float its reads reach (borders included).
+                    let scratch = convolution.paddedFloats + convolution.filterRows * convolution.columns
+                    ScratchBuffers.with(floats: scratch) { first in
+                        ScratchBuffers.with(floats: scratch) { second in
+                            first.update(repeating: .nan, count: scratch)
+                            second.update(repeating: .nan, count: scratch)
+                        }
+                    }
                     x.withPointer { px in w.withPointer { pw in b.withPointer { pb in y.withMutablePointer { py in
-                        PaddedInputConvolution(s, kernel: kernel, tile: tile)
-                            .forward(input: px, weight: pw, bias: pb, output: py, parallelism: Parallelism(threads: 2))
+                        convolution.forward(input: px, weight: pw, bias: pb, output: py, parallelism: Parallelism(threads: 2))
                     } } } }
                     assertClose(y, naiveConv2d(s, x: x, w: w, bias: b), "padded-input conv2d with \(kernel) \(s)")
                 }
