@@ -56,9 +56,10 @@ public func maxPool2dForward(_ shape: Pool2DShape, input: UnsafePointer<Float>, 
 }
 
 /// The 2×2, stride 2 case of `maxPool2dForward` for one plane, with the same tie and NaN rules:
-/// 16, then 8, then 4 outputs at a time (planes of 14 or 7 columns are common), then one at a
-/// time without branches. Even and odd columns of the two input rows are split into vectors and
-/// compared in the generic loop's order (top-left, top-right, bottom-left, bottom-right).
+/// 16, 8 or 4 outputs at a time (planes of 14 or 7 columns are common), one at a time without
+/// branches only in rows of fewer than 4. Even and odd columns of the two input rows are split
+/// into vectors and compared in the generic loop's order (top-left, top-right, bottom-left,
+/// bottom-right).
 @inline(__always)
 private func maxPool2x2(_ x: UnsafePointer<Float>, width w: Int, rows p: Int, cols q: Int,
                        output y: UnsafeMutablePointer<Float>, argmax idx: UnsafeMutablePointer<Int32>) {
@@ -67,34 +68,48 @@ private func maxPool2x2(_ x: UnsafePointer<Float>, width w: Int, rows p: Int, co
         let top = x + 2 * oh * w, bottom = top + w
         let topIndex = Int32(2 * oh * w), bottomIndex = Int32((2 * oh + 1) * w)
         let (y, idx) = (y + oh * q, idx + oh * q)
-        func windows(at ow: Int, _ t: SIMD32<Float>, _ b: SIMD32<Float>) -> (SIMD16<Float>, SIMD16<Int32>) {
+        @inline(__always) func windows(at ow: Int, _ t: SIMD32<Float>, _ b: SIMD32<Float>) -> (SIMD16<Float>, SIMD16<Int32>) {
             maxOfFour(t.evenHalf, t.oddHalf, b.evenHalf, b.oddHalf, column: lanes &+ Int32(2 * ow), top: topIndex, bottom: bottomIndex)
         }
-        var ow = 0
-        while ow + 16 <= q && 2 * ow + 32 <= w {
+        @inline(__always) func sixteen(at ow: Int) {
             let (best, index) = windows(at: ow, UnsafeRawPointer(top + 2 * ow).loadUnaligned(as: SIMD32<Float>.self),
                                         UnsafeRawPointer(bottom + 2 * ow).loadUnaligned(as: SIMD32<Float>.self))
             UnsafeMutableRawPointer(y + ow).storeBytes(of: best, as: SIMD16<Float>.self)
             UnsafeMutableRawPointer(idx + ow).storeBytes(of: index, as: SIMD16<Int32>.self)
-            ow += 16
         }
-        // 8 and then 4 windows: the same vectors, with the inputs repeated in the unused lanes.
-        if ow + 8 <= q && 2 * ow + 16 <= w {
+        // 8 and 4 windows: the same vectors, with the inputs repeated in the unused lanes.
+        @inline(__always) func eight(at ow: Int) {
             let t = UnsafeRawPointer(top + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
             let b = UnsafeRawPointer(bottom + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
             let (best, index) = windows(at: ow, SIMD32(lowHalf: t, highHalf: t), SIMD32(lowHalf: b, highHalf: b))
             UnsafeMutableRawPointer(y + ow).storeBytes(of: best.lowHalf, as: SIMD8<Float>.self)
             UnsafeMutableRawPointer(idx + ow).storeBytes(of: index.lowHalf, as: SIMD8<Int32>.self)
-            ow += 8
         }
-        if ow + 4 <= q && 2 * ow + 8 <= w {
+        @inline(__always) func four(at ow: Int) {
             let t = UnsafeRawPointer(top + 2 * ow).loadUnaligned(as: SIMD8<Float>.self)
             let b = UnsafeRawPointer(bottom + 2 * ow).loadUnaligned(as: SIMD8<Float>.self)
             let (t2, b2) = (SIMD16(lowHalf: t, highHalf: t), SIMD16(lowHalf: b, highHalf: b))
             let (best, index) = windows(at: ow, SIMD32(lowHalf: t2, highHalf: t2), SIMD32(lowHalf: b2, highHalf: b2))
             UnsafeMutableRawPointer(y + ow).storeBytes(of: best.lowHalf.lowHalf, as: SIMD4<Float>.self)
             UnsafeMutableRawPointer(idx + ow).storeBytes(of: index.lowHalf.lowHalf, as: SIMD4<Int32>.self)
-            ow += 4
+        }
+        // Each group reads 2·(its windows) floats of both rows from 2·ow, within the row since
+        // ow + windows ≤ q and 2q ≤ w. The windows a row's last group does not fill are taken by
+        // one more group ending at q, overlapping the one before (those windows written again,
+        // alike): rows of 14 and 7 windows (28x28 and 14x14 planes) take two groups each.
+        var ow = 0
+        if q >= 16 {
+            while ow + 16 <= q { sixteen(at: ow); ow += 16 }
+            if ow < q { sixteen(at: q - 16) }
+            ow = q
+        } else if q >= 8 {
+            eight(at: 0)
+            if q > 8 { eight(at: q - 8) }
+            ow = q
+        } else if q >= 4 {
+            four(at: 0)
+            if q > 4 { four(at: q - 4) }
+            ow = q
         }
         while ow < q {
             let i = 2 * ow
@@ -119,16 +134,21 @@ private func maxPool2x2(_ x: UnsafePointer<Float>, width w: Int, rows p: Int, co
 @inline(__always)
 private func maxOfFour(_ topEven: SIMD16<Float>, _ topOdd: SIMD16<Float>, _ bottomEven: SIMD16<Float>, _ bottomOdd: SIMD16<Float>,
                        column: SIMD16<Int32>, top: Int32, bottom: Int32) -> (SIMD16<Float>, SIMD16<Int32>) {
-    var best = topEven, index = column &+ top
-    func challenge(_ value: SIMD16<Float>, _ at: SIMD16<Int32>) {
-        let wins = (value .> best) .| (value .!= value)
-        best.replace(with: value, where: wins)
-        index.replace(with: at, where: wins)
-    }
-    challenge(topOdd, column &+ (top + 1))
-    challenge(bottomEven, column &+ bottom)
-    challenge(bottomOdd, column &+ (bottom + 1))
+    // A pure function, not a closure over `best` and `index`: as a closure the compiler kept it
+    // out of line and passed the two through memory at every call (perf: 2% of a smallnet
+    // k = 32 step in it).
+    var (best, index) = (topEven, column &+ top)
+    (best, index) = challenge(best, index, topOdd, column &+ (top + 1))
+    (best, index) = challenge(best, index, bottomEven, column &+ bottom)
+    (best, index) = challenge(best, index, bottomOdd, column &+ (bottom + 1))
     return (best, index)
+}
+
+/// The winner of `best` and `value`, lane by lane: `value` where it is larger or NaN.
+@inline(__always)
+private func challenge(_ best: SIMD16<Float>, _ index: SIMD16<Int32>, _ value: SIMD16<Float>, _ at: SIMD16<Int32>) -> (SIMD16<Float>, SIMD16<Int32>) {
+    let wins = (value .> best) .| (value .!= value)
+    return (best.replacing(with: value, where: wins), index.replacing(with: at, where: wins))
 }
 
 /// gradInput[argmax] += gradOutput, per plane; with `accumulate` false, each plane of gradInput

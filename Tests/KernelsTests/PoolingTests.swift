@@ -70,14 +70,16 @@ final class PoolingTests: XCTestCase {
     }
 
     func test_maxPool2x2_vectorPaths_matchFirstWinnerRuleWithTiesAndNaN() {
-        // Widths for the 16-, 8- and 4-output vector paths and the one-at-a-time tail (71: two
-        // sixteens and 3; 29: 8, 4 and 2; 15: 4 and 3); values from a small set so that ties are
-        // common, and a few NaNs.
-        for width in [71, 29, 15] {
+        // Widths for the 16-, 8- and 4-output vector paths, with and without a last group that
+        // overlaps the one before (71: 35 windows, sixteens at 0, 16 and 19; 28 and 29: eights at
+        // 0 and 6; 33: one sixteen; 17: one eight; 14 and 15: fours at 0 and 3; 9: one four), and
+        // the one-at-a-time rows (6: 3 windows); values from a small set so that ties are common,
+        // and a few NaNs.
+        for width in [71, 29, 28, 33, 17, 15, 14, 9, 6] {
             let q = width / 2, s = Pool2DShape(planes: 2, height: 5, width: width, kernel: 2)
             var rng = TestRandom(seed: 22)
             var x = (0..<(2 * 5 * width)).map { _ in Float(rng.below(4)) }
-            for i in [3, 100, 141, 40, 55] { x[i] = .nan }
+            for i in [3, 100, 141, 40, 55] where i < x.count { x[i] = .nan }
             var y = [Float](repeating: 0, count: 2 * 2 * q), idx = [Int32](repeating: -1, count: y.count)
             x.withPointer { px in y.withMutablePointer { py in idx.withUnsafeMutableBufferPointer { pi in
                 maxPool2dForward(s, input: px, output: py, argmax: pi.baseAddress!, parallelism: .serial)
