@@ -1,7 +1,8 @@
 // Max, average and global average pooling over NCHW planes.
 // Shape letters: N batch, C channels, H×W input, P×Q output; `planes` = N·C.
 // Windows: kernel k, stride s, padding pad (PyTorch's MaxPool2d/AvgPool2d, floor mode).
-// Backward functions add into their gradient buffers. Work is split over planes.
+// Backward functions add into their gradient buffers (max pooling's writes with `accumulate:
+// false`). Work is split over planes.
 
 /// One pooling window geometry on an H×W plane.
 public struct Pool2DShape: Sendable, Equatable {

@@ -74,13 +74,15 @@ final class Conv2DTests: XCTestCase {
                     let x = rng.floats(s.inputCount), w = rng.floats(s.weightCount), b = rng.floats(s.outChannels)
                     var y = [Float](repeating: 0, count: s.outputCount)
                     let convolution = PaddedInputConvolution(s, kernel: kernel, tile: tile)
-                    // The scratch the two threads will take, filled with NaN first: the padded
-                    // copy must write every float its reads reach (borders included).
+                    // Scratch of the size the two threads take, filled with NaN first (three
+                    // buffers, in case the packed filters take one): the padded copy must write
+                    // every float its reads reach (borders included).
                     let scratch = convolution.paddedFloats + convolution.filterRows * convolution.columns
                     ScratchBuffers.with(floats: scratch) { first in
                         ScratchBuffers.with(floats: scratch) { second in
-                            first.update(repeating: .nan, count: scratch)
-                            second.update(repeating: .nan, count: scratch)
+                            ScratchBuffers.with(floats: scratch) { third in
+                                for buffer in [first, second, third] { buffer.update(repeating: .nan, count: scratch) }
+                            }
                         }
                     }
                     x.withPointer { px in w.withPointer { pw in b.withPointer { pb in y.withMutablePointer { py in
