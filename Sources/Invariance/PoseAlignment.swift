@@ -32,6 +32,11 @@ public struct PoseAlignment {
     /// a garment nearly the same turned half a turn (trousers, a bag) is not sent half a turn
     /// away. Fashion-MNIST turned within ±60° read +41% with none, +23% with 0.1, +10% with 0.25.
     public var nearlyAsNear: Float = 0.25
+    /// A group fewer of whose images than this meet their nearest fellow within 30° of upright
+    /// (`synchronisedTurns`) is turned: Fashion-MNIST's classes upright 0.80–1.00, turned within
+    /// ±60° 0.33–0.62; MNIST's digits upright 0.75–1.00, moved alike to two poses 0.73–1.00
+    /// (docs/performance.md, sessions 31 and 43).
+    public var uprightNeighbours: Float = 0.65
 
     public init(estimated: Set<AffineGenerator>) { self.estimated = estimated }
 
@@ -43,6 +48,10 @@ public struct PoseAlignment {
         /// Of those, the groups whose exemplar is nearly itself turned half a turn
         /// (`turnToExemplars`): their poses tell a turn only up to half a turn.
         var halfTurn: Set<Int> = []
+        /// Groups whose turns the first alignment started from their nearest fellows'
+        /// (`synchronisedTurns`): aligned to given templates, their images have their turn
+        /// searched before the first descent.
+        var synchronised: Set<Int> = []
     }
 
     /// Gradient steps `align` takes.
@@ -57,8 +66,11 @@ public struct PoseAlignment {
     /// A group whose template came out round after the first (`roundTemplates`: its images
     /// spread over the whole circle) starts the second from 0, its images turned to one of
     /// their own (`turnToExemplars`); aligned to given templates, such a group's images have
-    /// their turn searched before the first descent. `progress` hears each step; what it throws
-    /// stops the alignment.
+    /// their turn searched before the first descent. A group whose images do not mostly meet
+    /// their nearest fellow upright starts the first descent from the turns its fellows give
+    /// (`synchronisedTurns`), when those lie within part of the circle, and is then not taken
+    /// for round; aligned to given templates, its images too have their turn searched first.
+    /// `progress` hears each step; what it throws stops the alignment.
     public func align(_ images: [Float], channels: Int, height: Int, width: Int, groups: [Int], templates given: Templates? = nil,
                       progress: () throws -> Void = {}) rethrows -> (epsilon: [[Float]], templates: Templates) {
         let n = groups.count
@@ -71,19 +83,41 @@ public struct PoseAlignment {
         // Every turnStep around the circle but 0 (none without the search: turnStep 0).
         let count = searchesTurns ? max(2, Int((2 * Float.pi / turnStep).rounded())) : 1
         let turns = (1..<count).map { i -> Float in let t = Float(i) * 2 * .pi / Float(count); return t > .pi ? t - 2 * .pi : t }
-        var round = given?.round ?? [], halfTurn = given?.halfTurn ?? []
+        var round = given?.round ?? [], halfTurn = given?.halfTurn ?? [], synchronised = given?.synchronised ?? []
         if searchesTurns, let given, !round.isEmpty, !blurred.isEmpty {
             // A class found spread over the whole circle: every image's turn is searched against
             // its (sharp) template before any step, since from 0 a gradient turns it some 40° at most.
             Self.searchTurns(blurred[0], eta: eta, mask: mask, groups: groups, templates: given.levels[0].filter { round.contains($0.key) },
                              turns: turns, margin: turnMargin, nearlyAsNear: nearlyAsNear)
         }
+        if searchesTurns, let given, !synchronised.isEmpty, !blurred.isEmpty {
+            // A turned class whose template the fellows' turns sharpened: the same search, the
+            // smallest of the nearly-as-near turns (a planted turn is nearer 0 than its half-turn
+            // twin: a dress turned 30° is not sent 150° the other way).
+            Self.searchTurns(blurred[0], eta: eta, mask: mask, groups: groups, templates: given.levels[0].filter { synchronised.contains($0.key) },
+                             turns: turns, margin: turnMargin, nearlyAsNear: nearlyAsNear)
+        }
+        if searchesTurns, given == nil {
+            // A class turned within part of the circle has a template blurred by its turns, which
+            // neither the gradient (some 40° at most) nor the search (no turn brings an image 10%
+            // nearer a blur) undoes on garments like pullovers and bags: each image starts from
+            // the turn its nearest fellows put it at.
+            let fellows = Self.synchronisedTurns(Tensor(shape: [n, channels, height, width], values: images), members: members, turns: Self.neighbourTurns)
+            let p = eta.storage.pointer
+            for (g, reading) in fellows where reading.upright < uprightNeighbours && reading.concentration >= Self.concentratedTurns {
+                synchronised.insert(g)
+                for (i, turn) in zip(members[g]!, reading.turns) { p[i * 6 + AffineGenerator.rotation.index] = turn * AffineGenerator.rotation.displacement }
+            }
+        }
         var levels = try descend(blurred, eta: eta, mask: mask, groups: groups, members: members, given: given?.levels, progress: progress)
         if searchesTurns, !blurred.isEmpty {
             if given == nil {
                 // A class spread over the whole circle has a round mean, which no turn brings an
                 // image nearer: its images start again from 0, each turned to one of their own.
-                round = Self.roundTemplates(blurred[0], eta: eta, mask: mask, members: members, templates: levels[0])
+                // A group its fellows' turns put within part of the circle is not round, though its
+                // template may look so (a pullover turned a quarter turn is nearly a pullover).
+                round = Self.roundTemplates(blurred[0], eta: eta, mask: mask, members: members, templates: levels[0],
+                                            uprightNeighbours: uprightNeighbours).subtracting(synchronised)
                 let p = eta.storage.pointer
                 for g in round { for i in members[g]! { for k in 0..<6 { p[i * 6 + k] = 0 } } }
                 halfTurn = Self.turnToExemplars(blurred[0], eta: eta, mask: mask, members: members.filter { round.contains($0.key) }, turns: turns,
@@ -95,7 +129,7 @@ public struct PoseAlignment {
         }
         let values = TensorContext.withoutGradients { (eta * mask).values }
         let result = (0..<n).map { i in Array(values[(i * 6)..<(i * 6 + 6)]) }
-        return (result, Templates(levels: levels, round: round, halfTurn: halfTurn))
+        return (result, Templates(levels: levels, round: round, halfTurn: halfTurn, synchronised: synchronised))
     }
 
     /// Gradient descent of `eta` through every level, coarse to fine; the templates of each level.
@@ -343,6 +377,117 @@ public struct PoseAlignment {
             }
         }
         return halfTurnGroups
+    }
+
+    /// The fellows' turns are used when their mean resultant length (debiased,
+    /// `SpreadEstimator.meanResultantLength`) is at least this: spread no wider than about ±105°
+    /// (uniform ±60° has 0.83). Below it the fellows disagree (Fashion-MNIST's dresses and shirts
+    /// turned ±60°, 0.20–0.43: a long garment meets its fellows as well turned half a turn), or
+    /// the class is spread over the whole circle, which `roundTemplates` then finds as before.
+    static let concentratedTurns = 0.5
+
+    /// What `synchronisedTurns` finds in one group.
+    struct FellowTurns {
+        /// Each member's turn (radians, the alignment's ε: the member turned by it meets the
+        /// others), in the group's member order, centred on their circular mean.
+        var turns: [Float]
+        /// The fraction of members whose nearest fellow meets them within 30° of upright.
+        var upright: Float
+        /// The turns' mean resultant length, debiased.
+        var concentration: Double
+    }
+
+    /// Each image's turn within its group from its nearest fellows, with no template: for each
+    /// image and each of up to 128 of its group (evenly chosen), the one of `turns` (0 first)
+    /// that brings the image nearest the fellow; its `neighbours` nearest fellows give relative
+    /// turns r_ij = ε_i − ε_j (image i turned by r_ij meets fellow j), and the turns ε are the
+    /// phases of the leading eigenvector of the Hermitian matrix H_ij = e^(i·r_ij), H_ji its
+    /// conjugate (angular synchronisation: Singer, "Angular synchronization by eigenvectors and
+    /// semidefinite programming", 2011), which a few wrong pairs do not move much. Groups of
+    /// fewer than three images are left out.
+    static func synchronisedTurns(_ images: Tensor, members: [Int: [Int]], turns: [Float], neighbours: Int = 10) -> [Int: FellowTurns] {
+        let n = members.values.reduce(0) { $0 + $1.count }, plane = images.count / max(1, n)
+        let still = TensorContext.withoutGradients { images.values }
+        let zero = [Float](repeating: 0, count: n * 6), unit = Tensor(shape: [1, 6], values: [Float](repeating: 1, count: 6))
+        let turned = turns.map { $0 == 0 ? still : warped(images, eta: zero, mask: unit, turn: $0) }
+        var result: [Int: FellowTurns] = [:]
+        for (g, indices) in members where indices.count > 2 {
+            let m = indices.count, count = min(128, m)
+            let fellows = (0..<count).map { $0 * m / count }   // positions in `indices`
+            // nearest[a][f]: (squared distance, turn index) of member a turned to meet fellow f.
+            var distance = [Float](repeating: .infinity, count: m * count), turn = [Int](repeating: 0, count: m * count)
+            for t in turns.indices {
+                turned[t].withUnsafeBufferPointer { image in
+                    still.withUnsafeBufferPointer { fellow in
+                        for a in 0..<m {
+                            for (f, b) in fellows.enumerated() where b != a {
+                                let (x, y) = (image.baseAddress! + indices[a] * plane, fellow.baseAddress! + indices[b] * plane)
+                                var sum: Float = 0
+                                for k in 0..<plane { let d = x[k] - y[k]; sum += d * d }
+                                if sum < distance[a * count + f] { distance[a * count + f] = sum; turn[a * count + f] = t }
+                            }
+                        }
+                    }
+                }
+            }
+            // H as a dense m×m complex matrix: each member's nearest fellows, both ways.
+            var real = [Double](repeating: 0, count: m * m), imaginary = real
+            var upright = 0
+            for a in 0..<m {
+                let order = (0..<count).filter { fellows[$0] != a }.sorted { distance[a * count + $0] < distance[a * count + $1] }
+                if let first = order.first, abs(atan2(sin(turns[turn[a * count + first]]), cos(turns[turn[a * count + first]]))) <= .pi / 6 + 1e-4 {
+                    upright += 1
+                }
+                for f in order.prefix(neighbours) {
+                    let (b, r) = (fellows[f], Double(turns[turn[a * count + f]]))
+                    real[a * m + b] += cos(r); imaginary[a * m + b] += sin(r)
+                    real[b * m + a] += cos(r); imaginary[b * m + a] -= sin(r)
+                }
+            }
+            let phases = leadingPhases(real: real, imaginary: imaginary, size: m)
+            result[g] = FellowTurns(turns: phases, upright: Float(upright) / Float(m),
+                                    concentration: SpreadEstimator.meanResultantLength(phases, groups: phases.map { _ in 0 }))
+        }
+        return result
+    }
+
+    /// The phases of the leading eigenvector of the Hermitian `size`×`size` matrix (row-major
+    /// real and imaginary parts), centred on their circular mean: power iteration on H + d·I, d
+    /// the largest row sum of |H|, which makes every eigenvalue non-negative so that the top one
+    /// leads.
+    static func leadingPhases(real: [Double], imaginary: [Double], size m: Int, iterations: Int = 300) -> [Float] {
+        var shift = 0.0
+        for a in 0..<m {
+            var row = 0.0
+            for b in 0..<m { row += (real[a * m + b] * real[a * m + b] + imaginary[a * m + b] * imaginary[a * m + b]).squareRoot() }
+            shift = max(shift, row)
+        }
+        // A start with a component along every eigenvector (not all equal: H·1 may vanish).
+        var vr = (0..<m).map { Double($0 % 7) + 1 }, vi = [Double](repeating: 0.5, count: m)
+        for _ in 0..<iterations {
+            var wr = vr.map { $0 * shift }, wi = vi.map { $0 * shift }
+            for a in 0..<m {
+                for b in 0..<m {
+                    let (x, y) = (real[a * m + b], imaginary[a * m + b])
+                    guard x != 0 || y != 0 else { continue }
+                    wr[a] += x * vr[b] - y * vi[b]
+                    wi[a] += x * vi[b] + y * vr[b]
+                }
+            }
+            var norm = 0.0
+            for a in 0..<m { norm += wr[a] * wr[a] + wi[a] * wi[a] }
+            norm = max(norm.squareRoot(), 1e-300)
+            vr = wr.map { $0 / norm }
+            vi = wi.map { $0 / norm }
+        }
+        var (cr, ci) = (0.0, 0.0)
+        for a in 0..<m {
+            let size = max(1e-300, (vr[a] * vr[a] + vi[a] * vi[a]).squareRoot())
+            cr += vr[a] / size
+            ci += vi[a] / size
+        }
+        let centre = atan2(ci, cr)
+        return (0..<m).map { a in let phase = atan2(vi[a], vr[a]) - centre; return Float(atan2(sin(phase), cos(phase))) }
     }
 
     /// Subtracts each group's mean coordinates, so the group's common pose stays where it is.
