@@ -380,7 +380,7 @@ public struct PoseAlignment {
     }
 
     /// The fellows' turns are used when their mean resultant length (debiased,
-    /// `SpreadEstimator.meanResultantLength`) is at least this: spread no wider than about ±105°
+    /// `SpreadEstimator.meanResultantLength`) is at least this: spread no wider than about ±109°
     /// (uniform ±60° has 0.83). Below it the fellows disagree (Fashion-MNIST's dresses and shirts
     /// turned ±60°, 0.20–0.43: a long garment meets its fellows as well turned half a turn), or
     /// the class is spread over the whole circle, which `roundTemplates` then finds as before.

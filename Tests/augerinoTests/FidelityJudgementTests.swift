@@ -47,32 +47,83 @@ final class FidelityJudgementTests: XCTestCase {
         XCTAssertFalse(try rotationPasses(1.0), "√(1 − 0.64) = 0.6: ±17° beyond the source")
     }
 
-    /// The source cases are not judged (their own spread is the blank), and asking for a case
-    /// brings its source case along, first.
-    /// A planted turn turns the source's own poses with it: over the whole circle each
-    /// translation reads the mean of the source's two variances, and within ±60° the source's
-    /// stretch becomes partly shear (R exp(εG) R⁻¹ = exp(ε·RGR⁻¹); `FidelityCase.turned`).
-    func test_aPlantedTurn_turnsTheSourcesOwnPosesWithIt() throws {
-        let whole = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-rotation-180" })
-        let source = [outcome([.translateX: 1.0, .translateY: 2.0, .rotation: 0.8, .scale: 0.4, .stretch: 0.5, .shear: 0.1])]
-        let turned = FidelityCase.turned(source[0].widths, halfWidth: .pi)
-        XCTAssertEqual(turned[.affine(.translateX)]!, Float(2.5).squareRoot(), accuracy: 1e-5, "the mean of the two variances")
-        XCTAssertEqual(turned[.affine(.translateY)]!, Float(2.5).squareRoot(), accuracy: 1e-5)
-        XCTAssertEqual(turned[.affine(.stretch)]!, turned[.affine(.shear)]!, accuracy: 1e-5, "over the whole circle stretch and shear mix evenly")
-        XCTAssertEqual(turned[.affine(.scale)], 0.4)
-        XCTAssertEqual(turned[.affine(.rotation)], 0.8, "rotation itself is judged with the planted width")
+    /// A planted turn mixes the source's own poses as the logarithm of the whole move does
+    /// (`FidelityCase.turned`: log(R(φ)·e^A)), against quadratures of its rules: a shift alone
+    /// is turned by φ/2 and lengthened by (φ/2)/sin(φ/2) exactly; stretch and shear turned by φ
+    /// and lengthened by φ/sin φ to first order. Rotation and scale stay. Past ±90° (a case
+    /// planted over the whole circle) the own pose turned instead.
+    func test_aPlantedTurn_mixesTheSourcesOwnPosesAsTheLogarithmDoes() throws {
+        /// E[f(φ)] for φ uniform in ±a (midpoint rule).
+        func mean(_ a: Double, _ f: (Double) -> Double) -> Double {
+            let points = 20_000
+            return (0..<points).reduce(0.0) { $0 + f(a * (2 * (Double($1) + 0.5) / Double(points) - 1)) } / Double(points)
+        }
+        let k = { (x: Double) -> Double in abs(x) < 1e-9 ? 1 : x / sin(x) }
+        let shifts: [FidelityAxis: Float] = [.affine(.translateX): 1.0, .affine(.translateY): 2.0]
+        for a in [Double.pi / 3, 0.45 * .pi] {
+            let turned = FidelityCase.turned(shifts, halfWidth: Float(a))
+            let (kept, moved) = (mean(a) { pow(k($0 / 2) * cos($0 / 2), 2) }, mean(a) { pow(k($0 / 2) * sin($0 / 2), 2) })
+            XCTAssertEqual(Double(turned[.affine(.translateX)]!), (kept * 1 + moved * 4).squareRoot(), accuracy: 0.01 * (kept + 4 * moved).squareRoot(), "±\(a)")
+            XCTAssertEqual(Double(turned[.affine(.translateY)]!), (kept * 4 + moved * 1).squareRoot(), accuracy: 0.01 * (4 * kept + moved).squareRoot(), "±\(a)")
+        }
+        let source = [outcome([.translateX: 1.0, .translateY: 2.0, .rotation: 0.8, .scale: 0.4, .stretch: 0.2, .shear: 0.04])]
         let sixty = FidelityCase.turned(source[0].widths, halfWidth: .pi / 3)
-        // E[cos² 2φ] for φ uniform in ±60°: ½ + sin 240° / (8·π/3) = 0.3966.
-        XCTAssertEqual(sixty[.affine(.shear)]!, (0.3966 * 0.01 + 0.6034 * 0.25).squareRoot(), accuracy: 1e-3, "stretch turned into shear")
+        let (kept, moved) = (mean(.pi / 3) { pow(k($0) * cos($0), 2) }, mean(.pi / 3) { pow(k($0) * sin($0), 2) })
+        XCTAssertEqual(Double(sixty[.affine(.shear)]!), (kept * 0.0016 + moved * 0.04).squareRoot(), accuracy: 0.03 * (moved * 0.04).squareRoot(),
+                       "stretch turned into shear by φ, not 2φ")
+        XCTAssertEqual(Double(sixty[.affine(.stretch)]!), (kept * 0.04 + moved * 0.0016).squareRoot(), accuracy: 0.03 * (kept * 0.04).squareRoot())
+        XCTAssertGreaterThan(abs(Double(sixty[.affine(.shear)]!) - (0.3966 * 0.0016 + 0.6034 * 0.04).squareRoot()), 0.02,
+                             "the own pose turned (by 2φ, E[cos² 2φ] = 0.3966) is another answer")
+        XCTAssertEqual(sixty[.affine(.scale)], 0.4)
+        XCTAssertEqual(sixty[.affine(.rotation)], 0.8, "rotation itself is judged with the planted width")
         XCTAssertEqual(FidelityCase.turned(source[0].widths, halfWidth: 0), source[0].widths, "no turn, no change")
-        // θ 2.0 along x lies 0.83 px beyond the turned source's 1.58 (none), but 1.17 px beyond
-        // the unturned 1.0 (and twice it): it passes only because the turn is taken into account.
+        // Past ±90° the own pose turned: over the whole circle each translation reads the mean of
+        // the two variances, and stretch and shear mix evenly.
+        let round = FidelityCase.turned(source[0].widths, halfWidth: .pi)
+        XCTAssertEqual(round[.affine(.translateX)]!, Float(2.5).squareRoot(), accuracy: 1e-5, "the mean of the two variances")
+        XCTAssertEqual(round[.affine(.translateY)]!, Float(2.5).squareRoot(), accuracy: 1e-5)
+        XCTAssertEqual(round[.affine(.stretch)]!, round[.affine(.shear)]!, accuracy: 1e-5)
+        // The judge applies it: θ 2.0 along x lies 0.83 px beyond the turned source's 1.58 (none),
+        // but 1.17 px beyond the unturned 1.0: it passes only because the turn is taken into account.
+        let whole = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-rotation-180" })
         func xPasses(_ theta: Float) -> Bool {
-            whole.judge([outcome([.translateX: theta, .translateY: 1.58, .rotation: 6.28, .scale: 0.4, .stretch: 0.36, .shear: 0.36])],
+            whole.judge([outcome([.translateX: theta, .translateY: 1.58, .rotation: 6.28, .scale: 0.4, .stretch: 0.15, .shear: 0.15])],
                         baselineOutcomes: source).first { $0.generator == .affine(.translateX) }?.passes ?? true
         }
         XCTAssertTrue(xPasses(2.0))
         XCTAssertFalse(xPasses(2.6), "1.36 px beyond the turned source, 65% over it")
+        // And within ±60° the logarithm's: mnist-rotation-60 judges x against the sampled width.
+        let sixtyCase = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-rotation-60" })
+        let target = sixty[.affine(.translateX)]!
+        func sixtyPasses(_ theta: Float) -> Bool {
+            sixtyCase.judge([outcome([.translateX: theta, .translateY: 1.5, .rotation: 2.2, .scale: 0.4, .stretch: 0.15, .shear: 0.15])],
+                            baselineOutcomes: source).first { $0.generator == .affine(.translateX) }?.passes ?? true
+        }
+        XCTAssertTrue(sixtyPasses(1.1 * target), "within 15% of the turned source")
+        XCTAssertFalse(sixtyPasses(2 * target), "twice it: 1.5 px beyond it")
+    }
+
+    /// exp and log of the plane's affine maps in closed form (`PlaneAffine`): exp agrees with
+    /// the augmentation's own matrix exponential, log inverts it, and composing two maps is
+    /// composing their matrices.
+    func test_planeAffine_expMatchesTheMatrixExponential_andLogInvertsIt() throws {
+        var random = RandomGenerator(seed: 44)
+        for _ in 0..<50 {
+            let e = (0..<6).map { k in Double(random.nextFloat() * 2 - 1) * (k < 2 ? 6 : (k == 2 ? 2.5 : 0.6)) }
+            let map = PlaneAffine.exp(e)
+            let matrix = AffineAugmentation.transforms(epsilon: Tensor(shape: [1, 6], values: e.map(Float.init))).values
+            let mine = [map.m[0], map.m[1], map.t[0], map.m[2], map.m[3], map.t[1]]
+            for (x, y) in zip(mine, matrix) { XCTAssertEqual(x, Double(y), accuracy: 1e-4 * max(1, abs(x)), "exp of \(e)") }
+            let back = try XCTUnwrap(map.log(), "exp of \(e) has a logarithm")
+            for (x, y) in zip(back, e) { XCTAssertEqual(x, y, accuracy: 1e-7, "log of exp of \(e)") }
+        }
+        let (a, b) = (PlaneAffine.exp([1, -2, 0.7, 0.1, -0.2, 0.3]), PlaneAffine.exp([-3, 0.5, -1.1, 0.2, 0.1, -0.1]))
+        let product = a * b, x = [0.3, -0.4]
+        let viaB = [b.m[0] * x[0] + b.m[1] * x[1] + b.t[0], b.m[2] * x[0] + b.m[3] * x[1] + b.t[1]]
+        let viaBoth = [a.m[0] * viaB[0] + a.m[1] * viaB[1] + a.t[0], a.m[2] * viaB[0] + a.m[3] * viaB[1] + a.t[1]]
+        XCTAssertEqual(product.m[0] * x[0] + product.m[1] * x[1] + product.t[0], viaBoth[0], accuracy: 1e-12)
+        XCTAssertEqual(product.m[2] * x[0] + product.m[3] * x[1] + product.t[1], viaBoth[1], accuracy: 1e-12)
+        XCTAssertNil(PlaneAffine(m: [-1, 0, 0, -1], t: [0, 0]).log(), "half a turn exactly has no principal logarithm")
     }
 
     /// A planted stretch or shear mixes the source's own turn with its shear or stretch: the pose
@@ -209,6 +260,8 @@ final class FidelityJudgementTests: XCTestCase {
         XCTAssertEqual(ordered[x2 - 1], "mnist-moved-x-4px")
     }
 
+    /// The source cases are not judged (their own spread is the blank), and asking for a case
+    /// brings its source case along, first.
     func test_sourceCases_areShownNotJudged_andRunFirst() throws {
         let none = try XCTUnwrap(FidelityCase.all.first { $0.name == "mnist-none" })
         XCTAssertTrue(none.judge([outcome([.rotation: 0.8])]).allSatisfy { !$0.isJudged })
