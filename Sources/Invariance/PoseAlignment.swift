@@ -25,12 +25,17 @@ public struct PoseAlignment {
     public var turnStep: Float = 15 * .pi / 180
     /// A turn found by the search is taken only when it brings the image nearer its template by
     /// more than this fraction of its squared distance (a slanted digit nearly as near turned
-    /// keeps its slant).
+    /// keeps its slant). Not turning is one of the nearly-as-near turns (`nearlyAsNear`), so in
+    /// effect a turn must bring the image nearer by more than 1 − 1/1.25 = 20%.
     public var turnMargin: Float = 0.1
-    /// For a class spread over the whole circle (`roundTemplates`), the turns that bring an image
-    /// within this fraction of the nearest are as good as it, and the smallest of them is taken:
-    /// a garment nearly the same turned half a turn (trousers, a bag) is not sent half a turn
-    /// away. Fashion-MNIST turned within ±60° read +41% with none, +23% with 0.1, +10% with 0.25.
+    /// In every search, the turns (not turning among them) that bring an image within this
+    /// fraction of the nearest are as good as it, and the smallest of them is taken: a garment
+    /// nearly the same turned half a turn (trousers, a bag) is not sent half a turn away, and one
+    /// that a turn brings only a little nearer its blurred template stays upright. For classes
+    /// spread over the whole circle, Fashion-MNIST turned within ±60° read +41% with none, +23%
+    /// with 0.1, +10% with 0.25 (session 12); in the search of every other class, upright shirts
+    /// went to −30° and ±45° with none (a turn 10% nearer a blend of sleeves), their turn's 90th
+    /// percentile 19° and 47°, 4° and 6° with 0.25 (session 44, docs/performance.md).
     public var nearlyAsNear: Float = 0.25
     /// A group fewer of whose images than this meet their nearest fellow within 30° of upright
     /// (`synchronisedTurns`) is turned: Fashion-MNIST's classes upright 0.80–1.00, turned within
@@ -123,7 +128,8 @@ public struct PoseAlignment {
                 halfTurn = Self.turnToExemplars(blurred[0], eta: eta, mask: mask, members: members.filter { round.contains($0.key) }, turns: turns,
                                                 margin: turnMargin, nearlyAsNear: nearlyAsNear)
             }
-            Self.searchTurns(blurred[0], eta: eta, mask: mask, groups: groups, templates: levels[0].filter { !round.contains($0.key) }, turns: turns, margin: turnMargin)
+            Self.searchTurns(blurred[0], eta: eta, mask: mask, groups: groups, templates: levels[0].filter { !round.contains($0.key) }, turns: turns,
+                             margin: turnMargin, nearlyAsNear: nearlyAsNear)
             if given == nil { Self.centre(eta, members: members) }
             levels = try descend(blurred, eta: eta, mask: mask, groups: groups, members: members, given: given?.levels, progress: progress)
         }
@@ -172,7 +178,7 @@ public struct PoseAlignment {
     /// images turned.
     @discardableResult
     static func searchTurns(_ images: Tensor, eta: Tensor, mask: Tensor, groups: [Int], templates: [Int: [Float]], turns: [Float], margin: Float,
-                            nearlyAsNear: Float = 0) -> Int {
+                            nearlyAsNear: Float) -> Int {
         let n = groups.count, plane = images.count / max(1, n)
         let rotation = AffineGenerator.rotation.index, perRadian = AffineGenerator.rotation.displacement
         let present = TensorContext.withoutGradients { eta.values }

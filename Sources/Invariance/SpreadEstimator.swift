@@ -268,7 +268,9 @@ public struct SpreadEstimator {
             let changes = (0..<n).map { Double(wrap(plain[$0][k] - moved[$0][k])) }
             let gain = Self.theilSen(deltas, changes)
             estimate.responses[generator] = Dictionary(uniqueKeysWithValues: AffineGenerator.allCases.filter(estimated.contains).map { j in
-                let slope = j == generator ? gain : Self.theilSen((0..<n).map { Double(delta[$0 * 6 + j.index]) }, changes)
+                // The diagonal is the gain itself (scaled by range[k] / range[k], it could differ in its last bit).
+                guard j != generator else { return (j, Float(gain)) }
+                let slope = Self.theilSen((0..<n).map { Double(delta[$0 * 6 + j.index]) }, changes)
                 return (j, Float(slope) * range[j.index] / range[k])
             })
             let all = Self.reading(generator, poses: poses, groups: groups, deltas: deltas, changes: changes, gain: gain, halfTurn: templates.halfTurn)

@@ -221,11 +221,28 @@ final class SpreadEstimatorTests: XCTestCase {
         let eta = Tensor(shape: [2, 6], repeating: 0)
         let mask = Tensor(shape: [1, 6], values: AffineGenerator.allCases.map { 1 / $0.displacement })
         let turns = (1..<24).map { i -> Float in let t = Float(i) * .pi / 12; return t > .pi ? t - 2 * .pi : t }
-        let count = PoseAlignment.searchTurns(images, eta: eta, mask: mask, groups: [0, 0], templates: [0: template], turns: turns, margin: 0.1)
+        let count = PoseAlignment.searchTurns(images, eta: eta, mask: mask, groups: [0, 0], templates: [0: template], turns: turns, margin: 0.1,
+                                              nearlyAsNear: 0.25)
         let rotation = AffineGenerator.rotation.index
         XCTAssertEqual(count, 1, "one image turns")
         XCTAssertEqual(eta.values[rotation], 0, "the aligned image stays")
         XCTAssertEqual(abs(eta.values[6 + rotation]), .pi / 2, accuracy: 1e-5, "the turned image turns a quarter turn back")
+    }
+
+    /// A turn the search finds is the smallest of those nearly as near as the nearest, not
+    /// turning among them: an image a turn brings 15% nearer its template (past the margin, but
+    /// within a quarter of the nearest of not turning: an upright shirt against a blend of
+    /// sleeves) stays where it is; one that two turns bring far nearer takes the smaller of them.
+    func test_theTurnChosen_isTheSmallestOfTheNearlyAsNear_notTurningAmongThem() {
+        let turns: [Float] = [.pi / 6, .pi / 4, -.pi / 6]
+        XCTAssertEqual(PoseAlignment.chosenTurn([1, 0.85, 0.9, 0.95], turns: turns, margin: 0.1, nearlyAsNear: 0), .pi / 6,
+                       "by the margin alone, the nearest turn")
+        XCTAssertNil(PoseAlignment.chosenTurn([1, 0.85, 0.9, 0.95], turns: turns, margin: 0.1, nearlyAsNear: 0.25),
+                     "not turning is nearly as near, and the smallest")
+        XCTAssertEqual(PoseAlignment.chosenTurn([1, 0.35, 0.3, 0.9], turns: turns, margin: 0.1, nearlyAsNear: 0.25), .pi / 6,
+                       "30° is within a quarter of 45°'s distance, and smaller")
+        XCTAssertEqual(PoseAlignment.chosenTurn([1, 0.5, 0.3, 0.9], turns: turns, margin: 0.1, nearlyAsNear: 0.25), .pi / 4,
+                       "30° is not")
     }
 
     /// A straight generator through the pairs' error: round spots shifted by up to ±3 px along x
