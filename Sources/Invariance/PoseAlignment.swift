@@ -25,13 +25,16 @@ public struct PoseAlignment {
     public var turnStep: Float = 15 * .pi / 180
     /// A turn found by the search is taken only when it brings the image nearer its template by
     /// more than this fraction of its squared distance (a slanted digit nearly as near turned
-    /// keeps its slant). Not turning is one of the nearly-as-near turns (`nearlyAsNear`), so in
-    /// effect a turn must bring the image nearer by more than 1 − 1/1.25 = 20%.
+    /// keeps its slant). In a search against a template not turning is one of the nearly-as-near
+    /// turns (`nearlyAsNear`), so in effect a turn there must bring the image nearer by more than
+    /// 1 − 1/1.25 = 20%.
     public var turnMargin: Float = 0.1
-    /// In every search, the turns (not turning among them) that bring an image within this
-    /// fraction of the nearest are as good as it, and the smallest of them is taken: a garment
-    /// nearly the same turned half a turn (trousers, a bag) is not sent half a turn away, and one
-    /// that a turn brings only a little nearer its blurred template stays upright. For classes
+    /// In every search against a template (`searchTurns`; in the turn to a round class's exemplar,
+    /// only where the exemplar is nearly itself turned half a turn), the turns (not turning among
+    /// them) that bring an image within this fraction of the nearest are as good as it, and the
+    /// smallest of them is taken: a garment nearly the same turned half a turn (trousers, a bag)
+    /// is not sent half a turn away, and one that a turn brings only a little nearer its blurred
+    /// template stays upright. For classes
     /// spread over the whole circle, Fashion-MNIST turned within ±60° read +41% with none, +23%
     /// with 0.1, +10% with 0.25 (session 12); in the search of every other class, upright shirts
     /// went to −30° and ±45° with none (a turn 10% nearer a blend of sleeves), their turn's 90th
